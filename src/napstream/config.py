@@ -1,0 +1,178 @@
+"""Global settings: memory budget, executor, cache and network behaviour.
+
+``napstream.config`` is a single :class:`Config` object.  Settings can be changed globally
+(``nap.config.memory_budget = "512MB"``) or temporarily with :meth:`Config.override`.
+Environment variables give the defaults: ``NAPSTREAM_MEMORY_BUDGET``, ``NAPSTREAM_CACHE_DIR``,
+``NAPSTREAM_EXECUTOR``, ``NAPSTREAM_N_WORKERS``, ``NAPSTREAM_DANDI_API_URL``.
+
+Examples
+--------
+>>> from napstream.config import config, parse_bytes
+>>> parse_bytes("512MB")
+512000000
+>>> with config.override(memory_budget="64MiB"):
+...     config.memory_budget
+67108864
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import InvalidInputError, InvalidTypeError
+
+__all__ = ["Config", "config", "parse_bytes", "format_bytes", "EXECUTORS"]
+
+EXECUTORS = ("serial", "threads", "dask")
+
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def parse_bytes(value: int | float | str, name: str = "value") -> int:
+    """Parse a byte count given as a number or a human string ("512MB", "2 GiB", "1e9").
+
+    >>> parse_bytes("2 GiB")
+    2147483648
+    >>> parse_bytes(1000)
+    1000
+    """
+    if isinstance(value, bool):
+        raise InvalidTypeError(f"{name} must be a number of bytes or a string like '512MB', got bool")
+    if isinstance(value, (int, float)):
+        if not value > 0 or value != value:
+            raise InvalidInputError(f"{name} must be positive, got {value!r}")
+        return int(value)
+    if not isinstance(value, str):
+        raise InvalidTypeError(
+            f"{name} must be a number of bytes or a string like '512MB', got {type(value).__name__}"
+        )
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", value)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise InvalidInputError(
+            f"{name} must look like '512MB', '2GiB' or a number of bytes, got {value!r}"
+        )
+    n = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if n <= 0:
+        raise InvalidInputError(f"{name} must be positive, got {value!r}")
+    return int(n)
+
+
+def format_bytes(n: float) -> str:
+    """Human-readable byte count.
+
+    >>> format_bytes(1536)
+    '1.5 KiB'
+    """
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _env(name: str, default: Any) -> Any:
+    return os.environ.get(name, default)
+
+
+@dataclass
+class Config:
+    """napstream settings (see the module docstring).
+
+    Attributes
+    ----------
+    memory_budget : int
+        Bytes a chunked computation may hold at once (default 256 MiB). Accepts "512MB" strings.
+    executor : str
+        Default executor for chunked jobs: "serial", "threads" or "dask".
+    n_workers : int
+        Workers for the "threads" executor (and default for a local dask cluster).
+    progress : bool or None
+        Show progress bars: None = automatically (only on a TTY, for jobs over a second).
+    cache_dir : str or None
+        Folder of the persistent block cache (None: the platform's user cache folder).
+    cache_size : int
+        Size cap of the block cache in bytes (LRU eviction past it).
+    block_size : int
+        Size of cached blocks for remote reads.
+    max_concurrency : int
+        Concurrent range requests per remote file.
+    retries : int
+        Retries of a failed remote request before giving up.
+    timeout : float
+        Seconds without progress before a remote request counts as failed.
+    dandi_api_url : str
+        Base URL of the DANDI REST API.
+    """
+
+    memory_budget: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_MEMORY_BUDGET", "256MiB")))
+    executor: str = field(default_factory=lambda: _env("NAPSTREAM_EXECUTOR", "serial"))
+    n_workers: int = field(default_factory=lambda: int(_env("NAPSTREAM_N_WORKERS", min(4, os.cpu_count() or 1))))
+    progress: bool | None = None
+    cache_dir: str | None = field(default_factory=lambda: _env("NAPSTREAM_CACHE_DIR", None))
+    cache_size: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_CACHE_SIZE", "10GiB")))
+    block_size: int = 2 * 2**20
+    max_concurrency: int = 8
+    retries: int = 5
+    timeout: float = 30.0
+    dandi_api_url: str = field(default_factory=lambda: _env("NAPSTREAM_DANDI_API_URL", "https://api.dandiarchive.org/api"))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, self._validate(name, value))
+
+    @staticmethod
+    def _validate(name: str, value: Any) -> Any:
+        if name in ("memory_budget", "cache_size", "block_size"):
+            return parse_bytes(value, name)
+        if name == "executor":
+            if value not in EXECUTORS:
+                raise InvalidInputError(f"executor must be one of {EXECUTORS}, got {value!r}")
+            return value
+        if name in ("n_workers", "max_concurrency"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+            return value
+        if name == "retries":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(f"retries must be a non-negative integer, got {value!r}")
+            return value
+        if name == "timeout":
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise InvalidInputError(f"timeout must be a positive number of seconds, got {value!r}")
+            return float(value)
+        if name == "progress" and value not in (None, True, False):
+            raise InvalidInputError(f"progress must be True, False or None, got {value!r}")
+        return value
+
+    @contextlib.contextmanager
+    def override(self, **settings: Any) -> Iterator["Config"]:
+        """Temporarily change settings inside a ``with`` block.
+
+        >>> with config.override(executor="threads"):
+        ...     config.executor
+        'threads'
+        """
+        names = {f.name for f in fields(self)}
+        unknown = set(settings) - names
+        if unknown:
+            raise InvalidInputError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
+        old = {k: getattr(self, k) for k in settings}
+        try:
+            for k, v in settings.items():
+                setattr(self, k, v)
+            yield self
+        finally:
+            for k, v in old.items():
+                object.__setattr__(self, k, v)
+
+
+config = Config()

@@ -1,0 +1,379 @@
+"""Time indexes: sorted timestamps in seconds, in memory, lazy, or regular.
+
+Three kinds share one interface (:class:`TimeIndex`):
+
+* :class:`ArrayTimeIndex` over an in-memory ``np.ndarray`` - what pynapple has;
+* :class:`ArrayTimeIndex` over a :class:`~napstream.core.lazy.LazyArray` - explicit timestamps in a
+  file; searches are batched binary searches that read a few small slices, never the whole array;
+* :class:`RegularTimeIndex` - ``start + i / rate`` for ``i`` in a set of row segments; never
+  allocates a timestamps array, and searches are arithmetic.
+
+Every index supports ``len``, :meth:`searchsorted`, :meth:`read` (rows ``[i, j)`` as float64),
+:meth:`select` (row segments -> a new index, no I/O for lazy/regular ones), ``first``/``last``
+and :meth:`load`.
+
+Examples
+--------
+>>> idx = RegularTimeIndex(start=10.0, rate=1000.0, n=10**9)   # a 10**9-sample clock: 0 bytes
+>>> int(idx.searchsorted(11.0))
+1000
+>>> sub = idx.select([[1000, 1005]])
+>>> sub.load()
+array([11.   , 11.001, 11.002, 11.003, 11.004])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError, InvalidTypeError
+from .lazy import LazyArray, normalize_segments
+
+__all__ = ["TimeIndex", "ArrayTimeIndex", "RegularTimeIndex", "as_time_index", "SEARCH_BLOCK"]
+
+#: rows per probe block for binary searches on lazy timestamps (when the data are not chunked)
+SEARCH_BLOCK = 4096
+
+
+class TimeIndex:
+    """Interface of all time indexes (see the module docstring)."""
+
+    is_regular: bool = False
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the timestamps are not all held in memory."""
+        raise NotImplementedError
+
+    def searchsorted(self, t: Any, side: str = "left") -> Any:
+        """Positions where ``t`` would be inserted to keep order (like ``np.searchsorted``)."""
+        if side not in ("left", "right"):
+            raise InvalidInputError(f"side must be 'left' or 'right', got {side!r}")
+        scalar = np.ndim(t) == 0
+        q = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        out = self._searchsorted(q, side) if len(self) else np.zeros(q.shape, dtype=np.int64)
+        return int(out[0]) if scalar else out
+
+    def _searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Timestamps of rows ``[start, stop)`` as a float64 array."""
+        raise NotImplementedError
+
+    def select(self, segments: Any) -> TimeIndex:
+        """The index restricted to row segments ``[[start, stop), ...]`` (sorted, disjoint)."""
+        raise NotImplementedError
+
+    def load(self) -> np.ndarray:
+        """All timestamps as a float64 numpy array (materialises)."""
+        return self.read(0, len(self))
+
+    @property
+    def first(self) -> float:
+        return float(self.read(0, 1)[0])
+
+    @property
+    def last(self) -> float:
+        n = len(self)
+        return float(self.read(n - 1, n)[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the timestamps would take once loaded."""
+        return 8 * len(self)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (len(self) if key < 0 else 0)
+            if not 0 <= i < len(self):
+                raise IndexError(f"index {int(key)} is out of bounds for a time index of {len(self)}")
+            return float(self.read(i, i + 1)[0])
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step == 1:
+                return self.select([[start, max(start, stop)]])
+            return ArrayTimeIndex(self._gather(np.arange(len(self))[key]), check=False)
+        return ArrayTimeIndex(self._gather(np.arange(len(self))[key]), check=False)
+
+    def _gather(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size == 0:
+            return np.empty(0, dtype=np.float64)
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        return self.read(lo, hi)[idx - lo]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n={len(self)})"
+
+
+class ArrayTimeIndex(TimeIndex):
+    """Explicit timestamps held in memory (``np.ndarray``) or in a file (:class:`LazyArray`).
+
+    Parameters
+    ----------
+    values : np.ndarray or LazyArray
+        Sorted timestamps in seconds, 1-D.
+    check : bool, default True
+        Validate in-memory values (finite, sorted). Lazy values are not scanned.
+    """
+
+    def __init__(self, values: Any, check: bool = True) -> None:
+        if isinstance(values, LazyArray):
+            if values.ndim != 1:
+                raise InvalidInputError(f"timestamps must be 1-D, got shape {values.shape}")
+            self.values: np.ndarray | LazyArray = values
+        else:
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.ndim != 1:
+                raise InvalidInputError(f"timestamps must be 1-D, got shape {arr.shape}")
+            if check:
+                check_timestamps(arr)
+            self.values = arr
+        self._probes: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def is_lazy(self) -> bool:
+        return isinstance(self.values, LazyArray)
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        stop = len(self) if stop is None else stop
+        if isinstance(self.values, LazyArray):
+            return np.asarray(self.values.read(start, stop), dtype=np.float64)
+        return self.values[max(start, 0):stop]
+
+    def select(self, segments: Any) -> ArrayTimeIndex:
+        seg = normalize_segments(segments, len(self))
+        if isinstance(self.values, LazyArray):
+            return ArrayTimeIndex(self.values.select(seg), check=False)
+        if len(seg) == 1:
+            return ArrayTimeIndex(self.values[seg[0, 0]:seg[0, 1]], check=False)
+        parts = [self.values[a:b] for a, b in seg]
+        return ArrayTimeIndex(np.concatenate(parts) if parts else np.empty(0), check=False)
+
+    def _searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
+        if not isinstance(self.values, LazyArray):
+            return np.searchsorted(self.values, q, side=side).astype(np.int64)
+        return self._lazy_searchsorted(q, side)
+
+    # -- batched binary search over blocks of a lazy array ---------------------------------
+    def _probe(self, row: int) -> float:
+        if row not in self._probes:
+            if len(self._probes) > 100_000:
+                self._probes.clear()
+            self._probes[row] = float(np.asarray(self.values.read(row, row + 1))[0])
+        return self._probes[row]
+
+    def _lazy_searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
+        n = len(self)
+        block = self.values.chunk_rows or SEARCH_BLOCK
+        block = max(1, min(block, 1 << 16))
+        nblocks = -(-n // block)
+        order = np.argsort(q, kind="stable")
+        qs = q[order]
+        # before(v, t): is element value v counted before query t?
+        if side == "left":
+            def before(v: float, t: np.ndarray) -> np.ndarray:
+                return v < t
+        else:
+            def before(v: float, t: np.ndarray) -> np.ndarray:
+                return v <= t
+        # K[i] = last block whose first element is 'before' query i (-1 if none)
+        K = np.full(len(qs), -1, dtype=np.int64)
+        stack = [(0, nblocks, 0, len(qs))]  # block range [lo, hi), query range [qa, qb)
+        while stack:
+            lo, hi, qa, qb = stack.pop()
+            if qa >= qb:
+                continue
+            if hi - lo == 1:
+                v = self._probe(lo * block)
+                sub = qs[qa:qb]
+                K[qa:qb] = np.where(before(v, sub), lo, lo - 1)
+                continue
+            mid = (lo + hi) // 2
+            v = self._probe(mid * block)
+            # queries are sorted: those with 'before' true are a suffix
+            split = qa + int(np.count_nonzero(~before(v, qs[qa:qb])))
+            stack.append((lo, mid, qa, split))
+            stack.append((mid, hi, split, qb))
+        out = np.zeros(len(qs), dtype=np.int64)
+        for k in np.unique(K):
+            sel = K == k
+            if k < 0:
+                out[sel] = 0
+                continue
+            a = int(k) * block
+            vals = np.asarray(self.values.read(a, min(a + block, n)), dtype=np.float64)
+            out[sel] = a + np.searchsorted(vals, qs[sel], side=side)
+        res = np.empty_like(out)
+        res[order] = out
+        return res
+
+
+class RegularTimeIndex(TimeIndex):
+    """Timestamps ``start + i / rate`` for ``i`` in row segments of ``range(n)``; arithmetic only.
+
+    Parameters
+    ----------
+    start : float
+        Time of sample 0 in seconds.
+    rate : float
+        Sampling rate in Hz (> 0).
+    n : int
+        Number of samples of the underlying clock.
+    segments : array-like (k, 2), optional
+        Rows of the clock that are present (default: all).
+    """
+
+    is_regular = True
+
+    def __init__(self, start: float, rate: float, n: int, segments: Any = None) -> None:
+        if not (isinstance(rate, (int, float, np.number)) and math.isfinite(rate) and rate > 0):
+            raise InvalidInputError(f"rate must be a positive finite number of Hz, got {rate!r}")
+        if not math.isfinite(float(start)):
+            raise InvalidInputError(f"start must be finite, got {start!r}")
+        if int(n) < 0:
+            raise InvalidInputError(f"n must be >= 0, got {n!r}")
+        self.start = float(start)
+        self.rate = float(rate)
+        self.n = int(n)
+        self.segments = (
+            np.array([[0, self.n]], dtype=np.int64) if segments is None else normalize_segments(segments, self.n)
+        )
+        if self.n == 0:
+            self.segments = np.zeros((0, 2), dtype=np.int64)
+        lengths = self.segments[:, 1] - self.segments[:, 0]
+        self._cum = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self._cum[-1])
+
+    @property
+    def is_lazy(self) -> bool:
+        return True
+
+    @property
+    def is_contiguous(self) -> bool:
+        """True when the present rows are one run of the clock (so t = t0 + i / rate exactly)."""
+        return len(self.segments) <= 1
+
+    def _clock(self, p: np.ndarray) -> np.ndarray:
+        # the same formula pynwb uses: np.arange(n) / rate + starting_time
+        return np.asarray(p, dtype=np.float64) / self.rate + self.start
+
+    def _base_rows(self, i: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(self._cum, i, side="right") - 1
+        k = np.clip(k, 0, max(len(self.segments) - 1, 0))
+        return self.segments[k, 0] + (i - self._cum[k])
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        n = len(self)
+        stop = n if stop is None else min(int(stop), n)
+        start = max(int(start), 0)
+        if stop <= start:
+            return np.empty(0, dtype=np.float64)
+        i = np.arange(start, stop, dtype=np.int64)
+        if len(self.segments) == 1:
+            return self._clock(i + self.segments[0, 0])
+        return self._clock(self._base_rows(i))
+
+    def select(self, segments: Any) -> RegularTimeIndex:
+        seg = normalize_segments(segments, len(self))
+        base = []
+        for a, b in seg:
+            k = int(np.searchsorted(self._cum, a, side="right")) - 1
+            while a < b:
+                s = self.segments[k, 0] + (a - self._cum[k])
+                take = min(b, self._cum[k + 1]) - a
+                base.append((s, s + take))
+                a += take
+                k += 1
+        return RegularTimeIndex(self.start, self.rate, self.n, np.array(base, dtype=np.int64).reshape(-1, 2))
+
+    def _clock_searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            est = np.ceil((q - self.start) * self.rate)
+        est = np.nan_to_num(est, nan=0.0, posinf=self.n, neginf=0.0)
+        p = np.clip(est, 0, self.n).astype(np.int64)
+        if side == "left":
+            for _ in range(4):  # exact fix-up around the arithmetic estimate
+                down = (p > 0) & (self._clock(p - 1) >= q)
+                up = (p < self.n) & (self._clock(p) < q)
+                if not (down.any() or up.any()):
+                    break
+                p = p - down + up
+        else:
+            for _ in range(4):
+                down = (p > 0) & (self._clock(p - 1) > q)
+                up = (p < self.n) & (self._clock(p) <= q)
+                if not (down.any() or up.any()):
+                    break
+                p = p - down + up
+        return p
+
+    def _searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
+        p = self._clock_searchsorted(q, side)
+        if len(self.segments) == 1 and self.segments[0, 0] == 0 and self.segments[0, 1] == self.n:
+            return p
+        a, b = self.segments[:, 0], self.segments[:, 1]
+        j = np.searchsorted(a, p, side="right") - 1
+        jc = np.clip(j, 0, len(a) - 1)
+        logical = self._cum[jc] + np.minimum(p - a[jc], b[jc] - a[jc])
+        return np.where(j < 0, 0, logical).astype(np.int64)
+
+    def __repr__(self) -> str:
+        return f"RegularTimeIndex(start={self.start}, rate={self.rate}, n={len(self)})"
+
+
+def check_timestamps(t: np.ndarray, name: str = "t") -> None:
+    """Raise a clear ValueError if in-memory timestamps are not finite or not sorted."""
+    if t.size == 0:
+        return
+    if not np.isfinite(t).all():
+        bad = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise InvalidInputError(f"{name} must be finite; found {t[bad]} at position {bad}")
+    d = np.diff(t)
+    if (d < 0).any():
+        bad = int(np.flatnonzero(d < 0)[0])
+        raise InvalidInputError(
+            f"{name} must be sorted in increasing order; {name}[{bad + 1}]={t[bad + 1]!r} < "
+            f"{name}[{bad}]={t[bad]!r} (sort your times, e.g. np.sort)"
+        )
+
+
+def as_time_index(t: Any, time_units: str = "s", name: str = "t") -> TimeIndex:
+    """Build a TimeIndex from user input (array-like, LazyArray, TimeIndex), validating it.
+
+    In-memory times are converted to float64 seconds and must be finite and sorted.
+    """
+    from .units import to_seconds
+
+    if isinstance(t, TimeIndex):
+        return t
+    if isinstance(t, LazyArray):
+        if time_units != "s":
+            t = t.with_transform(scale=1.0 / {"ms": 1e3, "us": 1e6}[time_units])
+        return ArrayTimeIndex(t, check=False)
+    if isinstance(t, (str, bytes)) or t is None:
+        raise InvalidTypeError(f"{name} must be an array of times, got {type(t).__name__}")
+    try:
+        arr = np.asarray(t)
+    except Exception as err:  # noqa: BLE001 - re-raise with a clear message
+        raise InvalidTypeError(f"{name} must be an array of times, got {type(t).__name__}") from err
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InvalidTypeError(f"{name} must be numeric times, got an array of dtype {arr.dtype}")
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise InvalidInputError(f"{name} must be 1-dimensional, got shape {arr.shape}")
+    arr = np.asarray(to_seconds(arr.astype(np.float64), time_units), dtype=np.float64)
+    check_timestamps(arr, name)
+    return ArrayTimeIndex(arr, check=False)
