@@ -17,7 +17,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
+import importlib  # noqa: F401
 from typing import Any
 
 from .config import config
