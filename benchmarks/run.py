@@ -1,0 +1,183 @@
+"""Side-by-side benchmarks: napstream vs pynapple (+pynwb, fsspec, remfile), in one run.
+
+Usage (from the repository root, after ``pip install -e ".[test]"``)::
+
+    python -m benchmarks.run                    # default sizes, 0 and 20 ms latency, 3 repeats
+    python -m benchmarks.run --quick            # a small session only, 1 repeat (a smoke run)
+    python -m benchmarks.run --sizes 1h --latency 0.02 --workloads open_list tuning_2d
+
+Every workload runs in its own subprocess (so peak RSS is the workload's own) under a memory cap
+(``--mem-cap``, default 8 GiB); remote stacks read through the loopback Range server with added latency
+per request. The runner records wall time, HTTP requests and bytes (counted by the server), peak RSS,
+and the median over repeats, then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer.
+A stack that fails a workload (error, memory cap) is reported as such.
+This is never part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .workloads import REMOTE_ONLY_WORKLOADS, STACKS, WORKLOADS
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "_work"
+
+SIZES = {
+    # name: (duration s, units, LFP channels)
+    "10min": (600.0, 8, 16),
+    "1h": (3600.0, 64, 64),
+    "4h": (14400.0, 64, 64),
+}
+
+
+def _session(name: str) -> Path:
+    from napstream.testing.sessions import write_session
+
+    duration, units, channels = SIZES[name]
+    path = WORK / f"session_{name}.nwb"
+    if not path.exists():
+        print(f"writing {path.name} ({duration:.0f} s, {units} units, {channels} ch)...", flush=True)
+        write_session(path, duration=duration, n_units=units, n_channels=channels, seed=1)
+    return path
+
+
+def _limit(mem_cap: int) -> Any:
+    def set_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (mem_cap, mem_cap))
+
+    return set_limit
+
+
+def _run(stack: str, workload: str, url: str, path: Path, cache_dir: Path, mem_cap: int, timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.workloads", stack, workload, url, str(path), str(cache_dir)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent, timeout=timeout,
+                              preexec_fn=_limit(mem_cap), env={**os.environ, "MPLBACKEND": "Agg"})
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:.0f} s"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
+    if not lines:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        return {"error": f"exit {proc.returncode}: {tail[0][:160]}"}
+    return json.loads(lines[-1][2:])
+
+
+def _measure(server: Any, stack: str, workload: str, url: str, path: Path, repeats: int, mem_cap: int, timeout: float) -> dict[str, Any]:
+    runs = []
+    for _ in range(repeats):
+        cache = WORK / "cache" / stack
+        if stack in ("napstream_cold", "pynapple_fsspec"):
+            shutil.rmtree(cache, ignore_errors=True)
+        elif stack == "napstream_warm" and not cache.exists():
+            _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # fill the cache
+        server.reset_stats()
+        res = _run(stack, workload, url, path, cache, mem_cap, timeout)
+        stats = server.stats
+        res["requests"] = int(getattr(stats, "requests", 0))
+        res["bytes"] = int(getattr(stats, "bytes_sent", 0))
+        runs.append(res)
+        if "error" in res:
+            return res
+    out = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_rss", "requests", "bytes")}
+    out["check"] = runs[-1]["check"]
+    return out
+
+
+def _fmt(res: dict[str, Any] | None) -> str:
+    if res is None:
+        return "-"
+    if "error" in res:
+        return f"FAILED ({res['error']})"
+    return (f"{res['seconds']:.2f} s, {res['requests']} req, {res['bytes'] / 1e6:.1f} MB, "
+            f"{res['peak_rss'] / 2**20:.0f} MiB")
+
+
+def _ratio(ours: dict[str, Any] | None, peer: dict[str, Any] | None) -> str:
+    if not ours or not peer or "error" in ours or "error" in peer:
+        return "-"
+    return f"{peer['seconds'] / max(ours['seconds'], 1e-9):.1f}x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=["10min", "1h"], choices=list(SIZES))
+    p.add_argument("--latency", nargs="+", type=float, default=[0.0, 0.02])
+    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    p.add_argument("--stacks", nargs="+", default=list(STACKS), choices=list(STACKS))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--mem-cap", default="8GiB", help="address-space cap per workload process")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument("--quick", action="store_true", help="10min session, 20 ms latency, 1 repeat")
+    p.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.latency, args.repeats = ["10min"], [0.02], 1
+
+    from napstream.config import parse_bytes
+    from napstream.testing.http_server import RangeHTTPServer
+
+    mem_cap = parse_bytes(args.mem_cap)
+    WORK.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# napstream benchmarks", "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; versions: {_versions()}.",
+        "Each cell: median wall time, HTTP requests, bytes fetched, peak RSS (own process). "
+        "Ratios: peer time / napstream time (>1 means napstream is faster).", "",
+    ]
+    for size in args.sizes:
+        path = _session(size)
+        for latency in args.latency:
+            lines += [f"## {size} session ({path.stat().st_size / 1e6:.0f} MB), {latency * 1000:.0f} ms latency", ""]
+            lines += ["| workload | " + " | ".join(args.stacks) + " | vs fsspec | vs remfile | vs local pynapple |",
+                      "|" + "---|" * (len(args.stacks) + 4)]
+            with RangeHTTPServer(WORK, latency=latency) as server:
+                url = server.url_for(path.name)
+                for workload in args.workloads:
+                    row: dict[str, dict[str, Any] | None] = {}
+                    for stack in args.stacks:
+                        remote = not stack.endswith("_local")
+                        if remote and workload not in REMOTE_ONLY_WORKLOADS:
+                            row[stack] = None
+                            continue
+                        print(f"  {size} {latency * 1000:.0f}ms {workload:15s} {stack:18s}", end=" ", flush=True)
+                        row[stack] = _measure(server, stack, workload, url, path, args.repeats, mem_cap, args.timeout)
+                        print(_fmt(row[stack]), flush=True)
+                    lines.append(
+                        f"| {workload} | " + " | ".join(_fmt(row.get(s)) for s in args.stacks)
+                        + f" | {_ratio(row.get('napstream_cold'), row.get('pynapple_fsspec'))}"
+                        + f" | {_ratio(row.get('napstream_cold'), row.get('pynapple_remfile'))}"
+                        + f" | {_ratio(row.get('napstream_local'), row.get('pynapple_local'))} |"
+                    )
+            lines.append("")
+    Path(args.output).write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in ("napstream", "pynapple", "pynwb", "h5py", "fsspec", "remfile", "numpy"):
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name} (missing)")
+    return ", ".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
