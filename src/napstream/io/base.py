@@ -1,0 +1,298 @@
+"""The ByteSource protocol and the block-cached base class of remote sources.
+
+A *byte source* is a read-only sequence of ``size`` bytes: ``read_range(start, end)``,
+``read_ranges([...])`` (one concurrent round trip for many ranges), ``prefetch(ranges)`` (warm
+the cache, return nothing), ``stats`` (:class:`~napstream.io.stats.IOStats`), ``close()`` and a
+``description`` that is safe to print (no query string, no credentials).
+
+:class:`BlockedSource` implements everything on top of one transport method,
+``_fetch_ranges(ranges) -> list[bytes]`` (fetch byte ranges concurrently): reads are split into
+``block_size`` blocks looked up in a memory LRU, then in the persistent
+:class:`~napstream.io.cache.BlockCache`, and the missing blocks are fetched in contiguous runs in
+one concurrent batch.
+
+Examples
+--------
+>>> from napstream.io.base import BlockedSource
+>>> class Fake(BlockedSource):
+...     def __init__(self, data):
+...         self.data = data
+...         super().__init__(len(data), block_size=4, description="fake")
+...     def _fetch_ranges(self, ranges):
+...         return [self.data[a:b] for a, b in ranges]
+>>> src = Fake(b"0123456789")
+>>> src.read_range(2, 7), src.read_ranges([(0, 1), (8, 10)])
+(b'23456', [b'0', b'89'])
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import InvalidInputError, InvalidTypeError
+from .cache import BlockCache, MemoryLRU
+from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
+from .stats import IOStats
+
+__all__ = ["ByteSource", "BaseSource", "BlockedSource"]
+
+_MiB = 2**20
+
+
+@runtime_checkable
+class ByteSource(Protocol):
+    """What napstream needs of a file's bytes (see the module docstring)."""
+
+    size: int
+    stats: IOStats
+    description: str
+
+    def read_range(self, start: int, end: int) -> bytes: ...
+
+    def read_ranges(self, ranges: Iterable[tuple[int, int]]) -> list[bytes]: ...
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BaseSource:
+    """Validation, stats, context manager and ``repr`` shared by every source.
+
+    Subclasses set ``size`` and implement ``_read(range)``; they may override ``_read_many`` and
+    ``_prefetch``.
+    """
+
+    is_remote = False
+    size: int
+    description: str
+    locator: str
+    """What :func:`~napstream.io.open_source` was given (may contain a query string; not for display)."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.stats = IOStats.for_source()
+        self.io_options: dict[str, Any] = {}
+        self._closed = False
+
+    # -- public API --------------------------------------------------------------------------
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the file.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from napstream.io.local import LocalSource
+        >>> path = os.path.join(tempfile.mkdtemp(), "f.bin")
+        >>> _ = open(path, "wb").write(b"hello world")
+        >>> LocalSource(path).read_range(6, 11)
+        b'world'
+        """
+        self._check_open()
+        return self._read(check_range(start, end, self.size))
+
+    def read_ranges(self, ranges: Iterable[tuple[int, int]]) -> list[bytes]:
+        """Bytes of many ranges, in the order given (fetched concurrently by remote sources)."""
+        self._check_open()
+        return self._read_many(normalize_ranges(ranges, self.size))
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Warm the cache with these ranges (no-op for local files)."""
+        self._check_open()
+        self._prefetch(normalize_ranges(ranges, self.size))
+
+    def close(self) -> None:
+        """Release the file handle or network session (idempotent)."""
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    @property
+    def prefetch_limit(self) -> int | None:
+        """Bytes worth prefetching at once (None: no limit, or no point prefetching)."""
+        return None
+
+    # -- hooks -------------------------------------------------------------------------------
+    def _read(self, r: ByteRange) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        return [self._read(r) for r in ranges]
+
+    def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
+        return None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidInputError(f"the byte source {self.description} is closed")
+
+    def __enter__(self) -> "BaseSource":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description} ({self.size} bytes)>"
+
+
+class BlockedSource(BaseSource):
+    """Block-cached reads over a concurrent range transport (see the module docstring).
+
+    Parameters
+    ----------
+    size : int
+        File size in bytes.
+    block_size : int
+        Size of cached blocks.
+    description : str
+        Safe display name.
+    cache : BlockCache, optional
+        Persistent block cache (None: memory LRU only).
+    cache_key : str, optional
+        Key of this file in ``cache`` (see :meth:`BlockCache.file_key`).
+    max_concurrency : int
+        Concurrent requests per batch (used to split large runs).
+    memory_bytes : int, optional
+        Byte limit of the in-memory block LRU (default ``max(64 MiB, 8 blocks)``).
+    """
+
+    is_remote = True
+
+    def __init__(
+        self,
+        size: int,
+        block_size: int,
+        description: str,
+        cache: BlockCache | None = None,
+        cache_key: str | None = None,
+        max_concurrency: int = 8,
+        memory_bytes: int | None = None,
+    ) -> None:
+        super().__init__(description)
+        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+            raise InvalidInputError(f"block_size must be a positive integer, got {block_size!r}")
+        if cache is not None and not isinstance(cache, BlockCache):
+            raise InvalidTypeError(f"cache must be a BlockCache or None, got {type(cache).__name__}")
+        self.size = int(size)
+        self.block_size = block_size
+        self.max_concurrency = max_concurrency
+        self.cache = cache
+        self.cache_key = cache_key
+        self.memory = MemoryLRU(memory_bytes if memory_bytes is not None else max(64 * _MiB, 8 * block_size))
+
+    @property
+    def prefetch_limit(self) -> int:
+        """Bytes per prefetch batch: bounded by the memory LRU when there is no disk cache."""
+        if self._disk is not None:
+            return max(256 * _MiB, 4 * self.block_size)
+        return max(self.memory.max_bytes // 2, self.block_size)
+
+    @property
+    def _disk(self) -> BlockCache | None:
+        cache = self.cache
+        return cache if cache is not None and cache.enabled and self.cache_key else None
+
+    # -- transport hook ------------------------------------------------------------------------
+    def _fetch_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- blocks --------------------------------------------------------------------------------
+    def _block_len(self, index: int) -> int:
+        return block_bounds(index, self.block_size, self.size).length
+
+    def _lookup(self, index: int, want_data: bool = True) -> bytes | None:
+        data = self.memory.get(index)
+        if data is None and self._disk is not None:
+            data = self._disk.get(self.cache_key, self.block_size, index, self._block_len(index))  # type: ignore[arg-type]
+            if data is not None and want_data:
+                self.memory.put(index, data)
+        return data
+
+    def _runs(self, missing: list[int]) -> list[list[int]]:
+        """Group sorted block indices into contiguous runs, split for concurrency."""
+        cap = max(1, min(8, math.ceil(len(missing) / max(self.max_concurrency, 1))))
+        runs: list[list[int]] = []
+        for i in missing:
+            if runs and runs[-1][-1] == i - 1 and len(runs[-1]) < cap:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        return runs
+
+    def _fetch_blocks(self, missing: list[int], keep: dict[int, bytes] | None) -> None:
+        """Fetch ``missing`` blocks in one concurrent batch; store them in the caches."""
+        runs = self._runs(missing)
+        ranges = [ByteRange(block_bounds(r[0], self.block_size, self.size).start,
+                            block_bounds(r[-1], self.block_size, self.size).end) for r in runs]
+        t0 = time.perf_counter()
+        bodies = self._fetch_ranges(ranges)
+        self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
+        disk = self._disk
+        for run, rng, body in zip(runs, ranges, bodies):
+            for i in run:
+                lo = block_bounds(i, self.block_size, self.size)
+                block = body[lo.start - rng.start: lo.end - rng.start]
+                self.memory.put(i, block)
+                if disk is not None:
+                    disk.put(self.cache_key, self.block_size, i, block)  # type: ignore[arg-type]
+                if keep is not None:
+                    keep[i] = block
+
+    def _get_blocks(self, wanted_ranges: Sequence[ByteRange]) -> dict[int, bytes]:
+        """Blocks covering ``wanted_ranges``: from memory, disk, then one network batch."""
+        indices = {i for r in wanted_ranges for i in blocks_for(r.start, r.end, self.block_size)}
+        found: dict[int, bytes] = {}
+        missing = []
+        for i in sorted(set(indices)):
+            data = self._lookup(i)
+            if data is None:
+                missing.append(i)
+            else:
+                found[i] = data
+        hit_bytes = 0
+        for r in wanted_ranges:
+            for i in blocks_for(r.start, r.end, self.block_size):
+                if i in found:
+                    lo = block_bounds(i, self.block_size, self.size)
+                    hit_bytes += min(r.end, lo.end) - max(r.start, lo.start)
+        self.stats.add(cache_hits=len(found), cache_misses=len(missing), bytes_from_cache=hit_bytes)
+        if missing:
+            self._fetch_blocks(missing, found)
+        return found
+
+    def _assemble(self, r: ByteRange, blocks: dict[int, bytes]) -> bytes:
+        parts = []
+        for i in blocks_for(r.start, r.end, self.block_size):
+            lo = i * self.block_size
+            parts.append(blocks[i][max(r.start - lo, 0): r.end - lo])
+        return b"".join(parts)
+
+    # -- BaseSource hooks ------------------------------------------------------------------------
+    def _read(self, r: ByteRange) -> bytes:
+        return self._assemble(r, self._get_blocks([r]))
+
+    def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        blocks = self._get_blocks(ranges)
+        return [self._assemble(r, blocks) for r in ranges]
+
+    def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
+        wanted = sorted({i for r in ranges for i in blocks_for(r.start, r.end, self.block_size)})
+        missing = []
+        for i in wanted:
+            if self.memory.get(i) is not None or (
+                self._disk is not None
+                and self._disk.has(self.cache_key, self.block_size, i, self._block_len(i))  # type: ignore[arg-type]
+            ):
+                continue
+            missing.append(i)
+        self.stats.add(cache_hits=len(wanted) - len(missing), cache_misses=len(missing))
+        per_batch = max(1, self.prefetch_limit // self.block_size)
+        for k in range(0, len(missing), per_batch):
+            self._fetch_blocks(missing[k: k + per_batch], None)

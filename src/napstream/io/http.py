@@ -1,0 +1,257 @@
+"""Remote files over HTTP(S) (also S3 through its public HTTPS endpoint), with aiohttp.
+
+Requests run on fsspec's shared I/O event loop (:func:`fsspec.asyn.get_loop`), at most
+``max_concurrency`` at a time per file. Every range request is checked: a ``206`` must carry the
+``Content-Range`` asked for and the file's size, a ``200`` (server ignoring ``Range``) is sliced,
+a changed ``ETag`` or size raises :class:`~napstream.errors.RemoteChangedError`, short bodies and
+wrong ``Content-Range`` are retried (:mod:`napstream.io.retry`). A ``403`` on a presigned URL is
+retried once after asking the ``resolver`` callback for a fresh URL (DANDI). TLS certificates are
+verified.
+
+Examples
+--------
+>>> from napstream.io.http import HTTPSource
+>>> HTTPSource.__mro__[1].__name__
+'BlockedSource'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from ..config import config
+from ..errors import (
+    InvalidInputError,
+    InvalidTypeError,
+    RemoteAccessError,
+    RemoteChangedError,
+    RemoteError,
+    RemoteNotFoundError,
+)
+from .base import BlockedSource
+from .cache import BlockCache
+from .ranges import ByteRange, blocks_for
+from .retry import RetryPolicy, TransientError, retry_async, safe_url, status_error
+
+__all__ = ["HTTPSource"]
+
+_CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+
+
+class HTTPSource(BlockedSource):
+    """A remote file read with HTTP Range requests through the block cache.
+
+    Parameters
+    ----------
+    url : str
+        ``http://`` or ``https://`` URL (a query string, e.g. a presigned signature, is kept for
+        requests but never shown or used as cache key).
+    cache : BlockCache, optional
+        Persistent block cache (None: memory LRU only).
+    block_size, max_concurrency, retries, timeout : optional
+        Default to ``napstream.config``.
+    resolver : callable, optional
+        ``resolver() -> str`` giving a fresh URL after a 403 (expired presigned URL).
+    description : str, optional
+        Display name (default: the URL without query string).
+    backoff : float
+        First retry delay in seconds (doubles each retry, with jitter).
+    headers : dict, optional
+        Extra request headers.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache: BlockCache | None = None,
+        block_size: int | None = None,
+        max_concurrency: int | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+        resolver: Callable[[], str] | None = None,
+        description: str | None = None,
+        backoff: float = 0.1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidInputError(f"url must be an http:// or https:// URL, got {url!r:.200}")
+        if resolver is not None and not callable(resolver):
+            raise InvalidTypeError(f"resolver must be callable or None, got {type(resolver).__name__}")
+        block_size = config._validate("block_size", block_size if block_size is not None else config.block_size)
+        conc = config._validate("max_concurrency", max_concurrency if max_concurrency is not None else config.max_concurrency)
+        super().__init__(0, block_size, description or safe_url(url), None, None, conc)
+        self.locator = url
+        self._url = url
+        self._resolver = resolver
+        self._policy = RetryPolicy(config._validate("retries", retries if retries is not None else config.retries), backoff)
+        self._timeout = config._validate("timeout", timeout if timeout is not None else config.timeout)
+        self._headers = {"Accept-Encoding": "identity", **(headers or {})}
+        self._session: Any = None
+        self._sem: asyncio.Semaphore | None = None
+        self._resolve_lock: asyncio.Lock | None = None
+        import fsspec.asyn
+
+        self._loop = fsspec.asyn.get_loop()
+        self._sync = lambda coro: fsspec.asyn.sync(self._loop, lambda: coro)
+        self.size, self.etag, self.last_modified = self._sync(self._probe())
+        self.version = self.etag or self.last_modified
+        if cache is not None and cache.enabled:
+            self.cache, self.cache_key = cache, cache.register(url, self.size, self.version)
+        self._warm_ends()
+
+    # -- session ---------------------------------------------------------------------------------
+    async def _ensure_session(self) -> Any:
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_concurrency),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout),
+            )
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+            self._resolve_lock = asyncio.Lock()
+        return self._session
+
+    def close(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        if self._session is not None and not self._closed:
+            session, self._session = self._session, None
+            try:
+                self._sync(session.close())
+            except Exception:  # noqa: BLE001 - closing must not raise
+                pass
+        super().close()
+
+    def __del__(self) -> None:
+        session = getattr(self, "_session", None)
+        if session is not None and not session.closed:
+            try:
+                asyncio.run_coroutine_threadsafe(session.close(), self._loop)
+            except Exception:  # noqa: BLE001
+                pass
+
+    # -- requests --------------------------------------------------------------------------------
+    def _what(self, r: ByteRange | None = None) -> str:
+        where = f" bytes [{r.start}, {r.end})" if r is not None else ""
+        return f"{self.description}{where}"
+
+    async def _request(self, method: str, headers: dict[str, str], handle: Callable[[Any], Any]) -> Any:
+        """One request (no retry): connection problems become TransientError."""
+        import aiohttp
+
+        session = await self._ensure_session()
+        self.stats.add(requests=1)
+        try:
+            async with session.request(method, self._url, headers={**self._headers, **headers}, allow_redirects=True) as resp:
+                if resp.status >= 400:
+                    raise status_error(resp.status, self._what(), resp.headers.get("Retry-After"))
+                return await handle(resp)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError) as err:
+            raise TransientError(f"{type(err).__name__}: {err}") from err
+
+    async def _probe(self) -> tuple[int, str | None, str | None]:
+        """Size, ETag and Last-Modified: HEAD, or a one-byte GET when HEAD is refused."""
+
+        async def on_head(resp: Any) -> tuple[int, str | None, str | None] | None:
+            length = resp.headers.get("Content-Length")
+            if length is None or resp.headers.get("Content-Encoding", "identity") != "identity":
+                return None
+            return int(length), resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+
+        async def on_get(resp: Any) -> tuple[int, str | None, str | None]:
+            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if resp.status == 206 and match and match.group(3) != "*":
+                size = int(match.group(3))
+            elif resp.status == 200 and resp.headers.get("Content-Length") is not None:
+                size = int(resp.headers["Content-Length"])
+            else:
+                raise RemoteError(f"cannot tell the size of {self.description} (no Content-Range / Content-Length)")
+            return size, resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+
+        async def attempt() -> tuple[int, str | None, str | None]:
+            try:
+                info = await self._request("HEAD", {}, on_head)
+            except RemoteNotFoundError:
+                raise
+            except RemoteError:  # e.g. 403/405: presigned URLs are signed for GET only
+                info = None
+            if info is None:
+                info = await self._request("GET", {"Range": "bytes=0-0"}, on_get)
+            return info
+
+        return await self._with_resolver(lambda: retry_async(attempt, self._policy, self._what(), self._count_retry))
+
+    def _count_retry(self, err: TransientError) -> None:
+        self.stats.add(retries=1)
+
+    def _check_version(self, resp: Any, total: int | None, r: ByteRange) -> None:
+        etag = resp.headers.get("ETag")
+        if total is not None and total != self.size:
+            raise RemoteChangedError(
+                f"{self._what(r)}: the remote file changed (size {self.size} -> {total}); open it again"
+            )
+        if self.etag and etag and etag != self.etag:
+            raise RemoteChangedError(
+                f"{self._what(r)}: the remote file changed (ETag {self.etag} -> {etag}); open it again"
+            )
+
+    async def _get_range(self, r: ByteRange) -> bytes:
+        async def on_get(resp: Any) -> bytes:
+            if resp.status == 206:
+                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                if not match or (int(match.group(1)), int(match.group(2)) + 1) != (r.start, r.end):
+                    raise TransientError(f"wrong Content-Range {resp.headers.get('Content-Range')!r}")
+                self._check_version(resp, None if match.group(3) == "*" else int(match.group(3)), r)
+                body = await resp.read()
+            elif resp.status == 200:  # Range ignored: the whole file comes; keep our slice
+                length = resp.headers.get("Content-Length")
+                self._check_version(resp, None if length is None else int(length), r)
+                body = (await resp.content.readexactly(r.end))[r.start:]
+            else:
+                raise RemoteError(f"unexpected HTTP {resp.status} for {self._what(r)}")
+            if len(body) != r.length:
+                raise TransientError(f"short read: {len(body)} of {r.length} bytes")
+            return body
+
+        async def attempt() -> bytes:
+            async with cast(asyncio.Semaphore, self._sem):
+                body = await self._request("GET", {"Range": f"bytes={r.start}-{r.end - 1}"}, on_get)
+            self.stats.add(bytes_fetched=len(body))
+            return body
+
+        await self._ensure_session()
+        return await self._with_resolver(lambda: retry_async(attempt, self._policy, self._what(r), self._count_retry))
+
+    async def _with_resolver(self, make: Callable[[], Any]) -> Any:
+        """Run ``make()``; after a 403, ask the resolver once for a fresh URL and run it again."""
+        url = self._url
+        try:
+            return await make()
+        except RemoteAccessError:
+            if self._resolver is None:
+                raise
+        await self._ensure_session()
+        async with cast(asyncio.Lock, self._resolve_lock):
+            if self._url == url:
+                self._url = await asyncio.get_running_loop().run_in_executor(None, self._resolver)
+        return await make()
+
+    async def _gather(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        return list(await asyncio.gather(*(self._get_range(r) for r in ranges)))
+
+    def _fetch_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        self._check_open()
+        return self._sync(self._gather(ranges))
+
+    def _warm_ends(self) -> None:
+        """Fetch the first and last blocks (HDF5 metadata lives there) in one round trip."""
+        if self.size == 0:
+            return
+        ends = {*blocks_for(0, 1, self.block_size), *blocks_for(self.size - 1, self.size, self.block_size)}
+        missing = [i for i in sorted(ends) if self._lookup(i) is None]
+        if missing:
+            self._fetch_blocks(missing, None)
