@@ -1,10 +1,336 @@
-"""User-facing segment processing for time series: ``iter_chunks`` and ``apply``.
+"""Segment processing of time series in bounded memory: ``iter_chunks``, ``apply``, chunked reductions.
 
-(Stub: completed with the chunk engine. ``ChunkedMixin`` is inherited by the time series base class.)
+:class:`ChunkedMixin` is inherited by the time series classes. It only uses the pure planning of
+:mod:`napstream.core.chunking` (core never imports the engine); the same reduction algorithms
+(:class:`EpochStats`, :class:`BinAverage`) run on any executor through ``napstream.engine.run``.
+
+Outputs as large as the input are never materialised behind the user's back: an in-memory input
+gives an in-memory result, a lazy input a result written to an HDF5 file (see :func:`make_sink`).
+
+Examples
+--------
+>>> import numpy as np
+>>> from napstream.core import LazyArray, RegularTimeIndex
+>>> from napstream.core.chunking import epoch_segments, plan_tasks, run_serial
+>>> t, d = RegularTimeIndex(0.0, 10.0, 100), LazyArray(np.arange(100.0))
+>>> tasks = plan_tasks(t, d, epoch_segments(t, np.array([0.0]), np.array([9.9])), rows=30)
+>>> mean, std, count = run_serial(EpochStats(1), tasks)
+>>> float(mean[0]), int(count[0])
+(49.5, 100)
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..config import config, parse_bytes
+from ..errors import InvalidInputError, InvalidTypeError
+from ._series_kernels import epoch_bins
+from .chunking import Chunk, epoch_segments, plan_tasks, rows_for_budget, working_row_nbytes
+from .lazy import LazyArray
+
+__all__ = ["ChunkedMixin", "EpochStats", "BinAverage", "make_sink", "H5DatasetRef", "ArraySink", "H5Sink"]
+
+
+# ---------------------------------------------------------------------------------------------- sinks
+class H5DatasetRef:
+    """Picklable reference to a dataset of a local HDF5 file; ``open()`` returns the dataset."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path, self.name = str(path), name
+
+    def open(self) -> Any:
+        import h5py
+
+        return h5py.File(self.path, "r")[self.name]
+
+    def __repr__(self) -> str:
+        return f"H5DatasetRef({self.path!r}, {self.name!r})"
+
+
+class ArraySink:
+    """Rows written into an in-memory array."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.array = np.zeros(shape, dtype=dtype)
+
+    def write(self, a: int, b: int, values: np.ndarray) -> None:
+        self.array[a:b] = values
+
+    def result(self) -> np.ndarray:
+        return self.array
+
+
+class H5Sink:
+    """Rows written into a chunked HDF5 dataset; ``result()`` is a LazyArray over it."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any, path: Any = None, chunk_rows: int | None = None) -> None:
+        import h5py
+
+        if path is None:
+            folder = config.cache_dir or tempfile.gettempdir()
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, f"napstream-result-{uuid.uuid4().hex}.h5")
+        self.path, self.name = os.fspath(path), "data"
+        rows = max(1, min(chunk_rows or 65536, shape[0] or 1))
+        self.file = h5py.File(self.path, "w")
+        self.dset = self.file.create_dataset(self.name, shape=shape, dtype=dtype, chunks=(rows,) + tuple(shape[1:]))
+
+    def write(self, a: int, b: int, values: np.ndarray) -> None:
+        self.dset[a:b] = values
+
+    def result(self) -> LazyArray:
+        self.file.close()
+        ref = H5DatasetRef(self.path, self.name)
+        return LazyArray(ref.open(), ref=ref)
+
+
+def make_sink(shape: tuple[int, ...], dtype: Any, lazy: bool, path: Any = None, chunk_rows: int | None = None) -> Any:
+    """An :class:`ArraySink` for in-memory inputs, an :class:`H5Sink` (file) for lazy ones or when ``path``."""
+    if lazy or path is not None:
+        return H5Sink(shape, dtype, path, chunk_rows)
+    return ArraySink(shape, dtype)
+
+
+# ---------------------------------------------------------------------------------------------- reductions
+class EpochStats:
+    """Per-epoch mean, standard deviation (ddof=0) and count, merged with Chan's parallel formula."""
+
+    margin = 0
+    row_factor = 3.0
+    fixed_nbytes = 0
+
+    def __init__(self, n_epochs: int) -> None:
+        self.n_epochs = int(n_epochs)
+
+    def init(self) -> dict:
+        return {}
+
+    def update(self, state: dict, chunk: Chunk) -> dict:
+        x = np.asarray(chunk.d[chunk.core_slice], dtype=np.float64)
+        if len(x):
+            part = (len(x), x.mean(axis=0), ((x - x.mean(axis=0)) ** 2).sum(axis=0))
+            state[chunk.segment] = _chan(state.get(chunk.segment), part)
+        return state
+
+    def merge(self, states: list[dict]) -> dict:
+        out: dict = {}
+        for s in states:
+            for k, part in s.items():
+                out[k] = _chan(out.get(k), part)
+        return out
+
+    def finalize(self, state: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        shape = next((np.shape(v[1]) for v in state.values()), ())
+        mean = np.full((self.n_epochs,) + shape, np.nan)
+        std = np.full((self.n_epochs,) + shape, np.nan)
+        count = np.zeros(self.n_epochs, dtype=np.int64)
+        for k, (n, m, m2) in state.items():
+            mean[k], std[k], count[k] = m, np.sqrt(m2 / n), n
+        return mean, std, count
+
+
+def _chan(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    na, ma, qa = a
+    nb, mb, qb = b
+    n = na + nb
+    delta = mb - ma
+    return n, ma + delta * (nb / n), qa + qb + delta ** 2 * (na * nb / n)
+
+
+class BinAverage:
+    """pynapple's ``bin_average`` chunk by chunk: sums and counts per bin, divided at the end."""
+
+    margin = 0
+    row_factor = 3.0
+    fixed_nbytes = 0
+
+    def __init__(self, starts: np.ndarray, ends: np.ndarray, bin_size: float) -> None:
+        self.centers, self.rbounds, self.offsets = [], [], [0]
+        for s, e in zip(np.asarray(starts, float), np.asarray(ends, float)):
+            c, rb = epoch_bins(float(s), float(e), float(bin_size))
+            self.centers.append(c)
+            self.rbounds.append(rb)
+            self.offsets.append(self.offsets[-1] + len(c))
+
+    def init(self) -> list:
+        return []
+
+    def update(self, state: list, chunk: Chunk) -> list:
+        t = chunk.t[chunk.core_slice]
+        x = np.asarray(chunk.d[chunk.core_slice], dtype=np.float64)
+        rb = self.rbounds[chunk.segment]
+        b = np.searchsorted(rb, t, side="right")
+        keep = b < len(rb)
+        b, x = b[keep], x[keep]
+        if len(b):
+            lo, hi = int(b[0]), int(b[-1]) + 1
+            sums = np.zeros((hi - lo,) + x.shape[1:])
+            np.add.at(sums, b - lo, x)
+            counts = np.bincount(b - lo, minlength=hi - lo).astype(np.float64)
+            state.append((self.offsets[chunk.segment] + lo, sums, counts))
+        return state
+
+    def merge(self, states: list[list]) -> list:
+        return [p for s in states for p in s]
+
+    def finalize(self, state: list) -> tuple[np.ndarray, np.ndarray]:
+        centers = np.concatenate(self.centers) if self.centers else np.zeros(0)
+        first = next((p[1] for p in state), np.zeros((0,)))
+        sums = np.zeros((len(centers),) + first.shape[1:])
+        counts = np.zeros(len(centers))
+        for off, s, c in state:
+            sums[off:off + len(c)] += s
+            counts[off:off + len(c)] += c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            avg = sums / counts.reshape((-1,) + (1,) * (sums.ndim - 1))
+        return centers, avg
+
+
+# ---------------------------------------------------------------------------------------------- the mixin
+def _rows_arg(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidInputError(f"{name} must be a non-negative integer number of rows, got {value!r}")
+    return int(value)
+
 
 class ChunkedMixin:
-    """Adds ``iter_chunks``/``apply`` to time series classes (filled in by the engine work)."""
+    """``iter_chunks`` and ``apply`` for time series holding ``_t`` (TimeIndex), ``_d`` and ``time_support``."""
+
+    def _chunk_like(self, t: np.ndarray, d: np.ndarray, time_support: Any) -> Any:
+        """A new in-memory series of the same class (overridable by the time series classes)."""
+        kwargs: dict[str, Any] = {}
+        columns = getattr(self, "columns", None)
+        if columns is not None and np.ndim(d) == 2:
+            kwargs["columns"] = columns
+        return type(self)(t=t, d=d, time_support=time_support, **kwargs)
+
+    def _chunk_tasks(self, max_memory: Any, overlap: int, ep: Any, window: int | None = None) -> list:
+        from .interval_set import IntervalSet
+
+        ep = self.time_support if ep is None else ep
+        if not isinstance(ep, IntervalSet):
+            raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
+        budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
+        align = getattr(self._d, "chunk_rows", None)
+        rows = rows_for_budget(working_row_nbytes(self._d), budget, overlap, align)
+        if window is not None:
+            rows = max(1, min(rows, _rows_arg(window, "window")))
+        segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
+        return plan_tasks(self._t, self._d, segments, rows, overlap)
+
+    def iter_chunks(self, max_memory: int | str | None = None, overlap: int = 0, ep: Any = None) -> Iterator[Any]:
+        """Yield the series piece by piece, each piece in memory and within ``max_memory``.
+
+        Parameters
+        ----------
+        max_memory : int or str, optional
+            Budget for one piece ("64MB"); default ``napstream.config.memory_budget``.
+        overlap : int
+            Rows each piece shares with its neighbours on both sides (within an epoch).
+        ep : IntervalSet, optional
+            Epochs to cover (default: the time support); pieces never straddle two epochs.
+
+        Yields
+        ------
+        Tsd, TsdFrame or TsdTensor
+            In-memory pieces whose time support is their own time range.
+
+        Examples
+        --------
+        >>> import napstream as nap, numpy as np
+        >>> tsd = nap.Tsd(t=np.arange(100) / 10, d=np.arange(100.0))
+        >>> [len(c) for c in tsd.iter_chunks(max_memory=800, overlap=2)]
+        [30, 32, 32, 22]
+        """
+        from .interval_set import IntervalSet
+
+        overlap = _rows_arg(overlap, "overlap")
+        for task in self._chunk_tasks(max_memory, overlap, ep):
+            c = task.load()
+            yield self._chunk_like(c.t, c.d, IntervalSet(c.t[0], c.t[-1]))
+
+    def apply(
+        self,
+        func: Callable[[Any], Any],
+        window: int | None = None,
+        overlap: int = 0,
+        ep: Any = None,
+        max_memory: int | str | None = None,
+        out: str | os.PathLike | None = None,
+    ) -> Any:
+        """Apply ``func`` to consecutive pieces (with ``overlap`` rows of context) and stitch the result.
+
+        ``func`` receives an in-memory piece (same class) and returns an array or series with one
+        row per row of the piece; the overlap rows are dropped from each result. The result is in
+        memory when ``self`` is, else written to an HDF5 file (``out``, or a temporary file) and
+        returned lazy.
+
+        Parameters
+        ----------
+        func : callable
+            piece -> array-like with ``len(piece)`` rows.
+        window : int, optional
+            Maximum rows per piece (default: as many as fit ``max_memory``).
+        overlap : int
+            Context rows read on each side of a piece (e.g. a filter's length).
+        ep : IntervalSet, optional
+            Epochs to cover (default: the time support).
+        max_memory : int or str, optional
+            Budget per piece.
+        out : path, optional
+            Write the result to this HDF5 file (dataset ``data``).
+
+        Examples
+        --------
+        >>> import napstream as nap, numpy as np
+        >>> tsd = nap.Tsd(t=np.arange(100) / 10, d=np.arange(100.0))
+        >>> doubled = tsd.apply(lambda piece: piece.values * 2, window=30)
+        >>> float(doubled.values[-1])
+        198.0
+        """
+        from .interval_set import IntervalSet
+
+        if not callable(func):
+            raise InvalidTypeError(f"func must be callable, got {type(func).__name__}")
+        overlap = _rows_arg(overlap, "overlap")
+        ep = self.time_support if ep is None else ep
+        tasks = self._chunk_tasks(max_memory, overlap, ep, window)
+        sink = None
+        for task in tasks:
+            c = task.load()
+            res = func(self._chunk_like(c.t, c.d, IntervalSet(c.t[0], c.t[-1])))
+            res = np.asarray(getattr(res, "values", res))
+            if len(res) != len(c.t):
+                raise InvalidInputError(f"func must return {len(c.t)} rows for a piece of {len(c.t)} rows, got {len(res)}")
+            if sink is None:
+                n = int(sum(t.rows.core_stop - t.rows.core_start for t in tasks))
+                sink = make_sink((n,) + res.shape[1:], res.dtype, not isinstance(self._d, np.ndarray), out,
+                                 getattr(self._d, "chunk_rows", None))
+                pos = 0
+            sink.write(pos, pos + (c.core_stop - c.core_start), res[c.core_slice])
+            pos += c.core_stop - c.core_start
+        if sink is None:
+            return self._chunk_like(np.zeros(0), np.zeros((0,) + tuple(self._d.shape[1:])), ep)
+        rows = np.array([[t.rows.core_start, t.rows.core_stop] for t in tasks], dtype=np.int64)
+        return self._result_like(self._t.select(rows), sink.result(), ep)
+
+    def _result_like(self, time_index: Any, data: Any, time_support: Any) -> Any:
+        kwargs: dict[str, Any] = {}
+        columns = getattr(self, "columns", None)
+        if columns is not None and np.ndim(data) == 2 and data.shape[1] == len(columns):
+            kwargs["columns"] = columns
+        cls = type(self)
+        if np.ndim(data) == 1 and cls.__name__ != "Tsd":
+            from . import time_series
+
+            cls = time_series.Tsd
+        return cls(t=time_index, d=data, time_support=time_support, **kwargs)

@@ -1,0 +1,270 @@
+"""Pure chunk planning: how many rows fit a memory budget, where chunks start and stop.
+
+Nothing here reads data. The engine (``napstream.engine``) and :class:`~napstream.core.chunked.ChunkedMixin`
+use these functions to cut row *segments* (sorted, disjoint ``[start, stop)`` logical rows, one per
+epoch) into chunks that
+
+* hold at most ``rows`` rows plus a *margin* on each side (the overlap filters need so that results at
+  the seams are exact), the margin being clipped to the segment (epoch edges are real edges);
+* start on storage-chunk boundaries of the underlying dataset when it is chunked, so each storage chunk
+  is decompressed once.
+
+Examples
+--------
+>>> rows_for_budget(row_nbytes=128, budget=1_000_000, margin=(0, 0), align=1000)
+7000
+>>> [(c.read_start, c.core_start, c.core_stop, c.read_stop) for c in plan_row_chunks([[0, 25]], 10, margin=2)]
+[(0, 0, 10, 12), (8, 10, 20, 22), (18, 20, 25, 25)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError, MemoryBudgetError
+
+__all__ = [
+    "RowChunk", "as_margin", "rows_for_budget", "plan_row_chunks", "Chunk", "ChunkTask", "epoch_segments",
+    "plan_tasks", "working_row_nbytes", "run_serial",
+]
+
+
+@dataclass(frozen=True)
+class RowChunk:
+    """One chunk of logical rows: read ``[read_start, read_stop)``, own ``[core_start, core_stop)``.
+
+    ``segment`` is the position of the row segment (epoch) the chunk belongs to; margins never
+    cross a segment's edges.
+    """
+
+    read_start: int
+    read_stop: int
+    core_start: int
+    core_stop: int
+    segment: int = 0
+
+    @property
+    def n_read(self) -> int:
+        return self.read_stop - self.read_start
+
+    @property
+    def core_slice(self) -> slice:
+        """Position of the core rows inside the rows read."""
+        return slice(self.core_start - self.read_start, self.core_stop - self.read_start)
+
+
+def as_margin(margin: Any, name: str = "margin") -> tuple[int, int]:
+    """Normalise a margin given as ``m`` or ``(left, right)`` to a pair of non-negative ints.
+
+    >>> as_margin(3), as_margin((0, 5))
+    ((3, 3), (0, 5))
+    """
+    pair = (margin, margin) if np.ndim(margin) == 0 else tuple(margin)
+    if len(pair) != 2:
+        raise InvalidInputError(f"{name} must be an int or a (left, right) pair, got {margin!r}")
+    out = []
+    for m in pair:
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+            raise InvalidInputError(f"{name} must be non-negative integers of rows, got {margin!r}")
+        out.append(int(m))
+    return out[0], out[1]
+
+
+def rows_for_budget(
+    row_nbytes: int,
+    budget: int,
+    margin: Any = 0,
+    align: int | None = None,
+    fixed_nbytes: int = 0,
+    in_flight: int = 1,
+) -> int:
+    """Rows per chunk so that ``in_flight`` chunks (with margins) fit in ``budget`` bytes.
+
+    Parameters
+    ----------
+    row_nbytes : int
+        Working bytes one row costs while a chunk is processed (all buffers, not only the read).
+    budget : int
+        Memory budget in bytes.
+    margin : int or (int, int)
+        Extra rows read on each side of a chunk.
+    align : int, optional
+        Storage chunk rows; the result is rounded down to a multiple when at least one fits.
+    fixed_nbytes : int
+        Bytes the computation holds whatever the chunk size (accumulators, kernels).
+    in_flight : int
+        Chunks held at once (threads/dask workers plus one being merged).
+
+    Raises
+    ------
+    MemoryBudgetError
+        When the budget cannot hold one row plus the margins (the message gives the minimum).
+    """
+    left, right = as_margin(margin)
+    row_nbytes = max(int(row_nbytes), 1)
+    in_flight = max(int(in_flight), 1)
+    per_chunk = (budget - fixed_nbytes) // in_flight
+    rows = per_chunk // row_nbytes - left - right
+    if rows < 1:
+        minimum = fixed_nbytes + in_flight * row_nbytes * (1 + left + right)
+        raise MemoryBudgetError(
+            f"max_memory / memory_budget of {budget} bytes is too small: one chunk with its margin "
+            f"({left}+{right} rows of {row_nbytes} bytes) needs at least {minimum} bytes "
+            f"(~{-(-minimum // 2**20)} MiB)"
+        )
+    if align and rows >= align:
+        rows -= rows % align
+    return int(rows)
+
+
+def plan_row_chunks(
+    segments: Any,
+    rows: int,
+    margin: Any = 0,
+    align: int | None = None,
+    base_offsets: Any = None,
+) -> list[RowChunk]:
+    """Cut row ``segments`` into chunks of at most ``rows`` core rows, with margins.
+
+    Parameters
+    ----------
+    segments : array-like (k, 2)
+        Sorted, disjoint ``[start, stop)`` logical rows (one per epoch).
+    rows : int
+        Maximum core rows per chunk.
+    margin : int or (int, int)
+        Rows read before and after the core, clipped to the segment.
+    align : int, optional
+        Storage chunk rows: interior chunk boundaries fall where ``base_offset + row`` is a
+        multiple of ``align`` (the first chunk of a segment may be shorter).
+    base_offsets : array-like (k,), optional
+        Row of the storage that the first row of each segment maps to (default: the segment start).
+    """
+    if isinstance(rows, bool) or int(rows) < 1:
+        raise InvalidInputError(f"rows must be a positive integer, got {rows!r}")
+    rows = int(rows)
+    left, right = as_margin(margin)
+    seg = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
+    offsets = seg[:, 0] if base_offsets is None else np.asarray(base_offsets, dtype=np.int64)
+    out: list[RowChunk] = []
+    step = rows - rows % align if align and rows >= align else rows
+    for k, (a, b) in enumerate(seg):
+        a, b = int(a), int(b)
+        if b <= a:
+            continue
+        first = a + step
+        if align and rows >= align:
+            base = int(offsets[k])
+            first = a + ((align - base % align) % align or align)
+        bounds = [a] + list(range(first, b, step)) + [b]
+        bounds = sorted(set(min(x, b) for x in bounds))
+        for c0, c1 in zip(bounds[:-1], bounds[1:]):
+            out.append(RowChunk(max(a, c0 - left), min(b, c1 + right), c0, c1, k))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# chunks of a time series: what the engine hands to algorithms
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Chunk:
+    """Rows of a time series in memory: ``t`` (float64 seconds) and ``d`` (numpy), with margins.
+
+    ``start_row``/``stop_row`` are the rows read (in the series' logical rows), ``core_slice`` the
+    positions inside ``t``/``d`` that this chunk owns (margins excluded), ``segment`` the epoch.
+    """
+
+    t: np.ndarray
+    d: np.ndarray
+    start_row: int
+    stop_row: int
+    core_slice: slice
+    segment: int = 0
+
+    @property
+    def core_start(self) -> int:
+        """First owned row (logical row of the series)."""
+        return self.start_row + self.core_slice.start
+
+    @property
+    def core_stop(self) -> int:
+        return self.start_row + self.core_slice.stop
+
+
+def _view(x: Any, a: int, b: int) -> Any:
+    """Rows [a, b) of an index or array without I/O (a numpy view, or a lazy selection)."""
+    if isinstance(x, np.ndarray):
+        return x[a:b]
+    return x.select([[a, b]])
+
+
+@dataclass
+class ChunkTask:
+    """A serialisable description of one chunk: lazy (or small numpy) views of time and data."""
+
+    t: Any
+    d: Any
+    rows: RowChunk
+
+    def load(self) -> Chunk:
+        """Read the rows of this task (the only place data are read)."""
+        t = self.t.read(0, len(self.t)) if hasattr(self.t, "read") else np.asarray(self.t)
+        d = self.d.read(0, len(self.d)) if hasattr(self.d, "read") else np.asarray(self.d)
+        r = self.rows
+        return Chunk(np.asarray(t, dtype=np.float64), np.asarray(d), r.read_start, r.read_stop, r.core_slice, r.segment)
+
+
+def epoch_segments(time_index: Any, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Logical rows ``[searchsorted(start, left), searchsorted(end, right))`` of each epoch.
+
+    One segment per epoch (empty ones kept, so segment ``k`` is epoch ``k``); overlaps from
+    touching epochs are clipped so segments stay disjoint.
+    """
+    if len(starts) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    a = np.asarray(time_index.searchsorted(np.asarray(starts, dtype=np.float64), "left"), dtype=np.int64)
+    b = np.asarray(time_index.searchsorted(np.asarray(ends, dtype=np.float64), "right"), dtype=np.int64)
+    if len(a) > 1:
+        a[1:] = np.maximum(a[1:], b[:-1])
+    b = np.maximum(a, b)
+    return np.stack([a, b], axis=1)
+
+
+def plan_tasks(
+    time_index: Any,
+    data: Any,
+    segments: np.ndarray,
+    rows: int,
+    margin: Any = 0,
+) -> list[ChunkTask]:
+    """Chunk tasks over ``segments`` of (time_index, data), aligned to the data's storage chunks."""
+    align = getattr(data, "chunk_rows", None)
+    offsets = None
+    if align and hasattr(data, "base_rows") and len(segments):
+        firsts = [data.base_rows([[a, a + 1]])[0, 0] if b > a else 0 for a, b in segments]
+        offsets = np.asarray(firsts, dtype=np.int64)
+    tasks = []
+    for rc in plan_row_chunks(segments, rows, margin, align, offsets):
+        a, b = rc.read_start, rc.read_stop
+        tasks.append(ChunkTask(_view(time_index, a, b), _view(data, a, b), rc))
+    return tasks
+
+
+def working_row_nbytes(data: Any, row_factor: float = 2.0) -> int:
+    """Working bytes per row: the row as read, ``row_factor`` float64 copies of it, and its time."""
+    shape = tuple(data.shape[1:])
+    n_el = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    raw = n_el * np.dtype(data.dtype).itemsize
+    return int(raw + row_factor * 8 * n_el + 8)
+
+
+def run_serial(algorithm: Any, tasks: list[ChunkTask]) -> Any:
+    """Run a chunk algorithm (init/update/merge/finalize) over tasks, one after the other."""
+    acc = algorithm.init()
+    for task in tasks:
+        part = algorithm.update(algorithm.init(), task.load())
+        acc = algorithm.merge([acc, part])
+    return algorithm.finalize(acc)

@@ -1,0 +1,74 @@
+"""``run``: plan, execute and finalize a chunk algorithm over a time series.
+
+Examples
+--------
+>>> import numpy as np
+>>> from napstream.core import LazyArray, RegularTimeIndex
+>>> from napstream.engine.reductions import EpochStats
+>>> series = (RegularTimeIndex(0.0, 100.0, 1000), LazyArray(np.arange(1000.0)))
+>>> mean, std, count = run(EpochStats(n_epochs=1), series, max_memory="16kB")
+>>> float(mean[0]), int(count[0])
+(499.5, 1000)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.interval_set import IntervalSet
+from .executors import execute, resolve_executor
+from .planner import plan
+from .progress import progress_bar
+from .protocol import check_algorithm
+
+__all__ = ["run"]
+
+
+def run(
+    algorithm: Any,
+    obj: Any,
+    ep: IntervalSet | None = None,
+    max_memory: int | str | None = None,
+    executor: Any = None,
+    n_workers: int | None = None,
+    progress: bool | None = None,
+) -> Any:
+    """Run a ChunkAlgorithm over ``obj`` in chunks that fit ``max_memory``.
+
+    Parameters
+    ----------
+    algorithm : ChunkAlgorithm
+        init / update / merge / finalize (+ ``margin``), see :mod:`napstream.engine.protocol`.
+    obj : Tsd, TsdFrame, TsdTensor or (TimeIndex, data)
+        The series; lazy data are read chunk by chunk.
+    ep : IntervalSet, optional
+        Epochs to cover (default: the time support of ``obj``).
+    max_memory : int or str, optional
+        Memory budget ("512MB"); default ``napstream.config.memory_budget``.
+    executor : {'serial', 'threads', 'dask'} or distributed.Client, optional
+        Default ``napstream.config.executor``. All give the same result.
+    n_workers : int, optional
+        Threads or dask workers (default ``napstream.config.n_workers``).
+    progress : bool, optional
+        Progress bar (None: only on a terminal, for jobs over a second).
+
+    Returns
+    -------
+    Whatever ``algorithm.finalize`` returns.
+
+    Raises
+    ------
+    MemoryBudgetError
+        The budget cannot hold one chunk plus its margins.
+    InvalidInputError
+        Unknown executor name or bad ``n_workers``.
+    MissingDependencyError
+        ``executor='dask'`` without dask installed (``pip install 'napstream[dask]'``).
+    """
+    check_algorithm(algorithm)
+    executor, n_workers = resolve_executor(executor, n_workers)
+    in_flight = 1 if executor == "serial" else n_workers + 1
+    job = plan(obj, algorithm, ep, max_memory, in_flight)
+    with progress_bar(len(job.tasks), progress) as bar:
+        state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
+    return algorithm.finalize(state)
