@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -361,6 +362,82 @@ def write_session(
         _add_lfp(nwb, float(duration), float(lfp_rate), int(n_channels), int(seed), float(lfp_chunk_seconds),
                  channel_conversion, lfp_starting_time)
     _add_intervals(nwb, float(duration), rng)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def _mock_modules(nwb: Any, rng: np.random.Generator) -> None:
+    from pynwb.behavior import BehavioralTimeSeries
+    from pynwb.testing.mock.base import mock_TimeSeries
+    from pynwb.testing.mock.behavior import mock_CompassDirection, mock_Position
+    from pynwb.testing.mock.ophys import mock_Fluorescence
+
+    behavior = nwb.create_processing_module("behavior", "mock behaviour")
+    behavior.add(mock_Position(name="Position"))
+    behavior.add(mock_CompassDirection(name="CompassDirection"))
+    bts = BehavioralTimeSeries(name="BehavioralTimeSeries")
+    bts.add_timeseries(mock_TimeSeries(name="speed", data=rng.uniform(0, 30, 200), rate=20.0, starting_time=1.5,
+                                       conversion=0.01, offset=0.25, unit="m/s"))
+    behavior.add(bts)
+    other = nwb.create_processing_module("other", "a second module with a clashing name")
+    other.add(mock_TimeSeries(name="speed", data=rng.normal(size=(50, 3)), timestamps=np.sort(rng.uniform(0, 5, 50))))
+    mock_Fluorescence(nwbfile=nwb)  # creates the ophys module
+
+
+def _mock_acquisition(nwb: Any, rng: np.random.Generator) -> None:
+    from pynwb.image import ImageSeries, Images, GrayscaleImage
+    from pynwb.misc import AnnotationSeries
+    from pynwb.testing.mock.base import mock_TimeSeries
+    from pynwb.testing.mock.ecephys import mock_ElectricalSeries
+
+    nwb.add_acquisition(mock_TimeSeries(name="tensor", data=rng.normal(size=(30, 4, 5)), rate=30.0))
+    nwb.add_acquisition(mock_TimeSeries(name="ints", data=np.arange(100, dtype=np.int32), rate=100.0,
+                                        starting_time=0.0, conversion=2.0, offset=-1.0))
+    mock_ElectricalSeries(name="ElectricalSeries", nwbfile=nwb, data=rng.normal(size=(100, 5)), rate=1000.0)
+    with warnings.catch_warnings():  # deprecated in pynwb, still found in many files
+        warnings.simplefilter("ignore", UserWarning)
+        notes = AnnotationSeries(name="annotations", data=["a", "b", "c"], timestamps=[0.5, 1.0, 2.5])
+    nwb.add_acquisition(notes)
+    nwb.add_acquisition(ImageSeries(name="external_video", external_file=["video.avi"], starting_frame=[0],
+                                    format="external", timestamps=np.arange(3) / 30.0, unit="n.a."))
+    nwb.add_acquisition(ImageSeries(name="frames", data=rng.integers(0, 255, (10, 8, 6), dtype=np.uint8),
+                                    timestamps=np.arange(10) / 10.0, unit="n.a."))
+    nwb.add_acquisition(Images(name="still_images", images=[GrayscaleImage(name="img0", data=np.zeros((4, 4)))]))
+
+
+def write_mock_session(path: str | os.PathLike, seed: int = 0) -> Path:
+    """Write a small file built from ``pynwb.testing.mock`` helpers covering many neurodata types.
+
+    Contents: Units (mock_Units), acquisition TimeSeries ``tensor`` (30, 4, 5) -> TsdTensor, ``ints``
+    (int32, conversion 2, offset -1) -> Tsd, ElectricalSeries (mock electrodes) -> TsdFrame,
+    AnnotationSeries ``annotations`` -> Ts, ImageSeries ``frames`` (in-file) -> TsdTensor, ImageSeries
+    ``external_video`` (external file) and Images ``still_images`` -> unsupported; behavior module
+    (mock Position, CompassDirection, BehavioralTimeSeries/``speed`` with conversion + offset); module
+    ``other`` with a second ``speed`` (keys ``BehavioralTimeSeries/speed`` and ``other/speed``);
+    ophys module (mock Fluorescence / RoiResponseSeries, PlaneSegmentation); epochs and trials.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> write_mock_session(pathlib.Path(tempfile.mkdtemp()) / "m.nwb").exists()
+    True
+    """
+    from pynwb import NWBHDF5IO
+    from pynwb.testing.mock.ecephys import mock_Units
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    _check("seed", seed, 0, integer=True)
+    rng = np.random.default_rng(seed)
+    nwb = mock_NWBFile(session_id=f"mock-{seed}")
+    _mock_acquisition(nwb, rng)
+    _mock_modules(nwb, rng)
+    mock_Units(num_units=5, max_spikes_per_unit=20, seed=seed, nwbfile=nwb)
+    for a, b in [(0.0, 2.0), (2.5, 5.0)]:
+        nwb.add_epoch(start_time=a, stop_time=b, tags=["x"])
+    nwb.add_trial(start_time=0.1, stop_time=0.9)
+    nwb.add_trial(start_time=1.1, stop_time=1.9)
+    path = Path(path)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path

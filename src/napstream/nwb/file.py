@@ -1,0 +1,193 @@
+"""NWBFile: a lazy, dictionary-like view of an NWB file (local, h5py, pynwb, http/s3/dandi).
+
+Opening walks the HDF5 tree's metadata only (attributes, shapes, dtypes) and builds a table of
+keys -> (type, shape, location). ``nwb[key]`` builds the napstream object on first access (lazy:
+data are read by the analyses, chunk by chunk) and caches it.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from napstream.testing.sessions import write_session
+>>> path = write_session(pathlib.Path(tempfile.mkdtemp()) / "s.nwb", duration=20.0, n_units=2, n_channels=2)
+>>> with NWBFile(path) as nwb:
+...     print("units" in nwb, nwb.type_of("SpatialSeriesLED1"))
+True TsdFrame
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import InvalidTypeError, KeyNotFoundError
+from .convert import ReadContext, convert
+from .source import DatasetRef, OpenedSource, open_nwb_source
+from .tree import Entry, assign_keys, walk
+
+__all__ = ["NWBFile", "load_file", "DatasetRef"]
+
+
+class NWBFile:
+    """A lazy, read-only mapping of the objects of an NWB file (pynapple's ``NWBFile``).
+
+    Parameters
+    ----------
+    source : str, PathLike, h5py.File, pynwb.NWBFile or NWBHDF5IO
+        A local path, an ``http(s)://`` / ``s3://`` / ``dandi://`` URL, an open h5py file, or a
+        pynwb file / IO (its underlying h5py file is used; pynwb is not needed to read).
+    lazy_loading : bool, default True
+        False loads each object's data into memory when it is accessed (pynapple's option).
+    **io_options
+        Passed to ``napstream.io.open_source`` for remote sources (cache_dir, block_size...).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from napstream.testing.sessions import write_session
+    >>> p = write_session(pathlib.Path(tempfile.mkdtemp()) / "s.nwb", duration=20.0, n_units=2, n_channels=2)
+    >>> nwb = NWBFile(p)
+    >>> len(nwb["units"])
+    2
+    >>> nwb.close()
+    """
+
+    def __init__(self, source: Any, lazy_loading: bool = True, **io_options: Any) -> None:
+        if not isinstance(lazy_loading, bool):
+            raise InvalidTypeError(f"lazy_loading must be a bool, got {type(lazy_loading).__name__}")
+        self._src: OpenedSource = open_nwb_source(source, io_options)
+        self._ctx = ReadContext(self._src.file, self._src.byte_source, self._src.reopen, dict(io_options),
+                                lazy_loading)
+        try:
+            self._entries: dict[str, Entry] = assign_keys(walk(self._src.file))
+        except Exception:
+            self._src.close()
+            raise
+        self._by_path = {e.nwb_path: e for e in self._entries.values()}
+        self._by_path.update({e.path: e for e in self._entries.values()})
+        self._cache: dict[str, Any] = {}
+        self.name = self._src.name
+        self.path = self._src.description
+
+    # ------------------------------------------------------------------ mapping
+    def keys(self) -> list[str]:
+        """The keys, as pynapple names them."""
+        return list(self._entries)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """``(key, object)`` pairs (builds every object lazily; unsupported types are skipped)."""
+        return [(k, self[k]) for k, e in self._entries.items() if e.kind != "unsupported"]
+
+    def values(self) -> list[Any]:
+        """Every convertible object (lazy)."""
+        return [v for _, v in self.items()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (key in self._entries or key in self._by_path)
+
+    def _entry(self, key: Any) -> Entry:
+        if not isinstance(key, str):
+            raise KeyNotFoundError(f"keys of an NWBFile are strings, got {type(key).__name__} {key!r}")
+        entry = self._entries.get(key) or self._by_path.get(key)
+        if entry is None:
+            close = difflib.get_close_matches(key, list(self._entries), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise KeyNotFoundError(f"no key {key!r} in NWB file {self.name!r}{hint} (keys: {self.keys()})")
+        return entry
+
+    def __getitem__(self, key: str) -> Any:
+        entry = self._entry(key)
+        if entry.key not in self._cache:
+            self._cache[entry.key] = convert(entry, self._ctx)
+        return self._cache[entry.key]
+
+    def type_of(self, key: str) -> str:
+        """The napstream type of ``key`` (e.g. ``'TsdFrame'`` or ``'unsupported: Images'``)."""
+        return self._entry(key).type_label
+
+    def entry(self, key: str) -> Entry:
+        """The :class:`~napstream.nwb.tree.Entry` (path, neurodata type, shape, dtype) of ``key``."""
+        return self._entry(key)
+
+    @property
+    def file(self) -> Any:
+        """The underlying open ``h5py.File``."""
+        return self._src.file
+
+    @property
+    def io_stats(self) -> Any:
+        """Byte counters of the remote source (a zeroed IOStats for local files)."""
+        stats = getattr(self._src.byte_source, "stats", None)
+        if stats is not None:
+            return stats
+        from ..io.stats import IOStats
+
+        return IOStats()
+
+    # ------------------------------------------------------------------ display
+    def _rows(self) -> list[list[str]]:
+        rows = []
+        for key, e in self._entries.items():
+            shape = "(" + ", ".join(str(s) for s in e.shape) + ("," if len(e.shape) == 1 else "") + ")"
+            rows.append([key, e.type_label, shape if e.shape else "", e.path])
+        return rows
+
+    def __str__(self) -> str:
+        headers = ["Keys", "Type", "Shape", "Location"]
+        rows = self._rows()
+        widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+        line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+        def fmt(r: list[str]) -> str:
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+
+        body = [fmt(r) for r in rows]
+        return "\n".join([str(self.name), line, fmt(headers), line.replace("-", "="), *body, line])
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Close the file (and the byte source) if napstream opened it."""
+        self._src.close()
+
+    def __enter__(self) -> NWBFile:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @classmethod
+    def from_dandi(cls, dandiset_id: str, path: str, version: str = "draft", **io_options: Any) -> NWBFile:
+        """Open an asset of a DANDI dandiset by path (``dandi://<id>@<version>/<path>``).
+
+        Examples
+        --------
+        >>> NWBFile.from_dandi("000582", "sub-10073/sub-10073_ses-17010302_behavior+ecephys.nwb")  # doctest: +SKIP
+        """
+        suffix = "" if version in (None, "draft") else f"@{version}"
+        return cls(f"dandi://{dandiset_id}{suffix}/{path.lstrip('/')}", **io_options)
+
+
+def load_file(path: str | os.PathLike, lazy_loading: bool = True, **io_options: Any) -> NWBFile:
+    """Open an NWB file (path or URL) as an :class:`NWBFile` (pynapple's ``load_file``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from napstream.testing.sessions import write_session
+    >>> p = write_session(pathlib.Path(tempfile.mkdtemp()) / "s.nwb", duration=20.0, n_units=2, n_channels=2)
+    >>> load_file(p).keys()[:1]
+    ['electrodes']
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return NWBFile(path, lazy_loading=lazy_loading, **io_options)

@@ -1,0 +1,79 @@
+"""DynamicTable reading straight from h5py, against pynwb's to_dataframe()."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from pynwb import NWBHDF5IO
+
+from napstream.errors import KeyNotFoundError
+from napstream.nwb.tables import read_column, read_table, split_ragged
+
+
+def _norm(v):
+    """pynwb cell -> comparable python value (containers -> their name, arrays -> lists)."""
+    if hasattr(v, "name") and hasattr(v, "object_id"):
+        return v.name
+    if hasattr(v, "index") and hasattr(v, "columns"):  # a DataFrame from a DynamicTableRegion
+        return list(v.index)
+    if isinstance(v, (np.ndarray, list, tuple)):
+        return [_norm(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _assert_table_equal(ours, ref):
+    assert list(ours.index) == list(ref.index)
+    for col in ours.columns:
+        assert col in ref.columns, col
+        got = [_norm(x) for x in ours[col]]
+        exp = [_norm(x) for x in ref[col]]
+        if got and isinstance(got[0], float):
+            np.testing.assert_allclose(got, exp)
+        else:
+            assert got == exp, col
+
+
+@pytest.mark.parametrize("where", ["general/extracellular_ephys/electrodes", "intervals/epochs",
+                                   "intervals/trials"])
+def test_tables_equal_pynwb(small_session, where):
+    with NWBHDF5IO(str(small_session), "r") as io, h5py.File(small_session, "r") as f:
+        nwb = io.read()
+        ref = {"general/extracellular_ephys/electrodes": nwb.electrodes, "intervals/epochs": nwb.epochs,
+               "intervals/trials": nwb.trials}[where].to_dataframe()
+        _assert_table_equal(read_table(f[where]), ref)
+
+
+def test_units_columns_equal_pynwb(any_session):
+    with NWBHDF5IO(str(any_session), "r") as io, h5py.File(any_session, "r") as f:
+        ref = io.read().units.to_dataframe()
+        ours = read_table(f["units"])
+        _assert_table_equal(ours, ref)
+        for i, uid in enumerate(ref.index):
+            np.testing.assert_array_equal(read_column(f["units"], "spike_times")[i], ref.loc[uid, "spike_times"])
+
+
+def test_plane_segmentation_equal_pynwb(mock_session):
+    with NWBHDF5IO(str(mock_session), "r") as io, h5py.File(mock_session, "r") as f:
+        ref = io.read().processing["ophys"]["PlaneSegmentation"].to_dataframe()
+        ours = read_table(f["processing/ophys/PlaneSegmentation"])
+        assert list(ours.index) == list(ref.index)
+        for got, exp in zip(ours["image_mask"], ref["image_mask"]):
+            np.testing.assert_array_equal(got, exp)
+
+
+def test_missing_column_names_it(small_session):
+    with h5py.File(small_session, "r") as f, pytest.raises(KeyNotFoundError, match="nope"):
+        read_column(f["units"], "nope")
+
+
+def test_split_ragged_matches_numpy_split():
+    values = np.arange(10)
+    index = np.array([0, 3, 3, 7, 10])
+    got = split_ragged(values, index)
+    exp = np.split(values, index[:-1])
+    assert len(got) == len(exp)
+    for a, b in zip(got, exp):
+        np.testing.assert_array_equal(a, b)
