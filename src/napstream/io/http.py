@@ -253,5 +253,6 @@ class HTTPSource(BlockedSource):
             return
         ends = {*blocks_for(0, 1, self.block_size), *blocks_for(self.size - 1, self.size, self.block_size)}
         missing = [i for i in sorted(ends) if self._lookup(i) is None]
+        self.stats.add(cache_hits=len(ends) - len(missing), cache_misses=len(missing))
         if missing:
             self._fetch_blocks(missing, None)

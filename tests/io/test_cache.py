@@ -1,0 +1,242 @@
+"""The persistent block cache: warm reads make no data requests, never stale, LRU, atomic, checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import napstream as nap
+from napstream.config import config
+from napstream.errors import InvalidInputError, InvalidTypeError
+from napstream.io import open_source
+from napstream.io.cache import BlockCache, MemoryLRU, get_cache
+
+BLOCK = 8192
+
+
+@pytest.fixture
+def served(tmp_path, http_server):
+    root = tmp_path / "www"
+    root.mkdir()
+    data = np.random.default_rng(1).integers(0, 256, 12 * BLOCK + 77, dtype=np.uint8).tobytes()
+    (root / "rec.nwb").write_bytes(data)
+    return http_server(root), root / "rec.nwb", data
+
+
+def _gets(server) -> int:
+    return server.stats.by_method.get("GET", 0)
+
+
+def test_cold_then_warm_makes_zero_data_requests(served, tmp_path):
+    server, _, data = served
+    url = server.url_for("rec.nwb", query="sig=1")
+    with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as cold:
+        assert cold.read_range(0, len(data)) == data
+        assert cold.stats.bytes_fetched == len(data)
+    server.reset_stats()
+    # a new source (new memory LRU) with another presigned query: same cache entry
+    with open_source(server.url_for("rec.nwb", query="sig=2"), cache_dir=tmp_path / "c", block_size=BLOCK) as warm:
+        assert warm.read_range(0, len(data)) == data
+        assert warm.read_ranges([(5, 9), (len(data) - 3, len(data))]) == [data[5:9], data[-3:]]
+        assert warm.stats.bytes_fetched == 0 and warm.stats.cache_misses == 0
+    assert _gets(server) == 0 and server.stats.bytes_sent == 0
+
+
+def test_cache_is_shared_across_processes(served, tmp_path):
+    server, _, data = served
+    url = server.url_for("rec.nwb")
+    with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        src.prefetch([(0, len(data))])
+    server.reset_stats()
+    code = (
+        "import sys, hashlib; from napstream.io import open_source; "
+        f"s = open_source({url!r}, cache_dir={str(tmp_path / 'c')!r}, block_size={BLOCK}); "
+        "print(hashlib.sha256(s.read_range(0, s.size)).hexdigest())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    import hashlib
+
+    assert out.strip() == hashlib.sha256(data).hexdigest()
+    assert _gets(server) == 0
+
+
+def test_changed_remote_file_is_not_served_stale(served, tmp_path):
+    server, path, data = served
+    url = server.url_for("rec.nwb")
+    with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        assert src.read_range(0, len(data)) == data
+    new = bytes(255 - b for b in data)  # same size, new content and mtime -> new ETag
+    path.write_bytes(new)
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    server.reset_stats()
+    with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        assert src.read_range(0, len(new)) == new
+    assert _gets(server) > 0
+    assert nap.cache_info(tmp_path / "c")["files"] == 2
+
+
+def test_etag_change_while_reading_raises(served, tmp_path):
+    from napstream.errors import RemoteChangedError
+
+    server, _, data = served
+    with open_source(server.url_for("rec.nwb"), cache=False, block_size=BLOCK) as src:
+        server.set_faults("change_etag", count=1)
+        with pytest.raises(RemoteChangedError, match="changed"):
+            src.read_range(5 * BLOCK, 6 * BLOCK)
+
+
+def test_cache_file_names_are_hashes(served, tmp_path):
+    server, _, data = served
+    with open_source(server.url_for("rec.nwb", query="token=zzz"), cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        src.read_range(0, len(data))
+    names = [p.name for p in (tmp_path / "c").rglob("*")]
+    assert names and not any("rec" in n or "nwb" in n or "zzz" in n for n in names)
+    info = nap.cache_info(tmp_path / "c")
+    (entry,) = info["entries"]
+    assert entry["url"] == server.url_for("rec.nwb") and "zzz" not in str(info)
+    assert entry["size"] == len(data) and entry["blocks"] == 13
+    assert entry["cached_bytes"] >= len(data) and info["size"] == entry["cached_bytes"]
+
+
+def test_clear_cache(served, tmp_path):
+    server, _, data = served
+    with open_source(server.url_for("rec.nwb"), cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        src.read_range(0, len(data))
+    freed = nap.clear_cache(tmp_path / "c")
+    assert freed >= len(data)
+    assert nap.cache_info(tmp_path / "c")["files"] == 0
+    server.reset_stats()
+    with open_source(server.url_for("rec.nwb"), cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        assert src.read_range(0, len(data)) == data  # refetched after the clear
+    assert _gets(server) > 0
+    assert nap.cache_info(tmp_path / "c")["files"] == 1
+
+
+def test_default_cache_dir_follows_config(tmp_path, monkeypatch):
+    from napstream.io.cache import default_cache_dir
+
+    with config.override(cache_dir=str(tmp_path / "cfg")):
+        assert default_cache_dir() == tmp_path / "cfg"
+        assert nap.cache_info()["dir"] == str(tmp_path / "cfg")
+    if config.cache_dir is None:
+        monkeypatch.setenv("NAPSTREAM_CACHE_DIR", str(tmp_path / "env"))
+        assert default_cache_dir() == tmp_path / "env"
+
+
+def test_lru_eviction_keeps_recently_used_blocks(tmp_path):
+    cache = BlockCache(tmp_path, max_size=4 * (BLOCK + 4) + 10)
+    key = cache.register("https://h.org/f.nwb", 100 * BLOCK, '"e"')
+    blocks = {i: bytes([i]) * BLOCK for i in range(6)}
+    for i in range(4):
+        cache.put(key, BLOCK, i, blocks[i])
+    base = time.time() - 100
+    for i in range(4):  # unambiguous ages: block 0 oldest
+        os.utime(cache._block_path(key, BLOCK, i), (base + i, base + i))
+    assert cache.get(key, BLOCK, 0, BLOCK) == blocks[0]  # refresh block 0
+    cache.put(key, BLOCK, 4, blocks[4])  # over the cap -> evict the least recently used
+    kept = [i for i in range(5) if cache.has(key, BLOCK, i, BLOCK)]
+    assert 0 in kept and 4 in kept and 1 not in kept
+    total = sum(p.stat().st_size for p in (tmp_path / "v1").rglob("*") if p.is_file() and p.name != "meta.json")
+    assert total <= cache.max_size
+
+
+def test_source_respects_cache_size(served, tmp_path):
+    server, _, data = served
+    with config.override(cache_size=5 * BLOCK):
+        with open_source(server.url_for("rec.nwb"), cache_dir=tmp_path / "small", block_size=BLOCK) as src:
+            assert src.read_range(0, len(data)) == data
+        assert nap.cache_info(tmp_path / "small")["size"] <= 5 * BLOCK
+
+
+def test_atomic_write_leaves_no_partial_block(tmp_path, monkeypatch):
+    cache = BlockCache(tmp_path)
+    key = cache.register("https://h.org/f.nwb", 10 * BLOCK, '"e"')
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("napstream.io.cache.os.replace", fail)
+    with pytest.warns(RuntimeWarning, match="not usable"):
+        cache.put(key, BLOCK, 0, b"x" * BLOCK)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "meta.json"]
+    assert files == []  # neither the block nor its temporary file
+    assert not cache.enabled and cache.get(key, BLOCK, 0, BLOCK) is None
+
+
+def test_killed_writer_temp_file_is_never_served(tmp_path):
+    cache = BlockCache(tmp_path)
+    key = cache.register("https://h.org/f.nwb", 10 * BLOCK, '"e"')
+    folder = cache._block_path(key, BLOCK, 0).parent
+    (folder / ".tmp-deadbeef").write_bytes(b"partial")
+    assert cache.get(key, BLOCK, 0, BLOCK) is None
+
+
+def test_corrupt_or_truncated_block_is_refetched(served, tmp_path):
+    server, _, data = served
+    url = server.url_for("rec.nwb")
+    with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        src.read_range(0, len(data))
+    blocks = sorted(p for p in (tmp_path / "c").rglob("*-*") if p.is_file() and not p.name.startswith("."))
+    flipped = bytearray(blocks[0].read_bytes())
+    flipped[10] ^= 0xFF
+    blocks[0].write_bytes(bytes(flipped))
+    blocks[1].write_bytes(blocks[1].read_bytes()[:100])
+    server.reset_stats()
+    with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+        assert src.read_range(0, len(data)) == data
+        assert src.stats.cache_misses == 2
+    assert _gets(server) >= 1
+
+
+def test_unwritable_cache_warns_once_and_reads_go_on(served, tmp_path):
+    server, _, data = served
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with open_source(server.url_for("rec.nwb"), cache_dir=blocker / "cache", block_size=BLOCK) as src:
+            assert src.read_range(0, len(data)) == data
+            assert src.read_range(0, len(data)) == data
+    assert len([w for w in caught if "not usable" in str(w.message)]) == 1
+
+
+def test_get_cache_is_one_per_folder(tmp_path):
+    assert get_cache(tmp_path) is get_cache(str(tmp_path))
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(InvalidTypeError, match="cache_dir"):
+        BlockCache(42)
+    with pytest.raises(InvalidInputError, match="cache_size"):
+        BlockCache(tmp_path, max_size=-1)
+    with pytest.raises(InvalidInputError, match="max_bytes"):
+        MemoryLRU(-1)
+
+
+def test_memory_lru_is_bounded():
+    lru = MemoryLRU(10)
+    for i in range(10):
+        lru.put(i, b"abc")
+    assert lru.nbytes <= 10
+    assert lru.get(9) == b"abc" and lru.get(0) is None
+    lru.put("big", b"x" * 11)  # larger than the cap: not kept
+    assert lru.get("big") is None
+
+
+def test_file_key_ignores_query_but_not_version():
+    k = BlockCache.file_key
+    assert k("https://h/f?a=1", 5, "e") == k("https://h/f?b=2", 5, "e")
+    assert k("https://h/f", 5, "e") != k("https://h/f", 5, "e2")
+    assert k("https://h/f", 5, "e") != k("https://h/f", 6, "e")
+    assert k("https://h/f", 5, "e") != k("https://h/g", 5, "e")
+
+
+def test_paths(tmp_path):
+    assert Path(nap.cache_info(tmp_path)["dir"]) == tmp_path
