@@ -1,0 +1,735 @@
+"""Tuning curves that stream their inputs: features in chunks of rows, spikes per chunk time range.
+
+``compute_tuning_curves`` (pynapple's current n-dimensional API) and the legacy functions
+``compute_1d_tuning_curves`` / ``compute_2d_tuning_curves`` (+ ``_continuous``),
+``compute_discrete_tuning_curves``, ``compute_response_per_epoch`` and the mutual-information
+helpers. The numbers equal pynapple 0.11's; the memory used does not grow with the session:
+
+1. the features are read in chunks of rows sized from ``max_memory`` /
+   ``napstream.config.memory_budget`` (one row of margin on each side, so the sample closest to
+   every spike is known at the seams);
+2. for each chunk, each unit's spikes are located by binary search in its time index and only the
+   spikes of the chunk's time range are read;
+3. occupancy and spike counts are accumulated per bin, and divided at the end.
+
+The legacy functions do **not** emit pynapple's FutureWarning: napstream keeps them supported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.interval_set import IntervalSet
+from ..engine.protocol import ChunkAlgorithmBase
+from ..engine.runner import run
+from ..errors import InvalidInputError, InvalidTypeError
+from . import _validate as v
+from ._spike_kernels import bin_flat_index, closest_index, outer_edges
+
+__all__ = [
+    "compute_tuning_curves", "compute_response_per_epoch", "compute_mutual_information",
+    "compute_1d_tuning_curves", "compute_2d_tuning_curves", "compute_1d_tuning_curves_continuous",
+    "compute_2d_tuning_curves_continuous", "compute_discrete_tuning_curves", "compute_1d_mutual_info",
+    "compute_2d_mutual_info",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# chunk algorithms
+# --------------------------------------------------------------------------------------------
+class _MinMax(ChunkAlgorithmBase):
+    """Per-column min / max / count of the rows (NaN propagates, like ``ndarray.min``)."""
+
+    def __init__(self, n_dims: int, skip_nan: bool = False) -> None:
+        self.n_dims, self.skip_nan = n_dims, skip_nan
+
+    def init(self) -> tuple[np.ndarray, np.ndarray, int]:
+        return np.full(self.n_dims, np.inf), np.full(self.n_dims, -np.inf), 0
+
+    def update(self, state: Any, chunk: Any) -> Any:
+        d = np.asarray(chunk.d[chunk.core_slice], dtype=np.float64).reshape(-1, self.n_dims)
+        if len(d) == 0:
+            return state
+        if self.skip_nan:
+            with np.errstate(invalid="ignore"):
+                lo, hi = np.fmin.reduce(d, axis=0), np.fmax.reduce(d, axis=0)
+            return np.fmin(state[0], lo), np.fmax(state[1], hi), state[2] + len(d)
+        return np.minimum(state[0], d.min(axis=0)), np.maximum(state[1], d.max(axis=0)), state[2] + len(d)
+
+    def merge(self, states: list[Any]) -> Any:
+        lo = (np.fmin if self.skip_nan else np.minimum).reduce([s[0] for s in states], axis=0)
+        hi = (np.fmax if self.skip_nan else np.maximum).reduce([s[1] for s in states], axis=0)
+        return lo, hi, sum(s[2] for s in states)
+
+
+class _Query:
+    """Events (spikes) or samples (continuous data) assigned to the closest feature row."""
+
+    def __init__(self, indexes: list[Any], starts: np.ndarray, ends: np.ndarray, data: Any = None) -> None:
+        self.indexes = indexes
+        self.segments = [v.unit_segments(ix, starts, ends) for ix in indexes]
+        self.data = data  # continuous: one index and its (n, c) data
+
+    def total(self) -> int:
+        return int(sum(int((s[:, 1] - s[:, 0]).sum()) for s in self.segments))
+
+    def read(self, k: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Times, labels (query number) and rows (continuous) of the queries in ``[lo, hi]``."""
+        times, labels, rows = [], [], None
+        for u, (ix, seg) in enumerate(zip(self.indexes, self.segments)):
+            a, b = int(seg[k, 0]), int(seg[k, 1])
+            if b <= a:
+                continue
+            i0 = max(a, int(ix.searchsorted(lo, "left")))
+            i1 = min(b, int(ix.searchsorted(hi, "right")))
+            if i1 <= i0:
+                continue
+            times.append(ix.read(i0, i1))
+            labels.append(np.full(i1 - i0, u, dtype=np.int64))
+            if self.data is not None:
+                rows = _read_rows(self.data, i0, i1)
+        if not times:
+            return np.empty(0), np.empty(0, dtype=np.int64), rows
+        return np.concatenate(times), np.concatenate(labels), rows
+
+
+def _read_rows(d: Any, i0: int, i1: int) -> np.ndarray:
+    out = d.read(i0, i1) if hasattr(d, "read") else np.asarray(d[i0:i1])
+    out = np.asarray(out, dtype=np.float64)
+    return out.reshape(len(out), -1)
+
+
+class _Tuning(ChunkAlgorithmBase):
+    """Occupancy + per-unit counts (spikes) or per-column sums and counts (continuous data)."""
+
+    margin = 1
+
+    def __init__(self, edges: list[np.ndarray], starts: np.ndarray, ends: np.ndarray, query: _Query,
+                 n_out: int, continuous: bool, row_factor: float) -> None:
+        self.edges, self.starts, self.ends = edges, starts, ends
+        self.query, self.n_out, self.continuous = query, n_out, continuous
+        self.n_bins = int(np.prod([len(e) - 1 for e in edges]))
+        self.row_factor = row_factor
+        self.fixed_nbytes = 8 * self.n_bins * (2 * n_out + 2)
+
+    def init(self) -> dict[str, np.ndarray]:
+        return {"occ": np.zeros(self.n_bins), "num": np.zeros((self.n_out, self.n_bins)),
+                "den": np.zeros(self.n_bins)}
+
+    def update(self, state: dict, chunk: Any) -> dict:
+        t, core, k = chunk.t, chunk.core_slice, chunk.segment
+        flat = bin_flat_index(np.asarray(chunk.d, dtype=np.float64), self.edges)
+        own = flat[core]
+        state["occ"] += np.bincount(own[own >= 0], minlength=self.n_bins)
+        lo = t[core.start - 1] if core.start > 0 else self.starts[k]
+        hi = t[core.stop] if core.stop < len(t) else self.ends[k]
+        times, labels, rows = self.query.read(k, lo, hi)
+        if len(times) == 0:
+            return state
+        idx = closest_index(times, t)
+        keep = (idx >= core.start) & (idx < core.stop)
+        fb = flat[idx[keep]]
+        ok = fb >= 0
+        fb = fb[ok]
+        if not self.continuous:
+            lab = labels[keep][ok]
+            state["num"] += np.bincount(lab * self.n_bins + fb, minlength=state["num"].size).reshape(
+                state["num"].shape)
+            return state
+        w = rows[keep][ok]
+        state["den"] += np.bincount(fb, minlength=self.n_bins)
+        for c in range(self.n_out):
+            state["num"][c] += np.bincount(fb, weights=w[:, c], minlength=self.n_bins)
+        return state
+
+    def merge(self, states: list[dict]) -> dict:
+        return {key: sum(s[key] for s in states) for key in states[0]}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers of compute_tuning_curves
+# --------------------------------------------------------------------------------------------
+def _feature_names(features: Any, feature_names: Any, n_features: int) -> list[Any]:
+    if feature_names is None:
+        cols = getattr(features, "columns", None)
+        return list(cols) if n_features > 1 or cols is not None and features.ndim == 2 else ["0"]
+    if (not hasattr(feature_names, "__len__") or isinstance(feature_names, str)
+            or not all(isinstance(n, str) for n in feature_names)):
+        raise InvalidTypeError(f"feature_names must be a list of strings, got {feature_names!r}")
+    if len(feature_names) != n_features:
+        raise InvalidInputError(
+            f"feature_names must have one name per feature ({n_features}), got {len(feature_names)}")
+    return list(feature_names)
+
+
+def _bin_specs(bins: Any, n_features: int) -> list[Any]:
+    if n_features == 1 and np.ndim(bins) == 1 and len(bins) > 1:
+        bins = [bins]
+    if np.ndim(bins) == 0:
+        return [bins] * n_features
+    if len(bins) != n_features:
+        raise InvalidInputError(
+            f"bins must contain one specification per feature (expected {n_features}, got {len(bins)}); "
+            "to use explicit bin edges with several features, pass one array per feature")
+    return list(bins)
+
+
+def _ranges(rng: Any, n_features: int) -> list[Any] | None:
+    if rng is None:
+        return None
+    if isinstance(rng, tuple) and n_features == 1:
+        rng = [rng]
+    elif isinstance(rng, tuple) and np.ndim(rng[0]) == 0:
+        raise InvalidInputError(
+            f"range must be a sequence of (lower, upper) pairs, one per feature ({n_features}), got {rng!r}")
+    if not hasattr(rng, "__len__") or len(rng) != n_features:
+        raise InvalidInputError(f"range must have one entry per feature ({n_features}), got {rng!r}")
+    return list(rng)
+
+
+def _sampling_rate(ti: Any, segments: np.ndarray) -> float:
+    """1 / mean interval between consecutive feature samples inside each epoch (pynapple's fs)."""
+    total, n = 0.0, 0
+    for a, b in segments:
+        if b - a >= 2:
+            total += float(ti.read(int(b) - 1, int(b))[0] - ti.read(int(a), int(a) + 1)[0])
+            n += int(b - a - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(1.0) / (np.float64(total) / n)) if n else float("nan")
+
+
+def _check_inputs(data: Any, features: Any, epochs: Any) -> tuple[Any, Any, Any, IntervalSet]:
+    c = v.classes()
+    if not isinstance(data, (c.TsdFrame, c.TsGroup, c.Ts, c.Tsd)) or isinstance(data, c.TsdTensor):
+        raise InvalidTypeError(f"data must be a TsGroup, Ts, Tsd or TsdFrame, got {v.type_name(data)}")
+    if not isinstance(features, (c.Tsd, c.TsdFrame)) or isinstance(features, c.TsdTensor):
+        raise InvalidTypeError(f"features must be a Tsd or TsdFrame, got {v.type_name(features)}")
+    epochs = v.check_epochs(epochs, "epochs")
+    if epochs is None:
+        epochs = features.time_support
+    ti, d = v.time_index_of(features), v.data_of(features)
+    segments = v.unit_segments(ti, epochs.start, epochs.end)
+    if len(epochs) == 0 or int((segments[:, 1] - segments[:, 0]).sum()) == 0:
+        raise InvalidInputError(
+            f"epochs must overlap the features: no sample of features lies in the {len(epochs)} epoch(s) "
+            f"given (features span {ti.first if len(ti) else float('nan')} to "
+            f"{ti.last if len(ti) else float('nan')} s)")
+    return ti, d, segments, epochs
+
+
+def _build_query(data: Any, epochs: IntervalSet) -> tuple[_Query, np.ndarray, bool, Any]:
+    """(query, unit keys, continuous?, rates or None)."""
+    c = v.classes()
+    if isinstance(data, c.TsGroup) or v.is_spikes(data):
+        keys = np.asarray(list(data.keys())) if isinstance(data, c.TsGroup) else np.asarray([0])
+        units = [data[k] for k in data.keys()] if isinstance(data, c.TsGroup) else [data]
+        query = _Query([v.time_index_of(u) for u in units], epochs.start, epochs.end)
+        counts = np.array([int((s[:, 1] - s[:, 0]).sum()) for s in query.segments], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = counts / epochs.tot_length("s")
+        return query, keys, False, rates
+    keys = np.asarray(list(data.columns)) if isinstance(data, c.TsdFrame) else np.asarray([0])
+    query = _Query([v.time_index_of(data)], epochs.start, epochs.end, v.data_of(data))
+    return query, keys, True, None
+
+
+def _edges(ti: Any, d: Any, segments: np.ndarray, specs: list[Any], ranges: Any,
+           epochs: IntervalSet, max_memory: Any) -> list[np.ndarray]:
+    n_dims = len(specs)
+    need = [np.ndim(s) == 0 and (ranges is None or ranges[i] is None) for i, s in enumerate(specs)]
+    stats = [(np.nan, np.nan, 1)] * n_dims
+    if any(need):
+        lo, hi, n = run(_MinMax(n_dims), (ti, d), ep=epochs, max_memory=max_memory, executor="serial")
+        stats = [(lo[i], hi[i], n) for i in range(n_dims)]
+    return outer_edges(stats, specs, ranges, name="bins")
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------
+def compute_tuning_curves(
+    data: Any,
+    features: Any,
+    bins: Any = 10,
+    range: Any = None,  # noqa: A002 - pynapple's name
+    epochs: IntervalSet | None = None,
+    fs: float | None = None,
+    feature_names: list[str] | None = None,
+    return_pandas: bool = False,
+    return_counts: bool = False,
+    max_memory: int | str | None = None,
+) -> Any:
+    """N-dimensional tuning curves of spikes (rates) or continuous data (mean) against features.
+
+    Same parameters, numbers, coordinates and attributes as pynapple 0.11's
+    ``compute_tuning_curves``; the inputs are streamed (see the module docstring).
+
+    Parameters
+    ----------
+    data : TsGroup, Ts, Tsd or TsdFrame
+        Spikes (rates per bin are returned) or continuous values (mean per bin).
+    features : Tsd or TsdFrame
+        One column per feature (position x/y, head direction...).
+    bins : int, sequence of int or sequence of edges
+        Bins per feature (an int for all, one int each) or explicit edges.
+    range : sequence of (lower, upper), optional
+        Outer edges per feature when ``bins`` gives numbers (default: min/max of the features).
+    epochs : IntervalSet, optional
+        Where to compute (default: the time support of ``features``).
+    fs : float, optional
+        Sampling rate of the features (default: estimated from their timestamps).
+    feature_names : list of str, optional
+        Names of the feature dimensions (default: the columns of ``features``).
+    return_pandas : bool
+        Return a pandas.DataFrame (1 feature only) instead of an xarray.DataArray.
+    return_counts : bool
+        Spike counts per bin instead of rates (spikes only).
+    max_memory : int or str, optional
+        Memory budget of the streamed reads (default ``napstream.config.memory_budget``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dimensions ``unit`` then one per feature (bin centres); attributes ``occupancy``,
+        ``bin_edges``, ``fs`` and (spikes) ``rates``.
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> group = nap.TsGroup({1: nap.Ts(np.arange(0, 100, 0.1)), 2: nap.Ts(np.arange(0, 100, 0.2))})
+    >>> feature = nap.Tsd(t=np.arange(0, 100, 0.1), d=np.arange(0, 100, 0.1) % 1)
+    >>> tcs = nap.compute_tuning_curves(group, feature, bins=10)
+    >>> tcs.shape, float(tcs.attrs["fs"])
+    ((2, 10), 10.0)
+    """
+    import xarray as xr
+
+    ti, d, segments, epochs = _check_inputs(data, features, epochs)
+    n_features = 1 if len(d.shape) == 1 else int(d.shape[1])
+    names = _feature_names(features, feature_names, n_features)
+    specs, ranges = _bin_specs(bins, n_features), _ranges(range, n_features)
+    if fs is None:
+        fs = _sampling_rate(ti, segments)
+    elif isinstance(fs, bool) or not isinstance(fs, (int, float)):
+        raise InvalidTypeError(f"fs must be a number (int or float), got {v.type_name(fs)}")
+    return_pandas, return_counts = v.check_bool(return_pandas, "return_pandas"), v.check_bool(
+        return_counts, "return_counts")
+    edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory)
+    query, keys, continuous, rates = _build_query(data, epochs)
+    algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
+                   _row_factor(query, segments, continuous))
+    state = run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor="serial")
+    shape = tuple(len(e) - 1 for e in edges)
+    occupancy = state["occ"].reshape(shape)
+    tcs = _finalize(state, shape, occupancy, fs, continuous, return_counts)
+    attrs = {"occupancy": occupancy, "bin_edges": edges, "fs": fs}
+    if rates is not None:
+        attrs["rates"] = rates
+    coords = {"unit": keys, **{str(n): e[:-1] + np.diff(e) / 2 for n, e in zip(names, edges)}}
+    out = xr.DataArray(tcs, coords=coords, dims=list(coords), attrs=attrs)
+    return out.to_pandas().T if return_pandas else out
+
+
+def _row_factor(query: _Query, segments: np.ndarray, continuous: bool) -> float:
+    """float64 copies per feature row, counting the queries read with each row."""
+    rows = max(int((segments[:, 1] - segments[:, 0]).sum()), 1)
+    per_row = query.total() / rows
+    width = 1 + (query.data.shape[1] if continuous and len(query.data.shape) > 1 else 1)
+    return 4.0 + 4.0 * per_row * width
+
+
+def _finalize(state: dict, shape: tuple, occupancy: np.ndarray, fs: float, continuous: bool,
+              return_counts: bool) -> np.ndarray:
+    num = state["num"].reshape((-1, *shape))
+    if not continuous:
+        if return_counts:
+            return num
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (num / occupancy) * fs
+    den = state["den"].reshape(shape).copy()
+    den[den == 0] = np.nan
+    tcs = num / den
+    tcs[np.isnan(tcs)] = 0.0
+    tcs[:, occupancy == 0.0] = np.nan
+    return tcs
+
+
+def compute_response_per_epoch(data: Any, epochs_dict: dict, return_pandas: bool = False) -> Any:
+    """Mean response per epoch: spike rate (spikes) or mean value (continuous data).
+
+    Parameters
+    ----------
+    data : TsGroup, Ts, Tsd or TsdFrame
+        Spikes or continuous values.
+    epochs_dict : dict of IntervalSet
+        One entry per condition (stimulus...).
+    return_pandas : bool
+        Return a pandas.DataFrame (epochs x units) instead of an xarray.DataArray.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dimensions ``unit`` and ``epochs``.
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> group = nap.TsGroup({1: nap.Ts(np.arange(0, 100, 0.1))})
+    >>> eps = {"a": nap.IntervalSet(0, 30), "b": nap.IntervalSet(60, 90)}
+    >>> np.round(nap.compute_response_per_epoch(group, eps).values, 3).tolist()
+    [[10.033, 10.033]]
+    """
+    import xarray as xr
+
+    c = v.classes()
+    if not isinstance(data, (c.TsdFrame, c.TsGroup, c.Ts, c.Tsd)) or isinstance(data, c.TsdTensor):
+        raise InvalidTypeError(f"data must be a TsGroup, Ts, Tsd or TsdFrame, got {v.type_name(data)}")
+    if (not isinstance(epochs_dict, dict) or len(epochs_dict) == 0
+            or not all(isinstance(e, IntervalSet) for e in epochs_dict.values())):
+        raise InvalidTypeError(
+            f"epochs_dict must be a non-empty dict of IntervalSet, got {v.type_name(epochs_dict)}")
+    return_pandas = v.check_bool(return_pandas, "return_pandas")
+    columns = [_epoch_response(data, ep, max_memory=None) for ep in epochs_dict.values()]
+    keys = _keys_of(data)
+    out = xr.DataArray(np.stack(columns, axis=1), coords={"unit": keys, "epochs": list(epochs_dict)},
+                       dims=["unit", "epochs"])
+    return out.to_pandas().T if return_pandas else out
+
+
+def _keys_of(data: Any) -> np.ndarray:
+    c = v.classes()
+    if isinstance(data, c.TsGroup):
+        return np.asarray(list(data.keys()))
+    if isinstance(data, c.TsdFrame):
+        return np.asarray(list(data.columns))
+    return np.asarray([0])
+
+
+def _epoch_response(data: Any, ep: IntervalSet, max_memory: Any) -> np.ndarray:
+    c = v.classes()
+    if isinstance(data, c.TsGroup) or v.is_spikes(data):
+        units = [data[k] for k in data.keys()] if isinstance(data, c.TsGroup) else [data]
+        counts = [int(np.diff(v.unit_segments(v.time_index_of(u), ep.start, ep.end), axis=1).sum())
+                  for u in units]
+        return np.asarray(counts, dtype=float) / ep.tot_length("s")
+    ti, d = v.time_index_of(data), v.data_of(data)
+    total, n = run(_Sum(), (ti, d), ep=ep, max_memory=max_memory, executor="serial")
+    if n == 0:
+        return np.full(int(np.prod(d.shape[1:])) if len(d.shape) > 1 else 1, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total / n
+
+
+class _Sum(ChunkAlgorithmBase):
+    """Column sums and row count (NaN propagates like ``ndarray.mean``)."""
+
+    def init(self) -> tuple[Any, int]:
+        return 0.0, 0
+
+    def update(self, state: Any, chunk: Any) -> Any:
+        d = np.asarray(chunk.d[chunk.core_slice], dtype=np.float64)
+        d = d.reshape(len(d), -1)
+        return state[0] + d.sum(axis=0), state[1] + len(d)
+
+    def merge(self, states: list[Any]) -> Any:
+        return sum(s[0] for s in states), sum(s[1] for s in states)
+
+
+def compute_mutual_information(tuning_curves: Any, rates: Any = None) -> pd.DataFrame:
+    """Skaggs mutual information (bits/sec and bits/spike) of n-dimensional tuning curves.
+
+    Parameters
+    ----------
+    tuning_curves : xarray.DataArray
+        As returned by :func:`compute_tuning_curves` (needs the ``occupancy`` attribute).
+    rates : list or numpy.ndarray, optional
+        Mean rate per unit (default: the ``rates`` attribute, else estimated with a warning).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``bits/sec`` and ``bits/spike``, one row per unit.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, napstream as nap
+    >>> tc = xr.DataArray([[0.0, 10.0]], coords={"unit": [0], "0": [0.5, 1.5]},
+    ...                   attrs={"occupancy": np.array([50.0, 50.0]), "rates": np.array([5.0])})
+    >>> nap.compute_mutual_information(tc)["bits/spike"].tolist()
+    [1.0]
+    """
+    import warnings
+
+    import xarray as xr
+
+    if not isinstance(tuning_curves, xr.DataArray):
+        raise InvalidTypeError(
+            f"tuning_curves must be an xarray.DataArray as computed by compute_tuning_curves, "
+            f"got {v.type_name(tuning_curves)}")
+    if rates is not None:
+        if not isinstance(rates, (list, np.ndarray)):
+            raise InvalidTypeError(f"rates must be a list or numpy array, got {v.type_name(rates)}")
+        if tuning_curves.shape[0] != len(rates):
+            raise InvalidInputError(
+                f"rates must have one value per unit ({tuning_curves.shape[0]}), got {len(rates)}")
+    if "occupancy" not in tuning_curves.attrs:
+        raise InvalidInputError("tuning_curves has no 'occupancy' attribute (compute_tuning_curves sets it)")
+    occupancy = tuning_curves.attrs["occupancy"] / np.nansum(tuning_curves.attrs["occupancy"])
+    fx = tuning_curves.values
+    fr = tuning_curves.attrs.get("rates") if rates is None else rates
+    axes = tuple(np.arange(1, fx.ndim))
+    if fr is None:
+        warnings.warn("Estimating mean firing rates from tuning curves, they were not in the tuning "
+                      "curves nor passed.", UserWarning, stacklevel=2)
+        fr = np.nansum(fx * occupancy, axis=axes)
+    fr = np.asarray(fr, dtype=float)
+    with np.errstate(all="ignore"):
+        logfx = np.log2(fx / np.expand_dims(fr, axis=axes))
+    logfx[~np.isfinite(logfx)] = 0.0
+    bits_sec = np.nansum(occupancy * fx * logfx, axis=axes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bits_spike = bits_sec / fr
+    return pd.DataFrame(np.stack([bits_sec, bits_spike], axis=1), index=tuning_curves.coords["unit"],
+                        columns=["bits/sec", "bits/spike"])
+
+
+# =============================================================================================
+# legacy API (kept supported: no FutureWarning, same numbers as pynapple)
+# =============================================================================================
+def _legacy_checks(group: Any = None, feature: Any = None, features: Any = None, nb_bins: Any = None,
+                   ep: Any = None, minmax: Any = None, group_name: str = "group") -> None:
+    c = v.classes()
+    if group is not None and group_name == "group":
+        v.check_group(group, "group")
+    if group is not None and group_name == "tsdframe" and not isinstance(group, (c.Tsd, c.TsdFrame)):
+        raise InvalidTypeError(f"tsdframe must be a Tsd or TsdFrame, got {v.type_name(group)}")
+    if feature is not None:
+        if not isinstance(feature, (c.Tsd, c.TsdFrame)) or isinstance(feature, c.TsdTensor):
+            raise InvalidTypeError(f"feature must be a Tsd (or a 1-column TsdFrame), got {v.type_name(feature)}")
+        if len(feature.shape) == 2 and feature.shape[1] != 1:
+            raise InvalidInputError(
+                f"feature must be a Tsd (or a 1-column TsdFrame), got a TsdFrame with {feature.shape[1]} columns")
+    if features is not None:
+        if not isinstance(features, c.TsdFrame):
+            raise InvalidTypeError(f"features must be a TsdFrame with 2 columns, got {v.type_name(features)}")
+        if features.shape[1] != 2:
+            raise InvalidInputError(f"features must have 2 columns, got {features.shape[1]}")
+    _check_nb_bins(nb_bins)
+    v.check_epochs(ep, "ep")
+    if minmax is not None and (not hasattr(minmax, "__iter__") or isinstance(minmax, str)):
+        raise InvalidTypeError(f"minmax must be a tuple/list of numbers, got {v.type_name(minmax)}")
+
+
+def _check_nb_bins(nb_bins: Any) -> None:
+    items = nb_bins if isinstance(nb_bins, tuple) else (nb_bins,)
+    for b in items:
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)):
+            raise InvalidTypeError(
+                f"nb_bins must be an int (or a tuple of ints for 2-D tuning curves), got {nb_bins!r}")
+        if b <= 0:
+            raise InvalidInputError(f"nb_bins must be positive, got {nb_bins!r}")
+
+
+def _minmax_2d(minmax: Any) -> Any:
+    if minmax is None:
+        return None
+    if len(minmax) != 4:
+        raise InvalidInputError(f"minmax must be (xmin, xmax, ymin, ymax), got {minmax!r}")
+    return [[minmax[0], minmax[1]], [minmax[2], minmax[3]]]
+
+
+def _as_dict(xarr: Any) -> tuple[dict, list[np.ndarray]]:
+    tcs = {k: xarr.sel(unit=k).values for k in xarr.coords["unit"].values}
+    return tcs, [xarr.coords[dim].values for dim in xarr.dims if dim != "unit"]
+
+
+def compute_1d_tuning_curves(group: Any, feature: Any, nb_bins: int, ep: IntervalSet | None = None,
+                             minmax: Any = None) -> pd.DataFrame:
+    """1-D tuning curves (legacy API): DataFrame of rates, bin centres x units.
+
+    Kept supported in napstream (no FutureWarning); equals pynapple 0.11's numbers.
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> group = nap.TsGroup({0: nap.Ts(np.arange(0, 100, 0.1))})
+    >>> feature = nap.Tsd(t=np.arange(0, 100, 0.1), d=np.arange(0, 100, 0.1) % 1)
+    >>> nap.compute_1d_tuning_curves(group, feature, 10).shape
+    (10, 1)
+    """
+    _legacy_checks(group=group, feature=feature, nb_bins=nb_bins, ep=ep, minmax=minmax)
+    return compute_tuning_curves(group, feature, nb_bins, range=None if minmax is None else [minmax],
+                                 epochs=ep).to_pandas().T
+
+
+def compute_1d_tuning_curves_continuous(tsdframe: Any, feature: Any, nb_bins: int,
+                                        ep: IntervalSet | None = None, minmax: Any = None) -> pd.DataFrame:
+    """1-D tuning curves of continuous data (legacy API): mean value per bin, bins x columns.
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> frame = nap.TsdFrame(t=np.arange(0, 10, 0.1), d=np.ones((100, 2)))
+    >>> feature = nap.Tsd(t=np.arange(0, 10, 0.1), d=np.arange(100) % 10)
+    >>> nap.compute_1d_tuning_curves_continuous(frame, feature, 5).values.mean()
+    1.0
+    """
+    _legacy_checks(group=tsdframe, feature=feature, nb_bins=nb_bins, ep=ep, minmax=minmax,
+                   group_name="tsdframe")
+    return compute_tuning_curves(tsdframe, feature, nb_bins, range=None if minmax is None else [minmax],
+                                 epochs=ep).to_pandas().T
+
+
+def compute_2d_tuning_curves(group: Any, features: Any, nb_bins: int | tuple, ep: IntervalSet | None = None,
+                             minmax: Any = None) -> tuple[dict, list[np.ndarray]]:
+    """2-D tuning curves (legacy API used by the guide): ``({unit: 2-D array}, [xbins, ybins])``.
+
+    ``xbins``/``ybins`` are bin centres. Kept supported in napstream (no FutureWarning); equals
+    pynapple 0.11's numbers. The features are streamed in chunks (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> t = np.arange(0, 100, 0.02)
+    >>> xy = nap.TsdFrame(t=t, d=np.stack([np.sin(t), np.cos(t)], axis=1))
+    >>> group = nap.TsGroup({0: nap.Ts(t[::7])})
+    >>> tc, (xb, yb) = nap.compute_2d_tuning_curves(group, xy, 20)
+    >>> tc[0].shape, len(xb)
+    ((20, 20), 20)
+    """
+    _legacy_checks(group=group, features=features, nb_bins=nb_bins, ep=ep, minmax=minmax)
+    return _as_dict(compute_tuning_curves(group, features, nb_bins, range=_minmax_2d(minmax), epochs=ep))
+
+
+def compute_2d_tuning_curves_continuous(tsdframe: Any, features: Any, nb_bins: int | tuple,
+                                        ep: IntervalSet | None = None,
+                                        minmax: Any = None) -> tuple[dict, list[np.ndarray]]:
+    """2-D tuning curves of continuous data (legacy API): ``({column: 2-D array}, [xbins, ybins])``.
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> t = np.arange(0, 10, 0.1)
+    >>> xy = nap.TsdFrame(t=t, d=np.stack([t % 1, t % 2], axis=1))
+    >>> tc, bins = nap.compute_2d_tuning_curves_continuous(nap.TsdFrame(t=t, d=np.ones((100, 1))), xy, 2)
+    >>> tc[0].tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    _legacy_checks(group=tsdframe, features=features, nb_bins=nb_bins, ep=ep, minmax=minmax,
+                   group_name="tsdframe")
+    return _as_dict(compute_tuning_curves(tsdframe, features, nb_bins, range=_minmax_2d(minmax), epochs=ep))
+
+
+def compute_discrete_tuning_curves(group: Any, dict_ep: dict) -> pd.DataFrame:
+    """Mean rate per epoch (legacy API): DataFrame epochs x units.
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> group = nap.TsGroup({0: nap.Ts(np.arange(0, 100, 0.5))})
+    >>> nap.compute_discrete_tuning_curves(group, {"a": nap.IntervalSet(0, 50)}).loc["a", 0]
+    2.02
+    """
+    v.check_group(group, "group")
+    if not isinstance(dict_ep, dict) or not all(isinstance(e, IntervalSet) for e in dict_ep.values()):
+        raise InvalidTypeError(f"dict_ep must be a dict of IntervalSet, got {v.type_name(dict_ep)}")
+    return compute_response_per_epoch(group, dict_ep, return_pandas=True)
+
+
+def _occupancy(features: Any, edges: list[np.ndarray], ep: Any) -> np.ndarray:
+    ti, d = v.time_index_of(features), v.data_of(features)
+    algo = _Occupancy(edges)
+    return run(algo, (ti, d), ep=ep, executor="serial").reshape([len(e) - 1 for e in edges])
+
+
+class _Occupancy(ChunkAlgorithmBase):
+    def __init__(self, edges: list[np.ndarray]) -> None:
+        self.edges, self.n = edges, int(np.prod([len(e) - 1 for e in edges]))
+
+    def init(self) -> np.ndarray:
+        return np.zeros(self.n)
+
+    def update(self, state: np.ndarray, chunk: Any) -> np.ndarray:
+        flat = bin_flat_index(np.asarray(chunk.d[chunk.core_slice], dtype=np.float64), self.edges)
+        return state + np.bincount(flat[flat >= 0], minlength=self.n)
+
+    def merge(self, states: list[np.ndarray]) -> np.ndarray:
+        return sum(states)
+
+
+def _nan_minmax(features: Any, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
+    ti, d = v.time_index_of(features), v.data_of(features)
+    lo, hi, _ = run(_MinMax(n_dims, skip_nan=True), (ti, d), executor="serial")
+    return lo, hi
+
+
+def _mi_result(tcs: Any, bitssec: bool) -> pd.DataFrame:
+    mi = compute_mutual_information(tcs)
+    column = "bits/sec" if bitssec else "bits/spike"
+    return mi[[column]].rename({column: "SI"}, axis=1)
+
+
+def compute_1d_mutual_info(tc: Any, feature: Any, ep: IntervalSet | None = None, minmax: Any = None,
+                           bitssec: bool = False) -> pd.DataFrame:
+    """Spatial information of 1-D tuning curves (legacy API): DataFrame with column ``SI``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, napstream as nap
+    >>> tc = pd.DataFrame({0: [0.0, 10.0]}, index=[0.25, 0.75])
+    >>> feature = nap.Tsd(t=np.arange(100.0), d=np.arange(100) % 2 * 1.0)
+    >>> float(nap.compute_1d_mutual_info(tc, feature).loc[0, "SI"])
+    1.0
+    """
+    import xarray as xr
+
+    if not isinstance(tc, (pd.DataFrame, np.ndarray)):
+        raise InvalidTypeError(f"tc must be a pandas.DataFrame or numpy.ndarray, got {v.type_name(tc)}")
+    _legacy_checks(feature=feature, ep=ep, minmax=minmax)
+    bitssec = v.check_bool(bitssec, "bitssec")
+    if isinstance(tc, pd.DataFrame):
+        tcs = xr.DataArray(tc.values.T, coords={"unit": tc.columns.values, "0": tc.index}, dims=["unit", "0"])
+    else:
+        tcs = xr.DataArray(tc.T, coords={"unit": np.arange(tc.shape[1])}, dims=["unit", "0"])
+    lo, hi = (_nan_minmax(feature, 1)) if minmax is None else ([minmax[0]], [minmax[1]])
+    edges = [np.linspace(lo[0], hi[0], tc.shape[0] + 1)]
+    occupancy = _occupancy(feature, edges, ep)
+    tcs.attrs["occupancy"] = occupancy / occupancy.sum()
+    return _mi_result(tcs, bitssec)
+
+
+def compute_2d_mutual_info(dict_tc: Any, features: Any, ep: IntervalSet | None = None, minmax: Any = None,
+                           bitssec: bool = False) -> pd.DataFrame:
+    """Spatial information of 2-D tuning curves (legacy API): DataFrame with column ``SI``.
+
+    Examples
+    --------
+    >>> import numpy as np, napstream as nap
+    >>> t = np.arange(100.0)
+    >>> xy = nap.TsdFrame(t=t, d=np.stack([t % 2, t % 2], axis=1))
+    >>> tc = {0: np.array([[0.0, 0.0], [0.0, 10.0]])}
+    >>> float(nap.compute_2d_mutual_info(tc, xy).loc[0, "SI"])
+    1.0
+    """
+    import xarray as xr
+
+    if not isinstance(dict_tc, (dict, np.ndarray)):
+        raise InvalidTypeError(f"dict_tc must be a dict of numpy arrays or a numpy array, got {v.type_name(dict_tc)}")
+    _legacy_checks(features=features, ep=ep, minmax=minmax)
+    bitssec = v.check_bool(bitssec, "bitssec")
+    if isinstance(dict_tc, dict):
+        tcs = xr.DataArray(np.array([dict_tc[k] for k in dict_tc]), coords={"unit": list(dict_tc)},
+                           dims=["unit", "0", "1"])
+    else:
+        tcs = xr.DataArray(dict_tc, coords={"unit": np.arange(len(dict_tc))}, dims=["unit", "0", "1"])
+    if minmax is None:
+        lo, hi = _nan_minmax(features, 2)
+    else:
+        lo, hi = [minmax[0], minmax[2]], [minmax[1], minmax[3]]
+    edges = [np.linspace(lo[i], hi[i], tcs.shape[1 + i] + 1) for i in range(2)]
+    occupancy = _occupancy(features, edges, ep)
+    tcs.attrs["occupancy"] = occupancy / occupancy.sum()
+    return _mi_result(tcs, bitssec)
