@@ -1,0 +1,597 @@
+"""The base class shared by Ts, Tsd, TsdFrame and TsdTensor: time index, support, selection.
+
+``_TimeSeriesBase`` holds what every time series has - ``_t`` (a
+:class:`~napstream.core.time_index.TimeIndex`) and ``time_support`` (an IntervalSet) - and
+implements, once, every method that only needs times: ``restrict``, ``get``, ``count``,
+``value_from``, ``find_support``, ``times``, ``rate``... Selections (``restrict``, ``get``,
+step-1 slices) compute row segments with ``TimeIndex.searchsorted`` and call ``select`` on the
+index (and the data), so they never read data from a lazy object.
+
+Classes are built through one funnel, :meth:`_TimeSeriesBase._wrap`, which picks the output
+class from the number of dimensions of the values (pynapple's rule: 1 -> Tsd, 2 -> TsdFrame,
+more -> TsdTensor, none -> Ts).
+
+Examples
+--------
+>>> import napstream as nap
+>>> ts = nap.Ts(t=[0.5, 1.0, 2.5, 4.0])
+>>> ts.restrict(nap.IntervalSet(0, 2)).t
+array([0.5, 1. ])
+"""
+
+from __future__ import annotations
+
+import shutil
+from numbers import Number
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import config
+from ..errors import InvalidInputError, InvalidTypeError, missing_dependency
+from . import _series_kernels as kern
+from .chunked import ChunkedMixin
+from .interval_set import IntervalSet
+from .lazy import LazyArray, normalize_segments
+from .time_index import ArrayTimeIndex, TimeIndex
+from .units import check_units, from_seconds, to_seconds
+
+__all__ = ["_TimeSeriesBase", "TsIndexView", "register_classes"]
+
+#: concrete classes, filled by time_series.py (avoids an import cycle): 'Ts', 'Tsd', 'TsdFrame', 'TsdTensor'
+CLASSES: dict[str, type] = {}
+
+
+def register_classes(**classes: type) -> None:
+    """Register the concrete classes the funnel builds (called once by ``time_series``)."""
+    CLASSES.update(classes)
+
+
+class TsIndexView(np.ndarray):
+    """The timestamps as a numpy array with pynapple's ``TsIndex`` extras (``values``, ``in_units``)."""
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.asarray(self)
+
+    def in_units(self, time_units: str = "s") -> np.ndarray:
+        return from_seconds(np.asarray(self), time_units)
+
+
+def check_iset(iset: Any, name: str = "iset") -> IntervalSet:
+    """Raise a clear TypeError unless ``iset`` is an IntervalSet."""
+    if not isinstance(iset, IntervalSet):
+        raise InvalidTypeError(f"{name} must be an IntervalSet, got {type(iset).__name__}")
+    return iset
+
+
+def check_number(x: Any, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, Number):
+        raise InvalidTypeError(f"{name} must be an int or a float, got {type(x).__name__}")
+    return float(x)  # type: ignore[arg-type]
+
+
+def select_data(d: Any, seg: np.ndarray, copy: bool = False) -> Any:
+    """Rows ``seg`` of in-memory or lazy data (lazy stays lazy; one segment of numpy is a view)."""
+    if isinstance(d, LazyArray):
+        return d.select(seg)
+    if len(seg) == 1 and not copy:
+        return d[seg[0, 0]:seg[0, 1]]
+    if len(seg) == 0:
+        return d[:0].copy()
+    return np.concatenate([d[a:b] for a, b in seg], axis=0)
+
+
+class _TimeSeriesBase(ChunkedMixin):
+    """Shared implementation of Ts/Tsd/TsdFrame/TsdTensor (see the module docstring)."""
+
+    _t: TimeIndex
+    _d: Any = None
+    time_support: IntervalSet
+
+    # ------------------------------------------------------------------ construction
+    def _setup(self, t: TimeIndex, d: Any, time_support: IntervalSet | None, restrict: bool, **extra: Any) -> None:
+        """Set the state; with ``restrict`` drop the rows outside ``time_support`` (no data read)."""
+        self.__dict__["_initialized"] = False
+        self._t, self._d = t, d
+        n = len(t)
+        if time_support is not None and restrict and n:
+            seg = self._rows_in(time_support)
+            if not (len(seg) == 1 and seg[0, 0] == 0 and seg[0, 1] == n):
+                self._t = t.select(seg)
+                self._d = None if d is None else select_data(d, seg, copy=True)
+        if time_support is None or (len(self._t) == 0 and time_support.tot_length() <= 0):
+            if len(self._t):
+                time_support = IntervalSet(start=self._t.first, end=self._t.last)
+            elif time_support is None or len(time_support) == 0:
+                time_support = IntervalSet(start=[], end=[])
+        self.time_support = time_support
+        self._setup_extra(**extra)
+        self.__dict__["_initialized"] = True
+
+    def _setup_extra(self, **extra: Any) -> None:
+        if extra:
+            raise InvalidTypeError(f"unexpected arguments {sorted(extra)}")
+
+    @classmethod
+    def _raw(cls, t: TimeIndex, d: Any, time_support: IntervalSet | None, restrict: bool = False, **extra: Any) -> Any:
+        """Build an instance from validated parts (no validation, no copy)."""
+        obj = cls.__new__(cls)
+        obj._setup(t, d, time_support, restrict, **extra)
+        return obj
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_initialized", False) and not name.startswith("_"):
+            raise RuntimeError(f"Changing directly attributes is not permitted for {type(self).__name__}.")
+        object.__setattr__(self, name, value)
+
+    def _wrap(self, values: Any, t: TimeIndex | None = None, time_support: IntervalSet | None = None,
+              drop_metadata: bool = False, **extra: Any) -> Any:
+        """The construction funnel: values -> Ts/Tsd/TsdFrame/TsdTensor sharing ``t`` (default: self's)."""
+        t = self._t if t is None else t
+        time_support = self.time_support if time_support is None else time_support
+        if values is None:
+            return CLASSES["Ts"]._raw(t, None, time_support)
+        if not (isinstance(values, (np.ndarray, LazyArray)) or hasattr(values, "shape")):
+            return values
+        if len(values.shape) == 0 or values.shape[0] != len(t):
+            return values
+        ndim = len(values.shape)
+        cls = CLASSES["Tsd"] if ndim == 1 else CLASSES["TsdFrame"] if ndim == 2 else CLASSES["TsdTensor"]
+        if cls is CLASSES["TsdFrame"] and not drop_metadata:
+            if isinstance(self, cls) and values.shape[1] == self.shape[1]:
+                extra.setdefault("columns", self.columns)
+                if "metadata" not in extra:
+                    extra.setdefault("_md", self._metadata_dict())
+        if cls is not CLASSES["TsdFrame"]:
+            for k in ("columns", "metadata", "_md"):
+                extra.pop(k, None)
+        return cls._raw(t, values, time_support, **extra)
+
+    # ------------------------------------------------------------------ time access
+    @property
+    def time_index(self) -> TimeIndex:
+        """The :class:`TimeIndex` (in memory, lazy or regular). Never reads."""
+        return self._t
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the timestamps or the data are not (all) held in memory."""
+        return bool(self._t.is_lazy or isinstance(self._d, LazyArray))
+
+    @property
+    def t(self) -> np.ndarray:
+        """The timestamps in seconds (materialises a lazy/regular index)."""
+        return self._t.load()
+
+    @property
+    def index(self) -> TsIndexView:
+        """The timestamps as an array with ``.values`` / ``.in_units`` (materialises)."""
+        return np.asarray(self._t.load(), dtype=np.float64).view(TsIndexView)
+
+    def times(self, units: str = "s") -> np.ndarray:
+        """The timestamps in ``units`` ('s', 'ms', 'us'); materialises.
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> nap.Ts(t=[1.0, 2.0]).times("ms")
+        array([1000., 2000.])
+        """
+        return from_seconds(self._t.load(), check_units(units))
+
+    def start_time(self, units: str = "s") -> float | None:
+        """The first timestamp (one read for lazy objects), None when empty."""
+        if not len(self._t):
+            return None
+        return np.float64(from_seconds(self._t.first, check_units(units)))
+
+    def end_time(self, units: str = "s") -> float | None:
+        """The last timestamp (one read for lazy objects), None when empty."""
+        if not len(self._t):
+            return None
+        return np.float64(from_seconds(self._t.last, check_units(units)))
+
+    @property
+    def start(self) -> float | None:
+        return self.start_time()
+
+    @property
+    def end(self) -> float | None:
+        return self.end_time()
+
+    @property
+    def rate(self) -> float:
+        """Samples per second over the time support (no data read)."""
+        tot = np.sum(self.time_support.values[:, 1] - self.time_support.values[:, 0])
+        n = len(self._t)
+        if n:
+            with np.errstate(divide="ignore"):
+                return np.float64(n) / tot
+        return 0.0 if len(self.time_support) and tot > 0 else np.nan
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self._t),) if self._d is None else tuple(self._d.shape)
+
+    @property
+    def nap_class(self) -> str:
+        return type(self).__name__
+
+    # ------------------------------------------------------------------ selection (no data read)
+    def _rows_in(self, iset: IntervalSet) -> np.ndarray:
+        """Row segments of the samples with ``start <= t <= end`` for some epoch of ``iset``."""
+        if len(iset) == 0 or len(self._t) == 0:
+            return np.zeros((0, 2), dtype=np.int64)
+        lo = np.asarray(self._t.searchsorted(iset.start, "left"), dtype=np.int64)
+        hi = np.asarray(self._t.searchsorted(iset.end, "right"), dtype=np.int64)
+        return normalize_segments(np.stack([lo, np.maximum(lo, hi)], axis=1), len(self._t))
+
+    def _select(self, seg: np.ndarray, time_support: IntervalSet | None = None, copy: bool = False) -> Any:
+        d = None if self._d is None else select_data(self._d, seg, copy=copy)
+        return self._wrap(d, t=self._t.select(seg), time_support=time_support)
+
+    def restrict(self, iset: IntervalSet) -> Any:
+        """Restrict to the epochs of ``iset`` (samples with ``start <= t <= end``).
+
+        Lazy objects stay lazy: the rows are found with a binary search of the time index and
+        no data are read. The result's time support is ``iset``.
+
+        Parameters
+        ----------
+        iset : IntervalSet
+
+        Returns
+        -------
+        Ts, Tsd, TsdFrame or TsdTensor
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> tsd = nap.Tsd(t=[0.0, 1.0, 2.0, 3.0], d=[1, 2, 3, 4])
+        >>> tsd.restrict(nap.IntervalSet(0.5, 2.0)).d
+        array([2, 3])
+        """
+        check_iset(iset)
+        return self._select(self._rows_in(iset), time_support=iset, copy=True)
+
+    def get_slice(self, start: float, end: float | None = None, time_unit: str = "s") -> slice:
+        """The slice of rows ``get(start, end)`` returns (pynapple's conventions; reads <= 3 times).
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> nap.Ts(t=[0.0, 1.0, 2.0, 3.0]).get_slice(1.2, 2.6)
+        slice(2, 3, None)
+        """
+        start = float(to_seconds(check_number(start, "start"), check_units(time_unit)))
+        n = len(self._t)
+        i = int(self._t.searchsorted(start, "left"))
+        if end is None:
+            if n == 0:
+                return slice(0, 0)
+            i = min(i, n - 1)
+            if i > 0 and self._t[i] - start > abs(self._t[i - 1] - start):
+                i -= 1
+            return slice(i, i + 1)
+        end = float(to_seconds(check_number(end, "end"), time_unit))
+        if start > end:
+            raise InvalidInputError(f"start must not be after end, got start={start} > end={end}")
+        if n == 0:
+            return slice(0, 0)
+        j = int(self._t.searchsorted(end, "left"))
+        j = min(j, n - 1)
+        j += int(self._t[j] <= end)
+        return slice(i, max(i, j))
+
+    def get(self, start: float, end: float | None = None, time_units: str = "s") -> Any:
+        """Samples with ``start <= t <= end``, or the sample closest to ``start`` if ``end`` is None.
+
+        The time support is unchanged (use ``restrict`` to change it). Lazy objects stay lazy
+        (a range is a view found by binary search; the single closest sample is read).
+
+        Parameters
+        ----------
+        start : float
+        end : float, optional
+        time_units : {'s', 'ms', 'us'}
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> tsd = nap.Tsd(t=[0.0, 1.0, 2.0, 3.0], d=[1, 2, 3, 4])
+        >>> tsd.get(1.0, 2.5).d
+        array([2, 3])
+        >>> int(tsd.get(2.4))
+        3
+        """
+        sl = self.get_slice(start, end, time_units)
+        if end is None:
+            if sl.stop == sl.start:
+                raise IndexError("get on an empty time series")
+            return self[sl.start]
+        return self[sl]
+
+    def count(self, bin_size: float | None = None, ep: IntervalSet | None = None, time_units: str = "s",
+              dtype: Any = None) -> Any:
+        """Count samples in bins of ``bin_size`` (or per epoch of ``ep``) -> Tsd at the bin centers.
+
+        Regular time indexes are counted arithmetically (no timestamps built); lazy explicit
+        timestamps are streamed in blocks bounded by ``napstream.config.memory_budget``.
+
+        Parameters
+        ----------
+        bin_size : float, optional
+        ep : IntervalSet, optional
+            Defaults to the time support.
+        time_units : {'s', 'ms', 'us'}
+        dtype : numpy dtype, optional
+            Default int64.
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> nap.Ts(t=[0.1, 0.2, 1.5]).count(1.0, ep=nap.IntervalSet(0, 2)).d
+        array([2, 1])
+        """
+        if bin_size is not None:
+            if isinstance(bin_size, bool) or not isinstance(bin_size, (int, float)):
+                raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
+            bin_size = float(to_seconds(float(bin_size), self._check_units(time_units)))
+            if not bin_size > 0:
+                raise InvalidInputError(f"bin_size must be > 0, got {bin_size}")
+        self._check_units(time_units)
+        ep = self.time_support if ep is None else check_iset(ep, "ep")
+        try:
+            dtype = np.dtype(np.int64 if dtype is None else dtype)
+        except TypeError as err:
+            raise InvalidInputError(f"dtype must be a numpy dtype, got {dtype!r}") from err
+        starts, ends = ep.start, ep.end
+        lo, hi = self._epoch_rows(starts, ends)
+        if bin_size is None:
+            t = starts + (ends - starts) / 2
+            d = (hi - lo).astype(dtype)
+        else:
+            centers, counts = [], []
+            for k in range(len(starts)):
+                c, rb = kern.epoch_bins(float(starts[k]), float(ends[k]), bin_size)
+                centers.append(c)
+                counts.append(self._bin_counts(rb, int(lo[k]), int(hi[k])).astype(dtype))
+            t = kern._cat(centers, np.float64)
+            d = kern._cat(counts, dtype)
+        return self._wrap(d, t=ArrayTimeIndex(t, check=False), time_support=ep)
+
+    @staticmethod
+    def _check_units(time_units: Any) -> str:
+        if not isinstance(time_units, str):
+            raise InvalidInputError(f"time_units must be one of 's', 'ms', 'us', got {time_units!r}")
+        return check_units(time_units)
+
+    def _epoch_rows(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(self._t) == 0 or len(starts) == 0:
+            z = np.zeros(len(starts), dtype=np.int64)
+            return z, z.copy()
+        lo = np.asarray(self._t.searchsorted(starts, "left"), dtype=np.int64)
+        hi = np.asarray(self._t.searchsorted(ends, "right"), dtype=np.int64)
+        return lo, np.maximum(lo, hi)
+
+    def _block_rows(self) -> int:
+        """Rows of timestamps per streamed block under the memory budget (8 B + working space)."""
+        return max(1024, int(config.memory_budget) // 64)
+
+    def _bin_counts(self, rbounds: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Samples of rows [lo, hi) in each bin (right bounds ``rbounds``)."""
+        if not len(rbounds):
+            return np.zeros(0, dtype=np.int64)
+        if self._t.is_regular or not self._t.is_lazy:
+            if not self._t.is_lazy:
+                return kern.counts_per_bin(self._t.read(lo, hi), rbounds)
+            cum = np.clip(np.asarray(self._t.searchsorted(rbounds, "left"), dtype=np.int64), lo, hi)
+            return np.diff(np.concatenate([[lo], cum]))
+        out = np.zeros(len(rbounds), dtype=np.int64)
+        step = self._block_rows()
+        for a in range(lo, hi, step):
+            out += kern.counts_per_bin(self._t.read(a, min(hi, a + step)), rbounds)
+        return out
+
+    def value_from(self, data: Any, ep: IntervalSet | None = None, mode: str = "closest") -> Any:
+        """Give each sample of ``self`` the value of the closest sample of ``data`` (per epoch).
+
+        Materialises the timestamps of ``self`` and ``data`` and the data of ``data``.
+
+        Parameters
+        ----------
+        data : Tsd, TsdFrame or TsdTensor
+        ep : IntervalSet, optional
+            Defaults to ``data.time_support``.
+        mode : {'closest', 'before', 'after'}
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> ts = nap.Ts(t=[0.9, 2.2])
+        >>> ts.value_from(nap.Tsd(t=[0.0, 1.0, 2.0, 3.0], d=[0, 10, 20, 30])).d
+        array([10, 20])
+        """
+        if not isinstance(data, _TimeSeriesBase) or data._d is None:
+            raise InvalidTypeError(f"data must be a Tsd, TsdFrame or TsdTensor, got {type(data).__name__}")
+        ep = data.time_support if ep is None else check_iset(ep, "ep")
+        if mode not in ("closest", "before", "after"):
+            raise InvalidInputError(f"mode must be 'closest', 'before' or 'after', got {mode!r}")
+        t, target, values = self.t, data.t, np.asarray(data.values)
+        rows, idx, valid = kern.value_from_index(t, target, ep.start, ep.end, mode)
+        dtype = values.dtype
+        if not (np.issubdtype(dtype, np.floating) or valid.all()):
+            dtype = np.dtype(np.float64)
+        fill = np.nan if np.issubdtype(dtype, np.floating) else 0
+        out = np.full((len(rows),) + values.shape[1:], fill, dtype=dtype)
+        out[valid] = values[idx[valid]]
+        support = IntervalSet(start=ep.start, end=ep.end)
+        return data._wrap(out, t=ArrayTimeIndex(t[rows], check=False), time_support=support)
+
+    def find_support(self, min_gap: float, time_units: str = "s") -> IntervalSet:
+        """Smallest IntervalSet (to ``min_gap``) containing every timestamp; materialises the times.
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> len(nap.Ts(t=[0.0, 0.1, 5.0, 5.1]).find_support(1.0))
+        2
+        """
+        gap = float(to_seconds(check_number(min_gap, "min_gap"), check_units(time_units)))
+        t = self.t
+        if not len(t):
+            raise InvalidInputError("find_support needs at least one timestamp")
+        cut = np.flatnonzero(np.diff(t) > gap)
+        starts = np.concatenate([[t[0]], t[cut + 1]])
+        ends = np.concatenate([t[cut] + 1e-6, [t[-1] + 1e-6]])
+        return IntervalSet(start=starts, end=ends)
+
+    # ------------------------------------------------------------------ conversion
+    def copy(self) -> Any:
+        """A copy (in-memory data are copied; lazy parts are immutable views and are shared)."""
+        d = self._d.copy() if isinstance(self._d, np.ndarray) else self._d
+        t = self._t if self._t.is_lazy else ArrayTimeIndex(self._t.load().copy(), check=False)
+        return self._wrap(d, t=t)
+
+    def load(self) -> Any:
+        """The same object fully in memory (materialises the timestamps and the data).
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> nap.Ts(t=[1.0, 2.0]).load().is_lazy
+        False
+        """
+        d = self._d.load() if isinstance(self._d, LazyArray) else self._d
+        t = self._t if not self._t.is_lazy else ArrayTimeIndex(self._t.load(), check=False)
+        return self._wrap(d, t=t)
+
+    def _save_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "start": self.time_support.start, "end": self.time_support.end,
+                "type": np.array([type(self).__name__], dtype=np.str_)}
+
+    def save(self, filename: str | Path) -> None:
+        """Save to a ``.npz`` file in pynapple's layout (materialises).
+
+        Examples
+        --------
+        >>> import napstream as nap, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "ts.npz")
+        >>> nap.Ts(t=[1.0, 2.0]).save(path)
+        >>> sorted(np.load(path).files)
+        ['end', 'start', 't', 'type']
+        """
+        if not isinstance(filename, (str, Path)):
+            raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
+        path = Path(filename).resolve()
+        if path.is_dir():
+            raise InvalidInputError(f"filename must be a file, got the directory {path}")
+        path = path.with_suffix(".npz")
+        if not path.parent.exists():
+            raise InvalidInputError(f"the folder of filename does not exist: {path.parent}")
+        np.savez(path, **self._save_dict())
+
+    def to_pynapple(self) -> Any:
+        """The equivalent pynapple object (materialises; needs pynapple installed).
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> type(nap.Ts(t=[1.0]).to_pynapple()).__name__
+        'Ts'
+        """
+        nap = _import_pynapple()
+        support = nap.IntervalSet(start=self.time_support.start, end=self.time_support.end)
+        return self._to_pynapple(nap, support)
+
+    def _to_pynapple(self, nap: Any, support: Any) -> Any:
+        return getattr(nap, type(self).__name__)(t=self.t, d=np.asarray(self.values), time_support=support)
+
+    @classmethod
+    def from_pynapple(cls, obj: Any) -> Any:
+        """Build the napstream object equivalent to a pynapple Ts/Tsd/TsdFrame/TsdTensor.
+
+        Examples
+        --------
+        >>> import napstream as nap, pynapple
+        >>> nap.Tsd.from_pynapple(pynapple.Tsd(t=[1.0], d=[2.0])).d
+        array([2.])
+        """
+        _import_pynapple()
+        name = type(obj).__name__
+        if name not in ("Ts", "Tsd", "TsdFrame", "TsdTensor"):
+            raise InvalidTypeError(f"obj must be a pynapple Ts, Tsd, TsdFrame or TsdTensor, got {name}")
+        support = IntervalSet(start=obj.time_support.start, end=obj.time_support.end)
+        kw: dict[str, Any] = {"time_support": support}
+        if name == "TsdFrame":
+            kw["columns"] = obj.columns
+            md = obj.metadata
+            if md is not None and len(md.columns):
+                kw["metadata"] = md
+        if name == "Ts":
+            return CLASSES["Ts"](t=np.asarray(obj.t), **kw)
+        return CLASSES[name](t=np.asarray(obj.t), d=np.asarray(obj.values), **kw)
+
+    # ------------------------------------------------------------------ printing
+    def _repr_rows(self) -> int:
+        return max(shutil.get_terminal_size((100, 40)).lines - 10, 2)
+
+    def _lazy_note(self) -> str:
+        if not self.is_lazy:
+            return ""
+        where = []
+        if isinstance(self._d, LazyArray):
+            where.append(f"data: {self._d!r}")
+        if self._t.is_lazy:
+            where.append(f"time: {self._t!r}")
+        return "\nlazy (" + "; ".join(where) + ")"
+
+    def _head_tail(self) -> tuple[np.ndarray, Any, bool]:
+        """Timestamps and values of the rows shown by repr (only those rows are read)."""
+        n, k = len(self), self._repr_rows()
+        if n <= k:
+            rows = [(0, n)]
+        else:
+            rows = [(0, k // 2), (n - k // 2, n)]
+        t = np.concatenate([self._t.read(a, b) for a, b in rows])
+        d = None
+        if self._d is not None:
+            parts = [self._d.read(a, b) if isinstance(self._d, LazyArray) else self._d[a:b] for a, b in rows]
+            d = np.concatenate(parts, axis=0)
+        return t, d, n > k
+
+
+def _import_pynapple() -> Any:
+    try:
+        import pynapple
+    except ImportError as err:  # pragma: no cover - pynapple is a test dependency
+        raise missing_dependency("pynapple", "test") from err
+    return pynapple
+
+
+def tabulate(headers: list[str], rows: list[list[str]], ellipsis_at: int | None = None) -> str:
+    """A small text table in pynapple's layout (header, dashes, left-aligned time column)."""
+    ncol = len(headers)
+    cells = [r + [""] * (ncol - len(r)) for r in rows]
+    widths = [max([len(headers[j])] + [len(r[j]) for r in cells]) for j in range(ncol)]
+    widths[0] = max(widths[0], 10)
+
+    def line(r: list[str]) -> str:
+        return "  ".join(r[j].ljust(widths[j]) if j == 0 else r[j].rjust(widths[j]) for j in range(ncol)).rstrip()
+
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    for i, r in enumerate(cells):
+        if ellipsis_at is not None and i == ellipsis_at:
+            out.append("...")
+        out.append(line(r))
+    return "\n".join(out)
+
+
+def fmt_time(x: float) -> str:
+    return repr(float(x)) if not float(x).is_integer() else str(int(x)) if abs(x) < 1e15 else repr(float(x))
+
