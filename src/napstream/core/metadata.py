@@ -44,8 +44,8 @@ Examples
 ...         return np.arange(self._n)
 >>> u = Units(3)
 >>> u.set_info(area=["CA1", "CA1", "V1"])
->>> print(u.area.values)
-['CA1' 'CA1' 'V1']
+>>> [str(x) for x in u.area]
+['CA1', 'CA1', 'V1']
 >>> u.groupby("area")
 {'CA1': array([0, 1]), 'V1': array([2])}
 """
@@ -148,7 +148,7 @@ class MetadataMixin:
         --------
         >>> from napstream.core.interval_set import IntervalSet
         >>> ep = IntervalSet([0, 10], [5, 20], metadata={"label": ["a", "b"]})
-        >>> ep.metadata["label"].tolist()
+        >>> [str(x) for x in ep.metadata["label"]]
         ['a', 'b']
         """
         data = {k: list(v) for k, v in self._metadata_store().items()}
