@@ -86,9 +86,11 @@ class FileObject(io.RawIOBase):
         return self._pos
 
     def _take(self, n: int) -> bytes:
-        start = min(self._pos, self.source.size)
+        start = self._pos
         end = self.source.size if n < 0 else min(start + n, self.source.size)
-        data = self.source.read_range(start, end) if end > start else b""
+        if end <= start:  # at or past the end: nothing read, position kept (like io.BytesIO)
+            return b""
+        data = self.source.read_range(start, end)
         self._pos = start + len(data)
         return data
 
