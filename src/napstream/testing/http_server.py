@@ -588,7 +588,7 @@ class _Handler(BaseHTTPRequestHandler):
         if owner.app is not None:
             resp = owner.app(method, path, urllib.parse.parse_qs(parsed.query), self.headers)
             if resp is not None:
-                self._send_small(resp, method)
+                self._send_small(resp, method, fault)
                 return
         if path.startswith("/redirect/"):
             target = urllib.parse.quote("/" + path[len("/redirect/"):])
@@ -626,12 +626,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, str(value))
         self.end_headers()
 
-    def _send_small(self, resp: Response, method: str) -> None:
+    def _send_small(self, resp: Response, method: str, fault: FaultPlan | None = None) -> None:
         headers: dict[str, str | int] = {"Content-Type": resp.content_type, "Content-Length": len(resp.body)}
         headers.update(resp.headers)
         self._start(resp.status, headers)
-        if method != "HEAD" and resp.body:
-            self._write(resp.body)
+        if method == "HEAD" or not resp.body:
+            return
+        cut = fault is not None and fault.kind in _BODY_FAULTS
+        self._write(resp.body[: int(len(resp.body) * fault.fraction)] if cut and fault is not None else resp.body)
+        if cut:
+            self._cut(fault)
 
     def _write(self, data: bytes) -> None:
         """Count, then send (so a client never sees bytes the stats do not show yet)."""
