@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import format_bytes
 from ..errors import InvalidInputError, MemoryBudgetError
 
 __all__ = [
@@ -113,7 +114,7 @@ def rows_for_budget(
         raise MemoryBudgetError(
             f"max_memory / memory_budget of {budget} bytes is too small: one chunk with its margin "
             f"({left}+{right} rows of {row_nbytes} bytes) needs at least {minimum} bytes "
-            f"(~{-(-minimum // 2**20)} MiB)"
+            f"({format_bytes(minimum)})"
         )
     if align and rows >= align:
         rows -= rows % align

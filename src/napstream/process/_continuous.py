@@ -1,0 +1,289 @@
+"""Shared kernels of the continuous-data analyses: chunk algorithms for Welch PSD, band power,
+filters (Butterworth with margins, FIR overlap-save) and the output sinks they write into.
+
+Nothing here reads files: algorithms receive :class:`~napstream.core.chunking.Chunk` objects
+from the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..config import config
+from ..core.chunked import make_sink
+from ..core.interval_set import IntervalSet
+from ..core.units import to_seconds
+from ..engine.planner import series_parts
+from ..engine.protocol import Chunk, ChunkAlgorithmBase
+from ..errors import InvalidInputError, InvalidTypeError, MemoryBudgetError, NapstreamError
+
+__all__ = [
+    "EmptyEpochError", "check_series", "sampling_rate", "window_rows", "WelchSum", "BandPowerWindows",
+    "SosFiltFilt", "FirConvolve", "fir_margin", "sos_margin", "restricted_rows", "check_fits",
+]
+
+
+class EmptyEpochError(NapstreamError, RuntimeError):
+    """Splitting the epochs into windows left nothing to compute on (pynapple raises RuntimeError)."""
+
+
+def check_series(sig: Any, name: str = "sig", tensor: bool = False) -> None:
+    """Raise InvalidTypeError unless ``sig`` is a napstream Tsd / TsdFrame (/ TsdTensor)."""
+    kinds = ("Tsd", "TsdFrame", "TsdTensor") if tensor else ("Tsd", "TsdFrame")
+    if type(sig).__name__ not in kinds or not hasattr(sig, "_d"):
+        raise InvalidTypeError(f"{name} must be a {' or '.join(kinds)}, got {type(sig).__name__}")
+
+
+def sampling_rate(sig: Any, fs: Any) -> float:
+    """``fs`` validated, or the rate of ``sig`` (samples / time-support length, like pynapple)."""
+    if fs is None:
+        return float(sig.rate)
+    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.number)) or not fs > 0:
+        raise InvalidInputError(f"fs must be a positive number of Hz, got {fs!r}")
+    return float(fs)
+
+
+def restricted_rows(sig: Any, ep: IntervalSet | None) -> tuple[int, int]:
+    """Rows ``[a, b)`` of a single epoch ``ep`` (default: the time support, which must be one epoch)."""
+    if ep is None:
+        ep = sig.time_support
+    if not isinstance(ep, IntervalSet):
+        raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
+    if len(ep) != 1:
+        raise InvalidInputError(f"ep (or the signal's time_support) must have length 1, got {len(ep)} epochs")
+    t, _, _ = series_parts(sig)
+    a = int(t.searchsorted(float(ep.start[0]), "left"))
+    b = int(t.searchsorted(float(ep.end[0]), "right"))
+    return a, b
+
+
+def check_fits(nbytes: int, max_memory: Any, what: str) -> None:
+    """Raise MemoryBudgetError when an in-memory step needs more than the budget."""
+    from ..config import parse_bytes
+
+    budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
+    if nbytes > budget:
+        raise MemoryBudgetError(
+            f"{what} needs ~{nbytes} bytes in memory, above max_memory / memory_budget={budget}: "
+            "restrict the signal to a shorter epoch or raise the budget"
+        )
+
+
+# ---------------------------------------------------------------------------------------------- windows
+def window_starts(starts: np.ndarray, ends: np.ndarray, size: float, overlap: float) -> np.ndarray:
+    """Window start times ``s, s+step, ...`` per epoch while ``t + size < end`` (pynapple's rule).
+
+    Starts accumulate by repeated addition of ``step = (1 - overlap) * size`` (a sequential cumsum),
+    which reproduces pynapple's floating-point sequence exactly.
+    """
+    step = (1.0 - overlap) * size
+    out = []
+    for s, e in zip(np.asarray(starts, float), np.asarray(ends, float)):
+        n = int(np.ceil((e - s) / step)) + 2
+        seq = np.cumsum(np.concatenate([[s], np.full(n, step)]))
+        out.append(seq[: int(np.count_nonzero(seq + size < e))] if n > 0 else seq[:0])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def window_rows(sig: Any, ep: IntervalSet, size: float, overlap: float) -> tuple[np.ndarray, int]:
+    """Start rows of the windows and their common length N (shortest window, like pynapple)."""
+    t, _, _ = series_parts(sig)
+    wstart = window_starts(np.asarray(ep.start), np.asarray(ep.end), size, overlap)
+    if len(wstart) == 0:
+        raise EmptyEpochError(
+            f"splitting epochs with interval_size={size} generated an empty IntervalSet; decrease interval_size"
+        )
+    a = np.asarray(t.searchsorted(wstart, "left"), dtype=np.int64)
+    b = np.asarray(t.searchsorted(wstart + size, "right"), dtype=np.int64)
+    n = int(np.min(b - a))
+    if n == 0:
+        raise EmptyEpochError(
+            "one interval has no signal samples; check ep or the signal's time support"
+        )
+    return a, n
+
+
+def interval_in_seconds(size: Any, time_unit: str, name: str = "interval_size") -> float:
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.number)) or not size > 0:
+        raise InvalidTypeError(f"{name} must be a positive number, got {size!r}")
+    return float(np.asarray(to_seconds(np.array([float(size)]), time_unit))[0])
+
+
+class WelchSum(ChunkAlgorithmBase):
+    """Sum of Hamming-windowed periodograms of windows ``[start, start + n)`` (rows)."""
+
+    row_factor = 7.0
+
+    def __init__(self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...]) -> None:
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.n = int(n)
+        self.fs = float(fs)
+        self.trailing = tuple(trailing)
+        self.margin = (0, self.n)
+        n_el = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
+        self.fixed_nbytes = 4 * self.n * n_el * 8
+        from scipy.signal.windows import hamming
+
+        w = hamming(self.n)
+        self.taper = w.reshape((self.n,) + (1,) * len(self.trailing))
+
+    def init(self) -> np.ndarray:
+        return np.zeros((self.n,) + self.trailing, dtype=np.float64)
+
+    def update(self, state: np.ndarray, chunk: Chunk) -> np.ndarray:
+        i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
+        mine = self.starts[i0:i1] - chunk.start_row
+        batch = max(1, (chunk.core_stop - chunk.core_start) // self.n)
+        scale = 1.0 / (self.fs * self.n)
+        for b0 in range(0, len(mine), batch):
+            rows = mine[b0:b0 + batch]
+            seg = np.stack([chunk.d[r:r + self.n] for r in rows]) * self.taper[None]
+            f = np.fft.fft(seg, axis=1)
+            state += (scale * (f.real ** 2 + f.imag ** 2)).sum(axis=0)
+        return state
+
+    def merge(self, states: list[np.ndarray]) -> np.ndarray:
+        out = states[0]
+        for s in states[1:]:
+            out = out + s
+        return out
+
+
+class BandPowerWindows(ChunkAlgorithmBase):
+    """Per window ``[start, start + n)``: periodogram power summed over each band (x df)."""
+
+    row_factor = 6.0
+
+    def __init__(self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray) -> None:
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.n = int(n)
+        self.fs = float(fs)
+        self.margin = (0, self.n)
+        freqs = np.fft.rfftfreq(self.n, 1.0 / self.fs)
+        doubled = (freqs != 0) & (freqs < self.fs / 2 - 1e-6)
+        self.weight = np.where(doubled, 2.0, 1.0) / (self.fs * self.n) * (self.fs / self.n)
+        self.masks = np.stack([(freqs >= lo) & (freqs <= hi) for lo, hi in bands], axis=1).astype(float)
+
+    def init(self) -> list:
+        return []
+
+    def update(self, state: list, chunk: Chunk) -> list:
+        i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
+        for r in self.starts[i0:i1] - chunk.start_row:
+            f = np.fft.rfft(np.asarray(chunk.d[r:r + self.n], dtype=np.float64), axis=0)
+            p = (f.real ** 2 + f.imag ** 2) * self.weight.reshape((-1,) + (1,) * (f.ndim - 1))
+            state.append(np.tensordot(self.masks, p, axes=([0], [0])).T)
+        return state
+
+    def merge(self, states: list[list]) -> list:
+        out = list(states[0])
+        for s in states[1:]:
+            out.extend(s)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- filters
+def sos_margin(sos: np.ndarray, fs: float, low: float, tol: float = 1e-13) -> int:
+    """Rows after which the filter's impulse response has decayed below ``tol`` (of its energy)."""
+    from scipy.signal import sosfilt
+
+    length = int(min(max(64 * fs / max(low, 1e-3), 1024), 2_000_000))
+    x = np.zeros(length)
+    x[0] = 1.0
+    h = sosfilt(sos, x)
+    tail = np.cumsum((h ** 2)[::-1])[::-1]
+    above = np.flatnonzero(tail > tol * tail[0])
+    return int(above[-1] + 1) if len(above) else 1
+
+
+def fir_margin(kernel_len: int) -> int:
+    return int(kernel_len)
+
+
+class _WritesRows(ChunkAlgorithmBase):
+    """Partials are ``(core_start, core_stop, values)``; merge writes them into ``self.sink``."""
+
+    sink: Any = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["sink"] = None  # the output lives with the client, never travels
+        return state
+
+    def init(self) -> Any:
+        return None
+
+    def merge(self, states: list[Any]) -> Any:
+        for part in states:
+            if part is not None:
+                a, b, values = part
+                self.sink.write(a, b, values)
+        return None
+
+    def finalize(self, state: Any) -> Any:
+        return self.sink
+
+
+class SosFiltFilt(_WritesRows):
+    """Zero-phase Butterworth (``sosfiltfilt``) with a margin long enough for the response to decay."""
+
+    row_factor = 6.0
+
+    def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any) -> None:
+        self.sos = sos
+        self.margin = int(margin)
+        self.out_dtype = np.dtype(out_dtype)
+
+    def update(self, state: Any, chunk: Chunk) -> Any:
+        from scipy.signal import sosfiltfilt
+
+        d = chunk.d
+        if np.issubdtype(d.dtype, np.floating) and np.isnan(d).any():
+            raise InvalidInputError("the signal contains NaN values, which filters do not support (use dropna())")
+        y = sosfiltfilt(self.sos, d, axis=0)[chunk.core_slice]
+        return chunk.core_start, chunk.core_stop, y.astype(self.out_dtype, copy=False)
+
+
+class FirConvolve(_WritesRows):
+    """Centered FIR convolution (pynapple's ``convolve`` with trim='both'), zero beyond epoch edges.
+
+    ``kernel`` is (k,) or (k, m) (a bank: the output gets a trailing axis of m).
+    """
+
+    row_factor = 8.0
+
+    def __init__(self, kernel: np.ndarray, out_dtype: Any = np.float64) -> None:
+        self.kernel = np.asarray(kernel)
+        self.margin = fir_margin(len(self.kernel))
+        self.out_dtype = np.dtype(out_dtype)
+
+    def update(self, state: Any, chunk: Chunk) -> Any:
+        from scipy.signal import oaconvolve
+
+        d = np.asarray(chunk.d, dtype=np.float64)
+        if np.isnan(d).any():
+            raise InvalidInputError("the signal contains NaN values, which filters do not support (use dropna())")
+        k = len(self.kernel)
+        x = d.reshape(len(d), -1)
+        lo = (k - 1) // 2
+        core = chunk.core_slice
+        if self.kernel.ndim == 1:
+            full = oaconvolve(x, self.kernel[:, None], axes=0)
+            y = full[lo + core.start: lo + core.stop].reshape((-1,) + d.shape[1:])
+        else:
+            full = oaconvolve(x[:, :, None], self.kernel[:, None, :], axes=0)
+            y = full[lo + core.start: lo + core.stop].reshape((-1,) + d.shape[1:] + self.kernel.shape[1:])
+        return chunk.core_start, chunk.core_stop, y.astype(self.out_dtype, copy=False)
+
+
+def run_writer(algorithm: _WritesRows, sig: Any, shape: tuple[int, ...], dtype: Any, engine: dict) -> Any:
+    """Run a row-writing algorithm over ``sig``'s time support into an in-memory or HDF5 sink."""
+    from ..engine.runner import run
+
+    t, d, support = series_parts(sig)
+    lazy = not isinstance(d, np.ndarray)
+    algorithm.sink = make_sink(shape, dtype, lazy=lazy, chunk_rows=getattr(d, "chunk_rows", None))
+    sink = run(algorithm, sig, ep=support, **engine)
+    return sink.result()

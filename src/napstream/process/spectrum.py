@@ -1,0 +1,272 @@
+"""Power spectra with pynapple's names: FFT, periodogram, Welch mean PSD (streamed), band power.
+
+``compute_mean_power_spectral_density`` reads the signal window by window through the chunk
+engine, so a recording far larger than memory costs one chunk plus the accumulated spectrum.
+``compute_fft`` / ``compute_power_spectral_density`` transform one epoch at once (an FFT needs the
+whole epoch), refusing epochs that do not fit the memory budget.
+
+Examples
+--------
+>>> import napstream as nap, numpy as np
+>>> t = np.arange(0, 10, 1 / 100)
+>>> sig = nap.Tsd(t=t, d=np.sin(2 * np.pi * 10 * t))
+>>> psd = nap.compute_mean_power_spectral_density(sig, interval_size=1.0, fs=100.0)
+>>> round(float(psd.index[np.argmax(psd.values[:, 0])]))
+10
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..core.interval_set import IntervalSet
+from ..engine.planner import series_parts
+from ..engine.runner import run
+from ..errors import InvalidInputError, InvalidTypeError
+from ._continuous import (
+    BandPowerWindows, WelchSum, check_fits, check_series, interval_in_seconds, restricted_rows, sampling_rate,
+    window_rows,
+)
+
+__all__ = [
+    "compute_fft", "compute_power_spectral_density", "compute_mean_power_spectral_density", "compute_band_power",
+]
+
+
+def _check_flags(**flags: Any) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidTypeError(f"{name} must be a bool, got {type(value).__name__}")
+
+
+def _epoch_values(sig: Any, ep: IntervalSet | None, max_memory: Any) -> np.ndarray:
+    a, b = restricted_rows(sig, ep)
+    _, d, _ = series_parts(sig)
+    n_el = int(np.prod(d.shape[1:], dtype=np.int64)) if d.ndim > 1 else 1
+    check_fits((b - a) * n_el * 40, max_memory, "an FFT of the whole epoch")
+    block = d[a:b]
+    return np.asarray(block.load() if hasattr(block, "load") else block)
+
+
+def compute_fft(
+    sig: Any, fs: float | None = None, ep: IntervalSet | None = None, full_range: bool = False,
+    norm: bool = False, n: int | None = None, *, max_memory: int | str | None = None,
+) -> pd.DataFrame:
+    """FFT of a signal over one epoch (pynapple's ``compute_fft``).
+
+    Parameters
+    ----------
+    sig : Tsd or TsdFrame
+        Regularly sampled signal (may be lazy; only the epoch is read).
+    fs : float, optional
+        Sampling rate in Hz (default: ``sig.rate``).
+    ep : IntervalSet, optional
+        One epoch (default: the time support, which must then be one epoch).
+    full_range : bool
+        Keep negative frequencies too.
+    norm : bool
+        Divide the FFT by its length.
+    n : int, optional
+        FFT length (crop or zero-pad).
+    max_memory : int or str, optional
+        The epoch must fit this budget (default ``napstream.config.memory_budget``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Complex FFT, indexed by frequency (sorted).
+
+    Examples
+    --------
+    >>> import napstream as nap, numpy as np
+    >>> sig = nap.Tsd(t=np.arange(100) / 100, d=np.cos(2 * np.pi * 5 * np.arange(100) / 100))
+    >>> fft = nap.compute_fft(sig, fs=100.0)
+    >>> float(fft.index[np.argmax(np.abs(fft.values[:, 0]))])
+    5.0
+    """
+    check_series(sig)
+    _check_flags(full_range=full_range, norm=norm)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise InvalidInputError(f"n must be a positive integer or None, got {n!r}")
+    fs = sampling_rate(sig, fs)
+    x = _epoch_values(sig, ep, max_memory)
+    res = np.fft.fft(x, n=n, axis=0)
+    freqs = np.fft.fftfreq(len(x) if n is None else n, 1.0 / fs)
+    if norm:
+        res = res / res.shape[0]
+    out = pd.DataFrame(res, freqs).sort_index()
+    return out if full_range else out.loc[out.index >= 0]
+
+
+def compute_power_spectral_density(
+    sig: Any, fs: float | None = None, ep: IntervalSet | None = None, full_range: bool = False,
+    n: int | None = None, *, max_memory: int | str | None = None,
+) -> pd.DataFrame:
+    """Periodogram over one epoch (pynapple's ``compute_power_spectral_density``): ``|FFT|^2 / (fs n)``.
+
+    Frequencies other than 0 and Nyquist are doubled when ``full_range`` is False.
+
+    Examples
+    --------
+    >>> import napstream as nap, numpy as np
+    >>> sig = nap.Tsd(t=np.arange(1000) / 100, d=np.sin(2 * np.pi * 20 * np.arange(1000) / 100))
+    >>> psd = nap.compute_power_spectral_density(sig, fs=100.0)
+    >>> float(psd.index[np.argmax(psd.values[:, 0])])
+    20.0
+    """
+    check_series(sig)
+    fs = sampling_rate(sig, fs)
+    if n is None:
+        a, b = restricted_rows(sig, ep)
+        n = b - a
+    fft = compute_fft(sig, fs=fs, ep=ep, n=n, full_range=full_range, max_memory=max_memory)
+    psd = (1.0 / (fs * n)) * np.abs(fft) ** 2
+    if not full_range:
+        doubled = (fft.index != 0) & (fft.index < fs / 2 - 1e-6)
+        psd[doubled] *= 2
+    return psd
+
+
+def compute_mean_power_spectral_density(
+    sig: Any, interval_size: float, fs: float | None = None, overlap: float = 0.25,
+    ep: IntervalSet | None = None, full_range: bool = False, time_unit: str = "s", *,
+    max_memory: int | str | None = None, executor: Any = None, n_workers: int | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Welch mean PSD over windows of ``interval_size`` (Hamming taper), streamed chunk by chunk.
+
+    Same windows, taper and scaling as pynapple's ``compute_mean_power_spectral_density``; the
+    signal is read in chunks that fit ``max_memory`` and periodograms are accumulated.
+
+    Parameters
+    ----------
+    sig : Tsd or TsdFrame
+        Regularly sampled signal, in memory or lazy.
+    interval_size : float
+        Window duration (in ``time_unit``).
+    fs : float, optional
+        Sampling rate (default ``sig.rate``).
+    overlap : float
+        Fraction of overlap of successive windows, in [0, 1).
+    ep : IntervalSet, optional
+        Epochs to split into windows (default: the time support).
+    full_range : bool
+        Keep negative frequencies.
+    time_unit : {'s', 'ms', 'us'}
+        Unit of ``interval_size``.
+    max_memory, executor, n_workers, progress
+        Chunk engine settings (see ``napstream.engine.runner.run``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Mean PSD indexed by frequency, one column per channel.
+
+    Examples
+    --------
+    >>> import napstream as nap, numpy as np
+    >>> sig = nap.Tsd(t=np.arange(2000) / 100, d=np.random.default_rng(0).normal(size=2000))
+    >>> nap.compute_mean_power_spectral_density(sig, 1.0, fs=100.0, max_memory="1MB").shape
+    (51, 1)
+    """
+    check_series(sig)
+    if isinstance(overlap, bool) or not isinstance(overlap, (float, int)) or not 0.0 <= overlap < 1.0:
+        raise InvalidInputError(f"overlap must be a float in [0, 1), got {overlap!r}")
+    _check_flags(full_range=full_range)
+    size = interval_in_seconds(interval_size, time_unit)
+    fs = sampling_rate(sig, fs)
+    ep = sig.time_support if ep is None else ep
+    if not isinstance(ep, IntervalSet):
+        raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
+    starts, n = window_rows(sig, ep, size, float(overlap))
+    algo = WelchSum(starts, n, fs, tuple(sig.shape[1:]))
+    # chunks cover all rows of the windows, epoch by epoch
+    total = run(algo, sig, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
+    psd = (total / float(len(starts))).reshape(n, -1)
+    ret = pd.DataFrame(psd, index=np.fft.fftfreq(n, 1.0 / fs)).sort_index()
+    if not full_range:
+        ret = ret.loc[ret.index >= 0]
+        doubled = (ret.index != 0) & (ret.index < fs / 2 - 1e-6)
+        ret[doubled] *= 2
+    return ret
+
+
+def compute_band_power(
+    sig: Any, bands: Any, interval_size: float, fs: float | None = None, overlap: float = 0.0,
+    ep: IntervalSet | None = None, time_unit: str = "s", *, max_memory: int | str | None = None,
+    executor: Any = None, n_workers: int | None = None, progress: bool | None = None,
+) -> Any:
+    """Power in frequency bands over time (new in napstream), streamed chunk by chunk.
+
+    The signal is cut into windows of ``interval_size`` (``overlap`` as in
+    :func:`compute_mean_power_spectral_density`, all windows of the shortest window's sample
+    count ``N``); in each window the one-sided periodogram of
+    :func:`compute_power_spectral_density` is summed over ``lo <= f <= hi`` and multiplied by the
+    frequency step ``fs / N``: the band's power (signal variance units).
+
+    Parameters
+    ----------
+    sig : Tsd or TsdFrame
+        Regularly sampled signal.
+    bands : dict of name -> (lo, hi), or sequence of (lo, hi)
+        Frequency bands in Hz.
+    interval_size : float
+        Window duration (in ``time_unit``).
+    fs, overlap, ep, time_unit, max_memory, executor, n_workers, progress
+        As for :func:`compute_mean_power_spectral_density` (``overlap`` defaults to 0).
+
+    Returns
+    -------
+    TsdFrame (Tsd input: one column per band) or TsdTensor (TsdFrame input: time x channel x band)
+        Timestamped at the window starts.
+
+    Examples
+    --------
+    >>> import napstream as nap, numpy as np
+    >>> t = np.arange(0, 10, 1 / 200)
+    >>> sig = nap.Tsd(t=t, d=np.sin(2 * np.pi * 8 * t))
+    >>> bp = nap.compute_band_power(sig, {"theta": (6, 10), "gamma": (30, 80)}, interval_size=1.0, fs=200.0)
+    >>> bp.shape
+    (9, 2)
+    """
+    from ..core import time_series as ts
+
+    check_series(sig)
+    names, edges = _parse_bands(bands)
+    size = interval_in_seconds(interval_size, time_unit)
+    if isinstance(overlap, bool) or not isinstance(overlap, (float, int)) or not 0.0 <= overlap < 1.0:
+        raise InvalidInputError(f"overlap must be a float in [0, 1), got {overlap!r}")
+    fs = sampling_rate(sig, fs)
+    if edges.max() > fs / 2:
+        raise InvalidInputError(f"bands must lie below the Nyquist frequency {fs / 2} Hz, got {edges.tolist()}")
+    ep = sig.time_support if ep is None else ep
+    starts, n = window_rows(sig, ep, size, float(overlap))
+    algo = BandPowerWindows(starts, n, fs, edges)
+    rows = run(algo, sig, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
+    t, _, _ = series_parts(sig)
+    times = np.concatenate([t.read(int(s), int(s) + 1) for s in starts])
+    values = np.stack(rows)  # (windows, [channels,] bands)
+    if sig.ndim == 1:
+        return ts.TsdFrame(t=times, d=values.reshape(len(times), -1), columns=names, time_support=ep)
+    return ts.TsdTensor(t=times, d=values.reshape((len(times),) + tuple(sig.shape[1:]) + (len(names),)),
+                        time_support=ep)
+
+
+def _parse_bands(bands: Any) -> tuple[list, np.ndarray]:
+    if isinstance(bands, dict):
+        names, pairs = list(bands), list(bands.values())
+    elif isinstance(bands, (list, tuple, np.ndarray)):
+        pairs = list(bands)
+        names = list(range(len(pairs)))
+    else:
+        raise InvalidTypeError(f"bands must be a dict of name -> (lo, hi) or a list of pairs, got {type(bands).__name__}")
+    try:
+        edges = np.asarray(pairs, dtype=float).reshape(-1, 2)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(f"bands must be (lo, hi) pairs of Hz, got {bands!r}") from err
+    if len(edges) == 0 or len(edges) != len(pairs) or (edges[:, 0] < 0).any() or (edges[:, 1] <= edges[:, 0]).any():
+        raise InvalidInputError(f"bands must be non-empty (lo, hi) pairs with 0 <= lo < hi, got {bands!r}")
+    return names, edges

@@ -1,0 +1,127 @@
+"""Spectra vs pynapple 0.11.4, in memory and lazy (HDF5 int16 gzip), chunked, on all local executors."""
+
+import h5py
+import numpy as np
+import pandas as pd
+import pynapple as pnap
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import napstream as nap
+from napstream.core import LazyArray, RegularTimeIndex
+from napstream.core.chunked import H5DatasetRef
+from napstream.errors import InvalidInputError, InvalidTypeError, MemoryBudgetError
+
+RATE = 250.0
+
+
+def make_signals(tmp_path, n=6000, channels=3, seed=0, start=2.0):
+    """(napstream lazy, napstream in-memory, pynapple) versions of the same int16 LFP."""
+    rng = np.random.default_rng(seed)
+    tt = np.arange(n) / RATE
+    raw = (rng.normal(0, 300, (n, channels)) + 800 * np.sin(2 * np.pi * 12 * tt)[:, None]).astype(np.int16)
+    path = tmp_path / f"lfp{seed}.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(512, channels), compression="gzip", compression_opts=1)
+    ref = H5DatasetRef(str(path), "lfp")
+    conv = 0.5e-3
+    lazy = nap.TsdFrame(t=RegularTimeIndex(start, RATE, n), d=LazyArray(ref.open(), scale=conv, ref=ref))
+    values = raw * conv
+    t = np.arange(n) / RATE + start
+    return lazy, nap.TsdFrame(t=t, d=values), pnap.TsdFrame(t=t, d=values)
+
+
+@pytest.fixture
+def signals(tmp_path):
+    return make_signals(tmp_path)
+
+
+def assert_frame(ours, ref, rtol=1e-9, atol=1e-12):
+    assert isinstance(ours, pd.DataFrame)
+    np.testing.assert_allclose(ours.index.values, ref.index.values, rtol=1e-12)
+    np.testing.assert_allclose(ours.values, ref.values, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("full_range", [False, True])
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.6])
+def test_mean_psd_matches_pynapple(signals, full_range, overlap):
+    lazy, mem, ref = signals
+    expected = pnap.compute_mean_power_spectral_density(ref, 2.0, overlap=overlap, full_range=full_range)
+    for sig in (mem, lazy):
+        got = nap.compute_mean_power_spectral_density(sig, 2.0, overlap=overlap, full_range=full_range,
+                                                      max_memory="300kB")
+        assert_frame(got, expected)
+
+
+def test_mean_psd_on_epochs_and_tsd(signals):
+    lazy, mem, ref = signals
+    ep_n = nap.IntervalSet(start=[3.0, 10.0, 20.5], end=[8.2, 18.0, 25.0])
+    ep_p = pnap.IntervalSet(start=[3.0, 10.0, 20.5], end=[8.2, 18.0, 25.0])
+    expected = pnap.compute_mean_power_spectral_density(ref, 1500, ep=ep_p, time_unit="ms", fs=RATE)
+    got = nap.compute_mean_power_spectral_density(lazy, 1500, ep=ep_n, time_unit="ms", fs=RATE, max_memory="250kB")
+    assert_frame(got, expected)
+    one = nap.Tsd(t=mem.t, d=mem.values[:, 1])
+    assert_frame(nap.compute_mean_power_spectral_density(one, 1.0, max_memory="100kB"),
+                 pnap.compute_mean_power_spectral_density(pnap.Tsd(t=ref.t, d=ref.values[:, 1]), 1.0))
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(min_value=450_000, max_value=2_000_000), workers=st.integers(1, 3))
+def test_mean_psd_chunked_equals_in_memory(signals, executor, budget, workers):
+    lazy, mem, _ = signals
+    whole = nap.compute_mean_power_spectral_density(mem, 1.0, max_memory="1GB")
+    got = nap.compute_mean_power_spectral_density(lazy, 1.0, max_memory=budget, executor=executor,
+                                                  n_workers=workers)
+    np.testing.assert_allclose(got.values, whole.values, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("norm", [False, True])
+@pytest.mark.parametrize("full_range", [False, True])
+def test_fft_and_psd_match_pynapple(signals, norm, full_range):
+    lazy, mem, ref = signals
+    ep_n, ep_p = nap.IntervalSet(4.0, 13.3), pnap.IntervalSet(4.0, 13.3)
+    exp_fft = pnap.compute_fft(ref, ep=ep_p, norm=norm, full_range=full_range)
+    exp_psd = pnap.compute_power_spectral_density(ref, ep=ep_p, full_range=full_range, n=1000)
+    for sig in (mem, lazy):
+        assert_frame(nap.compute_fft(sig, ep=ep_n, norm=norm, full_range=full_range), exp_fft)
+        assert_frame(nap.compute_power_spectral_density(sig, ep=ep_n, full_range=full_range, n=1000), exp_psd)
+
+
+def test_band_power_matches_pynapple_periodograms(signals):
+    lazy, mem, ref = signals
+    bands = {"theta": (6.0, 14.0), "beta": (15.0, 30.0)}
+    bp = nap.compute_band_power(lazy, bands, interval_size=2.0, overlap=0.5, fs=RATE, max_memory="300kB")
+    assert isinstance(bp, nap.TsdTensor) and bp.shape[1:] == (3, 2)
+    n = 2 * int(RATE) + 1  # samples of every window (both ends included)
+    t = ref.t
+    for i in (0, 5, len(bp) - 1):
+        a = int(np.searchsorted(t, bp.t[i]))
+        psd = pnap.compute_power_spectral_density(ref, fs=RATE, ep=pnap.IntervalSet(t[a], t[a + n - 1]))
+        for j, (lo, hi) in enumerate(bands.values()):
+            sel = (psd.index >= lo) & (psd.index <= hi)
+            np.testing.assert_allclose(bp.values[i, :, j], psd.values[sel].sum(0) * RATE / n, rtol=1e-9)
+    tsd_bp = nap.compute_band_power(nap.Tsd(t=mem.t, d=mem.values[:, 0]), bands, interval_size=2.0, overlap=0.5, fs=RATE)
+    assert list(tsd_bp.columns) == ["theta", "beta"]
+    np.testing.assert_allclose(tsd_bp.values, bp.values[:, 0, :], rtol=1e-9)
+
+
+def test_spectrum_input_errors(signals):
+    lazy, mem, _ = signals
+    with pytest.raises(MemoryBudgetError, match="at least"):
+        nap.compute_mean_power_spectral_density(lazy, 4.0, max_memory=2000)
+    with pytest.raises(InvalidInputError, match="overlap"):
+        nap.compute_mean_power_spectral_density(mem, 1.0, overlap=1.0)
+    with pytest.raises(InvalidTypeError, match="sig"):
+        nap.compute_mean_power_spectral_density(np.zeros(10), 1.0)
+    with pytest.raises(RuntimeError, match="interval_size"):
+        nap.compute_mean_power_spectral_density(mem, 1e6)
+    with pytest.raises(ValueError, match="length 1"):
+        nap.compute_fft(mem, ep=nap.IntervalSet([0, 5], [1, 6]))
+    with pytest.raises(MemoryBudgetError, match="epoch"):
+        nap.compute_power_spectral_density(lazy, max_memory="10kB")
+    with pytest.raises(InvalidInputError, match="executor"):
+        nap.compute_mean_power_spectral_density(mem, 1.0, executor="gpu")
+    with pytest.raises(InvalidInputError, match="Nyquist"):
+        nap.compute_band_power(mem, [(10, 200)], interval_size=1.0)
