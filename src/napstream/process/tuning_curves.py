@@ -165,11 +165,17 @@ def _feature_names(features: Any, feature_names: Any, n_features: int) -> list[A
     return list(feature_names)
 
 
+def _is_scalar(x: Any) -> bool:
+    return np.isscalar(x) or (isinstance(x, np.ndarray) and x.ndim == 0)
+
+
 def _bin_specs(bins: Any, n_features: int) -> list[Any]:
-    if n_features == 1 and np.ndim(bins) == 1 and len(bins) > 1:
-        bins = [bins]
-    if np.ndim(bins) == 0:
+    if _is_scalar(bins):
         return [bins] * n_features
+    if not hasattr(bins, "__len__"):
+        raise InvalidTypeError(f"bins must be an int or a sequence, got {v.type_name(bins)}")
+    if n_features == 1 and len(bins) > 1 and all(_is_scalar(b) for b in bins):
+        bins = [bins]
     if len(bins) != n_features:
         raise InvalidInputError(
             f"bins must contain one specification per feature (expected {n_features}, got {len(bins)}); "
@@ -517,7 +523,8 @@ def _legacy_checks(group: Any = None, feature: Any = None, features: Any = None,
             raise InvalidTypeError(f"features must be a TsdFrame with 2 columns, got {v.type_name(features)}")
         if features.shape[1] != 2:
             raise InvalidInputError(f"features must have 2 columns, got {features.shape[1]}")
-    _check_nb_bins(nb_bins)
+    if nb_bins is not None:
+        _check_nb_bins(nb_bins)
     v.check_epochs(ep, "ep")
     if minmax is not None and (not hasattr(minmax, "__iter__") or isinstance(minmax, str)):
         raise InvalidTypeError(f"minmax must be a tuple/list of numbers, got {v.type_name(minmax)}")
