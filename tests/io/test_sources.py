@@ -233,3 +233,16 @@ def test_empty_remote_file(tmp_path, http_server):
     with open_source(server.url_for("empty.bin"), cache_dir=tmp_path / "c") as src:
         assert src.size == 0 and src.read_range(0, 0) == b""
     assert os.path.exists(tmp_path / "empty.bin")
+
+
+def test_dandi_urls_resolve_through_the_api(payload, dandi_server, tmp_path):
+    from napstream.config import config
+
+    dandi = dandi_server({"sub-1/sub-1_ses-1.nwb": payload[0]})
+    with config.override(dandi_api_url=dandi.api_url):
+        url = "dandi://000582@draft/sub-1/sub-1_ses-1.nwb"
+        with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+            assert src.description == url and src.locator == url
+            assert src.read_range(0, SIZE) == payload[1]
+        with open_source("dandi://000582/sub-1/sub-1_ses-1.nwb", cache=False) as src:
+            assert src.read_range(SIZE - 100, SIZE) == payload[1][-100:]

@@ -122,8 +122,9 @@ def _open_remote(text: str, scheme: str, options: dict[str, Any]) -> BaseSource:
 
         dandiset_id, version, path = parse_dandi_url(text)
 
-        def resolve() -> str:
-            return resolve_dandi_asset(dandiset_id, path, version=version or "draft")
+        def resolve() -> str:  # no version: latest published, else draft (DANDI's rule)
+            return resolve_dandi_asset(dandiset_id, path, version=version,
+                                       timeout=kwargs["timeout"], retries=kwargs["retries"])
 
         src = HTTPSource(resolve(), cache=block_cache, resolver=resolve, description=text, **kwargs)
     else:
