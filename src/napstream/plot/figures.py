@@ -121,7 +121,7 @@ def plot_tuning_curves(
             extent = None
             if bins is not None and len(bins) == 2 and len(bins[0]) > 1 and len(bins[1]) > 1:
                 extent = (bins[0][0], bins[0][-1], bins[1][0], bins[1][-1])
-            ax.imshow(arr.T if extent else arr, origin="lower", aspect="auto", cmap=cmap, extent=extent)
+            ax.imshow(arr.T if extent else arr, origin="lower", aspect="equal" if extent else "auto", cmap=cmap, extent=extent)
             peak = np.nanmax(arr) if np.isfinite(arr).any() else float("nan")
             ax.set_title(f"Unit {label}\npeak {peak:.1f} Hz", fontsize=8)
             ax.set_xticks([])
