@@ -233,3 +233,39 @@ def test_unreachable_api_is_a_remote_error(http_server, tmp_path):
     server.stop()
     with pytest.raises(RetryExhaustedError, match="ConnectionError"):
         find_dandi_asset("000582", "sub-1/a.nwb", api_url=dead, retries=1, timeout=2)
+
+
+def test_expired_presigned_url_is_resolved_again(dandi_server, files):
+    server = dandi_server(files, api_key=KEY)
+    url = resolve_dandi_asset("000582", "sub-1/a.nwb", api_url=server.api_url, api_key=KEY)
+    assert fetch(url, "bytes=0-9") == files["sub-1/a.nwb"].read_bytes()[:10]
+    server.expire_signatures()
+    assert requests.get(url, headers={"Range": "bytes=0-9"}, timeout=5).status_code == 403
+    fresh = resolve_dandi_asset("000582", "sub-1/a.nwb", api_url=server.api_url, api_key=KEY)
+    assert fresh != url and fetch(fresh, "bytes=0-9") == files["sub-1/a.nwb"].read_bytes()[:10]
+
+
+@pytest.mark.parametrize("embargoed", [False, True])
+def test_open_source_reads_a_dandi_url(dandi_server, files, monkeypatch, embargoed):
+    """End to end through napstream.io.open_source (sources + HTTP source + this resolution)."""
+    from napstream.io import open_source
+
+    expected = os.urandom(300_000)
+    files["sub-1/c+d.nwb"].write_bytes(expected)
+    server = dandi_server(files, api_key=KEY if embargoed else None)
+    if embargoed:
+        monkeypatch.setenv("DANDI_API_KEY", KEY)
+    with config.override(dandi_api_url=server.api_url):
+        src = open_source(f"dandi://000582@{PUBLISHED}/sub-1/c+d.nwb", cache=False, block_size=65536)
+        try:
+            assert src.size == len(expected)
+            assert src.read_range(10, 500) == expected[10:500]
+            if embargoed:  # the presigned URL expires: the source asks the resolver again
+                server.expire_signatures()
+            assert src.read_range(200_000, 200_100) == expected[200_000:200_100]
+            assert KEY not in src.description
+        finally:
+            src.close()
+    downloads = [r for r in server.api.stats.records if r.path.endswith("/download/")]
+    assert len(downloads) == (2 if embargoed else 1)
+    assert server.s3.stats.by_status.get(403, 0) == (1 if embargoed else 0)

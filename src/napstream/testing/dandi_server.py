@@ -17,7 +17,8 @@
 
   Unknown objects answer ``404 {"detail": "Not found."}``. With ``api_key`` set the dandiset is
   embargoed: every API request needs ``Authorization: token <api_key>`` (else 401) and the S3 side
-  refuses URLs without the presigned query (403).
+  refuses URLs without the presigned query (403). :meth:`LocalDandiServer.expire_signatures` makes
+  the presigned URLs handed out so far answer 403, like expired S3 signatures.
 * ``server.s3`` serves the bytes at ``/blobs/<aa>/<bb>/<blob id>`` with full Range support, latency,
   bandwidth caps and fault injection (``server.s3.set_faults(...)``).
 
@@ -123,6 +124,8 @@ class LocalDandiServer:
             for v in versions
         }
         self._by_id = {aid: (v, p) for v, table in self.assets.items() for p, aid in table.items()}
+        self._generation = 0
+        self._blob_paths = {"/" + self._blob_key(p): p for p in self.files}
         self.s3 = RangeHTTPServer({self._blob_key(p): f for p, f in self.files.items()},
                                   latency=latency, bandwidth=bandwidth, app=self._s3_app)
         self.api = RangeHTTPServer({}, latency=latency, app=self._api_app)
@@ -160,10 +163,19 @@ class LocalDandiServer:
         """URL of an asset's bytes on the S3 side (optionally with a presigned-looking query)."""
         query = None
         if signed:
-            sig = hashlib.sha256(f"{path}:{self.api_key}".encode()).hexdigest()
             query = ("response-content-disposition=attachment&X-Amz-Algorithm=AWS4-HMAC-SHA256"
-                     f"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature={sig}")
+                     f"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature={self._signature(path)}")
         return self.s3.url_for(self._blob_key(path), query=query)
+
+    def expire_signatures(self) -> None:
+        """Make every presigned URL handed out so far answer 403 (like an expired S3 signature)."""
+        with self._lock:
+            self._generation += 1
+
+    def _signature(self, path: str) -> str:
+        with self._lock:
+            generation = self._generation
+        return hashlib.sha256(f"{path}:{self.api_key}:{generation}".encode()).hexdigest()
 
     def _blob_key(self, path: str) -> str:
         blob = str(self.blobs[path])
@@ -171,7 +183,12 @@ class LocalDandiServer:
 
     # -- S3 side ---------------------------------------------------------------------------------
     def _s3_app(self, method: str, path: str, query: dict[str, list[str]], headers: Any) -> Response | None:
-        if self.api_key is not None and "X-Amz-Signature" not in query:
+        signature = query.get("X-Amz-Signature", [None])[0]
+        apath = self._blob_paths.get(path)
+        if apath is not None and signature is not None and signature != self._signature(apath):
+            return Response(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                            content_type="application/xml")
+        if self.api_key is not None and signature is None:
             return Response(403, b"<Error><Code>AccessDenied</Code></Error>", content_type="application/xml")
         return None
 
