@@ -175,3 +175,13 @@ def test_pickle_roundtrip():
     back = pickle.loads(pickle.dumps(ours))
     pd.testing.assert_frame_equal(back.metadata, ours.metadata)
     assert "a" in dir(back)
+
+
+@pytest.mark.parametrize("modname", ["metadata", "interval_set", "_interval_kernels"])
+def test_docstring_examples_run(modname):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"napstream.core.{modname}")
+    result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

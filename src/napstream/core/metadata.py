@@ -345,12 +345,11 @@ class MetadataMixin:
             raise KeyNotFoundError(
                 f"Metadata column(s) {missing} not found. Metadata columns are {self.metadata_columns}"
             )
-        drop = [k for k in self.metadata_columns if k not in keys]
-        try:
-            self._check_droppable(drop)
-        except InvalidInputError:
-            drop = [k for k in drop if k != "rate"]
-        for k in drop:
+        for k in [k for k in self.metadata_columns if k not in keys]:
+            try:
+                self._check_droppable([k])
+            except InvalidInputError:
+                continue  # protected by the host (TsGroup 'rate'): kept, as pynapple does
             del self._metadata_store()[k]
 
     def _groups(self, by: str | list[str]) -> dict:
