@@ -13,6 +13,8 @@ from email.parser import BytesParser
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from napstream.errors import InvalidInputError, InvalidTypeError
 from napstream.testing.http_server import FAULT_KINDS, FaultPlan, RangeHTTPServer, parse_range_header
@@ -88,6 +90,35 @@ def test_unsatisfiable_range_is_416(server, rng):
 def test_invalid_range_header_serves_whole_file(server, data, rng):
     r = get(server.url_for("sub/file.bin"), rng)
     assert r.status_code == 200 and r.content == data[1]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shared")
+    payload = os.urandom(5000)
+    (root / "f.bin").write_bytes(payload)
+    with RangeHTTPServer(root) as server, requests.Session() as session:
+        yield server, session, payload
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.one_of(st.none(), st.integers(0, 6000)), last=st.one_of(st.none(), st.integers(0, 6000)))
+def test_any_single_range_matches_python_slicing(shared, first, last):
+    """Property: the body is the RFC 9110 slice of the file (reference: Python slicing)."""
+    server, session, payload = shared
+    spec = f"bytes={'' if first is None else first}-{'' if last is None else last}"
+    r = session.get(server.url_for("f.bin"), headers={"Range": spec}, timeout=5)
+    n = len(payload)
+    if first is None and last is None or (first is not None and last is not None and last < first):
+        assert r.status_code == 200 and r.content == payload  # invalid: Range ignored
+    elif first is None:  # suffix
+        assert (r.status_code, r.content) == ((206, payload[-last:]) if last else (416, b""))
+    elif first >= n:
+        assert r.status_code == 416
+    else:
+        end = n if last is None else min(last + 1, n)
+        assert r.status_code == 206 and r.content == payload[first:end]
+        assert r.headers["Content-Range"] == f"bytes {first}-{end - 1}/{n}"
 
 
 def test_empty_file(server):
