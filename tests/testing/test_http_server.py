@@ -366,3 +366,12 @@ def test_input_validation(data):
         FaultPlan("503", probability=2)
     with pytest.raises(InvalidTypeError, match="FaultPlan"):
         RangeHTTPServer(data[0]).set_faults(3)
+
+
+def test_records_are_bounded(http_server, data):
+    server = http_server(data[0], max_records=3)
+    for i in range(5):
+        get(server.url_for("sub/file.bin"), f"bytes={i}-{i}")
+    st = server.stats
+    assert st.requests == 5 and st.bytes_sent == 5
+    assert st.ranges == [f"bytes={i}-{i}" for i in (2, 3, 4)]

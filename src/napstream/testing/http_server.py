@@ -32,7 +32,7 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
+import collections
 import email.utils
 import os
 import random
@@ -299,6 +299,8 @@ class RangeHTTPServer:
     app : callable or None
         Optional hook ``app(method, path, query, headers) -> Response | None`` consulted before the
         file lookup (used by the local DANDI API server); None falls through to the files.
+    max_records : int
+        Most recent request records kept in ``stats.records`` (counters are never capped).
 
     Examples
     --------
@@ -319,6 +321,7 @@ class RangeHTTPServer:
         port: int = 0,
         faults: Iterable[FaultPlan] = (),
         app: Callable[[str, str, dict[str, list[str]], Any], Response | None] | None = None,
+        max_records: int = 100_000,
     ) -> None:
         if isinstance(root, Mapping):
             self.root: Path | None = None
@@ -336,12 +339,15 @@ class RangeHTTPServer:
             raise InvalidInputError(f"latency must be a number of seconds in [0, {MAX_DELAY}], got {latency!r}")
         if bandwidth is not None and (isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float)) or bandwidth <= 0):
             raise InvalidInputError(f"bandwidth must be a positive number of bytes/s or None, got {bandwidth!r}")
+        if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 0:
+            raise InvalidInputError(f"max_records must be a non-negative integer, got {max_records!r}")
+        self.max_records = max_records
         self.latency = float(latency)
         self.bandwidth = bandwidth
         self.app = app
         self._host, self._port = "127.0.0.1", int(port)
         self._lock = threading.Lock()
-        self._stats = ServerStats()
+        self._stats = self._new_stats()
         self._faults: list[FaultPlan] = []
         self._etag_salt = 0
         self._conns: set[socket.socket] = set()
@@ -459,7 +465,7 @@ class RangeHTTPServer:
     def reset_stats(self) -> None:
         """Zero every counter."""
         with self._lock:
-            self._stats = ServerStats()
+            self._stats = self._new_stats()
 
     def set_faults(self, *plans: FaultPlan | str, **plan_kwargs: Any) -> list[FaultPlan]:
         """Replace the active faults; returns the active :class:`FaultPlan` objects.
@@ -512,6 +518,11 @@ class RangeHTTPServer:
         """The active fault plans (their ``fired`` counters show what happened)."""
         with self._lock:
             return list(self._faults)
+
+    def _new_stats(self) -> ServerStats:
+        stats = ServerStats()
+        stats.records = collections.deque(maxlen=self.max_records)  # type: ignore[assignment]
+        return stats
 
     def _pick_fault(self, method: str, path: str, has_range: bool) -> FaultPlan | None:
         with self._lock:
