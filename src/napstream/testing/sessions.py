@@ -138,7 +138,7 @@ def _lfp_iterator(n_samples: int, lfp_rate: float, n_channels: int, seed: int, c
             return np.dtype(np.int16)
 
     chunk = min(chunk_rows, n_samples)
-    buffer = min(n_samples, chunk * max(1, (2**24 // max(1, chunk * n_channels * 2))))
+    buffer = min(n_samples, chunk * max(1, (2**22 // max(1, chunk * n_channels * 2))))  # ~4 MB buffers
     return LFPIterator(chunk_shape=(chunk, n_channels), buffer_shape=(buffer, n_channels))
 
 
