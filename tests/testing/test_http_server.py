@@ -147,6 +147,18 @@ def test_etag_and_last_modified_change_with_the_file(server, data):
     assert int(second["Content-Length"]) == SIZE + 4
 
 
+def test_if_match_and_if_range(server, data):
+    url = server.url_for("sub/file.bin")
+    etag = get(url, "bytes=0-0").headers["ETag"]
+    ok = requests.get(url, headers={"Range": "bytes=0-9", "If-Match": etag}, timeout=5)
+    assert ok.status_code == 206 and ok.content == data[1][:10]
+    assert requests.get(url, headers={"Range": "bytes=0-9", "If-Match": '"other"'}, timeout=5).status_code == 412
+    same = requests.get(url, headers={"Range": "bytes=5-9", "If-Range": etag}, timeout=5)
+    assert same.status_code == 206 and same.content == data[1][5:10]
+    changed = requests.get(url, headers={"Range": "bytes=5-9", "If-Range": '"other"'}, timeout=5)
+    assert changed.status_code == 200 and changed.content == data[1]
+
+
 def test_query_string_ignored_and_redirect(server, data):
     url = server.url_for("sub/file.bin", query="X-Amz-Signature=abc&X-Amz-Expires=3600")
     assert get(url, "bytes=0-9").content == data[1][:10]

@@ -7,7 +7,7 @@ remote byte sources are tested against the same wire behaviour they meet on S3 o
 * ``HEAD`` and ``GET``; ``Range: bytes=a-b``, ``bytes=a-``, ``bytes=-n`` (206 + ``Content-Range``),
   several ranges (206 ``multipart/byteranges``), 416 for unsatisfiable ranges;
 * ``Accept-Ranges``, ``Content-Length``, ``ETag`` and ``Last-Modified`` derived from the file's
-  mtime and size (changing the file changes the ETag);
+  mtime and size (changing the file changes the ETag); ``If-Match`` (412) and ``If-Range``;
 * query strings are ignored for the file lookup (presigned-URL look-alikes work);
 * ``/redirect/<relpath>`` answers ``302`` to ``/<relpath>`` (query kept), like DANDI's download;
 * ``latency`` seconds added to every request, ``bandwidth`` bytes/s cap per response;
@@ -675,6 +675,14 @@ class _Handler(BaseHTTPRequestHandler):
             "Content-Type": "application/octet-stream",
         }
         kind = fault.kind if fault is not None else None
+        if_match = self.headers.get("If-Match")
+        if if_match is not None and if_match.strip() not in ("*", etag):
+            headers["Content-Length"] = 0
+            self._start(412, headers)
+            return
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and if_range.strip() not in (etag, headers["Last-Modified"]):
+            rng = None  # RFC 9110 If-Range: the representation changed, send all of it
         ranges = None if kind == "ignore_range" else parse_range_header(rng, size)
         if ranges == []:
             headers.update({"Content-Range": f"bytes */{size}", "Content-Length": 0})
