@@ -89,7 +89,7 @@ def bin_average(
     for k in range(len(starts)):
         c, rb = epoch_bins(float(starts[k]), float(ends[k]), bin_size)
         tk = t[lo[k]:hi[k]]
-        dk = np.asarray(d[lo[k]:hi[k]], dtype=np.float64).reshape(len(tk), -1)
+        dk = np.asarray(d[lo[k]:hi[k]], dtype=np.float64).reshape(len(tk), int(np.prod(trailing, dtype=np.int64)))
         b = np.searchsorted(rb, tk, side="right")
         keep = b < len(rb)
         b, dk = b[keep], dk[keep]

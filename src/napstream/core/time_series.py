@@ -444,7 +444,7 @@ class Tsd(_BaseTsd):
             raise InvalidTypeError(f"thr must be a number, got {type(thr).__name__}")
         ts = self.time_support
         t, d, s, e = kern.threshold(self.t, np.asarray(self.values), ts.start, ts.end, thr, method)
-        return Tsd._raw(ArrayTimeIndex(t, check=False), d, IntervalSet(start=s, end=e))
+        return Tsd._raw(ArrayTimeIndex(t, check=False), d, IntervalSet(start=s, end=e), restrict=True)
 
     def to_tsgroup(self) -> Any:
         """A TsGroup with one unit per distinct integer value, holding that value's timestamps.
