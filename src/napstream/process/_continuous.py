@@ -185,15 +185,23 @@ class BandPowerWindows(ChunkAlgorithmBase):
 
 
 # ---------------------------------------------------------------------------------------------- filters
-def sos_margin(sos: np.ndarray, fs: float, low: float, tol: float = 1e-13) -> int:
-    """Rows after which the filter's impulse response has decayed below ``tol`` (of its energy)."""
+def sos_margin(sos: np.ndarray, fs: float, low: float, tol: float = 1e-28) -> int:
+    """Rows after which the filter's impulse response has decayed below ``tol`` of its energy.
+
+    The response is computed on a window that doubles until its tail is below ``tol`` (narrow
+    bands ring longer than their lowest cutoff suggests).
+    """
     from scipy.signal import sosfilt
 
-    length = int(min(max(64 * fs / max(low, 1e-3), 1024), 2_000_000))
-    x = np.zeros(length)
-    x[0] = 1.0
-    h = sosfilt(sos, x)
-    tail = np.cumsum((h ** 2)[::-1])[::-1]
+    length = int(max(16 * fs / max(low, 1e-3), 1024))
+    while True:
+        x = np.zeros(length)
+        x[0] = 1.0
+        h = sosfilt(sos, x)
+        tail = np.cumsum((h ** 2)[::-1])[::-1]
+        if tail[length // 2] <= tol * tail[0] or length >= 8_000_000:
+            break
+        length *= 2
     above = np.flatnonzero(tail > tol * tail[0])
     return int(above[-1] + 1) if len(above) else 1
 
