@@ -61,6 +61,8 @@ class HTTPSource(BlockedSource):
         First retry delay in seconds (doubles each retry, with jitter).
     headers : dict, optional
         Extra request headers.
+    memory_bytes : int, optional
+        Byte limit of the in-memory block LRU (default ``max(64 MiB, 8 blocks)``).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class HTTPSource(BlockedSource):
         description: str | None = None,
         backoff: float = 0.1,
         headers: dict[str, str] | None = None,
+        memory_bytes: int | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInputError(f"url must be an http:// or https:// URL, got {url!r:.200}")
@@ -83,7 +86,7 @@ class HTTPSource(BlockedSource):
             raise InvalidTypeError(f"resolver must be callable or None, got {type(resolver).__name__}")
         block_size = config._validate("block_size", block_size if block_size is not None else config.block_size)
         conc = config._validate("max_concurrency", max_concurrency if max_concurrency is not None else config.max_concurrency)
-        super().__init__(0, block_size, description or safe_url(url), None, None, conc)
+        super().__init__(0, block_size, description or safe_url(url), None, None, conc, memory_bytes)
         self.locator = url
         self._url = url
         self._resolver = resolver

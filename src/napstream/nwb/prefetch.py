@@ -15,10 +15,12 @@ Examples
 >>> with h5py.File(path, "w") as f:
 ...     _ = f.create_dataset("x", data=np.arange(100.0), chunks=(10,))
 >>> f = h5py.File(path, "r")
->>> wrap_dataset(f["x"], None) is f["x"] or isinstance(wrap_dataset(f["x"], None), h5py.Dataset)
+>>> isinstance(wrap_dataset(f["x"], None), h5py.Dataset)   # local: unchanged
 True
->>> ChunkIndex(f["x"]).ranges(15, 31)[0][1] - ChunkIndex(f["x"]).ranges(15, 31)[0][0]
-320
+>>> ranges = ChunkIndex(f["x"]).ranges(15, 31)   # rows 15..30 touch chunks 1, 2 and 3
+>>> len(ranges), ranges[0][1] - ranges[0][0]       # 3 chunks of 10 float64 = 80 bytes
+(3, 80)
+>>> f.close()
 """
 
 from __future__ import annotations

@@ -1,0 +1,194 @@
+"""NWB files over loopback HTTP: every object equals the local read; warm re-reads fetch nothing;
+planned reads (nwb/prefetch.py) fetch exactly the storage chunks a selection touches."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+import napstream as nap
+from napstream.io import FileObject, open_source
+from napstream.io.http import HTTPSource
+from napstream.nwb.prefetch import ChunkIndex, PrefetchingDataset, row_span, wrap_dataset
+
+LFP = "/processing/ecephys/LFP/ElectricalSeriesLFP/data"
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    from napstream.testing.sessions import write_session
+
+    root = tmp_path_factory.mktemp("remote")
+    return write_session(root / "s.nwb", duration=40.0, n_units=4, n_channels=4)
+
+
+def _gets(server) -> int:
+    return server.stats.by_method.get("GET", 0)
+
+
+def _snapshot(obj):
+    """Everything a user can read from a napstream object, materialised."""
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    kind = type(obj).__name__
+    meta = getattr(obj, "metadata", None)
+    if kind == "TsGroup":
+        return {"units": {k: np.asarray(obj[k].t) for k in obj.keys()}, "meta": meta}
+    if kind == "IntervalSet":
+        return {"se": np.column_stack([obj.start, obj.end]), "meta": meta}
+    out = {"t": np.asarray(obj.t), "support": np.asarray(obj.time_support.values)}
+    if kind != "Ts":
+        out["d"] = np.asarray(obj.values)
+    return out
+
+
+def _assert_same(a, b, key=""):
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, obj=key)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), key
+        for k in a:
+            _assert_same(a[k], b[k], f"{key}.{k}")
+    elif a is None:
+        assert b is None, key
+    else:
+        np.testing.assert_array_equal(a, b, err_msg=key)
+
+
+def _read_all(nwb) -> dict:
+    return {k: _snapshot(nwb[k]) for k in nwb.keys()}
+
+
+@pytest.mark.parametrize("block_size, max_concurrency", [(65536, 2), (1 << 20, 8)])
+def test_every_object_equals_local_cold_and_warm(session, http_server, tmp_path, block_size, max_concurrency):
+    with nap.NWBFile(session) as local:
+        expected = _read_all(local)
+        keys = local.keys()
+    server = http_server(session.parent)
+    url = server.url_for(session.name, query="X-Amz-Signature=abc")
+    opts = dict(cache_dir=tmp_path / "cache", block_size=block_size, max_concurrency=max_concurrency)
+    with nap.NWBFile(url, **opts) as cold:
+        assert cold.keys() == keys
+        got = _read_all(cold)
+        _assert_same(got, expected)
+        assert _gets(server) > 0
+        server.reset_stats()
+        _assert_same(_read_all(cold), expected)  # same file again: memory + disk cache
+        assert _gets(server) == 0
+    server.reset_stats()
+    with nap.NWBFile(url, **opts) as warm:  # new session, persistent cache
+        _assert_same(_read_all(warm), expected)
+    assert _gets(server) == 0 and server.stats.bytes_sent == 0
+
+
+def test_without_cache_equals_local(session, http_server):
+    with nap.NWBFile(session) as local:
+        expected = {k: _snapshot(local[k]) for k in ("units", "SpatialSeriesLED1", "ElectricalSeriesLFP")}
+    server = http_server(session.parent)
+    with nap.NWBFile(server.url_for(session.name), cache=False, block_size=32768) as remote:
+        _assert_same({k: _snapshot(remote[k]) for k in expected}, expected)
+
+
+@pytest.fixture
+def remote_h5(session, http_server, tmp_path):
+    server = http_server(session.parent)
+    src = open_source(server.url_for(session.name), cache_dir=tmp_path / "c", block_size=16384)
+    f = h5py.File(FileObject(src), "r")
+    yield server, src, f
+    f.close()
+    src.close()
+
+
+def test_chunk_index_matches_h5py_chunk_info(session):
+    with h5py.File(session, "r") as f:
+        dset = f[LFP]
+        index = ChunkIndex(dset)
+        ref = sorted((dset.id.get_chunk_info(i).chunk_offset[0], dset.id.get_chunk_info(i).byte_offset,
+                      dset.id.get_chunk_info(i).size) for i in range(dset.id.get_num_chunks()))
+        assert dset.chunks is not None and index.kind == "chunked"
+        assert list(zip(index.rows.tolist(), index.starts.tolist(), index.sizes.tolist())) == ref
+        c = dset.chunks[0]
+        a, b = c + 5, 3 * c + 1  # touches chunks 1, 2, 3
+        expect = [(off, off + size) for row, off, size in ref if row // c in (1, 2, 3)]
+        assert index.ranges(a, b) == expect
+        assert index.ranges(5, 5) == []
+
+
+def test_planned_read_fetches_only_the_chunks_it_touches(session, remote_h5):
+    server, src, f = remote_h5
+    with h5py.File(session, "r") as local:
+        expected = local[LFP][10_000:20_000]
+    w = wrap_dataset(f[LFP], src)
+    assert isinstance(w, PrefetchingDataset)
+    assert (w.shape, w.dtype, w.chunks, w.name) == (f[LFP].shape, f[LFP].dtype, f[LFP].chunks, LFP)
+    index = w.index  # built once (metadata reads)
+    chunk_bytes = sum(b - a for a, b in index.ranges(10_000, 20_000))
+    before = src.stats.copy()
+    np.testing.assert_array_equal(w[10_000:20_000], expected)
+    delta = src.stats - before
+    assert delta.round_trips == 1  # one concurrent prefetch; h5py then only hits the cache
+    assert chunk_bytes <= delta.bytes_fetched <= chunk_bytes + 2 * 2 * src.block_size * len(index.ranges(10_000, 20_000))
+    before = src.stats.copy()
+    np.testing.assert_array_equal(w[10_000:20_000], expected)
+    assert (src.stats - before).bytes_fetched == 0
+
+
+@pytest.mark.parametrize("key", [np.s_[5], np.s_[-3], np.s_[100:90], np.s_[7:3000:7], np.s_[10:20, 1:3],
+                                 np.s_[[3, 70, 5000]], np.s_[2000:2500, 1], np.s_[...], np.s_[()]])
+def test_wrapped_keys_equal_h5py(session, remote_h5, key):
+    _, src, f = remote_h5
+    with h5py.File(session, "r") as local:
+        np.testing.assert_array_equal(wrap_dataset(f[LFP], src)[key], local[LFP][key])
+
+
+def test_every_dataset_kind_equals_local(session, remote_h5):
+    _, src, f = remote_h5
+    with h5py.File(session, "r") as local:
+        names = []
+        local.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        for name in names:
+            got, want = wrap_dataset(f[name], src)[()], local[name][()]
+            if h5py.check_dtype(ref=local[name].dtype) is not None:  # references: compare targets
+                got = [f[r].name for r in np.ravel(got)]
+                want = [local[r].name for r in np.ravel(want)]
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_big_selection_is_read_in_bounded_batches(session, http_server):
+    server = http_server(session.parent)
+    src = HTTPSource(server.url_for(session.name), cache=None, block_size=16384, memory_bytes=256 * 1024)
+    with src, h5py.File(FileObject(src), "r") as f, h5py.File(session, "r") as local:
+        w = wrap_dataset(f[LFP], src)
+        total = sum(b - a for a, b in w.index.ranges(0, w.shape[0]))
+        assert total > src.prefetch_limit  # forces several batches
+        before = src.stats.copy()
+        np.testing.assert_array_equal(w[:, :], local[LFP][:, :])
+        assert (src.stats - before).round_trips >= total // src.prefetch_limit
+        assert src.memory.nbytes <= src.memory.max_bytes
+
+
+def test_lazy_array_over_wrapped_dataset(session, remote_h5):
+    from napstream.core.lazy import LazyArray
+
+    _, src, f = remote_h5
+    with h5py.File(session, "r") as local:
+        lazy = LazyArray(wrap_dataset(f[LFP], src), scale=2.0)
+        np.testing.assert_allclose(lazy.read(1234, 5678), local[LFP][1234:5678] * 2.0)
+        assert lazy.chunk_rows == local[LFP].chunks[0]
+
+
+def test_local_and_missing_sources_are_identity(session):
+    with h5py.File(session, "r") as f:
+        dset = f[LFP]
+        assert wrap_dataset(dset, None) is dset
+        assert wrap_dataset(dset, open_source(session)) is dset
+
+
+def test_row_span():
+    assert row_span(np.s_[3:9], 100) == (3, 9)
+    assert row_span(np.s_[9:3:-2], 100) == (5, 10)
+    assert row_span(np.array([True, False, True]), 3) == (0, 3)
+    assert row_span(np.s_[...], 10) is None and row_span((), 10) is None
+    assert row_span(200, 10) == (0, 0)
