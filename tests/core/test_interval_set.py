@@ -305,6 +305,8 @@ def test_threshold_and_split_validation():
     ep = IntervalSet([0, 10], [5, 20])
     with pytest.raises(InvalidInputError, match="interval_size must be strictly larger than 0, got -1"):
         ep.split(-1)
+    with pytest.raises(InvalidInputError, match="longer than 1 microsecond"):
+        ep.split(0.5, time_units="us")
     with pytest.raises(InvalidTypeError, match="interval_size must be a number, got str"):
         ep.split("1")
     with pytest.raises(InvalidTypeError, match="threshold must be a number, got str"):

@@ -65,6 +65,8 @@ def fix_intervals(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.nd
     m = len(start)
     if m == 0:
         return np.zeros((0, 2), dtype=np.float64), flags
+    if (end > start).all() and (start[1:] > end[:-1]).all():  # already clean: the common case
+        return np.column_stack((start, end)), flags
     first = np.flatnonzero(np.concatenate(([True], start[1:] >= end[:-1])))
     last = np.concatenate((first[1:] - 1, [m - 1]))
     size = last - first + 1

@@ -133,14 +133,14 @@ def _check_values(s: np.ndarray, e: np.ndarray) -> None:
 
 def _sort_separately(s: np.ndarray, e: np.ndarray, has_meta: bool) -> tuple[np.ndarray, np.ndarray, bool]:
     """pynapple sorts starts and ends independently when either is not strictly increasing."""
-    changed = False
-    for name, arr in (("start", s), ("end", e)):
-        if not (np.diff(arr) > 0).all():
+    out = {"start": s, "end": e}
+    for name, arr in out.items():
+        if not (arr[1:] > arr[:-1]).all():
             msg1 = f"Cannot add metadata to unsorted {name} times. " if has_meta else ""
             msg2 = " and dropping metadata" if has_meta else ""
             warnings.warn(f"{name} is not sorted. {msg1}Sorting it{msg2}.", stacklevel=4)
-            changed = True
-    return np.sort(s), np.sort(e), changed
+            out[name] = np.sort(arr)
+    return out["start"], out["end"], out["start"] is not s or out["end"] is not e
 
 
 class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
@@ -475,6 +475,8 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         if len(self) == 0:
             return IntervalSet(start=[], end=[])
         size = float(np.round(size, 9))
+        if size <= 1e-6:  # pieces end 1 us early: shorter pieces would have end < start
+            raise InvalidInputError(f"interval_size must be longer than 1 microsecond, got {size!r} s")
         s, e, rows = K.split_points(self.start, self.end, size)
         return IntervalSet(s, e - 1e-6, metadata=self._metadata_take(rows))
 

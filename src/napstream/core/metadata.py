@@ -68,6 +68,10 @@ __all__ = ["MetadataMixin"]
 _PICKLE_NAMES = ("__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__deepcopy__", "__copy__")
 
 
+#: dir() of each host class, computed once (dir() is slow and hosts are built often)
+_CLASS_NAMES: dict[type, frozenset] = {}
+
+
 def _readonly(arr: Any) -> np.ndarray:
     out = np.array(arr)
     out.setflags(write=False)
@@ -85,7 +89,11 @@ class MetadataMixin:
 
     def _finish_metadata_init(self) -> None:
         """Freeze the host's attributes; later ``obj.name = v`` stores metadata."""
-        self.__dict__["_class_attributes"] = set(dir(type(self))) | set(self.__dict__)
+        cls = type(self)
+        names = _CLASS_NAMES.get(cls)
+        if names is None:
+            names = _CLASS_NAMES[cls] = frozenset(dir(cls))
+        self.__dict__["_class_attributes"] = names.union(self.__dict__)
         self.__dict__["_initialized"] = True
 
     @property
@@ -165,7 +173,7 @@ class MetadataMixin:
             raise InvalidTypeError(
                 f"Invalid metadata type {type(name)}. Metadata column names must be strings!"
             )
-        reserved = self.__dict__.get("_class_attributes") or set(dir(type(self)))
+        reserved = self.__dict__.get("_class_attributes") or frozenset(dir(type(self)))
         if name in reserved:
             warnings.warn(
                 f"Metadata name '{name}' overlaps with an existing attribute, and cannot be accessed as "
