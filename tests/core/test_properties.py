@@ -249,3 +249,17 @@ def test_lazy_tsgroup_equals_memory_random_splits(seed):
     for k in units:
         np.testing.assert_array_equal(np.asarray(lazy.restrict(ep)[k].t), np.asarray(mem.restrict(ep)[k].t))
         np.testing.assert_array_equal(np.asarray(lazy.get(10, 20)[k].t), np.asarray(mem.get(10, 20)[k].t))
+
+
+@FAST
+@given(units=st.lists(times(max_size=40), min_size=1, max_size=4), ep=epochs(min_size=1),
+       bin_size=st.sampled_from([None, 0.5, 0.3, 1.7, 0.0123456789123]))
+def test_tsgroup_count_matches_naive(units, ep, bin_size):
+    from napstream.core import TsGroup
+
+    group = TsGroup({k: Ts(t=t) for k, t in enumerate(units)}, time_support=IntervalSet(-2.0, 42.0))
+    out = group.count(bin_size, ep=iset(ep))
+    for k, t in enumerate(units):
+        centres, counts = naive_count(t, ep, bin_size)
+        np.testing.assert_allclose(np.asarray(out.t), centres, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(np.asarray(out.values)[:, k], counts)

@@ -363,3 +363,24 @@ def test_lazy_count_reads_blocks_not_whole_units(lazy_file):
     lazy.count(ep=IntervalSet(50.0, 51.0))
     # a per-epoch count needs a few binary-search probes per unit, never a full read
     assert 0 < dset.reads <= 40 * len(units)
+
+
+@pytest.mark.parametrize("align", ["start", "end"])
+@pytest.mark.parametrize("bin_size, unit", [(1.0, "s"), (300, "ms")])
+def test_trial_count_matches_pynapple(align, bin_size, unit):
+    units = random_units(12)
+    ns, pn = both(units)
+    starts = np.array([5.0, 20.0, 40.0, 70.0])
+    ends = starts + np.array([2.5, 7.0, 3.3, 10.0])
+    a = ns.trial_count(IntervalSet(starts, ends), bin_size, align=align, time_unit=unit)
+    b = pn.trial_count(pnap.IntervalSet(starts, ends), bin_size, align=align, time_unit=unit)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_empty_group_count_matches_pynapple():
+    ns = TsGroup({}, time_support=IntervalSet(0.0, 3.0))
+    pn = pnap.TsGroup({}, time_support=pnap.IntervalSet(0.0, 3.0))
+    a, b = ns.count(0.5), pn.count(0.5)
+    np.testing.assert_array_equal(np.asarray(a.t), b.t)
+    assert a.values.shape == b.values.shape and a.values.dtype == b.values.dtype
+    assert len(ns) == 0 and str(ns) == str(pn)

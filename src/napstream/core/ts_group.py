@@ -519,7 +519,7 @@ class TsGroup(UserDict, MetadataMixin):
             size = float(np.asarray(to_seconds(np.array([bin_size]), time_units))[0])
             edges = [bin_edges(s, e, size) for s, e in zip(starts, ends)]
             t = np.concatenate([e[:-1] + size / 2 for e in edges]) if edges else np.empty(0)
-        counts = np.zeros((len(t), len(self.index)), dtype=dtype)
+        counts = np.zeros((len(t), len(self.index)), dtype=dtype if len(self.index) else np.float64)
         for j, unit in enumerate(self.data.values()):
             counts[:, j] = count_index(unit.time_index, starts, ends, edges)
         return TsdFrame(
@@ -559,6 +559,42 @@ class TsGroup(UserDict, MetadataMixin):
         raise InvalidTypeError(
             f"to_tsd takes a metadata column name, a pandas.Series, a list or an array, got {type(arg).__name__}"
         )
+
+    def trial_count(
+        self, ep: IntervalSet, bin_size: float, align: str = "start", padding_value: float = np.nan, time_unit: str = "s"
+    ) -> np.ndarray:
+        """Counts per unit, trial (epoch of ``ep``) and bin: an array (units, trials, bins), padded.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napstream.core import IntervalSet, Ts, TsGroup
+        >>> g = TsGroup({0: Ts(t=np.arange(0.0, 100.0))})
+        >>> g.trial_count(IntervalSet([20, 40], [22, 44]), bin_size=1)[0]
+        array([[ 1.,  1., nan, nan],
+               [ 1.,  1.,  1.,  1.]])
+        """
+        if not isinstance(ep, IntervalSet):
+            raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
+        if align not in ("start", "end"):
+            raise InvalidInputError(f"align must be 'start' or 'end', got {align!r}")
+        if not isinstance(bin_size, Number) or isinstance(bin_size, bool):
+            raise InvalidTypeError(f"bin_size must be a number, got {type(bin_size).__name__}")
+        size = float(np.asarray(to_seconds(np.array([bin_size], dtype=np.float64), check_units(time_unit)))[0])
+        n_t = int(np.max(np.ceil((ep.end + size - ep.start) / size))) if len(ep) else 0
+        counts = self.count(bin_size=size, ep=ep)
+        out = np.full((counts.shape[1], len(ep), n_t), padding_value, dtype=np.float64)
+        t = np.asarray(counts.t)
+        lengths = np.zeros(len(ep), dtype=int)
+        for i, (s, e) in enumerate(zip(ep.start, ep.end)):
+            block = np.asarray(counts.values)[(t >= s) & (t <= e)].T
+            lengths[i] = block.shape[1]
+            if align == "start":
+                out[:, i, : block.shape[1]] = block
+            elif block.shape[1]:
+                out[:, i, -block.shape[1]:] = block
+        m = int(lengths.max()) if len(lengths) else 0
+        return out[:, :, :m] if align == "start" else out[:, :, out.shape[2] - m:]
 
     def time_diff(self, align: str = "center", epochs: IntervalSet | None = None) -> dict:
         """``{key: unit.time_diff(align, epochs)}`` (see ``Ts.time_diff``)."""
