@@ -265,6 +265,8 @@ class FirConvolve(_WritesRows):
     def __init__(self, kernel: np.ndarray, out_dtype: Any = np.float64) -> None:
         self.kernel = np.asarray(kernel)
         self.margin = fir_margin(len(self.kernel))
+        bank = 1 if self.kernel.ndim == 1 else self.kernel.shape[1]
+        self.row_factor = 4.0 + 4.0 * bank * (2 if np.iscomplexobj(self.kernel) else 1)
         self.out_dtype = np.dtype(out_dtype)
 
     def update(self, state: Any, chunk: Chunk) -> Any:
