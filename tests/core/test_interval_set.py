@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 import warnings
 
+import hypothesis as hyp
+import hypothesis.strategies as st
 import numpy as np
 import pandas as pd
 import pytest
@@ -422,3 +424,39 @@ def test_fix_kernel_matches_pynapple_constructor(seed):
     np.testing.assert_array_equal(data, ref.values)
     expected = [m for m, f in zip(K.FIX_WARNINGS, flags) if f]
     assert ("\n".join(expected) in msgs) if expected else not any("Some" in m for m in msgs)
+
+
+def test_in_interval_on_lazy_regular_series_matches_pynapple():
+    ts_mod = pytest.importorskip("napstream.core.time_series")
+    from napstream.core.time_index import RegularTimeIndex
+
+    index = RegularTimeIndex(start=0.5, rate=20.0, n=400)
+    tsd = ts_mod.Tsd(t=index, d=np.zeros(400))
+    ep, ref = IntervalSet([1, 5.05, 12], [2.05, 7, 30]), nap.IntervalSet([1, 5.05, 12], [2.05, 7, 30])
+    np.testing.assert_array_equal(ep.in_interval(tsd), ref.in_interval(nap.Tsd(t=index.load(), d=np.zeros(400))))
+
+
+# -- property: kernels equal pynapple's numba sweeps on random grids (touching is frequent) ------
+def _valid_set(points):
+    pts = np.sort(np.asarray(points, dtype=float))
+    pts = pts[: len(pts) // 2 * 2]
+    ref, _ = run(nap.IntervalSet, pts[::2], pts[1::2])
+    return ref.start.copy(), ref.end.copy()
+
+
+@hyp.settings(max_examples=60, deadline=None)
+@hyp.given(
+    a=st.lists(st.integers(0, 30), max_size=12),
+    b=st.lists(st.integers(0, 30), max_size=12),
+    scale=st.sampled_from([1.0, 0.1, 0.5]),
+)
+def test_kernels_equal_pynapple_sweeps(a, b, scale):
+    from pynapple.core import _jitted_functions as J
+
+    a1 = _valid_set(np.asarray(a) * scale)
+    b1 = _valid_set(np.asarray(b) * scale)
+    for x, y in ((a1, b1), (b1, a1)):
+        for ours, theirs in ((K.union, J.jitunion), (K.intersect, J.jitintersect), (K.set_diff, J.jitdiff)):
+            got, want = ours(*x, *y), theirs(*x, *y)
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
