@@ -18,7 +18,9 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import atexit
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -39,6 +41,14 @@ from .retry import RetryPolicy, TransientError, retry_async, safe_url, status_er
 __all__ = ["HTTPSource"]
 
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+_LIVE: "weakref.WeakSet[HTTPSource]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close the HTTP sessions still open when the interpreter exits (no 'Unclosed' noise)."""
+    for source in list(_LIVE):
+        source.close()
 
 
 class HTTPSource(BlockedSource):
@@ -99,14 +109,23 @@ class HTTPSource(BlockedSource):
         import fsspec.asyn
 
         self._loop = fsspec.asyn.get_loop()
-        self._sync = lambda coro: fsspec.asyn.sync(self._loop, lambda: coro)
-        self.size, self.etag, self.last_modified = self._sync(self._probe())
+        try:
+            self.size, self.etag, self.last_modified = self._sync(self._probe())
+        except BaseException:
+            self.close()
+            raise
         self.version = self.etag or self.last_modified
         if cache is not None and cache.enabled:
             self.cache, self.cache_key = cache, cache.register(url, self.size, self.version)
         self._warm_ends()
 
     # -- session ---------------------------------------------------------------------------------
+    def _sync(self, coro: Any) -> Any:
+        """Run a coroutine on fsspec's I/O loop and wait for it."""
+        import fsspec.asyn
+
+        return fsspec.asyn.sync(self._loop, lambda: coro)
+
     async def _ensure_session(self) -> Any:
         if self._session is None:
             import aiohttp
@@ -117,6 +136,7 @@ class HTTPSource(BlockedSource):
             )
             self._sem = asyncio.Semaphore(self.max_concurrency)
             self._resolve_lock = asyncio.Lock()
+            _LIVE.add(self)
         return self._session
 
     def close(self) -> None:

@@ -42,11 +42,16 @@ def s3_to_https(url: str) -> str:
 
     >>> s3_to_https("s3://dandiarchive/blobs/abc/def")
     'https://dandiarchive.s3.amazonaws.com/blobs/abc/def'
+    >>> s3_to_https("s3://my.bucket/k")
+    'https://s3.amazonaws.com/my.bucket/k'
     """
     parts = urlsplit(url)
     if parts.scheme.lower() != "s3" or not parts.netloc or not parts.path.strip("/"):
         raise InvalidInputError(f"source must look like 's3://bucket/key', got {url!r}")
-    return f"https://{parts.netloc}.s3.amazonaws.com/{quote(parts.path.lstrip('/'), safe='/~')}"
+    key = quote(parts.path.lstrip("/"), safe="/~")
+    if "." in parts.netloc:  # dotted bucket names break TLS on virtual-hosted URLs: path style
+        return f"https://s3.amazonaws.com/{parts.netloc}/{key}"
+    return f"https://{parts.netloc}.s3.amazonaws.com/{key}"
 
 
 def open_source(
