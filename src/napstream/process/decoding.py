@@ -49,8 +49,7 @@ def _prepare(tuning_curves: Any, data: Any, epochs: Any, bin_size: Any, sliding_
     if continuous:
         if isinstance(bin_size, bool) or not isinstance(bin_size, (int, float)):
             raise InvalidInputError(f"bin_size must be a number, got {bin_size!r}")
-        diffs = data.time_diff().values if hasattr(data, "time_diff") else np.diff(data.times())
-        actual = float(np.mean(diffs))
+        actual = _mean_step(data)
         if not np.isclose(actual, float(v.to_s(bin_size, time_units))):
             warnings.warn("passed bin_size is different from actual data bin size.", stacklevel=3)
     elif isinstance(data, c.TsGroup):
@@ -77,6 +76,17 @@ def _prepare(tuning_curves: Any, data: Any, epochs: Any, bin_size: Any, sliding_
         else:
             bin_s = float(v.to_s(sliding_window_size * bin_size, time_units))
     return data, bin_s
+
+
+def _mean_step(data: Any) -> float:
+    """Mean interval between consecutive rows inside each epoch of the time support."""
+    ix, sup = v.time_index_of(data), data.time_support
+    total, n = 0.0, 0
+    for a, b in v.unit_segments(ix, sup.start, sup.end):
+        if b - a >= 2:
+            total += float(ix.read(int(b) - 1, int(b))[0] - ix.read(int(a), int(a) + 1)[0])
+            n += int(b - a - 1)
+    return total / n if n else float("nan")
 
 
 def _posterior(counts: np.ndarray, rate_map: np.ndarray, prior: np.ndarray, bin_s: float,
