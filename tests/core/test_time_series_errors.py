@@ -1,0 +1,89 @@
+"""Bad input gives clear errors naming the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import napstream as nap
+from napstream.errors import InvalidInputError, InvalidTypeError
+
+
+@pytest.mark.parametrize("cls", ["Ts", "Tsd", "TsdFrame"])
+def test_bad_times(cls):
+    make = (lambda t: nap.Ts(t=t)) if cls == "Ts" else (lambda t: getattr(nap, cls)(t=t, d=np.zeros(len(t))))
+    with pytest.raises(ValueError, match="t must be sorted"):
+        make(np.array([0.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="t must be finite"):
+        make(np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(ValueError, match="t must be finite"):
+        make(np.array([0.0, 1.0, np.inf]))
+    with pytest.raises(TypeError, match="t must be"):
+        make(np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="t must be 1-dimensional"):
+        make(np.zeros((2, 2)))
+
+
+def test_bad_data_and_arguments():
+    t = np.arange(3.0)
+    with pytest.raises(ValueError, match=r"t and d must have the same length, got len\(t\)=3 and len\(d\)=2"):
+        nap.Tsd(t=t, d=[1.0, 2.0])
+    with pytest.raises(ValueError, match="d must have 1 dimension"):
+        nap.Tsd(t=t, d=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="d must have 3"):
+        nap.TsdTensor(t=t, d=np.zeros((3, 2)))
+    with pytest.raises(TypeError, match="d must be array-like"):
+        nap.Tsd(t=t, d={"a": 1})
+    with pytest.raises(TypeError, match="d is required"):
+        nap.Tsd(t=t)
+    with pytest.raises(ValueError, match="time_units must be one of"):
+        nap.Tsd(t=t, d=t, time_units="minutes")
+    with pytest.raises(TypeError, match="time_support must be an IntervalSet"):
+        nap.Tsd(t=t, d=t, time_support=[0, 1])
+    tsd = nap.Tsd(t=t, d=t)
+    with pytest.raises(TypeError, match="iset must be an IntervalSet"):
+        tsd.restrict([0, 1])
+    with pytest.raises(TypeError, match="bin_size must be a float or an int"):
+        tsd.count("1")
+    with pytest.raises(ValueError, match="bin_size must be > 0"):
+        tsd.count(-1.0)
+    with pytest.raises(TypeError, match="ep must be an IntervalSet"):
+        tsd.count(1.0, ep=(0, 1))
+    with pytest.raises(ValueError, match="time_units must be one of"):
+        tsd.count(1.0, time_units="h")
+    with pytest.raises(ValueError, match="start must not be after end"):
+        tsd.get(2.0, 1.0)
+    with pytest.raises(TypeError, match="start must be an int or a float"):
+        tsd.get("a")
+    with pytest.raises(ValueError, match="method must be"):
+        tsd.threshold(1.0, method="over")
+    with pytest.raises(ValueError, match="mode must be"):
+        tsd.value_from(tsd, mode="nearest")
+    with pytest.raises(TypeError, match="data must be a Tsd"):
+        tsd.value_from(np.arange(3))
+    with pytest.raises(TypeError, match="update_time_support must be a bool"):
+        tsd.dropna(1)
+    with pytest.raises(ValueError, match="trim must be"):
+        tsd.convolve(np.ones(2), trim="middle")
+    with pytest.raises(TypeError, match="ts must be a Ts"):
+        tsd.interpolate(np.arange(3))
+    with pytest.raises(TypeError, match="std must be an int or a float"):
+        tsd.smooth("1")
+    with pytest.raises(InvalidInputError, match="a time series used as index must hold booleans"):
+        tsd[tsd]
+    with pytest.raises(RuntimeError, match="not permitted"):
+        tsd.time_support = nap.IntervalSet(0, 1)
+    tf = nap.TsdFrame(t=t, d=np.zeros((3, 2)), columns=["a", "b"])
+    with pytest.raises(KeyError, match="column"):
+        tf.loc["zz"]
+
+
+def test_lazy_objects_refuse_assignment():
+    from napstream.core.lazy import LazyArray
+
+    tsd = nap.Tsd(t=np.arange(3.0), d=LazyArray(np.zeros(3)))
+    with pytest.raises(InvalidTypeError, match="call .load"):
+        tsd[0] = 1.0
+    loaded = tsd.load()
+    loaded[0] = 1.0
+    assert loaded.values[0] == 1.0 and not loaded.is_lazy
