@@ -92,7 +92,7 @@ def _read_inputs(start: Any, end: Any, metadata: Any) -> tuple[np.ndarray, np.nd
                 f"a DataFrame given as start must have 'start' and 'end' columns, got {list(start.columns)}"
             )
         if np.any(start["start"].diff() < 0):
-            warnings.warn("DataFrame is not sorted by start times. Sorting it.", stacklevel=4)
+            warnings.warn("DataFrame is not sorted by start times. Sorting it.", stacklevel=3)
             start = start.sort_values("start").reset_index(drop=True)
         meta = start.drop(columns=["start", "end"])
         return _as_1d(start["start"], "start"), _as_1d(start["end"], "end"), meta
@@ -109,7 +109,7 @@ def _drop_nan_rows(s: np.ndarray, e: np.ndarray, metadata: Any) -> tuple[np.ndar
     nan = np.isnan(s) | np.isnan(e)
     if not nan.any():
         return s, e, metadata
-    warnings.warn(f"{int(nan.sum())} row(s) with NaN start/end time(s) were dropped.", stacklevel=4)
+    warnings.warn(f"{int(nan.sum())} row(s) with NaN start/end time(s) were dropped.", stacklevel=3)
     valid = ~nan
     if isinstance(metadata, pd.DataFrame):
         metadata = metadata.iloc[valid].reset_index(drop=True)
@@ -138,7 +138,7 @@ def _sort_separately(s: np.ndarray, e: np.ndarray, has_meta: bool) -> tuple[np.n
         if not (arr[1:] > arr[:-1]).all():
             msg1 = f"Cannot add metadata to unsorted {name} times. " if has_meta else ""
             msg2 = " and dropping metadata" if has_meta else ""
-            warnings.warn(f"{name} is not sorted. {msg1}Sorting it{msg2}.", stacklevel=4)
+            warnings.warn(f"{name} is not sorted. {msg1}Sorting it{msg2}.", stacklevel=3)
             out[name] = np.sort(arr)
     return out["start"], out["end"], out["start"] is not s or out["end"] is not e
 
@@ -505,7 +505,13 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         return self._ts(self.values[:, 1].copy())
 
     def get_intervals_center(self, alpha: float = 0.5) -> Any:
-        """A Ts at ``start + (end - start) * alpha`` of each interval (``alpha`` clipped to [0, 1])."""
+        """A Ts at ``start + (end - start) * alpha`` of each interval (``alpha`` clipped to [0, 1]).
+
+        Examples
+        --------
+        >>> IntervalSet([0, 10], [4, 20]).get_intervals_center().t.tolist()
+        [2.0, 15.0]
+        """
         if not isinstance(alpha, float):
             raise InvalidTypeError(f"alpha must be a float, got {type(alpha).__name__}")
         alpha = float(np.clip(alpha, 0, 1))
@@ -561,7 +567,7 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
 
     @classmethod
     def load(cls, filename: str | Path) -> IntervalSet:
-        """Read an IntervalSet saved by :meth:`save` or by pynapple."""
+        """Read an IntervalSet saved by :meth:`save` or by pynapple (see :meth:`save` for an example)."""
         with np.load(filename, allow_pickle=True) as f:
             if "type" not in f or str(f["type"][0]) != "IntervalSet":
                 raise InvalidInputError(f"{str(filename)!r} does not hold an IntervalSet")
@@ -574,7 +580,14 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         return ep
 
     def to_pynapple(self) -> Any:
-        """The same intervals and metadata as a ``pynapple.IntervalSet``."""
+        """The same intervals and metadata as a ``pynapple.IntervalSet`` (needs pynapple).
+
+        Examples
+        --------
+        >>> ep = IntervalSet([0, 10], [5, 20], metadata={"x": [1, 2]}).to_pynapple()  # doctest: +SKIP
+        >>> type(ep).__module__  # doctest: +SKIP
+        'pynapple.core.interval_set'
+        """
         try:
             import pynapple
         except ImportError as err:
@@ -586,7 +599,14 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
 
     @classmethod
     def from_pynapple(cls, obj: Any) -> IntervalSet:
-        """Build from a ``pynapple.IntervalSet`` (values and metadata are copied)."""
+        """Build from a ``pynapple.IntervalSet`` (values and metadata are copied).
+
+        Examples
+        --------
+        >>> import pynapple  # doctest: +SKIP
+        >>> IntervalSet.from_pynapple(pynapple.IntervalSet(0, 5)).values.tolist()  # doctest: +SKIP
+        [[0.0, 5.0]]
+        """
         if type(obj).__name__ != "IntervalSet" or not hasattr(obj, "values"):
             raise InvalidTypeError(f"obj must be a pynapple.IntervalSet, got {type(obj).__name__}")
         ep = cls(np.asarray(obj.values, dtype=np.float64).reshape(-1, 2))

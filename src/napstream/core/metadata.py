@@ -178,19 +178,19 @@ class MetadataMixin:
             warnings.warn(
                 f"Metadata name '{name}' overlaps with an existing attribute, and cannot be accessed as "
                 "an attribute or key. Use 'get_info()' to access metadata.",
-                stacklevel=4,
+                stacklevel=3,
             )
         if not name.replace("_", "").isalnum():
             warnings.warn(
                 f"Metadata name '{name}' contains a special character, and cannot be accessed as an "
                 "attribute. Use 'get_info()' or key indexing to access metadata.",
-                stacklevel=4,
+                stacklevel=3,
             )
         elif not name[0].isalpha() and name[0] != "_":
             warnings.warn(
                 f"Metadata name '{name}' starts with a number, and cannot be accessed as an attribute. "
                 "Use 'get_info()' or key indexing to access metadata.",
-                stacklevel=4,
+                stacklevel=3,
             )
 
     def _index_matches(self, other_index: Any, what: str) -> bool:
