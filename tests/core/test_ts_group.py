@@ -301,7 +301,7 @@ class CountingDataset:
     """An h5py dataset wrapper that counts the reads going through it."""
 
     def __init__(self, dset) -> None:
-        self.dset, self.reads = dset, 0
+        self.dset, self.reads, self.rows = dset, 0, []
 
     shape = property(lambda self: self.dset.shape)
     dtype = property(lambda self: self.dset.dtype)
@@ -309,7 +309,9 @@ class CountingDataset:
 
     def __getitem__(self, key):
         self.reads += 1
-        return self.dset[key]
+        out = self.dset[key]
+        self.rows.append(len(out))
+        return out
 
 
 @pytest.fixture
@@ -384,3 +386,31 @@ def test_empty_group_count_matches_pynapple():
     np.testing.assert_array_equal(np.asarray(a.t), b.t)
     assert a.values.shape == b.values.shape and a.values.dtype == b.values.dtype
     assert len(ns) == 0 and str(ns) == str(pn)
+
+
+def test_lazy_binned_count_streams_bounded_blocks(tmp_path):
+    from napstream.config import config
+
+    rng = np.random.default_rng(21)
+    units = {k: np.sort(rng.uniform(0, 100, n)) for k, n in enumerate([5000, 0, 3100, 7])}
+    flat = np.concatenate(list(units.values()))
+    bounds = np.cumsum([0] + [len(v) for v in units.values()])
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("t", data=flat, chunks=(256,))
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        dset = CountingDataset(f["t"])
+        support = IntervalSet(0.0, 100.0)
+        lazy = TsGroup({k: Ts(t=LazyArray(dset).select([[bounds[k], bounds[k + 1]]]), time_support=support)
+                        for k in units}, time_support=support)
+        mem = TsGroup({k: Ts(t=v, time_support=support) for k, v in units.items()}, time_support=support)
+        ep = IntervalSet([1.0, 30.0], [25.0, 99.5])
+        with config.override(memory_budget=64 * 1024):  # 1024 rows per block
+            dset.rows.clear()
+            got = lazy.count(0.01, ep)
+        assert max(dset.rows) <= 1024
+        assert sum(dset.rows) <= len(flat) + 64 * 8 * len(units)  # every row once, plus search probes
+        ref = mem.count(0.01, ep)
+        np.testing.assert_array_equal(got.values, ref.values)
+        np.testing.assert_array_equal(np.asarray(got.t), np.asarray(ref.t))
+        pn = pnap.TsGroup({k: pnap.Ts(t=v, time_support=pnap.IntervalSet(0.0, 100.0)) for k, v in units.items()})
+        np.testing.assert_array_equal(got.values, pn.count(0.01, pnap.IntervalSet([1.0, 30.0], [25.0, 99.5])).values)

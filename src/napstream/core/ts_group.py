@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import config
 from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
 from .interval_set import IntervalSet
 from .metadata import MetadataMixin
@@ -109,16 +110,33 @@ def count_index(index: Any, starts: np.ndarray, ends: np.ndarray, edges: list[np
     Times count in ``[start, end]``; within an epoch, bin ``j`` holds ``edges[j] <= t < edges[j + 1]``.
     """
     lo = np.asarray(index.searchsorted(starts, "left"), dtype=np.int64)
-    hi = np.asarray(index.searchsorted(ends, "right"), dtype=np.int64)
+    hi = np.maximum(np.asarray(index.searchsorted(ends, "right"), dtype=np.int64), lo)
     if edges is None:
-        return np.maximum(hi - lo, 0)
+        return hi - lo
     out = []
     for k, e in enumerate(edges):
-        if len(e) <= 1:
-            continue
-        p = np.clip(np.asarray(index.searchsorted(e[1:], "left"), dtype=np.int64), lo[k], max(hi[k], lo[k]))
-        out.append(np.diff(np.concatenate([[lo[k]], p])))
+        if len(e) > 1:
+            out.append(np.diff(np.concatenate([[0], rows_below(index, e[1:], int(lo[k]), int(hi[k]))])))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def rows_below(index: Any, edges: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """For sorted ``edges``: how many rows of ``[lo, hi)`` have a time ``< edge``.
+
+    In-memory and regular indexes answer with a search; lazy explicit ones are streamed in blocks
+    of rows sized by ``config.memory_budget`` (each row read once, O(rows + edges)).
+    """
+    if not index.is_lazy or index.is_regular:
+        return np.clip(np.asarray(index.searchsorted(edges, "left"), dtype=np.int64), lo, hi) - lo
+    cum = np.zeros(len(edges), dtype=np.int64)
+    tail = np.zeros(len(edges) + 1, dtype=np.int64)
+    step = max(1024, int(config.memory_budget) // 64)
+    for a in range(lo, hi, step):
+        v = index.read(a, min(hi, a + step))
+        j0, j1 = np.searchsorted(edges, [v[0], v[-1]], side="right")
+        cum[j0:j1] += np.searchsorted(v, edges[j0:j1], side="left")
+        tail[j1] += len(v)
+    return cum + np.cumsum(tail)[:-1]
 
 
 def _ro(arr: np.ndarray) -> np.ndarray:
