@@ -204,6 +204,8 @@ def test_unwritable_cache_warns_once_and_reads_go_on(served, tmp_path):
         with open_source(server.url_for("rec.nwb"), cache_dir=blocker / "cache", block_size=BLOCK) as src:
             assert src.read_range(0, len(data)) == data
             assert src.read_range(0, len(data)) == data
+        with open_source(server.url_for("rec.nwb"), cache_dir=blocker / "cache", block_size=BLOCK) as src:
+            assert src.read_range(0, len(data)) == data
     assert len([w for w in caught if "not usable" in str(w.message)]) == 1
 
 

@@ -192,3 +192,11 @@ def test_row_span():
     assert row_span(np.array([True, False, True]), 3) == (0, 3)
     assert row_span(np.s_[...], 10) is None and row_span((), 10) is None
     assert row_span(200, 10) == (0, 0)
+
+
+def test_opening_a_remote_nwb_file_takes_a_handful_of_round_trips(session, http_server, tmp_path):
+    server = http_server(session.parent, latency=0.02)
+    with nap.track_io() as io, nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path / "c") as nwb:
+        assert "units" in nwb.keys()
+        print(nwb)
+    assert io.round_trips <= 3 and server.stats.requests <= 4

@@ -318,7 +318,7 @@ def get_cache(cache_dir: str | os.PathLike[str] | None = None) -> BlockCache:
     directory = _as_dir(cache_dir)
     with _CACHES_LOCK:
         cache = _CACHES.get((str(directory), None))
-        if cache is None or not cache.enabled:
+        if cache is None:  # a disabled cache stays disabled: one warning per folder and process
             cache = _CACHES[(str(directory), None)] = BlockCache(directory)
         return cache
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import re
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -109,8 +110,10 @@ class HTTPSource(BlockedSource):
         import fsspec.asyn
 
         self._loop = fsspec.asyn.get_loop()
+        t0 = time.perf_counter()
         try:
             self.size, self.etag, self.last_modified = self._sync(self._probe())
+            self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
         except BaseException:
             self.close()
             raise
