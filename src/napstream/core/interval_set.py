@@ -571,8 +571,13 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         with np.load(filename, allow_pickle=True) as f:
             if "type" not in f or str(f["type"][0]) != "IntervalSet":
                 raise InvalidInputError(f"{str(filename)!r} does not hold an IntervalSet")
-            ep = cls(start=f["start"], end=f["end"])
-            meta = f["_metadata"].item() if "_metadata" in f and f["_metadata"] else None
+            return cls._from_npz_reader(f)
+
+    @classmethod
+    def _from_npz_reader(cls, file: Any) -> IntervalSet:
+        """Build from an open npz file with keys start, end (and _metadata), as pynapple's loader."""
+        ep = cls(start=file["start"], end=file["end"])
+        meta = file["_metadata"].item() if "_metadata" in file and file["_metadata"] else None
         if meta:
             if isinstance(next(iter(meta.values())), dict):
                 meta = pd.DataFrame.from_dict(meta)
