@@ -247,7 +247,9 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         t = ArrayTimeIndex(t, check=False) if ctx.lazy_loading else np.asarray(t.load(), dtype=np.float64)
         units[int(uid)] = Ts(t=t, time_support=support)
     meta = units_metadata(group, len(ids))
-    return TsGroup(units, metadata=meta or None)
+    # each unit keeps its own obs_intervals as time support; the group's is their union
+    has_supports = any(s is not None for s in supports)
+    return TsGroup(units, metadata=meta or None, bypass_check=has_supports)
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -281,4 +283,7 @@ def convert(entry: Entry, ctx: ReadContext) -> Any:
             f"{entry.key!r} ({entry.path}) is a {entry.neurodata_type}, which napstream cannot convert; "
             f"read it with h5py via nwb.file[{entry.path!r}]"
         )
-    return maker(ctx.file[entry.path], entry, ctx)
+    obj = maker(ctx.file[entry.path], entry, ctx)
+    if not ctx.lazy_loading and entry.kind in ("Ts", "Tsd", "TsdFrame", "TsdTensor") and hasattr(obj, "load"):
+        obj = obj.load()  # pynapple's lazy_loading=False: everything in memory
+    return obj
