@@ -176,8 +176,17 @@ class HTTPSource(BlockedSource):
                 if resp.status >= 400:
                     raise status_error(resp.status, self._what(), resp.headers.get("Retry-After"))
                 return await handle(resp)
+        except aiohttp.ClientSSLError as err:  # a bad certificate does not get better with retries
+            raise RemoteAccessError(f"TLS verification failed for {self._what()}: {self._scrub(err)}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError) as err:
-            raise TransientError(f"{type(err).__name__}: {err}") from err
+            raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None
+
+    def _scrub(self, err: BaseException) -> str:
+        """An error message without the URL's query string or credentials."""
+        text = str(err)
+        for secret in (self._url, self.locator):
+            text = text.replace(secret, safe_url(secret))
+        return text
 
     async def _probe(self) -> tuple[int, str | None, str | None]:
         """Size, ETag and Last-Modified: HEAD, or a one-byte GET when HEAD is refused."""
