@@ -414,3 +414,16 @@ def test_lazy_binned_count_streams_bounded_blocks(tmp_path):
         np.testing.assert_array_equal(np.asarray(got.t), np.asarray(ref.t))
         pn = pnap.TsGroup({k: pnap.Ts(t=v, time_support=pnap.IntervalSet(0.0, 100.0)) for k, v in units.items()})
         np.testing.assert_array_equal(got.values, pn.count(0.01, pnap.IntervalSet([1.0, 30.0], [25.0, 99.5])).values)
+
+
+def test_bypass_check_keeps_unit_supports_until_selection():
+    def build(m):
+        units = {0: m.Ts(t=np.arange(1.0, 5.0), time_support=m.IntervalSet(0, 5)),
+                 1: m.Ts(t=np.arange(10.0, 20.0), time_support=m.IntervalSet(8, 20))}
+        return m.TsGroup(units, bypass_check=True, metadata={"a": [1, 2]})
+
+    ns, pn = build(__import__("napstream")), build(pnap)
+    assert_same_group(ns, pn)
+    assert_same_group(ns[[0, 1]], pn[[0, 1]])
+    assert_same_group(ns.getby_threshold("a", 1), pn.getby_threshold("a", 1))
+    assert_same_group(ns.groupby("a", get_group=2), pn.groupby("a", get_group=2))

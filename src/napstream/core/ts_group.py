@@ -387,15 +387,9 @@ class TsGroup(UserDict, MetadataMixin):
 
     def _ts_group_from_keys(self, keys: list[int]) -> TsGroup:
         pos = np.searchsorted(self.index, keys)
-        return TsGroup(
-            {k: self.data[k] for k in keys},
-            time_support=self.time_support,
-            bypass_check=True,
-            metadata=self._user_metadata(pos),
-        )
-
-    def _metadata_subset(self, labels: Any) -> TsGroup:
-        return self[list(np.asarray(labels).tolist())]
+        # like pynapple, units are (re)restricted to the group's support: free when already inside
+        return TsGroup({k: self.data[k] for k in keys}, time_support=self.time_support,
+                       metadata=self._user_metadata(pos))
 
     def keys(self) -> list[int]:  # type: ignore[override]
         """The unit keys (a list, like pynapple)."""
