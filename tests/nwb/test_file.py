@@ -206,3 +206,17 @@ def test_dataset_ref_pickles_and_reopens(small_session):
     back = pickle.loads(pickle.dumps(ref))
     with h5py.File(small_session, "r") as f:
         np.testing.assert_array_equal(np.asarray(back.open()[:]), f["/units/spike_times"][:])
+
+
+def test_load_file_npz_dispatch_like_pynapple(tmp_path):
+    import pynapple
+
+    ep = pynapple.IntervalSet(start=[0, 10], end=[5, 20])
+    ep.save(str(tmp_path / "ep.npz"))
+    ours = load_file(tmp_path / "ep.npz")
+    np.testing.assert_array_equal(ours.values, pynapple.load_file(str(tmp_path / "ep.npz")).values)
+    assert type(ours).__module__.startswith("napstream")
+    np.savez(tmp_path / "plain.npz", x=np.arange(3))
+    np.testing.assert_array_equal(load_file(tmp_path / "plain.npz")["x"], np.arange(3))
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        load_file(tmp_path / "missing.npz")

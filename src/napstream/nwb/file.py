@@ -17,13 +17,14 @@ True TsdFrame
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InvalidTypeError, KeyNotFoundError
 from .convert import ReadContext, convert
-from .source import DatasetRef, OpenedSource, open_nwb_source
+from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
 from .tree import Entry, assign_keys, walk
 
 __all__ = ["NWBFile", "load_file", "DatasetRef"]
@@ -177,8 +178,24 @@ class NWBFile:
         return cls(f"dandi://{dandiset_id}{suffix}/{path.lstrip('/')}", **io_options)
 
 
-def load_file(path: str | os.PathLike, lazy_loading: bool = True, **io_options: Any) -> NWBFile:
-    """Open an NWB file (path or URL) as an :class:`NWBFile` (pynapple's ``load_file``).
+def _load_npz(path: str | os.PathLike) -> Any:
+    """pynapple's npz dispatch: the object class named by the file's ``type`` entry, else np.load."""
+    import numpy as np
+
+    from .. import core
+
+    f = np.load(path, allow_pickle=True)
+    kind = str(f["type"][0]) if "type" in f.files else ""
+    cls = getattr(core, kind, None) if kind else None
+    reader = getattr(cls, "_from_npz_reader", None)
+    return f if reader is None else reader(f)
+
+
+def load_file(path: str | os.PathLike, lazy_loading: bool = True, **io_options: Any) -> Any:
+    """Open an NWB file (path or URL) as an :class:`NWBFile`, or load a pynapple ``.npz`` (pynapple's ``load_file``).
+
+    ``.npz`` files saved by napstream or pynapple (``obj.save``) are loaded into the object class they
+    hold; anything else is opened as NWB.
 
     Examples
     --------
@@ -190,4 +207,8 @@ def load_file(path: str | os.PathLike, lazy_loading: bool = True, **io_options: 
     """
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    if str(path).lower().endswith(".npz"):
+        if not os.path.exists(path):
+            raise LocalFileNotFoundError(errno.ENOENT, f"no such file: {str(path)!r}", str(path))
+        return _load_npz(path)
     return NWBFile(path, lazy_loading=lazy_loading, **io_options)
