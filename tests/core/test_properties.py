@@ -263,3 +263,26 @@ def test_tsgroup_count_matches_naive(units, ep, bin_size):
         centres, counts = naive_count(t, ep, bin_size)
         np.testing.assert_allclose(np.asarray(out.t), centres, rtol=0, atol=1e-12)
         np.testing.assert_array_equal(np.asarray(out.values)[:, k], counts)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=st.lists(st.integers(0, 3000), min_size=1, max_size=3), seed=st.integers(0, 2**16),
+       ep=epochs(min_size=1), bin_size=st.sampled_from([0.05, 0.3, 1.7]),
+       budget=st.sampled_from([64 * 1024, 100 * 1024, 2**20]))
+def test_lazy_tsgroup_binned_count_any_block_size(sizes, seed, ep, bin_size, budget):
+    from napstream.config import config
+    from napstream.core import TsGroup
+
+    rng = np.random.default_rng(seed)
+    units = [np.sort(rng.uniform(-2.0, 42.0, n)) for n in sizes]
+    flat = np.concatenate(units)
+    bounds = np.cumsum([0] + sizes)
+    support = IntervalSet(-2.0, 42.0)
+    lazy = TsGroup({k: Ts(t=LazyArray(flat).select([[bounds[k], bounds[k + 1]]]), time_support=support)
+                    for k in range(len(units))}, time_support=support)
+    mem = TsGroup({k: Ts(t=t, time_support=support) for k, t in enumerate(units)}, time_support=support)
+    with config.override(memory_budget=budget):
+        got = lazy.count(bin_size, ep=iset(ep))
+    ref = mem.count(bin_size, ep=iset(ep))
+    np.testing.assert_array_equal(np.asarray(got.values), np.asarray(ref.values))
+    np.testing.assert_array_equal(np.asarray(got.t), np.asarray(ref.t))
