@@ -68,3 +68,20 @@ def test_unique_keys_reference_example():
     paths = {"/behavior/Position/x": "x", "/ecephys/x": "x", "/y": "y"}
     assert unique_keys(dict(paths)) == _get_unique_identifier(dict(paths))
     assert np.unique(list(unique_keys(paths).values())).size == 3
+
+
+def test_same_container_path_stays_reachable(tmp_path):
+    from pynwb import NWBHDF5IO, TimeSeries
+    from pynwb.testing.mock.file import mock_NWBFile
+
+    nwb = mock_NWBFile()
+    nwb.add_stimulus(TimeSeries(name="tone", data=np.arange(5.0), rate=10.0, unit="V"))
+    nwb.add_stimulus_template(TimeSeries(name="tone", data=np.arange(7.0), rate=10.0, unit="V"))
+    path = tmp_path / "stim.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    with h5py.File(path, "r") as f:
+        entries = assign_keys(walk(f))
+        assert len(entries) == 2
+        shapes = {e.path: e.shape for e in entries.values()}
+        assert shapes == {"/stimulus/presentation/tone": (5,), "/stimulus/templates/tone": (7,)}

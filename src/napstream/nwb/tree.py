@@ -174,7 +174,17 @@ def unique_keys(path_to_key: dict[str, str]) -> dict[str, str]:
 
 
 def assign_keys(entries: list[Entry]) -> dict[str, Entry]:
-    """Set ``entry.key`` for every entry; pynapple-listed kinds are named among themselves first."""
+    """Set ``entry.key`` for every entry; pynapple-listed kinds are named among themselves first.
+
+    Objects whose container paths coincide (e.g. a stimulus and a stimulus template of the same name,
+    both children of the file) fall back to their HDF5 paths so both stay reachable.
+    """
+    seen: dict[str, int] = {}
+    for e in entries:
+        seen[e.nwb_path] = seen.get(e.nwb_path, 0) + 1
+    for e in entries:
+        if seen[e.nwb_path] > 1:
+            e.nwb_path = e.path
     compat = [e for e in entries if e.kind in PYNAPPLE_KINDS or e.timeseries]
     others = [e for e in entries if not (e.kind in PYNAPPLE_KINDS or e.timeseries)]
     keys = unique_keys({e.nwb_path: e.nwb_path.rsplit("/", 1)[-1] for e in compat})
