@@ -233,6 +233,12 @@ class HTTPSource(BlockedSource):
             raise RemoteChangedError(
                 f"{self._what(r)}: the remote file changed (ETag {self.etag} -> {etag}); open it again"
             )
+        modified = resp.headers.get("Last-Modified")
+        if not self.etag and self.last_modified and modified and modified != self.last_modified:
+            raise RemoteChangedError(
+                f"{self._what(r)}: the remote file changed (Last-Modified {self.last_modified} -> {modified}); "
+                "open it again"
+            )
 
     async def _get_range(self, r: ByteRange) -> bytes:
         async def on_get(resp: Any) -> bytes:
