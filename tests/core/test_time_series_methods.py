@@ -250,3 +250,33 @@ def test_repr_matches_pynapple_layout():
     assert cells(ours) == cells(ref)
     big = repr(nap.Tsd(t=np.arange(1000.0), d=np.zeros(1000)))
     assert "..." in big and len(big.splitlines()) < 100
+
+
+@pytest.mark.parametrize("cls", ["Ts"] + DATA)
+def test_small_methods(cls):
+    rng = np.random.default_rng(5)
+    ours, ref = make_pair(cls, rng, n=80)
+    s, e = rand_epochs(rng, k=3)
+    ep, ep_ref = both_isets(s, e)
+    for align in ("start", "center", "end"):
+        assert_same(ours.time_diff(align), ref.time_diff(align))
+        assert_same(ours.time_diff(align, ep), ref.time_diff(align, epochs=ep_ref))
+    np.testing.assert_allclose(ours.find_support(1.0).values, ref.find_support(1.0).values)
+    np.testing.assert_allclose(ours.find_support(500.0, "ms").values, ref.find_support(500.0, "ms").values)
+    c = ours.copy()
+    assert_same(c, ref.copy())
+    if cls != "Ts":
+        c.values[:] = 0
+        assert not np.all(ours.values == 0)
+    for a, b in [(0.0, 10.0), (3.3, 3.3)]:
+        assert ours.get_slice(a, b) == ref.get_slice(a, b)
+    assert ours.get_slice(42.0) == ref.get_slice(42.0)
+
+
+def test_to_tsgroup():
+    rng = np.random.default_rng(6)
+    t, d = rand_times(rng, 50), rng.integers(0, 4, 50)
+    a, b = nap.Tsd(t=t, d=d).to_tsgroup(), pynapple.Tsd(t=t, d=d).to_tsgroup()
+    assert list(a.keys()) == list(b.keys())
+    for k in b.keys():
+        np.testing.assert_array_equal(a[k].t, b[k].t)

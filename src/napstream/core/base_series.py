@@ -433,6 +433,37 @@ class _TimeSeriesBase(ChunkedMixin):
         support = IntervalSet(start=ep.start, end=ep.end)
         return data._wrap(out, t=ArrayTimeIndex(t[rows], check=False), time_support=support)
 
+    def time_diff(self, align: str = "center", epochs: IntervalSet | None = None) -> Any:
+        """Differences between consecutive timestamps within each epoch -> Tsd (materialises times).
+
+        Parameters
+        ----------
+        align : {'start', 'center', 'end'}
+            Where each difference is placed between its two timestamps.
+        epochs : IntervalSet, optional
+            Defaults to the time support.
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> nap.Ts(t=[0.0, 1.0, 3.0]).time_diff().d
+        array([1., 2.])
+        """
+        alphas = {"start": 0.0, "center": 0.5, "end": 1.0}
+        if align not in alphas:
+            raise InvalidInputError(f"align must be 'start', 'center' or 'end', got {align!r}")
+        epochs = self.time_support if epochs is None else check_iset(epochs, "epochs")
+        t_all = self.t
+        ts, ds = [], []
+        for a, b in zip(epochs.start, epochs.end):
+            sl = self.get_slice(float(a), float(b))
+            t = t_all[sl]
+            diff = np.diff(t)
+            ds.append(diff)
+            ts.append(t[:-1] + alphas[align] * diff)
+        t_new, d_new = kern._cat(ts, np.float64), kern._cat(ds, np.float64)
+        return self._wrap(d_new, t=ArrayTimeIndex(t_new, check=False), time_support=epochs)
+
     def find_support(self, min_gap: float, time_units: str = "s") -> IntervalSet:
         """Smallest IntervalSet (to ``min_gap``) containing every timestamp; materialises the times.
 
@@ -527,7 +558,7 @@ class _TimeSeriesBase(ChunkedMixin):
         if name not in ("Ts", "Tsd", "TsdFrame", "TsdTensor"):
             raise InvalidTypeError(f"obj must be a pynapple Ts, Tsd, TsdFrame or TsdTensor, got {name}")
         support = IntervalSet(start=obj.time_support.start, end=obj.time_support.end)
-        kw: dict[str, Any] = {"time_support": support}
+        kw: dict[str, Any] = {"time_support": support if len(support) else None}
         if name == "TsdFrame":
             kw["columns"] = obj.columns
             md = obj.metadata

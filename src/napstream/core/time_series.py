@@ -615,11 +615,20 @@ class TsdFrame(MetadataMixin, _BaseTsd):
         df.columns = self.columns.copy()
         return df
 
+    def _max_cols(self) -> int:
+        import shutil
+
+        return max(shutil.get_terminal_size((100, 40)).columns // 100, 5)
+
     def _headers(self) -> list[str]:
-        return ["Time (s)"] + [str(c) for c in self.columns]
+        cols = [str(c) for c in self.columns]
+        k = self._max_cols()
+        return ["Time (s)"] + (cols if len(cols) <= k else cols[:k] + ["..."])
 
     def _row_cells(self, row: Any) -> list[str]:
-        return [str(v) for v in row]
+        k = self._max_cols()
+        cells = [str(v) for v in row[:k]]
+        return cells + (["..."] if len(row) > k else [])
 
     def _save_dict(self) -> dict[str, Any]:
         out = super()._save_dict()
