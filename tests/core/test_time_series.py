@@ -61,6 +61,7 @@ def make_pair(cls, rng, n=200, ncol=3, support=None, dup=False):
         return nap.Ts(t=t, **kw[0:0] if False else {k: v[0] for k, v in kw.items()}), pynapple.Ts(t=t, **{k: v[1] for k, v in kw.items()})
     d = {"Tsd": rng.normal(size=n), "TsdFrame": rng.normal(size=(n, ncol)),
          "TsdTensor": rng.normal(size=(n, 2, 3))}[cls]
+    d[rng.random(n) < 0.05] = np.nan  # NaN rows
     extra = {"columns": list("abcdefg")[:ncol]} if cls == "TsdFrame" else {}
     ours = getattr(nap, cls)(t=t, d=d, **{k: v[0] for k, v in kw.items()}, **extra)
     ref = getattr(pynapple, cls)(t=t, d=d, **{k: v[1] for k, v in kw.items()}, **extra)
