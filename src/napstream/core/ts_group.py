@@ -786,10 +786,11 @@ class TsGroup(UserDict, MetadataMixin):
         support = IntervalSet(file["start"], file["end"])
         keys = file["keys"] if "keys" in file.keys() else np.unique(index)
         units: dict[int, Any] = {}
+        data = file["d"] if "d" in file.keys() else None  # npz entries are re-read on each access
         for key in keys:
             sel = index == key
-            if "d" in file.keys():
-                units[int(key)] = Tsd(t=times[sel], d=file["d"][sel], time_support=support)
+            if data is not None:
+                units[int(key)] = Tsd(t=times[sel], d=data[sel], time_support=support)
             else:
                 units[int(key)] = Ts(t=times[sel], time_support=support)
         group = cls(units, time_support=support, bypass_check=True)
