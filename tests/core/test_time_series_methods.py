@@ -153,7 +153,7 @@ def test_tsdframe_columns_loc_metadata():
     md = {"area": ["ca1", "v1", "ca1"], "depth": [1.0, 2.0, 3.0]}
     ours = nap.TsdFrame(t=t, d=d, columns=["a", "b", "c"], metadata=md)
     ref = pynapple.TsdFrame(t=t, d=d, columns=["a", "b", "c"], metadata=md)
-    for k in ["a", ["a", "c"]]:
+    for k in ["a", ["a", "c"], ["b"]]:
         assert_same(ours[k], ref[k])
         assert_same(ours.loc[k], ref.loc[k])
     assert_same(ours.loc[2:9, "b"], ref.loc[2:9, "b"]) if False else None

@@ -656,6 +656,8 @@ class _LocIndexer:
         if isinstance(key, pd.Series):
             key = key.to_numpy()
         pos = f._col_positions(key)
+        if isinstance(pos, np.ndarray) and len(pos) == 1:  # pynapple: one label -> Tsd
+            pos = int(pos[0])
         return f[:, pos]
 
 
