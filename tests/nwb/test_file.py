@@ -220,3 +220,23 @@ def test_load_file_npz_dispatch_like_pynapple(tmp_path):
     np.testing.assert_array_equal(load_file(tmp_path / "plain.npz")["x"], np.arange(3))
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         load_file(tmp_path / "missing.npz")
+
+
+def test_lazy_arrays_pickle_with_their_ref(small_session):
+    with NWBFile(small_session) as nwb:
+        for key in ("SpatialSeriesLED1", "ElectricalSeriesLFP"):
+            lazy = nwb[key].lazy_data[10:20]
+            back = pickle.loads(pickle.dumps(lazy))
+            np.testing.assert_array_equal(back.load(), lazy.load())
+
+
+def test_remote_source_and_ref(small_session, http_server, tmp_path):
+    server = http_server(small_session.parent)
+    url = server.url_for(small_session.name)
+    with NWBFile(url, cache_dir=str(tmp_path / "cache")) as remote, NWBFile(small_session) as local:
+        assert remote.keys() == local.keys()
+        assert remote.io_stats.requests > 0
+        lazy = remote["SpatialSeriesLED1"].lazy_data
+        assert lazy.ref.source_description == url
+        back = pickle.loads(pickle.dumps(lazy))
+        np.testing.assert_array_equal(back.load(), local["SpatialSeriesLED1"].lazy_data.load())

@@ -84,6 +84,10 @@ class NWBFile:
         """Every convertible object (lazy)."""
         return [v for _, v in self.items()]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """``nwb[key]`` or ``default`` when the key does not exist."""
+        return self[key] if key in self else default
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 

@@ -74,7 +74,8 @@ def _open_remote(url: str, io_options: dict[str, Any]) -> tuple[h5py.File, Any]:
         f = h5py.File(file_object(src), "r")
     except OSError as err:
         src.close()
-        raise FileFormatError(f"source {getattr(src, 'description', url)!r} is not a readable HDF5 file: {err}") from err
+        desc = getattr(src, "description", url)
+        raise FileFormatError(f"source {desc!r} is not a readable HDF5 file: {err}") from err
     return f, src
 
 

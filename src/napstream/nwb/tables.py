@@ -85,7 +85,15 @@ def read_column(group: h5py.Group, name: str) -> np.ndarray:
     """One column as a 1-D array with one element per row (see the module docstring)."""
     if name not in group:
         raise KeyNotFoundError(f"column {name!r} not found in table {group.name!r}; columns: {colnames(group)}")
-    values: Any = _read_dataset(group[name])
+    dset = group[name]
+    values: Any = _read_dataset(dset)
+    is_region = dset.attrs.get("neurodata_type") in ("DynamicTableRegion", b"DynamicTableRegion")
+    target = dset.attrs.get("table") if is_region else None
+    if target is not None and values.dtype.kind in "iu":  # row indices -> ids of the referenced table
+        try:
+            values = table_ids(group.file[target])[values]
+        except (KeyError, ValueError, IndexError, OSError):
+            pass
     index_name = f"{name}_index"
     level = index_name
     indexes = []
