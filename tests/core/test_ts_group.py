@@ -427,3 +427,13 @@ def test_bypass_check_keeps_unit_supports_until_selection():
     assert_same_group(ns[[0, 1]], pn[[0, 1]])
     assert_same_group(ns.getby_threshold("a", 1), pn.getby_threshold("a", 1))
     assert_same_group(ns.groupby("a", get_group=2), pn.groupby("a", get_group=2))
+
+
+def test_repr_with_ragged_and_2d_metadata():
+    units = {0: np.array([1.0, 2.0, 3.0]), 1: np.array([0.5, 4.0])}
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.array([1, 2]), np.array([3])
+    for meta in ({"coords": np.array([[0, 1], [1, 0]])}, {"elec": ragged}, {"x": [0.123456, 2.0], "s": ["a", "b"]}):
+        ns, pn = both(units, metadata=meta)
+        assert repr(ns) == repr(pn)
+        assert str(ns) == str(pn)

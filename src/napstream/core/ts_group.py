@@ -241,11 +241,13 @@ def _table(index: np.ndarray, rates: np.ndarray, meta: dict, max_rows: int | Non
 
 
 def _to_str(values: np.ndarray) -> np.ndarray:
-    arr = np.array(values)
+    arr = np.array(values) if not isinstance(values, np.ndarray) else values
     if arr.ndim > 1:
         return np.array([np.array2string(a, precision=2) for a in arr], dtype=object)
     if np.issubdtype(arr.dtype, np.floating):
         return np.around(arr, decimals=2).astype(str)
+    if arr.dtype == object:  # ragged cells (arrays) are shown joined, like pynapple
+        return np.array(["".join(a.astype(str)) if hasattr(a, "astype") else str(a) for a in arr], dtype=object)
     return arr.astype(str)
 
 
