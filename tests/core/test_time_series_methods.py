@@ -268,6 +268,12 @@ def test_small_methods(cls):
     if cls != "Ts":
         c.values[:] = 0
         assert not np.all(ours.values == 0)
+    assert_same(ours.in_interval(ep), ref.in_interval(ep_ref))
+    if cls != "Ts":
+        long_ep, long_ref = both_isets([0.0, 40.0], [30.0, 90.0])
+        a, b = ours.derivative(long_ep), ref.derivative(long_ref)
+        np.testing.assert_array_equal(a.t, b.t)
+        np.testing.assert_allclose(a.values, b.values, rtol=1e-9)
     for a, b in [(0.0, 10.0), (3.3, 3.3)]:
         assert ours.get_slice(a, b) == ref.get_slice(a, b)
     assert ours.get_slice(42.0) == ref.get_slice(42.0)

@@ -259,6 +259,20 @@ class _TimeSeriesBase(ChunkedMixin):
         check_iset(iset)
         return self._select(self._rows_in(iset), time_support=iset, copy=True)
 
+    def in_interval(self, iset: IntervalSet) -> Any:
+        """Tsd of booleans: is each sample inside an epoch of ``iset``? (No data read.)
+
+        Examples
+        --------
+        >>> import napstream as nap
+        >>> nap.Ts(t=[0.0, 1.0, 2.0]).in_interval(nap.IntervalSet(0.5, 1.5)).d
+        array([False,  True, False])
+        """
+        mask = np.zeros(len(self), dtype=bool)
+        for a, b in self._rows_in(check_iset(iset)):
+            mask[a:b] = True
+        return self._wrap(mask)
+
     def get_slice(self, start: float, end: float | None = None, time_unit: str = "s") -> slice:
         """The slice of rows ``get(start, end)`` returns (pynapple's conventions; reads <= 3 times).
 
