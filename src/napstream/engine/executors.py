@@ -121,7 +121,7 @@ def _dask(algorithm: Any, tasks: list[ChunkTask], executor: Any, n_workers: int,
     futures: list[Any] = []
     try:
         algo = client.scatter(algorithm, broadcast=True)
-        window = 2 * max(n_workers, len(client.scheduler_info().get("workers", {})) or 1)
+        window = n_workers  # n_workers + 1 chunks in flight, as planned
 
         def results() -> Iterable[Any]:
             for task in tasks:

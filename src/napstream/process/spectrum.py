@@ -185,7 +185,7 @@ def compute_mean_power_spectral_density(
     algo = WelchSum(starts, n, fs, tuple(sig.shape[1:]))
     # chunks cover all rows of the windows, epoch by epoch
     total = run(algo, sig, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
-    psd = (total / float(len(starts))).reshape(n, -1)
+    psd = (algo.full(total) / float(len(starts))).reshape(n, -1)
     ret = pd.DataFrame(psd, index=np.fft.fftfreq(n, 1.0 / fs)).sort_index()
     if not full_range:
         ret = ret.loc[ret.index >= 0]
