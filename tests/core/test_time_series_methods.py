@@ -208,6 +208,10 @@ def test_numpy_interop(cls):
         if hasattr(b, "t"):
             np.testing.assert_array_equal(a.t, b.t)
     np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
+    buf, buf_ref = np.zeros(ours.shape), np.zeros(ref.shape)
+    a, b = np.multiply(ours, 3.0, out=buf), np.multiply(ref, 3.0, out=buf_ref)
+    assert type(a).__name__ == type(b).__name__
+    np.testing.assert_array_equal(buf, buf_ref)
     assert (ours + ours.values).shape == ours.shape
     both = ours * ours  # same-length series operate element-wise
     np.testing.assert_allclose(both.values, ref.values ** 2)

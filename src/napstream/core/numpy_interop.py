@@ -103,8 +103,14 @@ class NumpyInteropMixin(NDArrayOperatorsMixin):
         return a
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        if method != "__call__" or "out" in kwargs:
+        if method != "__call__":
             return NotImplemented
+        if "out" in kwargs:  # plain output arrays only (a time series cannot be written into)
+            from .base_series import _TimeSeriesBase
+
+            if any(isinstance(o, _TimeSeriesBase) for o in kwargs["out"]):
+                return NotImplemented
+            return self._wrap(ufunc(*[self._operand(a) for a in inputs], **kwargs))  # type: ignore[attr-defined]
         args = [self._operand(a) for a in inputs]
         out = ufunc(*args, **kwargs)
         if isinstance(out, tuple):
