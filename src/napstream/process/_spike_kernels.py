@@ -37,11 +37,13 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # nearest sample ("value_from", mode="closest")
 # --------------------------------------------------------------------------------------------
-def closest_index(q: np.ndarray, t: np.ndarray) -> np.ndarray:
+def closest_index(q: np.ndarray, t: np.ndarray, unique: bool | None = None) -> np.ndarray:
     """Index of the sample of sorted ``t`` closest to each query ``q`` (pynapple's rule).
 
     Ties go to the later sample, and among equal timestamps to the last one, exactly like
-    pynapple's forward walk in ``value_from(mode="closest")``. ``t`` must not be empty.
+    pynapple's forward walk in ``value_from(mode="closest")``. ``t`` must not be empty. Pass
+    ``unique=True`` when ``t`` is known to have no repeated timestamps (saves a search); sorted
+    queries are fastest.
     """
     q = np.asarray(q, dtype=np.float64)
     n = len(t)
@@ -51,6 +53,10 @@ def closest_index(q: np.ndarray, t: np.ndarray) -> np.ndarray:
     take_right = (t[right] - q) <= (q - t[left])
     take_right |= j == 0
     take_right &= j < n
+    if unique is None:
+        unique = n < 2 or bool(np.all(t[1:] != t[:-1]))
+    if unique:
+        return np.where(take_right, right, left)
     value = np.where(take_right, t[right], t[left])
     return np.searchsorted(t, value, side="right") - 1
 
@@ -186,10 +192,12 @@ def correlogram_bins(binsize: float, windowsize: float) -> tuple[int, float, np.
     return nbins, w, m + np.arange(nbins) * binsize
 
 
-def _edges_matrix(t1: np.ndarray, binsize: float, w: float, nbins: int) -> np.ndarray:
-    steps = np.full((len(t1), nbins + 1), binsize)
-    steps[:, 0] = t1 - w
-    return np.add.accumulate(steps, axis=1)  # sequential sums, like pynapple's loop
+def _sequential_edge(lb: np.ndarray, k: np.ndarray, binsize: float) -> np.ndarray:
+    """``lb`` plus ``k`` times ``binsize`` added one at a time (pynapple's rounding), elementwise."""
+    e = lb.copy()
+    for step in range(1, int(k.max(initial=0)) + 1):
+        e = np.where(k >= step, e + binsize, e)
+    return e
 
 
 def correlogram_counts(
@@ -204,42 +212,46 @@ def correlogram_counts(
     """Counts of ``t2`` events around each ``t1`` event, summed over ``t1`` (not normalised).
 
     With ``labels2`` (an int label per ``t2`` event, ``< n_labels``) the counts of every label
-    are returned at once, shape ``(n_labels, nbins)``; otherwise shape ``(nbins,)``. Bin edges
-    are built by sequential addition exactly like pynapple's ``_cross_correlogram`` so events on
-    bin edges fall in the same bin. Memory is bounded by ``max_pairs`` events at a time.
+    are returned at once, shape ``(n_labels, nbins)``; otherwise shape ``(nbins,)``. The bin of
+    each pair is found arithmetically; pairs within rounding distance of a bin edge are checked
+    against edges built by sequential addition exactly like pynapple's ``_cross_correlogram``, so
+    events on bin edges fall in the same bin. Memory is bounded by ``max_pairs`` pairs at a time.
     """
     nbins, w, _ = correlogram_bins(binsize, windowsize)
     t1 = np.asarray(t1, dtype=np.float64)
     t2 = np.asarray(t2, dtype=np.float64)
     out = np.zeros(n_labels * nbins, dtype=np.int64)
-    if len(t1) == 0 or len(t2) == 0:
-        return out.reshape(n_labels, nbins) if labels2 is not None else out
-    lab = np.zeros(len(t2), dtype=np.int64) if labels2 is None else np.asarray(labels2, np.int64)
-    step = max(1, min(len(t1), max_pairs // (nbins + 1)))
-    for a in range(0, len(t1), step):
-        e = _edges_matrix(t1[a:a + step], binsize, w, nbins)
-        lo = np.searchsorted(t2, e[:, 0], side="left")
-        hi = np.searchsorted(t2, e[:, -1], side="left")
-        _accumulate_pairs(out, e, lo, hi, t2, lab, nbins, binsize, max_pairs)
+    if len(t1) and len(t2):
+        lab = np.zeros(len(t2), dtype=np.int64) if labels2 is None else np.asarray(labels2, np.int64)
+        span = max(abs(t1[0]), abs(t1[-1]), abs(t2[0]), abs(t2[-1])) + (nbins + 1) * binsize
+        tol = 8 * np.finfo(np.float64).eps * span * (nbins + 2)
+        lb = t1 - w
+        lo = np.searchsorted(t2, lb, side="left")
+        hi = np.searchsorted(t2, lb + nbins * binsize + tol, side="right")
+        n = hi - lo
+        cum = np.concatenate([[0], np.cumsum(n)])
+        start = 0
+        while start < len(n):
+            stop = max(start + 1, int(np.searchsorted(cum, cum[start] + max_pairs, side="right")) - 1)
+            _bin_pairs(out, lb, lo, n, cum, start, min(stop, len(n)), t2, lab, nbins, binsize, tol)
+            start = stop
     return out.reshape(n_labels, nbins) if labels2 is not None else out
 
 
-def _accumulate_pairs(out, e, lo, hi, t2, lab, nbins, binsize, max_pairs) -> None:
-    n = hi - lo
-    cum = np.concatenate([[0], np.cumsum(n)])
-    start = 0
-    while start < len(n):
-        stop = int(np.searchsorted(cum, cum[start] + max_pairs, side="right")) - 1
-        stop = max(stop, start + 1)
-        rows = np.repeat(np.arange(start, stop), n[start:stop])
-        if rows.size:
-            offs = np.arange(rows.size) - np.repeat(cum[start:stop] - cum[start], n[start:stop])
-            j2 = lo[rows] + offs
-            x = t2[j2]
-            k = np.clip(((x - e[rows, 0]) // binsize).astype(np.int64), 0, nbins - 1)
-            # correct the estimate against the exact (sequentially summed) edges
-            for _ in range(2):
-                k = np.where((x >= e[rows, k + 1]) & (k < nbins - 1), k + 1, k)
-                k = np.where((x < e[rows, k]) & (k > 0), k - 1, k)
-            out += np.bincount(lab[j2] * nbins + k, minlength=out.size)
-        start = stop
+def _bin_pairs(out, lb, lo, n, cum, start, stop, t2, lab, nbins, binsize, tol) -> None:
+    rows = np.repeat(np.arange(start, stop), n[start:stop])
+    if rows.size == 0:
+        return
+    j2 = lo[rows] + (np.arange(rows.size) - np.repeat(cum[start:stop] - cum[start], n[start:stop]))
+    x, base = t2[j2], lb[rows]
+    k = np.floor((x - base) / binsize).astype(np.int64)
+    near = np.abs(x - (base + k * binsize)) <= tol
+    near |= np.abs(x - (base + (k + 1) * binsize)) <= tol
+    near &= k >= 0
+    if near.any():
+        kk, xx, bb = np.minimum(k[near], nbins), x[near], base[near]
+        e = _sequential_edge(bb, kk, binsize)
+        kk = np.where(xx < e, kk - 1, np.where(xx >= e + binsize, kk + 1, kk))
+        k[near] = kk
+    ok = (k >= 0) & (k < nbins)
+    out += np.bincount(lab[j2[ok]] * nbins + k[ok], minlength=out.size)

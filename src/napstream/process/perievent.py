@@ -70,8 +70,14 @@ def _align_discrete(data: Any, events: np.ndarray, window: np.ndarray, budget: i
     hi = np.maximum(lo, hi)
     support = IntervalSet(start=-window[0], end=window[1])
     blocks = _read_windows(ix, lo, hi, budget) if len(events) else []
-    aligned = {i: c.Ts(t=blocks[i] - e, time_support=support) for i, e in enumerate(events)}
-    return c.TsGroup(aligned, time_support=support, metadata={"events": events})
+    raw = getattr(c.Ts, "_raw", None)  # fast path: the times are validated here
+    aligned = {}
+    for i, e in enumerate(events):
+        shifted = blocks[i] - e
+        shifted = shifted[(shifted >= -window[0]) & (shifted <= window[1])]
+        aligned[i] = (raw(ArrayTimeIndex(shifted, check=False), None, support) if raw is not None
+                      else c.Ts(t=shifted, time_support=support))
+    return c.TsGroup(aligned, time_support=support, bypass_check=True, metadata={"events": events})
 
 
 def _is_regular(ix: Any, support: IntervalSet, rows: int) -> bool:

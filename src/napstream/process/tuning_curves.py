@@ -76,24 +76,19 @@ class _Query:
     def total(self) -> int:
         return int(sum(int((s[:, 1] - s[:, 0]).sum()) for s in self.segments))
 
-    def read(self, k: int, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Times, labels (query number) and rows (continuous) of the queries in ``[lo, hi]``."""
-        times, labels, rows = [], [], None
+    def read(self, k: int, lo: float, hi: float) -> list[tuple[int, np.ndarray, Any]]:
+        """(query number, times, rows or None) of the queries in ``[lo, hi]`` inside epoch ``k``."""
+        out = []
         for u, (ix, seg) in enumerate(zip(self.indexes, self.segments)):
             a, b = int(seg[k, 0]), int(seg[k, 1])
             if b <= a:
                 continue
             i0 = max(a, int(ix.searchsorted(lo, "left")))
             i1 = min(b, int(ix.searchsorted(hi, "right")))
-            if i1 <= i0:
-                continue
-            times.append(ix.read(i0, i1))
-            labels.append(np.full(i1 - i0, u, dtype=np.int64))
-            if self.data is not None:
-                rows = _read_rows(self.data, i0, i1)
-        if not times:
-            return np.empty(0), np.empty(0, dtype=np.int64), rows
-        return np.concatenate(times), np.concatenate(labels), rows
+            if i1 > i0:
+                rows = _read_rows(self.data, i0, i1) if self.data is not None else None
+                out.append((u, ix.read(i0, i1), rows))
+        return out
 
 
 def _read_rows(d: Any, i0: int, i1: int) -> np.ndarray:
@@ -126,23 +121,20 @@ class _Tuning(ChunkAlgorithmBase):
         state["occ"] += np.bincount(own[own >= 0], minlength=self.n_bins)
         lo = t[core.start - 1] if core.start > 0 else self.starts[k]
         hi = t[core.stop] if core.stop < len(t) else self.ends[k]
-        times, labels, rows = self.query.read(k, lo, hi)
-        if len(times) == 0:
-            return state
-        idx = closest_index(times, t)
-        keep = (idx >= core.start) & (idx < core.stop)
-        fb = flat[idx[keep]]
-        ok = fb >= 0
-        fb = fb[ok]
-        if not self.continuous:
-            lab = labels[keep][ok]
-            state["num"] += np.bincount(lab * self.n_bins + fb, minlength=state["num"].size).reshape(
-                state["num"].shape)
-            return state
-        w = rows[keep][ok]
-        state["den"] += np.bincount(fb, minlength=self.n_bins)
-        for c in range(self.n_out):
-            state["num"][c] += np.bincount(fb, weights=w[:, c], minlength=self.n_bins)
+        unique = len(t) < 2 or bool(np.all(t[1:] != t[:-1]))
+        for u, times, rows in self.query.read(k, lo, hi):
+            idx = closest_index(times, t, unique)
+            keep = (idx >= core.start) & (idx < core.stop)
+            fb = flat[idx[keep]]
+            ok = fb >= 0
+            fb = fb[ok]
+            if not self.continuous:
+                state["num"][u] += np.bincount(fb, minlength=self.n_bins)
+                continue
+            w = rows[keep][ok]
+            state["den"] += np.bincount(fb, minlength=self.n_bins)
+            for c in range(self.n_out):
+                state["num"][c] += np.bincount(fb, weights=w[:, c], minlength=self.n_bins)
         return state
 
     def merge(self, states: list[dict]) -> dict:
