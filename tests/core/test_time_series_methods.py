@@ -236,6 +236,9 @@ def test_save_and_pynapple_roundtrip(tmp_path):
     back = pynapple.load_file(str(tmp_path / "x.npz"))
     np.testing.assert_array_equal(back.values, d)
     assert list(back.columns) == ["a", "b"] and list(back.k) == [1, 2]
+    for i, obj in enumerate((nap.Tsd(t=t, d=d[:, 0]), nap.Ts(t=t), nap.TsdTensor(t=t, d=d[:, :, None]))):
+        obj.save(str(tmp_path / f"o{i}.npz"))
+        assert_same(pynapple.load_file(str(tmp_path / f"o{i}.npz")), obj)
     for obj in (ours, nap.Tsd(t=t, d=d[:, 0]), nap.Ts(t=t), nap.TsdTensor(t=t, d=d[:, :, None])):
         p = obj.to_pynapple()
         assert type(p).__name__ == type(obj).__name__

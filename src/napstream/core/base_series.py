@@ -353,7 +353,7 @@ class _TimeSeriesBase(ChunkedMixin):
         array([2, 1])
         """
         if bin_size is not None:
-            if isinstance(bin_size, bool) or not isinstance(bin_size, (int, float)):
+            if isinstance(bin_size, bool) or not isinstance(bin_size, Number):
                 raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
             bin_size = float(to_seconds(float(bin_size), self._check_units(time_units)))
             if not bin_size > 0:
