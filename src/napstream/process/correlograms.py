@@ -159,7 +159,7 @@ def compute_autocorrelogram(group: Any, binsize: float, windowsize: float, ep: I
     >>> group = nap.TsGroup({0: nap.Ts(np.arange(0, 100, 0.1))})
     >>> ac = nap.compute_autocorrelogram(group, 0.1, 0.3, norm=False)
     >>> ac[0].round(6).tolist()
-    [0.0, 10.0, 10.0, 0.0, 10.0, 10.0, 0.0]
+    [9.98, 9.99, 0.0, 9.99, 9.98]
     """
     v.check_group(group, "group")
     binsize, windowsize = _check_params(binsize, windowsize, ep, norm, time_units)
@@ -210,7 +210,7 @@ def compute_crosscorrelogram(group: Any, binsize: float, windowsize: float, ep: 
     >>> import numpy as np, napstream as nap
     >>> group = nap.TsGroup({0: nap.Ts(np.arange(0, 100, 1.0)), 1: nap.Ts(np.arange(0.5, 100, 1.0))})
     >>> nap.compute_crosscorrelogram(group, 0.5, 1.0, norm=False)[(0, 1)].tolist()
-    [0.0, 2.0, 0.0, 2.0, 0.0]
+    [0.0, 1.98, 0.0, 2.0, 0.0]
     """
     c = v.classes()
     two = isinstance(group, (tuple, list))
@@ -300,7 +300,7 @@ def compute_eventcorrelogram(group: Any, event: Any, binsize: float, windowsize:
     >>> group = nap.TsGroup({0: nap.Ts(np.arange(0.5, 100, 1.0))})
     >>> ev = nap.Ts(np.arange(0, 100, 10.0))
     >>> nap.compute_eventcorrelogram(group, ev, 0.5, 1.0, norm=False)[0].tolist()
-    [0.0, 2.0, 0.0, 2.0, 0.0]
+    [0.0, 1.8, 0.0, 1.8, 0.0]
     """
     c = v.classes()
     v.check_group(group, "group")

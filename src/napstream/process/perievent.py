@@ -233,7 +233,7 @@ def compute_event_triggered_average(data: Any, events: Any, binsize: float, wind
     >>> spikes = nap.TsGroup({0: nap.Ts(np.arange(0.5, 100, 1.0))})
     >>> eta = nap.compute_event_triggered_average(data, spikes, 0.1, window=0.2)
     >>> eta.shape
-    (5, 1)
+    (7, 1)
     """
     c = v.classes()
     win = _window(window, time_unit)
@@ -257,7 +257,7 @@ def compute_spike_triggered_average(data: Any, spikes: Any, binsize: float, wind
     >>> data = nap.Tsd(t=np.arange(0, 100, 0.1), d=np.ones(1000))
     >>> sta = nap.compute_spike_triggered_average(data, nap.TsGroup({0: nap.Ts([5.0, 50.0])}), 0.1, 0.2)
     >>> sta.values[:, 0].tolist()
-    [1.0, 1.0, 1.0, 1.0, 1.0]
+    [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     """
     return compute_event_triggered_average(data, spikes, binsize, window, time_unit, epochs)
 

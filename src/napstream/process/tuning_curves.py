@@ -541,7 +541,8 @@ def _minmax_2d(minmax: Any) -> Any:
 
 
 def _as_dict(xarr: Any) -> tuple[dict, list[np.ndarray]]:
-    tcs = {k: xarr.sel(unit=k).values for k in xarr.coords["unit"].values}
+    values = xarr.values
+    tcs = {k: values[i] for i, k in enumerate(xarr.coords["unit"].values)}
     return tcs, [xarr.coords[dim].values for dim in xarr.dims if dim != "unit"]
 
 
@@ -573,7 +574,7 @@ def compute_1d_tuning_curves_continuous(tsdframe: Any, feature: Any, nb_bins: in
     >>> import numpy as np, napstream as nap
     >>> frame = nap.TsdFrame(t=np.arange(0, 10, 0.1), d=np.ones((100, 2)))
     >>> feature = nap.Tsd(t=np.arange(0, 10, 0.1), d=np.arange(100) % 10)
-    >>> nap.compute_1d_tuning_curves_continuous(frame, feature, 5).values.mean()
+    >>> float(nap.compute_1d_tuning_curves_continuous(frame, feature, 5).values.mean())
     1.0
     """
     _legacy_checks(group=tsdframe, feature=feature, nb_bins=nb_bins, ep=ep, minmax=minmax,
@@ -629,7 +630,7 @@ def compute_discrete_tuning_curves(group: Any, dict_ep: dict) -> pd.DataFrame:
     --------
     >>> import numpy as np, napstream as nap
     >>> group = nap.TsGroup({0: nap.Ts(np.arange(0, 100, 0.5))})
-    >>> nap.compute_discrete_tuning_curves(group, {"a": nap.IntervalSet(0, 50)}).loc["a", 0]
+    >>> float(nap.compute_discrete_tuning_curves(group, {"a": nap.IntervalSet(0, 50)}).loc["a", 0])
     2.02
     """
     v.check_group(group, "group")
