@@ -228,3 +228,34 @@ def test_bad_input(data, call, err, match):
     (g, f, x), _ = data
     with pytest.raises(err, match=match):
         call(g, f, x)
+
+
+class _Recorder:
+    """An array-like that records the largest number of rows read at once."""
+
+    def __init__(self, a, log):
+        self.a, self.log = a, log
+        self.shape, self.dtype = a.shape, a.dtype
+
+    def __getitem__(self, key):
+        out = self.a[key]
+        self.log.append(len(out))
+        return out
+
+
+def test_reads_are_bounded_by_the_budget():
+    from napstream.core import LazyArray
+
+    t, xy, spikes = _session(seed=9, duration=600.0, n_units=4, empty_unit=False)
+    spikes = {k: v[(v >= 0) & (v <= t[-1])] for k, v in spikes.items()}
+    log = []
+    lazy_units = ns.TsGroup({k: ns.Ts(t=LazyArray(_Recorder(v, log))) for k, v in spikes.items()},
+                            time_support=ns.IntervalSet(0, t[-1]))
+    lazy_pos = ns.TsdFrame(t=LazyArray(_Recorder(t, log)), d=LazyArray(_Recorder(xy, log)))
+    log.clear()
+    got = ns.compute_tuning_curves(lazy_units, lazy_pos, bins=5, range=[(-2, 2), (-3, 3)], max_memory=60_000)
+    assert 0 < max(log) < len(t) / 4, max(log)  # never the whole position or a whole unit
+    ref = pnap.compute_tuning_curves(
+        pnap.TsGroup({k: pnap.Ts(v) for k, v in spikes.items()}, time_support=pnap.IntervalSet(0, t[-1])),
+        pnap.TsdFrame(t=t, d=xy), bins=5, range=[(-2, 2), (-3, 3)])
+    _same(got, ref)
