@@ -240,3 +240,14 @@ def test_remote_source_and_ref(small_session, http_server, tmp_path):
         assert lazy.ref.source_description == url
         back = pickle.loads(pickle.dumps(lazy))
         np.testing.assert_array_equal(back.load(), local["SpatialSeriesLED1"].lazy_data.load())
+
+
+def test_damaged_metadata_is_a_file_format_error(small_session, tmp_path, monkeypatch):
+    import napstream.nwb.file as nwb_file
+
+    def broken(f):
+        raise OSError("Can't read data (wrong B-tree signature)")
+
+    monkeypatch.setattr(nwb_file, "walk", broken)
+    with pytest.raises(FileFormatError, match="small.nwb"):
+        NWBFile(small_session)

@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import InvalidTypeError, KeyNotFoundError
+from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError
 from .convert import ReadContext, convert
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
 from .tree import Entry, assign_keys, walk
@@ -62,7 +62,10 @@ class NWBFile:
                                 lazy_loading)
         try:
             self._entries: dict[str, Entry] = assign_keys(walk(self._src.file))
-        except Exception:
+        except (OSError, RuntimeError, KeyError, ValueError) as err:  # damaged metadata
+            self._src.close()
+            raise FileFormatError(f"{self._src.description!r}: cannot read the NWB structure ({err})") from err
+        except BaseException:
             self._src.close()
             raise
         self._by_path = {e.nwb_path: e for e in self._entries.values()}
