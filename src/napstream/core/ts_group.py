@@ -123,20 +123,18 @@ def count_index(index: Any, starts: np.ndarray, ends: np.ndarray, edges: list[np
 def rows_below(index: Any, edges: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """For sorted ``edges``: how many rows of ``[lo, hi)`` have a time ``< edge``.
 
-    In-memory and regular indexes answer with a search; lazy explicit ones are streamed in blocks
-    of rows sized by ``config.memory_budget`` (each row read once, O(rows + edges)).
+    Few edges: binary searches of the index (a lazy one reads only probe blocks). Many edges: the
+    rows are binned into the edges (O(rows log edges + edges)); lazy rows are streamed in blocks
+    sized by ``config.memory_budget``, each row read once.
     """
-    if not index.is_lazy or index.is_regular:
+    if index.is_regular or len(edges) * (64 if index.is_lazy else 1) < hi - lo:
         return np.clip(np.asarray(index.searchsorted(edges, "left"), dtype=np.int64), lo, hi) - lo
-    cum = np.zeros(len(edges), dtype=np.int64)
-    tail = np.zeros(len(edges) + 1, dtype=np.int64)
-    step = max(1024, int(config.memory_budget) // 64)
+    hist = np.zeros(len(edges) + 1, dtype=np.int64)
+    step = max(1024, int(config.memory_budget) // 64) if index.is_lazy else max(hi - lo, 1)
     for a in range(lo, hi, step):
-        v = index.read(a, min(hi, a + step))
-        j0, j1 = np.searchsorted(edges, [v[0], v[-1]], side="right")
-        cum[j0:j1] += np.searchsorted(v, edges[j0:j1], side="left")
-        tail[j1] += len(v)
-    return cum + np.cumsum(tail)[:-1]
+        b = np.searchsorted(edges, index.read(a, min(hi, a + step)), side="right")
+        hist[b[0]: b[-1] + 1] += np.bincount(b - b[0])
+    return np.cumsum(hist)[:-1]
 
 
 def _ro(arr: np.ndarray) -> np.ndarray:
@@ -533,7 +531,8 @@ class TsGroup(UserDict, MetadataMixin):
             size = float(np.asarray(to_seconds(np.array([bin_size]), time_units))[0])
             edges = [bin_edges(s, e, size) for s, e in zip(starts, ends)]
             t = np.concatenate([e[:-1] + size / 2 for e in edges]) if edges else np.empty(0)
-        counts = np.zeros((len(t), len(self.index)), dtype=dtype if len(self.index) else np.float64)
+        # column-major: each unit's column is written contiguously
+        counts = np.zeros((len(t), len(self.index)), dtype=dtype if len(self.index) else np.float64, order="F")
         for j, unit in enumerate(self.data.values()):
             counts[:, j] = count_index(unit.time_index, starts, ends, edges)
         return TsdFrame(
