@@ -87,6 +87,13 @@ def test_epochs_and_chunks(data):
           pnap.compute_tuning_curves(G[0], X, bins=9, epochs=EP))
 
 
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_executors(data, executor):
+    (g, f, _), (G, F, _) = data
+    _same(ns.compute_tuning_curves(g, f, bins=7, max_memory=15_000, executor=executor),
+          pnap.compute_tuning_curves(G, F, bins=7))
+
+
 def test_one_feature_pandas_and_ts(data):
     (g, _, x), (G, _, X) = data
     pd.testing.assert_frame_equal(ns.compute_tuning_curves(g, x, bins=10, return_pandas=True),

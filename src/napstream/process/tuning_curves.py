@@ -235,12 +235,12 @@ def _build_query(data: Any, epochs: IntervalSet) -> tuple[_Query, np.ndarray, bo
 
 
 def _edges(ti: Any, d: Any, segments: np.ndarray, specs: list[Any], ranges: Any,
-           epochs: IntervalSet, max_memory: Any) -> list[np.ndarray]:
+           epochs: IntervalSet, max_memory: Any, executor: Any) -> list[np.ndarray]:
     n_dims = len(specs)
     need = [np.ndim(s) == 0 and (ranges is None or ranges[i] is None) for i, s in enumerate(specs)]
     stats = [(np.nan, np.nan, 1)] * n_dims
     if any(need):
-        lo, hi, n = run(_MinMax(n_dims), (ti, d), ep=epochs, max_memory=max_memory, executor="serial")
+        lo, hi, n = run(_MinMax(n_dims), (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
         stats = [(lo[i], hi[i], n) for i in range(n_dims)]
     return outer_edges(stats, specs, ranges, name="bins")
 
@@ -259,6 +259,7 @@ def compute_tuning_curves(
     return_pandas: bool = False,
     return_counts: bool = False,
     max_memory: int | str | None = None,
+    executor: Any = None,
 ) -> Any:
     """N-dimensional tuning curves of spikes (rates) or continuous data (mean) against features.
 
@@ -287,6 +288,8 @@ def compute_tuning_curves(
         Spike counts per bin instead of rates (spikes only).
     max_memory : int or str, optional
         Memory budget of the streamed reads (default ``napstream.config.memory_budget``).
+    executor : {'serial', 'threads', 'dask'} or distributed.Client, optional
+        How chunks are processed (default ``napstream.config.executor``); same result for all.
 
     Returns
     -------
@@ -315,11 +318,11 @@ def compute_tuning_curves(
         raise InvalidTypeError(f"fs must be a number (int or float), got {v.type_name(fs)}")
     return_pandas, return_counts = v.check_bool(return_pandas, "return_pandas"), v.check_bool(
         return_counts, "return_counts")
-    edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory)
+    edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
     query, keys, continuous, rates = _build_query(data, epochs)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
                    _row_factor(query, segments, continuous))
-    state = run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor="serial")
+    state = run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
     shape = tuple(len(e) - 1 for e in edges)
     occupancy = state["occ"].reshape(shape)
     tcs = _finalize(state, shape, occupancy, fs, continuous, return_counts)
