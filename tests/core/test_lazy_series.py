@@ -242,3 +242,42 @@ def test_billion_samples_bounded_memory():
     assert out.returncode == 0, out.stderr
     peak_mb = int(out.stdout.strip().splitlines()[-1]) / 1024
     assert peak_mb < 300, peak_mb
+
+
+class _Chunked:
+    """numpy array-like with a declared storage chunk size; refuses anything but slices."""
+
+    def __init__(self, arr, rows):
+        self.arr, self.shape, self.dtype, self.chunks = arr, arr.shape, arr.dtype, (rows,) + arr.shape[1:]
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if not all(isinstance(k, slice) and k.step in (None, 1) for k in key):
+            raise AssertionError(f"non-slice read {key}")
+        return self.arr[key]
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), chunk=st.integers(1, 500), n=st.integers(0, 3000),
+       k=st.integers(0, 5), bin_size=st.floats(0.01, 3.0))
+def test_lazy_equals_memory_property(seed, chunk, n, k, bin_size):
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0, 30, n))
+    d = rng.normal(size=(n, 2))
+    lazy = nap.TsdFrame(t=LazyArray(_Chunked(t, chunk)), d=LazyArray(_Chunked(d, chunk)))
+    mem = nap.TsdFrame(t=t, d=d)
+    edges = np.sort(rng.uniform(-1, 31, 2 * k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = nap.IntervalSet(edges[0::2], edges[1::2])
+    same(lazy.restrict(ep).load(), mem.restrict(ep))
+    same(lazy.count(bin_size, ep), mem.count(bin_size, ep))
+    if n:
+        a, b = np.sort(rng.uniform(-1, 31, 2))
+        same(lazy.get(a, b).load(), mem.get(a, b))
+        np.testing.assert_array_equal(lazy.get(a), mem.get(a))
+        same(lazy[n // 3: n // 2].load(), mem[n // 3: n // 2])
