@@ -437,3 +437,21 @@ def test_repr_with_ragged_and_2d_metadata():
         ns, pn = both(units, metadata=meta)
         assert repr(ns) == repr(pn)
         assert str(ns) == str(pn)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.5, 1.0])
+def test_subsample_sizes_and_subset_like_pynapple(fraction):
+    units = random_units(14)
+    ns, pn = both(units, metadata={"x": np.arange(len(units))}, tsd=True)
+    a, b = ns.subsample(fraction, seed=1), pn.subsample(fraction, seed=1)
+    np.testing.assert_array_equal(a.index, b.index)
+    for k in pn.index:
+        assert len(a[k]) == len(b[k])  # same number kept per unit (random draws may differ)
+        t = np.asarray(a[k].t)
+        assert np.all(np.isin(t, units[k])) and np.all(np.diff(t) > 0)
+        np.testing.assert_array_equal(np.asarray(a[k].values), np.searchsorted(units[k], t).astype(float))
+    pd.testing.assert_frame_equal(a.metadata, b.metadata, check_dtype=False)
+    np.testing.assert_array_equal(np.asarray(ns.subsample(fraction, seed=3)[pn.index[0]].t),
+                                  np.asarray(ns.subsample(fraction, seed=3)[pn.index[0]].t))
+    with pytest.raises(InvalidInputError, match="fraction must be between 0 and 1"):
+        ns.subsample(1.5)

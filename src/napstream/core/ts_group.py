@@ -609,6 +609,30 @@ class TsGroup(UserDict, MetadataMixin):
         m = int(lengths.max()) if len(lengths) else 0
         return out[:, :, :m] if align == "start" else out[:, :, out.shape[2] - m:]
 
+    def subsample(self, fraction: float, seed: int | None = None) -> TsGroup:
+        """Keep a random ``round(n * fraction)`` events of each unit (reads the units one at a time).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napstream.core import Ts, TsGroup
+        >>> len(TsGroup({0: Ts(t=np.arange(100.0))}).subsample(0.25, seed=0)[0])
+        25
+        """
+        if not isinstance(fraction, Number) or isinstance(fraction, bool):
+            raise InvalidTypeError(f"fraction must be a number, got {type(fraction).__name__}")
+        if not 0 <= fraction <= 1:
+            raise InvalidInputError(f"fraction must be between 0 and 1, got {fraction!r}")
+        rng = np.random.default_rng(seed)
+        units = {}
+        for k, u in self.data.items():
+            n = len(u)
+            keep = np.sort(rng.choice(n, size=int(np.round(n * fraction)), replace=False)) if n else np.zeros(0, int)
+            t = np.asarray(u.t)[keep]
+            units[k] = (Tsd(t=t, d=np.asarray(u.values)[keep], time_support=self.time_support) if isinstance(u, Tsd)
+                        else Ts(t=t, time_support=self.time_support))
+        return TsGroup(units, time_support=self.time_support, bypass_check=True, metadata=self._user_metadata())
+
     def time_diff(self, align: str = "center", epochs: IntervalSet | None = None) -> dict:
         """``{key: unit.time_diff(align, epochs)}`` (see ``Ts.time_diff``)."""
         return {k: u.time_diff(align=align, epochs=epochs) for k, u in self.data.items()}
