@@ -289,9 +289,10 @@ def test_save_roundtrip_with_pynapple(tmp_path, tsd):
     assert_same_group(TsGroup._from_npz_reader(np.load(tmp_path / "pn.npz", allow_pickle=True)), back)
 
 
-def test_pynapple_conversion_roundtrip():
+@pytest.mark.parametrize("tsd", [False, True])
+def test_pynapple_conversion_roundtrip(tsd):
     units = random_units(8)
-    ns, pn = both(units, metadata={"area": list("abcdef")})
+    ns, pn = both(units, metadata={"area": list("abcdef")}, tsd=tsd)
     assert_same_group(ns, ns.to_pynapple())
     assert_same_group(TsGroup.from_pynapple(pn), pn)
 

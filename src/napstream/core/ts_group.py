@@ -35,6 +35,7 @@ from ..config import config
 from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
 from .interval_set import IntervalSet
 from .metadata import MetadataMixin
+from .base_series import _import_pynapple
 from .time_series import Ts, Tsd, TsdFrame
 from .units import check_units, to_seconds
 
@@ -781,11 +782,9 @@ class TsGroup(UserDict, MetadataMixin):
         if not isinstance(filename, (str, Path)):
             raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
         path = Path(filename).resolve()
-        if path.is_dir():
-            raise InvalidInputError(f"filename must be a file, got the directory {path}")
+        if path.is_dir() or not path.parent.exists():
+            raise InvalidInputError(f"filename must be a file in an existing folder, got {path}")
         path = path.with_suffix(".npz")
-        if not path.parent.exists():
-            raise InvalidInputError(f"filename's folder {path.parent} does not exist")
         times, data, index = [], [], []
         for k, u in self.data.items():
             t = np.asarray(u.t, dtype=np.float64)
@@ -840,13 +839,9 @@ class TsGroup(UserDict, MetadataMixin):
         >>> TsGroup({0: Ts(t=np.arange(3.0))}).to_pynapple().index
         array([0])
         """
-        import pynapple as nap
-
         units = {k: u.to_pynapple() for k, u in self.data.items()}
-        return nap.TsGroup(
-            units, time_support=self.time_support.to_pynapple(), bypass_check=True,
-            metadata=self._user_metadata() or None,
-        )
+        return _import_pynapple().TsGroup(units, time_support=self.time_support.to_pynapple(), bypass_check=True,
+                                          metadata=self._user_metadata() or None)
 
     @classmethod
     def from_pynapple(cls, group: Any) -> TsGroup:
@@ -861,12 +856,7 @@ class TsGroup(UserDict, MetadataMixin):
         """
         if type(group).__name__ != "TsGroup" or not hasattr(group, "time_support"):
             raise InvalidTypeError(f"group must be a pynapple.TsGroup, got {type(group).__name__}")
-        units = {}
-        for k, u in group.items():
-            klass = Tsd if hasattr(u, "values") and type(u).__name__ != "Ts" else Ts
-            units[int(k)] = klass.from_pynapple(u)
+        units = {int(k): Ts.from_pynapple(u) for k, u in group.items()}  # Ts or Tsd, by the pynapple class
         meta = {c: np.asarray(group._metadata[c]) for c in group.metadata_columns if c != "rate"}
-        support = IntervalSet.from_pynapple(group.time_support) if hasattr(IntervalSet, "from_pynapple") else (
-            IntervalSet(group.time_support.start, group.time_support.end)
-        )
+        support = IntervalSet(group.time_support.start, group.time_support.end)
         return cls(units, time_support=support, bypass_check=True, metadata=meta or None)
