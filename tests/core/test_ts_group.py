@@ -456,3 +456,11 @@ def test_subsample_sizes_and_subset_like_pynapple(fraction):
                                   np.asarray(ns.subsample(fraction, seed=3)[pn.index[0]].t))
     with pytest.raises(InvalidInputError, match="fraction must be between 0 and 1"):
         ns.subsample(1.5)
+
+
+def test_accepts_mappings_and_pynapple_units():
+    units = random_units(15)
+    ns, pn = both(units, metadata={"a": np.arange(len(units))})
+    assert_same_group(TsGroup(ns, metadata=pn.metadata[["a"]]), pn)
+    assert_same_group(TsGroup(pn, metadata={"a": pn.a.values}), pn)  # pynapple units converted
+    assert all(isinstance(u, Ts) for u in TsGroup(pn).values())

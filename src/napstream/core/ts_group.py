@@ -23,7 +23,7 @@ import copy as _copy
 import shutil
 import warnings
 from collections import UserDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from numbers import Number
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,8 @@ def _check_keys(data: Any) -> dict[int, Any]:
 
 
 def _as_unit(k: int, v: Any, time_support: IntervalSet | None, time_units: str) -> Any:
+    if type(v).__module__.startswith("pynapple.") and type(v).__name__ in ("Ts", "Tsd"):
+        v = Ts.from_pynapple(v)  # a pynapple unit becomes the napstream Ts/Tsd
     if isinstance(v, (Ts, Tsd)) or (hasattr(v, "time_support") and hasattr(v, "restrict")):
         return v
     if isinstance(v, (str, bytes, dict)) or not (isinstance(v, (list, tuple)) or hasattr(v, "__len__")):
@@ -297,8 +299,8 @@ class TsGroup(UserDict, MetadataMixin):
             raise InvalidTypeError(f"bypass_check must be a bool, got {type(bypass_check).__name__}")
         if time_support is not None and not isinstance(time_support, IntervalSet):
             raise InvalidTypeError(f"time_support must be an IntervalSet or None, got {type(time_support).__name__}")
-        if isinstance(data, TsGroup):
-            data = dict(data.data)
+        if isinstance(data, Mapping) and not isinstance(data, dict):  # TsGroup, pynapple.TsGroup, UserDict
+            data = dict(data.items())
         keys_in = list(data.keys()) if isinstance(data, dict) else None
         units = _check_keys(data)
         if keys_in is None:
