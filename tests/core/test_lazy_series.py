@@ -138,6 +138,14 @@ def test_lazy_get_reads_under_one_percent(tmp_path):
         np.testing.assert_array_equal(vals, np.arange(n, dtype=np.float32)[(np.arange(n) / 30000.0 + 5.0 >= 100.0)
                                                                           & (np.arange(n) / 30000.0 + 5.0 <= 100.5)])
         rt.reset(), rd.reset()
+        spikes = nap.Ts(t=np.sort(np.random.default_rng(0).uniform(6.0, 300.0, 5)))
+        vf = spikes.value_from(tsd)
+        assert rt.elements + rd.elements < 0.02 * n  # a few searched blocks, 5 data rows
+        full_t = np.arange(n) / 30000.0 + 5.0
+        j = np.searchsorted(full_t, spikes.t)
+        near = np.where(full_t[j] - spikes.t <= spikes.t - full_t[j - 1], j, j - 1)
+        np.testing.assert_array_equal(vf.values, np.arange(n, dtype=np.float32)[near])
+        rt.reset(), rd.reset()
         repr(tsd)
         assert rd.elements < 100 and rt.elements < 1000
         rt.reset(), rd.reset()
@@ -225,6 +233,10 @@ BIG = textwrap.dedent(
     assert c.values.sum() == 10**9 and len(c) == 10**5
     g = tsd.get(123456.0, 123457.0)
     assert len(g) == 1001
+    spikes = nap.Ts(t=np.sort(np.random.default_rng(0).uniform(0, 999000.0, 10000)))
+    vf = spikes.value_from(tsd)
+    expected = np.clip(np.floor(spikes.t * 1000.0 + 0.5), 0, 10**9 - 1) * 0.5
+    assert np.allclose(vf.values, expected), (vf.values[:3], expected[:3])
     repr(tsd)
     # ru_maxrss survives exec on Linux (it would report the pytest parent's peak): prefer VmHWM
     try:

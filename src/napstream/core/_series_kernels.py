@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "epoch_rows", "epoch_bins", "count_in_bins", "bin_average", "threshold", "value_from_index",
+    "epoch_rows", "epoch_bins", "count_in_bins", "bin_average", "threshold", "value_from_index", "match_rows",
+    "rows_in_epochs", "gather_rows",
     "nan_support", "convolve_epochs", "interpolate_epochs",
 ]
 
@@ -162,40 +163,69 @@ def value_from_index(
     """Match each time of ``t`` to a row of ``target`` within the same epoch (pynapple ``_value_from``).
 
     Returns ``(rows_of_t, rows_of_target, valid)``: the rows of ``t`` inside the epochs, and for
-    each the matched row of ``target`` (meaningful where ``valid``). ``mode`` is 'closest' (ties
-    go to the later target), 'before' (an exact match, else the last earlier target) or 'after'
-    (the first target at or after).
+    each the matched row of ``target`` (meaningful where ``valid``). See :func:`match_rows`.
     """
     lo, hi = epoch_rows(t, starts, ends)
     tlo, thi = epoch_rows(target, starts, ends)
-    rows = [np.arange(a, b) for a, b in zip(lo, hi)]
-    epoch = np.repeat(np.arange(len(starts)), hi - lo)
-    rows_t = _cat(rows, np.int64)
-    q = t[rows_t]
-    a, b = tlo[epoch], thi[epoch]
+    rows_t, epoch = rows_in_epochs(lo, hi)
+    idx, valid = match_rows(
+        t[rows_t], tlo[epoch], thi[epoch], mode, len(target),
+        lambda x, side: np.searchsorted(target, x, side=side), lambda r: target[r],
+    )
+    return rows_t, idx, valid
+
+
+def rows_in_epochs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All rows of the ranges ``[lo, hi)`` and the epoch each belongs to."""
+    rows = _cat([np.arange(a, b) for a, b in zip(lo, hi)], np.int64)
+    return rows, np.repeat(np.arange(len(lo)), hi - lo)
+
+
+def match_rows(
+    q: np.ndarray, a: np.ndarray, b: np.ndarray, mode: str, n: int,
+    search: Any, take: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of a sorted target matched to sorted query times ``q`` (pynapple ``jitvaluefrom``).
+
+    Each query may only match target rows ``[a, b)`` (its epoch). ``search(x, side)`` is the
+    target's searchsorted and ``take(rows)`` its values at rows, so the target can be lazy.
+    ``mode`` is 'closest' (ties go to the later target, and to the last of equal target times),
+    'before' (an exact match, else the last earlier target) or 'after' (the first target at or
+    after). Returns ``(rows, valid)``.
+    """
     has = b > a
-    if len(target) == 0 or len(q) == 0:
-        return rows_t, np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
-    last = len(target) - 1
+    if n == 0 or len(q) == 0:
+        return np.zeros(len(q), dtype=np.int64), np.zeros(len(q), dtype=bool)
+    last = n - 1
     if mode == "closest":
-        j = np.clip(np.searchsorted(target, q, side="right"), a, b)
-        tl = target[np.clip(j - 1, 0, last)]
-        tr = target[np.clip(j, 0, last)]
+        j = np.clip(np.asarray(search(q, "right")), a, b)
+        tl = take(np.clip(j - 1, 0, last))
+        tr = take(np.clip(j, 0, last))
         use_right = (j < b) & ((j == a) | (tr - q <= q - tl))
-        # ties go to the later target, and to the last of equal target times
-        last_eq = np.minimum(np.searchsorted(target, tr, side="right") - 1, b - 1)
+        last_eq = np.minimum(np.asarray(search(tr, "right")) - 1, b - 1)
         idx = np.where(use_right, last_eq, j - 1)
         valid = has
     elif mode == "after":
-        idx = np.searchsorted(target, q, side="left")
+        idx = np.asarray(search(q, "left"))
         valid = has & (idx < b)
         idx = np.maximum(idx, a)
     else:  # before
-        first_ge = np.maximum(np.searchsorted(target, q, side="left"), a)
-        exact = (first_ge < b) & (target[np.minimum(first_ge, last)] == q)
+        first_ge = np.maximum(np.asarray(search(q, "left")), a)
+        exact = (first_ge < b) & (take(np.minimum(first_ge, last)) == q)
         idx = np.where(exact, first_ge, first_ge - 1)
         valid = has & (exact | (first_ge > a))
-    return rows_t, np.asarray(idx, dtype=np.int64), np.asarray(valid, dtype=bool)
+    return np.asarray(idx, dtype=np.int64), np.asarray(valid, dtype=bool)
+
+
+def gather_rows(read: Any, rows: np.ndarray, gap: int = 4096) -> np.ndarray:
+    """Values at ``rows`` using ``read(start, stop)`` on runs of nearby rows (sparse, bounded reads)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return np.asarray(read(0, 0))
+    uniq, inv = np.unique(rows, return_inverse=True)
+    runs = np.split(uniq, np.flatnonzero(np.diff(uniq) > gap) + 1)
+    parts = [np.asarray(read(int(r[0]), int(r[-1]) + 1))[r - r[0]] for r in runs]
+    return np.concatenate(parts, axis=0)[inv.reshape(-1)]
 
 
 def nan_support(t: np.ndarray, is_nan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

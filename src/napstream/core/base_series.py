@@ -415,7 +415,8 @@ class _TimeSeriesBase(ChunkedMixin):
     def value_from(self, data: Any, ep: IntervalSet | None = None, mode: str = "closest") -> Any:
         """Give each sample of ``self`` the value of the closest sample of ``data`` (per epoch).
 
-        Materialises the timestamps of ``self`` and ``data`` and the data of ``data``.
+        Materialises the timestamps of ``self`` (the output has one row per sample); a lazy
+        ``data`` is binary-searched and only the matched rows are read, in runs of nearby rows.
 
         Parameters
         ----------
@@ -436,14 +437,28 @@ class _TimeSeriesBase(ChunkedMixin):
         ep = data.time_support if ep is None else check_iset(ep, "ep")
         if mode not in ("closest", "before", "after"):
             raise InvalidInputError(f"mode must be 'closest', 'before' or 'after', got {mode!r}")
-        t, target, values = self.t, data.t, np.asarray(data.values)
-        rows, idx, valid = kern.value_from_index(t, target, ep.start, ep.end, mode)
-        dtype = values.dtype
+        t = self.t
+        lo, hi = kern.epoch_rows(t, ep.start, ep.end)
+        tlo, thi = data._epoch_rows(ep.start, ep.end)
+        rows, epoch = kern.rows_in_epochs(lo, hi)
+        tidx = data._t
+        if tidx.is_lazy:
+            def take(r: np.ndarray) -> np.ndarray:
+                return kern.gather_rows(tidx.read, r)
+        else:
+            arr = tidx.load()
+
+            def take(r: np.ndarray) -> np.ndarray:
+                return arr[r]
+        idx, valid = kern.match_rows(t[rows], tlo[epoch], thi[epoch], mode, len(data), tidx.searchsorted, take)
+        d = data._d
+        picked = d[idx[valid]] if isinstance(d, np.ndarray) else kern.gather_rows(d.read, idx[valid])
+        dtype = np.dtype(d.dtype)
         if not (np.issubdtype(dtype, np.floating) or valid.all()):
             dtype = np.dtype(np.float64)
         fill = np.nan if np.issubdtype(dtype, np.floating) else 0
-        out = np.full((len(rows),) + values.shape[1:], fill, dtype=dtype)
-        out[valid] = values[idx[valid]]
+        out = np.full((len(rows),) + tuple(d.shape[1:]), fill, dtype=dtype)
+        out[valid] = picked
         support = IntervalSet(start=ep.start, end=ep.end)
         return data._wrap(out, t=ArrayTimeIndex(t[rows], check=False), time_support=support)
 
