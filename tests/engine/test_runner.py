@@ -163,3 +163,38 @@ def test_iter_chunks_and_apply_vs_pynapple(data, tmp_path):
         mem.apply(lambda p: p.values[:3])
     with pytest.raises(InvalidInputError, match="overlap"):
         next(mem.iter_chunks(overlap=-1))
+
+
+@pytest.mark.parametrize("method", ["above", "below", "aboveequal", "belowequal"])
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(60, 4000))
+def test_threshold_matches_pynapple_for_any_chunking(tmp_path, method, budget):
+    from napstream.engine.reductions import ThresholdCrossings
+
+    rng = np.random.default_rng(2)
+    t = np.arange(3000) / 100.0
+    d = np.round(np.sin(t * 1.3) + rng.normal(0, 0.3, len(t)), 1)
+    sup = ([0.0, 9.0, 20.0], [8.5, 19.0, 29.99])
+    ref = pnap.Tsd(t=t, d=d, time_support=pnap.IntervalSet(*sup)).threshold(0.2, method)
+    ours = nap.Tsd(t=RegularTimeIndex(0.0, 100.0, 3000), d=LazyArray(d), time_support=nap.IntervalSet(*sup))
+    tt, dd, s, e = ours._chunked_threshold(0.2, method, max_memory=budget * 40)
+    np.testing.assert_array_equal(tt, ref.t)
+    np.testing.assert_array_equal(dd, ref.values)
+    np.testing.assert_allclose(s, ref.time_support.start, rtol=1e-12)
+    np.testing.assert_allclose(e, ref.time_support.end, rtol=1e-12)
+    t2, d2, s2, e2 = run(ThresholdCrossings(0.2, method), ours, max_memory=budget * 40, executor="threads")
+    np.testing.assert_array_equal(s2, s)
+    np.testing.assert_array_equal(e2, e)
+
+
+def test_mixin_reductions_match_pynapple(data):
+    lazy, _, ref = data
+    ep = nap.IntervalSet(*EP)
+    c, avg = lazy._chunked_bin_average(0.25, ep, max_memory="10kB")
+    exp = ref.bin_average(0.25, ep=pnap.IntervalSet(*EP))
+    np.testing.assert_allclose(c, exp.t)
+    np.testing.assert_allclose(avg, exp.values, rtol=1e-10)
+    mean, std, count = lazy._chunked_epoch_stats(ep, max_memory="10kB")
+    v = ref.restrict(pnap.IntervalSet(EP[0][1], EP[1][1])).values
+    np.testing.assert_allclose(mean[1], v.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(std[1], v.std(0), rtol=1e-10)

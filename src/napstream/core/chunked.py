@@ -32,10 +32,10 @@ import numpy as np
 from ..config import config, parse_bytes
 from ..errors import InvalidInputError, InvalidTypeError
 from ._series_kernels import epoch_bins
-from .chunking import Chunk, epoch_segments, plan_tasks, rows_for_budget, working_row_nbytes
+from .chunking import Chunk, epoch_segments, plan_tasks, rows_for_budget, run_serial, working_row_nbytes
 from .lazy import LazyArray
 
-__all__ = ["ChunkedMixin", "EpochStats", "BinAverage", "make_sink", "H5DatasetRef", "ArraySink", "H5Sink"]
+__all__ = ["ChunkedMixin", "EpochStats", "BinAverage", "ThresholdCrossings", "make_sink", "H5DatasetRef", "ArraySink", "H5Sink"]
 
 
 # ---------------------------------------------------------------------------------------------- sinks
@@ -195,6 +195,55 @@ class BinAverage:
         return centers, avg
 
 
+_OPS = {"above": np.greater, "below": np.less, "aboveequal": np.greater_equal, "belowequal": np.less_equal}
+
+
+class ThresholdCrossings:
+    """pynapple's ``Tsd.threshold`` chunk by chunk: passing samples and the epochs they form.
+
+    Inside an epoch a run starts/ends halfway between the samples around the crossing; at epoch
+    edges it starts/ends on the samples. One row of margin each side tells a chunk whether its
+    first/last core row is an epoch edge and gives the previous sample.
+    """
+
+    margin = (1, 1)
+    row_factor = 3.0
+    fixed_nbytes = 0
+
+    def __init__(self, thr: float, method: str = "above") -> None:
+        if method not in _OPS:
+            raise InvalidInputError(f"method must be one of {sorted(_OPS)}, got {method!r}")
+        self.thr, self.method = float(thr), method
+
+    def init(self) -> list:
+        return []
+
+    def update(self, state: list, chunk: Chunk) -> list:
+        t, d = chunk.t, np.asarray(chunk.d)
+        a, b = chunk.core_slice.start, chunk.core_slice.stop
+        ix = _OPS[self.method](d, self.thr)
+        rows = np.arange(a, b)
+        first = rows == 0  # the chunk read no row before: an epoch's first row
+        last = rows == len(t) - 1  # ... no row after: an epoch's last row
+        prev = np.where(first, False, ix[np.maximum(rows - 1, 0)])
+        cur = ix[a:b]
+        half = t[rows] - (t[rows] - t[np.maximum(rows - 1, 0)]) / 2
+        starts = np.where(first, t[rows], half)[cur & (first | ~prev)]
+        end_mask = (prev & ~cur) | (cur & last)
+        ends = np.where(cur & last, t[rows], half)[end_mask]
+        state.append((t[a:b][cur], d[a:b][cur], starts, ends))
+        return state
+
+    def merge(self, states: list[list]) -> list:
+        return [p for s in states for p in s]
+
+    def finalize(self, state: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if not state:
+            z = np.zeros(0)
+            return z, z, z, z
+        return tuple(np.concatenate([p[i] for p in state]) for i in range(4))  # type: ignore[return-value]
+
+
 # ---------------------------------------------------------------------------------------------- the mixin
 def _rows_arg(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
@@ -322,6 +371,36 @@ class ChunkedMixin:
             return self._chunk_like(np.zeros(0), np.zeros((0,) + tuple(self._d.shape[1:])), ep)
         rows = np.array([[t.rows.core_start, t.rows.core_stop] for t in tasks], dtype=np.int64)
         return self._result_like(self._t.select(rows), sink.result(), ep)
+
+    # -- chunked reductions for the time series methods (serial, within the memory budget) --------
+    def _chunked_reduce(self, algorithm: Any, ep: Any = None, max_memory: int | str | None = None) -> Any:
+        """Run a chunk algorithm (see ``napstream.engine.protocol``) over ``ep`` serially, in budget."""
+        from .chunking import as_margin
+        from .interval_set import IntervalSet
+
+        ep = self.time_support if ep is None else ep
+        if not isinstance(ep, IntervalSet):
+            raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
+        budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
+        margin = as_margin(getattr(algorithm, "margin", 0))
+        rows = rows_for_budget(working_row_nbytes(self._d, getattr(algorithm, "row_factor", 2.0)), budget, margin,
+                               getattr(self._d, "chunk_rows", None), getattr(algorithm, "fixed_nbytes", 0))
+        segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
+        return run_serial(algorithm, plan_tasks(self._t, self._d, segments, rows, margin))
+
+    def _chunked_bin_average(self, bin_size: float, ep: Any = None, max_memory: Any = None) -> tuple:
+        """``(centers, averages)`` of pynapple's ``bin_average`` (bin_size in seconds), streamed."""
+        ep = self.time_support if ep is None else ep
+        return self._chunked_reduce(BinAverage(np.asarray(ep.start), np.asarray(ep.end), bin_size), ep, max_memory)
+
+    def _chunked_threshold(self, thr: float, method: str = "above", max_memory: Any = None) -> tuple:
+        """``(t, d, new_starts, new_ends)`` of pynapple's ``threshold``, streamed over the time support."""
+        return self._chunked_reduce(ThresholdCrossings(thr, method), None, max_memory)
+
+    def _chunked_epoch_stats(self, ep: Any = None, max_memory: Any = None) -> tuple:
+        """Per-epoch ``(mean, std, count)`` (ddof=0) of the data, streamed."""
+        ep = self.time_support if ep is None else ep
+        return self._chunked_reduce(EpochStats(len(ep)), ep, max_memory)
 
     def _result_like(self, time_index: Any, data: Any, time_support: Any) -> Any:
         kwargs: dict[str, Any] = {}

@@ -16,6 +16,6 @@ Examples
 
 from __future__ import annotations
 
-from ..core.chunked import BinAverage, EpochStats
+from ..core.chunked import BinAverage, EpochStats, ThresholdCrossings
 
-__all__ = ["BinAverage", "EpochStats"]
+__all__ = ["BinAverage", "EpochStats", "ThresholdCrossings"]
