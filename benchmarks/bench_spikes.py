@@ -61,8 +61,6 @@ def main() -> None:
 
     data = make_session(args.duration, args.units, args.spikes, args.rate)
     ours, ref = build(ns, *data, args.duration), build(pnap, *data, args.duration)
-    for job in JOBS.values():  # warm up (numba compilation, imports)
-        job(pnap, *(o[:200] if False else o for o in ref)) if False else None
     print(f"session: {args.duration:.0f} s, {args.units} units, {args.spikes} spikes, position {args.rate:g} Hz")
     print(f"{'analysis':42s} {'pynapple s':>11s} {'napstream s':>12s} {'speed-up':>9s}")
     for name, job in JOBS.items():

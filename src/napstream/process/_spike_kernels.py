@@ -207,7 +207,7 @@ def correlogram_counts(
     windowsize: float,
     labels2: np.ndarray | None = None,
     n_labels: int = 1,
-    max_pairs: int = 2_000_000,
+    max_pairs: int = 1 << 18,
 ) -> np.ndarray:
     """Counts of ``t2`` events around each ``t1`` event, summed over ``t1`` (not normalised).
 
@@ -239,19 +239,22 @@ def correlogram_counts(
 
 
 def _bin_pairs(out, lb, lo, n, cum, start, stop, t2, lab, nbins, binsize, tol) -> None:
-    rows = np.repeat(np.arange(start, stop), n[start:stop])
-    if rows.size == 0:
+    nn = n[start:stop]
+    total = int(cum[stop] - cum[start])
+    if total == 0:
         return
-    j2 = lo[rows] + (np.arange(rows.size) - np.repeat(cum[start:stop] - cum[start], n[start:stop]))
-    x, base = t2[j2], lb[rows]
-    k = np.floor((x - base) / binsize).astype(np.int64)
-    near = np.abs(x - (base + k * binsize)) <= tol
-    near |= np.abs(x - (base + (k + 1) * binsize)) <= tol
-    near &= k >= 0
-    if near.any():
+    j2 = np.arange(total) + np.repeat(lo[start:stop] - (cum[start:stop] - cum[start]), nn)
+    base = np.repeat(lb[start:stop], nn)
+    x = t2[j2]
+    r = (x - base) / binsize  # >= 0: t2 >= lb by construction
+    k = r.astype(np.int64)
+    r -= k
+    eps = tol / binsize
+    near = np.flatnonzero((r <= eps) | (r >= 1.0 - eps))
+    if near.size:
         kk, xx, bb = np.minimum(k[near], nbins), x[near], base[near]
         e = _sequential_edge(bb, kk, binsize)
-        kk = np.where(xx < e, kk - 1, np.where(xx >= e + binsize, kk + 1, kk))
-        k[near] = kk
-    ok = (k >= 0) & (k < nbins)
-    out += np.bincount(lab[j2[ok]] * nbins + k[ok], minlength=out.size)
+        k[near] = np.where(xx < e, kk - 1, np.where(xx >= e + binsize, kk + 1, kk))
+    idx = lab[j2] * nbins + k
+    keep = (k < nbins) & (k >= 0)
+    out += np.bincount(idx[keep], minlength=out.size)

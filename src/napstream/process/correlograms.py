@@ -49,8 +49,13 @@ class _Spikes:
         self.counts = np.array([len(ix) for ix in self.index], dtype=np.int64)
         self.budget = budget
         self.loaded: list[np.ndarray] | None = None
-        if 24 * int(self.counts.sum()) <= budget // 4:
+        self.merged: tuple[np.ndarray, np.ndarray] | None = None
+        if 40 * int(self.counts.sum()) <= budget // 4:
             self.loaded = [ix.read(0, len(ix)) for ix in self.index]
+            t = np.concatenate(self.loaded + [np.empty(0)])
+            lab = np.repeat(np.arange(len(self.loaded)), self.counts)
+            order = np.argsort(t, kind="stable")
+            self.merged = (t[order], lab[order])
 
     def chunks(self, u: int, rows: int) -> Any:
         """Successive arrays of at most ``rows`` spike times of unit ``u``."""
@@ -61,6 +66,14 @@ class _Spikes:
 
     def window(self, labels: list[int], lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
         """Merged (sorted) spike times in ``[lo, hi]`` of the units ``labels``, with their position."""
+        if self.merged is not None:
+            t, lab = self.merged
+            i0, i1 = np.searchsorted(t, lo, "left"), np.searchsorted(t, hi, "right")
+            position = np.full(len(self.counts), -1, dtype=np.int64)
+            position[np.asarray(labels, dtype=np.int64)] = np.arange(len(labels))
+            pos = position[lab[i0:i1]]
+            keep = pos >= 0
+            return t[i0:i1][keep], pos[keep]
         times, labs = [], []
         for pos, u in enumerate(labels):
             src = self.loaded[u] if self.loaded is not None else self.index[u]
@@ -239,8 +252,13 @@ def compute_crosscorrelogram(group: Any, binsize: float, windowsize: float, ep: 
 
 
 def _frame(data: dict, centres: np.ndarray) -> pd.DataFrame:
-    df = pd.DataFrame.from_dict({k: pd.Series(index=centres, data=val, dtype="float") for k, val in data.items()})
-    return df.astype("float")
+    keys = list(data)
+    if keys and isinstance(keys[0], tuple):
+        columns: Any = pd.MultiIndex.from_tuples(keys)
+    else:
+        columns = pd.Index(keys)
+    values = np.stack([np.asarray(data[k], dtype=float) for k in keys], axis=1) if keys else np.empty((len(centres), 0))
+    return pd.DataFrame(values, index=pd.Index(centres), columns=columns)
 
 
 def _pair_counts(ref: _Spikes, other: _Spikes, pairs: list[tuple[int, int]], binsize: float,
