@@ -339,7 +339,10 @@ def test_lazy_group_reads_nothing_and_matches_memory(lazy_file):
     assert dset.reads == 0, "building a TsGroup of lazy units must not read spike times"
     assert lazy.is_lazy
     lazy_default = TsGroup(lazy_units)
-    assert dset.reads == 0
+    sub = lazy[list(lazy.index[:3])]
+    lazy.getby_threshold("rate", float(np.median(lazy.rates)))
+    repr(lazy), str(sub), lazy.metadata
+    assert dset.reads == 0, "selection, metadata and repr must not read spike times"
     mem = TsGroup({k: Ts(t=v, time_support=support) for k, v in units.items()}, time_support=support,
                   metadata={"x": np.arange(len(units))})
     np.testing.assert_array_equal(lazy.rates, mem.rates)
