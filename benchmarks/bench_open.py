@@ -61,6 +61,7 @@ def _pynapple(source: str) -> int:
 
 
 def _time(fn, source: str, repeats: int) -> tuple[float, int]:
+    fn(source)  # warm-up: imports are not what we measure (each call uses a fresh cache)
     times, n = [], 0
     for _ in range(repeats):
         t0 = time.perf_counter()

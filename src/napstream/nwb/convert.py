@@ -202,11 +202,19 @@ def _unit_supports(group: h5py.Group, n: int) -> list[IntervalSet | None]:
 
 def _group_metadata(group: h5py.Group, col: str, n: int) -> dict[str, np.ndarray]:
     """pynapple's electrode_group expansion: attributes every referenced group has."""
-    refs = group[col][()]
-    groups = [group.file[r] for r in refs if r]
+    f = group.file
+    attrs_by_ref: dict[Any, dict[str, Any]] = {}
+    rows = []
+    for r in group[col][()]:
+        if not r:
+            continue
+        key = h5py.h5r.get_name(r, f.id)  # cheap: no attribute reads
+        if key not in attrs_by_ref:  # one dereference per electrode group, not per unit
+            attrs_by_ref[key] = dict(f[r].attrs)
+        rows.append(attrs_by_ref[key])
     out = {}
     for name in _GROUP_ATTRS:
-        values = [g.attrs[name] for g in groups if name in g.attrs]
+        values = [a[name] for a in rows if name in a]
         if len(values) == n:
             out[name] = decode_strings(np.array(values))
     return out
