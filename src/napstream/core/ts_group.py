@@ -3,8 +3,9 @@
 The units may be lazy (their timestamps a :class:`~napstream.core.lazy.LazyArray` in a file):
 building a group reads no spike time (``rate`` comes from ``len(unit)`` and the time support),
 :meth:`TsGroup.restrict` delegates to the units' lazy ``restrict`` and :meth:`TsGroup.count`
-counts with binary searches on each unit's time index, one unit at a time, so it never holds more
-than one unit's probe blocks plus the counts.
+works one unit at a time - binary searches of its time index when bins are few, else its rows
+streamed in blocks sized by ``config.memory_budget`` - so it never holds more than one block of
+spike times plus the counts. Bins follow pynapple's exact edge recurrence (see :func:`bin_edges`).
 
 Examples
 --------
@@ -33,9 +34,9 @@ import pandas as pd
 
 from ..config import config
 from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
+from .base_series import _import_pynapple
 from .interval_set import IntervalSet
 from .metadata import MetadataMixin
-from .base_series import _import_pynapple
 from .time_series import Ts, Tsd, TsdFrame
 from .units import check_units, to_seconds
 
