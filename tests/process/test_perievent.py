@@ -83,6 +83,8 @@ def test_event_triggered_average(inputs, binsize, window):
     f, F = ns.TsdFrame(t=t, d=sig), pnap.TsdFrame(t=t, d=sig)
     ep, EP = _ep([5, 60], [50, 95])
     got = ns.compute_spike_triggered_average(f, g, binsize, window, epochs=ep)
+    small = ns.compute_event_triggered_average(f, g, binsize, window, epochs=ep, max_memory=5_000)
+    np.testing.assert_allclose(small.values, got.values, rtol=1e-9, atol=1e-12)
     ref = pnap.compute_spike_triggered_average(F, G, binsize, window, epochs=EP)
     np.testing.assert_allclose(got.values, ref.values, rtol=1e-9, atol=1e-12)
 

@@ -202,10 +202,12 @@ def compute_perievent(data: Any, events: Any, window: Any, time_unit: str = "s",
 
 
 def compute_event_triggered_average(data: Any, events: Any, binsize: float, window: Any = 0,
-                                    time_unit: str = "s", epochs: IntervalSet | None = None) -> Any:
+                                    time_unit: str = "s", epochs: IntervalSet | None = None,
+                                    max_memory: int | str | None = None) -> Any:
     """Average of ``data`` around ``events`` binned at ``binsize`` (pynapple's ETA / STA).
 
-    The events are binned with ``events.count(binsize, epochs)``; the data are read per epoch.
+    The events are binned (pynapple's bins) and the data read in blocks of bins that fit
+    ``max_memory``; nothing proportional to the session is held.
 
     Parameters
     ----------
@@ -220,6 +222,8 @@ def compute_event_triggered_average(data: Any, events: Any, binsize: float, wind
     time_unit : {'s', 'ms', 'us'}
     epochs : IntervalSet, optional
         Default: the time support of ``data``.
+    max_memory : int or str, optional
+        Memory budget (default ``napstream.config.memory_budget``).
 
     Returns
     -------
@@ -244,7 +248,7 @@ def compute_event_triggered_average(data: Any, events: Any, binsize: float, wind
     epochs = data.time_support if v.check_epochs(epochs, "epochs") is None else epochs
     if not _is_regular(v.time_index_of(data), data.time_support, 1 << 16):
         raise InvalidInputError("data must be regularly sampled for compute_event_triggered_average")
-    return _event_triggered_average(data, events, float(v.to_s(binsize, time_unit)), win, epochs)
+    return _event_triggered_average(data, events, float(v.to_s(binsize, time_unit)), win, epochs, max_memory)
 
 
 def compute_spike_triggered_average(data: Any, spikes: Any, binsize: float, window: Any = 0,
@@ -284,37 +288,67 @@ def _bin_means(t: np.ndarray, vals: np.ndarray, lb: np.ndarray, rb: np.ndarray) 
     return out
 
 
+def _event_indexes(events: Any) -> tuple[list[Any], Any]:
+    c = v.classes()
+    if isinstance(events, c.TsGroup):
+        keys = list(events.keys())
+        return [v.time_index_of(events[k]) for k in keys], keys
+    return [v.time_index_of(events)], None
+
+
+def _block_counts(indexes: list[Any], e: np.ndarray, end: float) -> np.ndarray:
+    """Events per bin ``[e[j], e[j+1])`` (times in the epoch, <= ``end``), one column per index."""
+    cols = []
+    for ix in indexes:
+        p = np.asarray(ix.searchsorted(e, "left"), dtype=np.int64)
+        p = np.minimum(p, int(ix.searchsorted(end, "right")))
+        cols.append(np.diff(p))
+    return np.stack(cols, axis=1).astype(np.float64)
+
+
+def _epoch_eta(out: np.ndarray, total: np.ndarray, indexes: list[Any], ix: Any, d: Any, rows: tuple[int, int],
+               epoch: tuple[float, float], binsize: float, w0: int, w1: int, budget: int) -> None:
+    """Add one epoch's event-weighted bin means to ``out`` (lags x units x columns), in blocks of bins."""
+    from ..core.ts_group import bin_edges
+
+    e = bin_edges(epoch[0], epoch[1], binsize)
+    nb, (a, b) = len(e) - 1, rows
+    total += _block_counts(indexes, e[[0, nb]], epoch[1])[0] if nb > 0 else 0.0
+    if b <= a or nb <= w1:
+        return
+    width = out.shape[2]
+    per_bin = 8 * (3 * width * max(1.0, (b - a) / nb) + 2 * len(indexes) + 4)
+    block = max(1, int(budget // per_bin) - w0 - w1)
+    for b0 in range(0, nb, block):
+        b1 = min(nb, b0 + block)
+        cnt = _block_counts(indexes, e[b0:b1 + 1], epoch[1])
+        m0, m1 = max(0, b0 - w0), min(nb, b1 + w1)
+        r0 = max(a, int(ix.searchsorted(e[m0], "left")) - 1)
+        r1 = min(b, max(r0, int(ix.searchsorted(e[m1], "left"))))
+        vals = np.asarray(d.read(r0, r1) if hasattr(d, "read") else d[r0:r1], dtype=np.float64).reshape(r1 - r0, width)
+        bm = _bin_means(ix.read(r0, r1), vals, e[m0:m1], e[m0 + 1:m1 + 1])
+        for lag in range(-w0, w1 + 1):
+            lo, hi = max(b0, -lag), min(b1, nb - lag)  # event bins whose lagged bin is in the epoch
+            if hi > lo:
+                out[w0 + lag] += cnt[lo - b0:hi - b0].T @ bm[lo + lag - m0:hi + lag - m0]
+
+
 def _event_triggered_average(data: Any, events: Any, binsize: float, win: np.ndarray,
-                             epochs: IntervalSet) -> Any:
+                             epochs: IntervalSet, max_memory: Any = None) -> Any:
     c = v.classes()
     time_idx, (w0, w1) = _grid(win, binsize)
-    count = events.count(binsize, epochs)
-    lbs = np.round(np.asarray(count.t, dtype=np.float64) - binsize / 2, 9)
-    cnt = np.asarray(count.values, dtype=np.float64)
-    cnt = cnt[:, None] if cnt.ndim == 1 else cnt
+    indexes, columns = _event_indexes(events)
     ix, d = v.time_index_of(data), v.data_of(data)
     tail = tuple(d.shape[1:])
     width = int(np.prod(tail)) if tail else 1
-    out = np.zeros((w0 + w1 + 1, cnt.shape[1], width))
+    out = np.zeros((w0 + w1 + 1, len(indexes), width))
+    total = np.zeros(len(indexes))
     rows = v.unit_segments(ix, epochs.start, epochs.end)
+    budget = resolve_budget(max_memory)
     for k in range(len(epochs)):
-        ba, bb = np.searchsorted(lbs, [epochs.start[k], epochs.end[k]], side="left")[0], \
-            np.searchsorted(lbs, epochs.end[k], side="right")
-        a, b = int(rows[k, 0]), int(rows[k, 1])
-        nb = int(bb - ba)
-        if b <= a or nb <= w1:
-            continue
-        vals = np.asarray(d.read(a, b) if hasattr(d, "read") else d[a:b], dtype=np.float64).reshape(b - a, width)
-        bm = _bin_means(ix.read(a, b), vals, lbs[ba:bb], np.round(lbs[ba:bb] + binsize, 9))
-        ck = cnt[ba:bb]
-        for lag in range(-w0, w1 + 1):
-            if lag >= 0:
-                out[w0 + lag] += ck[: nb - lag].T @ bm[lag:]
-            elif nb + lag > 0:
-                out[w0 + lag] += ck[-lag:].T @ bm[: nb + lag]
-    total = cnt.sum(axis=0)
+        _epoch_eta(out, total, indexes, ix, d, (int(rows[k, 0]), int(rows[k, 1])),
+                   (float(epochs.start[k]), float(epochs.end[k])), binsize, int(w0), int(w1), budget)
     out[:, total > 0] /= total[total > 0][None, :, None]
     if not tail:
-        columns = list(events.keys()) if isinstance(events, c.TsGroup) else None
         return c.TsdFrame(t=time_idx, d=out[:, :, 0], columns=columns)
-    return c.TsdTensor(t=time_idx, d=out.reshape(len(time_idx), cnt.shape[1], *tail))
+    return c.TsdTensor(t=time_idx, d=out.reshape(len(time_idx), len(indexes), *tail))
