@@ -467,3 +467,20 @@ def test_accepts_mappings_and_pynapple_units():
     assert_same_group(TsGroup(ns, metadata=pn.metadata[["a"]]), pn)
     assert_same_group(TsGroup(pn, metadata={"a": pn.a.values}), pn)  # pynapple units converted
     assert all(isinstance(u, Ts) for u in TsGroup(pn).values())
+
+
+def test_groupby_apply_drop_restrict_info_match_pynapple():
+    units = random_units(16, n_units=6)
+    meta = {"l1": [1, 2, 2, 1, 3, 3], "l2": list("xxyyxy"), "l3": np.arange(6.0)}
+    ns, pn = both(units, metadata=meta)
+    a = ns.groupby_apply("l2", lambda g: float(np.sum(g.rates)))
+    b = pn.groupby_apply("l2", lambda g: float(np.sum(np.asarray(g.rates))))
+    assert a.keys() == b.keys()
+    np.testing.assert_allclose(list(a.values()), list(b.values()))
+    ga, gb = ns.groupby(["l1", "l2"]), pn.groupby(["l1", "l2"])
+    assert ga.keys() == gb.keys()
+    ns.drop_info("l3")
+    pn.drop_info("l3")
+    ns.restrict_info("l1")
+    pn.restrict_info("l1")
+    pd.testing.assert_frame_equal(ns.metadata, pn.metadata, check_dtype=False)
