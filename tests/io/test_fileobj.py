@@ -132,3 +132,41 @@ def test_bad_arguments(h5_file):
         f.seek(0, 5)
     with pytest.raises(InvalidInputError, match="before the start"):
         f.seek(-1, os.SEEK_SET)
+
+
+_DEADLOCK_SCRIPT = r"""
+import gc, sys, h5py, numpy as np
+from napstream.io import FileObject
+from napstream.io.http import HTTPSource
+from napstream.testing.http_server import RangeHTTPServer
+
+root, name = sys.argv[1], sys.argv[2]
+class Cycle: pass
+def h5_garbage():  # an h5py object that only the cyclic garbage collector can free
+    f = h5py.File(f"{root}/{name}", "r")
+    c = Cycle(); c.me = c; c.dset = f["lfp"]
+original = HTTPSource._get_range
+async def get_range_with_gc(self, r):
+    h5_garbage()
+    gc.collect()  # frees h5py objects in whatever thread runs the request
+    return await original(self, r)
+HTTPSource._get_range = get_range_with_gc
+gc.disable()
+with RangeHTTPServer(root) as server:
+    src = HTTPSource(server.url_for(name), block_size=4096)
+    with h5py.File(FileObject(src), "r") as f:
+        print(float(f["lfp"][:100].sum()))
+"""
+
+
+def test_no_deadlock_when_gc_frees_h5py_objects_during_a_read(h5_file):
+    """h5py holds its lock while reading through FileObject: the network I/O must not wait for a thread
+    that a garbage collection blocks on that lock (the fsspec background-loop design deadlocked)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _DEADLOCK_SCRIPT, str(h5_file.parent), h5_file.name],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with h5py.File(h5_file, "r") as f:
+        assert float(proc.stdout.strip()) == pytest.approx(float(f["lfp"][:100].sum()))

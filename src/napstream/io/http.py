@@ -1,7 +1,8 @@
 """Remote files over HTTP(S) (also S3 through its public HTTPS endpoint), with aiohttp.
 
-Requests run on fsspec's shared I/O event loop (:func:`fsspec.asyn.get_loop`), at most
-``max_concurrency`` at a time per file. Every range request is checked: a ``206`` must carry the
+Requests run concurrently on a private asyncio event loop *in the calling thread* (see
+:meth:`HTTPSource._sync` for why not on a background thread), at most ``max_concurrency`` at a
+time per file and thread. Every range request is checked: a ``206`` must carry the
 ``Content-Range`` asked for and the file's size, a ``200`` (server ignoring ``Range``) is sliced,
 a changed ``ETag`` or size raises :class:`~napstream.errors.RemoteChangedError`, short bodies and
 wrong ``Content-Range`` are retried (:mod:`napstream.io.retry`). A ``403`` on a presigned URL is
@@ -20,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from ..config import config
 from ..errors import (
@@ -43,6 +45,21 @@ __all__ = ["HTTPSource"]
 
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 _LIVE: "weakref.WeakSet[HTTPSource]" = weakref.WeakSet()
+_THREAD = threading.local()
+
+
+def _run_here(coro: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
+    """Run ``coro`` to completion on ``loop`` (default: this thread's private loop), in this thread."""
+    if loop is None:
+        loop = getattr(_THREAD, "loop", None)
+        if loop is None or loop.is_closed():
+            loop = _THREAD.loop = asyncio.new_event_loop()
+    outer = asyncio.events._get_running_loop()
+    asyncio.events._set_running_loop(None)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        asyncio.events._set_running_loop(outer)
 
 
 @atexit.register
@@ -104,12 +121,9 @@ class HTTPSource(BlockedSource):
         self._policy = RetryPolicy(config._validate("retries", retries if retries is not None else config.retries), backoff)
         self._timeout = config._validate("timeout", timeout if timeout is not None else config.timeout)
         self._headers = {"Accept-Encoding": "identity", **(headers or {})}
-        self._session: Any = None
-        self._sem: asyncio.Semaphore | None = None
-        self._resolve_lock: asyncio.Lock | None = None
-        import fsspec.asyn
-
-        self._loop = fsspec.asyn.get_loop()
+        self._tls = threading.local()  # this thread's aiohttp session, semaphore
+        self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []
+        self._lock = threading.Lock()
         t0 = time.perf_counter()
         try:
             self.size, self.etag, self.last_modified = self._sync(self._probe())
@@ -124,40 +138,44 @@ class HTTPSource(BlockedSource):
 
     # -- session ---------------------------------------------------------------------------------
     def _sync(self, coro: Any) -> Any:
-        """Run a coroutine on fsspec's I/O loop and wait for it."""
-        import fsspec.asyn
+        """Run a coroutine on this thread's private event loop and return its result.
 
-        return fsspec.asyn.sync(self._loop, lambda: coro)
+        Requests run in the calling thread, not on a background I/O thread: h5py holds its global
+        lock while it reads through :class:`~napstream.io.fileobj.FileObject`, and a garbage
+        collection on another thread that frees an h5py object would wait for that lock while
+        we wait for the other thread (a deadlock). A loop already running in this thread (Jupyter)
+        is set aside for the duration of the call; it is blocked by this synchronous call anyway.
+        """
+        return _run_here(coro)
 
-    async def _ensure_session(self) -> Any:
-        if self._session is None:
+    async def _ensure_session(self) -> tuple[Any, asyncio.Semaphore]:
+        if self._closed:
+            raise InvalidInputError(f"the byte source {self.description} is closed")
+        session = getattr(self._tls, "session", None)
+        if session is None or session.closed:
             import aiohttp
 
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.max_concurrency),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout),
             )
-            self._sem = asyncio.Semaphore(self.max_concurrency)
-            self._resolve_lock = asyncio.Lock()
+            self._tls.session, self._tls.sem = session, asyncio.Semaphore(self.max_concurrency)
+            with self._lock:
+                self._sessions.append((asyncio.get_running_loop(), session))
             _LIVE.add(self)
-        return self._session
+        return session, self._tls.sem
 
     def close(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        if self._session is not None and not self._closed:
-            session, self._session = self._session, None
+        """Close the HTTP sessions (idempotent)."""
+        super().close()  # first: in-flight requests must not open a new session
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for loop, session in sessions:
+            if session.closed or loop.is_closed() or loop.is_running():
+                continue
             try:
-                self._sync(session.close())
+                _run_here(session.close(), loop)
             except Exception:  # noqa: BLE001 - closing must not raise
-                pass
-        super().close()
-
-    def __del__(self) -> None:
-        session = getattr(self, "_session", None)
-        if session is not None and not session.closed:
-            try:
-                asyncio.run_coroutine_threadsafe(session.close(), self._loop)
-            except Exception:  # noqa: BLE001
                 pass
 
     # -- requests --------------------------------------------------------------------------------
@@ -169,7 +187,7 @@ class HTTPSource(BlockedSource):
         """One request (no retry): connection problems become TransientError."""
         import aiohttp
 
-        session = await self._ensure_session()
+        session, _ = await self._ensure_session()
         self.stats.add(requests=1)
         try:
             async with session.request(method, self._url, headers={**self._headers, **headers}, allow_redirects=True) as resp:
@@ -259,12 +277,12 @@ class HTTPSource(BlockedSource):
             return body
 
         async def attempt() -> bytes:
-            async with cast(asyncio.Semaphore, self._sem):
+            _, sem = await self._ensure_session()
+            async with sem:
                 body = await self._request("GET", {"Range": f"bytes={r.start}-{r.end - 1}"}, on_get)
             self.stats.add(bytes_fetched=len(body))
             return body
 
-        await self._ensure_session()
         return await self._with_resolver(lambda: retry_async(attempt, self._policy, self._what(r), self._count_retry))
 
     async def _with_resolver(self, make: Callable[[], Any]) -> Any:
@@ -275,14 +293,26 @@ class HTTPSource(BlockedSource):
         except RemoteAccessError:
             if self._resolver is None:
                 raise
-        await self._ensure_session()
-        async with cast(asyncio.Lock, self._resolve_lock):
+        with self._lock:  # several requests may fail at once: resolve once per stale URL
             if self._url == url:
-                self._url = await asyncio.get_running_loop().run_in_executor(None, self._resolver)
+                self._url = self._resolver()
         return await make()
 
     async def _gather(self, ranges: Sequence[ByteRange]) -> list[bytes]:
-        return list(await asyncio.gather(*(self._get_range(r) for r in ranges)))
+        """Fetch ranges concurrently; on the first failure cancel the others, then raise it."""
+        tasks = [asyncio.ensure_future(self._get_range(r)) for r in ranges]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            pending = [t for t in tasks if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        for t in tasks:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+        return [t.result() for t in tasks]
 
     def _fetch_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         self._check_open()
