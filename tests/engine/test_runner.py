@@ -198,3 +198,14 @@ def test_mixin_reductions_match_pynapple(data):
     v = ref.restrict(pnap.IntervalSet(EP[0][1], EP[1][1])).values
     np.testing.assert_allclose(mean[1], v.mean(0), rtol=1e-12)
     np.testing.assert_allclose(std[1], v.std(0), rtol=1e-10)
+
+
+def test_progress_bar_shows_when_forced(data, capsys, monkeypatch):
+    import napstream.engine.progress as progress
+
+    lazy, _, _ = data
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    run(EpochStats(1), lazy, max_memory="20kB", progress=True)
+    assert "chunk" in capsys.readouterr().err
+    run(EpochStats(1), lazy, max_memory="20kB", progress=False)
+    assert capsys.readouterr().err == ""

@@ -98,3 +98,14 @@ def test_filter_errors(sigs):
     nan = nap.Tsd(t=np.arange(100) / RATE, d=np.r_[np.zeros(50), np.nan, np.zeros(49)])
     with pytest.raises(ValueError, match="NaN"):
         nap.apply_lowpass_filter(nan, 50.0)
+
+
+@pytest.mark.parametrize("kind,cutoff", CASES)
+@pytest.mark.parametrize("mode", ["butter", "sinc"])
+def test_frequency_response_matches_pynapple(kind, cutoff, mode):
+    from napstream.process.filtering import get_filter_frequency_response
+
+    exp = pnap.get_filter_frequency_response(cutoff, RATE, kind, mode, 4, 0.05)
+    got = get_filter_frequency_response(cutoff, RATE, kind, mode, 4, 0.05)
+    np.testing.assert_allclose(got.index.values, exp.index.values)
+    np.testing.assert_allclose(got.values, exp.values, rtol=1e-9, atol=1e-12)
