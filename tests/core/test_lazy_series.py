@@ -146,6 +146,10 @@ def test_lazy_get_reads_under_one_percent(tmp_path):
         near = np.where(full_t[j] - spikes.t <= spikes.t - full_t[j - 1], j, j - 1)
         np.testing.assert_array_equal(vf.values, np.arange(n, dtype=np.float32)[near])
         rt.reset(), rd.reset()
+        it = tsd.interpolate(spikes)
+        assert rt.elements + rd.elements < 0.02 * n
+        np.testing.assert_allclose(it.values, np.interp(spikes.t, full_t, np.arange(n, dtype=np.float32)), rtol=1e-6)
+        rt.reset(), rd.reset()
         repr(tsd)
         assert rd.elements < 100 and rt.elements < 1000
         rt.reset(), rd.reset()
@@ -237,6 +241,8 @@ BIG = textwrap.dedent(
     vf = spikes.value_from(tsd)
     expected = np.clip(np.floor(spikes.t * 1000.0 + 0.5), 0, 10**9 - 1) * 0.5
     assert np.allclose(vf.values, expected), (vf.values[:3], expected[:3])
+    it = tsd.interpolate(spikes)
+    assert np.allclose(it.values, spikes.t * 1000.0 * 0.5)
     repr(tsd)
     # ru_maxrss survives exec on Linux (it would report the pytest parent's peak): prefer VmHWM
     try:

@@ -20,7 +20,7 @@ import numpy as np
 __all__ = [
     "epoch_rows", "epoch_bins", "count_in_bins", "bin_average", "threshold", "value_from_index", "match_rows",
     "rows_in_epochs", "gather_rows",
-    "nan_support", "convolve_epochs", "interpolate_epochs",
+    "nan_support", "convolve_epochs", "interpolate_epochs", "interp",
 ]
 
 
@@ -263,23 +263,31 @@ def convolve_epochs(d: np.ndarray, lo: np.ndarray, hi: np.ndarray, kernel: np.nd
     return out.reshape((*shape, *kshape[1:]))
 
 
+def interp(tq: np.ndarray, xp: np.ndarray, fp: np.ndarray, left: float | None, right: float | None) -> np.ndarray:
+    """``np.interp`` along axis 0 of ``fp`` (any trailing shape)."""
+    if fp.ndim == 1:
+        return np.interp(tq, xp, fp, left=left, right=right)
+    flat = fp.reshape(len(xp), -1)
+    cols = [np.interp(tq, xp, flat[:, j], left=left, right=right) for j in range(flat.shape[1])]
+    return np.stack(cols, axis=1).reshape((len(tq),) + fp.shape[1:])
+
+
 def interpolate_epochs(
-    t_new: np.ndarray, t: np.ndarray, d: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+    t_new: np.ndarray, starts: np.ndarray, ends: np.ndarray, samples: Any, trailing: tuple[int, ...],
     left: float | None, right: float | None,
 ) -> np.ndarray:
-    """Linear interpolation of ``d(t)`` at ``t_new``, epoch by epoch (pynapple ``interpolate``)."""
+    """Linear interpolation at ``t_new``, epoch by epoch (pynapple ``interpolate``).
+
+    ``samples(k, tq)`` returns the ``(xp, fp)`` used for epoch ``k``: all its samples, or (for
+    lazy data) only the first, the last and those bracketing each query time, which gives
+    ``np.interp`` the same brackets and so the same values.
+    """
     nlo, nhi = epoch_rows(t_new, starts, ends)
-    lo, hi = epoch_rows(t, starts, ends)
-    out = np.full((int(np.sum(nhi - nlo)),) + d.shape[1:], np.nan)
-    pos = 0
+    out = np.full((len(t_new),) + trailing, np.nan)
     for k in range(len(starts)):
-        tq, xp, fp = t_new[nlo[k]:nhi[k]], t[lo[k]:hi[k]], d[lo[k]:hi[k]]
-        if len(tq) and len(xp):
-            if d.ndim == 1:
-                out[pos:pos + len(tq)] = np.interp(tq, xp, fp, left=left, right=right)
-            else:
-                flat = fp.reshape(len(xp), -1)
-                cols = [np.interp(tq, xp, flat[:, j], left=left, right=right) for j in range(flat.shape[1])]
-                out[pos:pos + len(tq)] = np.stack(cols, axis=1).reshape((len(tq),) + d.shape[1:])
-        pos += len(tq)
+        tq = t_new[nlo[k]:nhi[k]]
+        if len(tq):
+            xp, fp = samples(k, tq)
+            if len(xp):
+                out[nlo[k]:nhi[k]] = interp(tq, xp, fp, left, right)
     return out

@@ -323,7 +323,8 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
                     right: float | None = None) -> Any:
         """Linear interpolation of the data at the timestamps of ``ts``, epoch by epoch.
 
-        Materialises the data.
+        In-memory objects use all their samples; lazy ones read only the samples bracketing
+        each time of ``ts`` (binary search, run gathers).
 
         Examples
         --------
@@ -339,8 +340,30 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
                 raise InvalidTypeError(f"{name} must be a float or an int, got {type(v).__name__}")
         ep = self.time_support if ep is None else check_iset(ep, "ep")
         new_t = ts.restrict(ep).t
-        d = kern.interpolate_epochs(new_t, self.t, np.asarray(self.values), ep.start, ep.end, left, right)
+        lo, hi = self._epoch_rows(ep.start, ep.end)
+        if self.is_lazy:
+            samples = self._bracketing_samples(lo, hi)
+        else:
+            t, values = self.t, np.asarray(self.values)
+
+            def samples(k: int, tq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return t[lo[k]:hi[k]], values[lo[k]:hi[k]]
+        d = kern.interpolate_epochs(new_t, ep.start, ep.end, samples, tuple(self.shape[1:]), left, right)
         return self._wrap(d, t=ArrayTimeIndex(new_t, check=False), time_support=ep)
+
+    def _bracketing_samples(self, lo: np.ndarray, hi: np.ndarray) -> Any:
+        """For lazy objects: per epoch, read only the samples around the query times."""
+        def samples(k: int, tq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            a, b = int(lo[k]), int(hi[k])
+            if b <= a:
+                return np.zeros(0), np.zeros((0,) + tuple(self.shape[1:]))
+            j = np.clip(np.asarray(self._t.searchsorted(tq, "right"), dtype=np.int64), a, b)
+            rows = np.unique(np.concatenate([[a, b - 1], np.clip(j - 1, a, b - 1), np.clip(j, a, b - 1)]))
+            d = self._d
+            fp = d[rows] if isinstance(d, np.ndarray) else kern.gather_rows(d.read, rows)
+            return kern.gather_rows(self._t.read, rows), np.asarray(fp)
+
+        return samples
 
     def derivative(self, ep: IntervalSet | None = None) -> Any:
         """Time derivative (``np.gradient`` against the timestamps) epoch by epoch; materialises.
