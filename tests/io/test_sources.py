@@ -246,3 +246,16 @@ def test_dandi_urls_resolve_through_the_api(payload, dandi_server, tmp_path):
             assert src.read_range(0, SIZE) == payload[1]
         with open_source("dandi://000582/sub-1/sub-1_ses-1.nwb", cache=False) as src:
             assert src.read_range(SIZE - 100, SIZE) == payload[1][-100:]
+
+
+def test_http_reads_work_inside_a_running_event_loop(payload, http_server, tmp_path):
+    """Jupyter runs cells inside a running asyncio loop: synchronous reads must still work there."""
+    import asyncio
+
+    server = http_server(payload[0].parent)
+
+    async def main():
+        with open_source(server.url_for("data.bin"), cache=False, block_size=BLOCK) as src:
+            return src.read_ranges([(0, 100), (SIZE - 100, SIZE)])
+
+    assert asyncio.run(main()) == [payload[1][:100], payload[1][-100:]]
