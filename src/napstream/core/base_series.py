@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..config import config
 from ..errors import InvalidInputError, InvalidTypeError, missing_dependency
 from . import _series_kernels as kern
 from .chunked import ChunkedMixin
 from .interval_set import IntervalSet
-from .lazy import LazyArray, normalize_segments
+from .lazy import LazyArray, is_array_like, normalize_segments
 from .time_index import ArrayTimeIndex, TimeIndex
 from .units import check_units, from_seconds, to_seconds
 
@@ -81,6 +82,42 @@ def select_data(d: Any, seg: np.ndarray, copy: bool = False) -> Any:
     if len(seg) == 0:
         return d[:0].copy()
     return np.concatenate([d[a:b] for a, b in seg], axis=0)
+
+
+def as_support(time_support: Any) -> IntervalSet | None:
+    """Validate a ``time_support`` argument (an IntervalSet or None)."""
+    if time_support is not None and not isinstance(time_support, IntervalSet):
+        raise InvalidTypeError(f"time_support must be an IntervalSet or None, got {type(time_support).__name__}")
+    return time_support
+
+
+def as_data(d: Any, load_array: bool) -> Any:
+    """User data -> np.ndarray or LazyArray (pynapple's ``load_array`` rule)."""
+    if isinstance(d, LazyArray):
+        return d
+    if isinstance(d, np.memmap) and not load_array:
+        return LazyArray(d)
+    if isinstance(d, np.ndarray):
+        return d
+    if isinstance(d, (pd.Series, pd.DataFrame)):
+        return d.to_numpy()
+    if isinstance(d, Number):
+        return np.array([d])
+    if isinstance(d, (list, tuple)):
+        return np.array(d)
+    if is_array_like(d):
+        return np.asarray(d[()] if not len(d.shape) else d[...]) if load_array else LazyArray(d)
+    raise InvalidTypeError(
+        f"d must be array-like (numpy array, list, h5py dataset, LazyArray...), got {type(d).__name__}"
+    )
+
+
+def key_is_ordered(key: Any) -> bool:
+    """True when indexing rows with ``key`` keeps them in order (positive slices, boolean masks)."""
+    rows = key[0] if isinstance(key, tuple) and key else key
+    if isinstance(rows, slice):
+        return rows.step is None or rows.step > 0
+    return isinstance(rows, np.ndarray) and rows.dtype == bool
 
 
 class _TimeSeriesBase(ChunkedMixin):

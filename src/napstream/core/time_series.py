@@ -28,7 +28,9 @@ import pandas as pd
 
 from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
 from . import _series_kernels as kern
-from .base_series import _TimeSeriesBase, check_iset, fmt_time, register_classes, tabulate
+from .base_series import (
+    as_data, as_support, key_is_ordered, _TimeSeriesBase, check_iset, fmt_time, register_classes, tabulate,
+)
 from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like
 from .metadata import MetadataMixin
@@ -37,40 +39,6 @@ from .time_index import ArrayTimeIndex, TimeIndex, as_time_index, check_timestam
 from .units import to_seconds
 
 __all__ = ["Ts", "Tsd", "TsdFrame", "TsdTensor"]
-
-
-def _as_support(time_support: Any) -> IntervalSet | None:
-    if time_support is not None and not isinstance(time_support, IntervalSet):
-        raise InvalidTypeError(f"time_support must be an IntervalSet or None, got {type(time_support).__name__}")
-    return time_support
-
-
-def _as_data(d: Any, load_array: bool) -> Any:
-    """User data -> np.ndarray or LazyArray (pynapple's ``load_array`` rule)."""
-    if isinstance(d, LazyArray):
-        return d
-    if isinstance(d, np.memmap) and not load_array:
-        return LazyArray(d)
-    if isinstance(d, np.ndarray):
-        return d
-    if isinstance(d, (pd.Series, pd.DataFrame)):
-        return d.to_numpy()
-    if isinstance(d, Number):
-        return np.array([d])
-    if isinstance(d, (list, tuple)):
-        return np.array(d)
-    if is_array_like(d):
-        return np.asarray(d[()] if not len(d.shape) else d[...]) if load_array else LazyArray(d)
-    raise InvalidTypeError(
-        f"d must be array-like (numpy array, list, h5py dataset, LazyArray...), got {type(d).__name__}"
-    )
-
-
-def _key_is_ordered(key: Any) -> bool:
-    rows = key[0] if isinstance(key, tuple) and key else key
-    if isinstance(rows, slice):
-        return rows.step is None or rows.step > 0
-    return isinstance(rows, np.ndarray) and rows.dtype == bool
 
 
 class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
@@ -83,12 +51,12 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
         if d is None:
             raise InvalidTypeError(f"d is required to build a {type(self).__name__} (got None)")
         tidx = as_time_index(t, self._check_units(time_units), "t")
-        data = self._shape_data(_as_data(d, load_array))
+        data = self._shape_data(as_data(d, load_array))
         if data.shape[0] != len(tidx):
             raise InvalidInputError(
                 f"t and d must have the same length, got len(t)={len(tidx)} and len(d)={data.shape[0]}"
             )
-        self._setup(tidx, data, _as_support(time_support), True, **extra)
+        self._setup(tidx, data, as_support(time_support), True, **extra)
 
     def _shape_data(self, data: Any) -> Any:
         if len(data.shape) == 0:
@@ -174,7 +142,7 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
             key = tuple(self._bool_key(k) for k in key)
         rows = key[0] if isinstance(key, tuple) and key else key
         out = self._d[key]
-        index = self._index_of(rows, _key_is_ordered(key))
+        index = self._index_of(rows, key_is_ordered(key))
         if not isinstance(index, TimeIndex):
             return out
         return self._wrap_indexed(key, out, index)
@@ -754,7 +722,7 @@ class Ts(_TimeSeriesBase):
 
     def __init__(self, t: Any, time_units: str = "s", time_support: IntervalSet | None = None) -> None:
         tidx = as_time_index(t, self._check_units(time_units), "t")
-        self._setup(tidx, None, _as_support(time_support), True)
+        self._setup(tidx, None, as_support(time_support), True)
 
     def __getitem__(self, key: Any) -> Ts:
         if isinstance(key, _BaseTsd):
@@ -764,7 +732,7 @@ class Ts(_TimeSeriesBase):
         index = self._t[key]
         if not isinstance(index, TimeIndex):
             index = ArrayTimeIndex(np.array([index]), check=False)
-        elif not _key_is_ordered(key) and not index.is_lazy:
+        elif not key_is_ordered(key) and not index.is_lazy:
             check_timestamps(index.load(), "t (indexed)")
         return Ts._raw(index, None, self.time_support)
 
