@@ -58,6 +58,17 @@ def test_decode_bayes_1d_and_counts(session):
     _same(ns.decode_bayes(tc, frame, ep, 0.5), pnap.decode_bayes(tc, counts, EP, 0.5))
 
 
+@pytest.mark.parametrize("metric", ["correlation", "euclidean", "cosine"])
+def test_decode_template(session, metric):
+    g, G, (f, F), _ = session
+    tc = pnap.compute_tuning_curves(G, F, bins=6).fillna(0)
+    ep, EP = ns.IntervalSet(0, 120), pnap.IntervalSet(0, 120)
+    from napstream.process.decoding import decode_template
+
+    _same(decode_template(tc, g, ep, 0.4, metric=metric, max_memory=10_000),
+          pnap.decode_template(tc, G, EP, 0.4, metric=metric))
+
+
 def test_legacy_decoders(session):
     g, G, (f, F), (x, X) = session
     ep, EP = ns.IntervalSet(0, 120), pnap.IntervalSet(0, 120)

@@ -28,7 +28,7 @@ from ..engine.planner import resolve_budget
 from ..errors import InvalidInputError, InvalidTypeError
 from . import _validate as v
 
-__all__ = ["decode_bayes", "decode_1d", "decode_2d"]
+__all__ = ["decode_bayes", "decode_template", "decode_1d", "decode_2d"]
 
 _EPS = 1e-12
 
@@ -112,11 +112,14 @@ def _posterior(counts: np.ndarray, rate_map: np.ndarray, prior: np.ndarray, bin_
     return out
 
 
-def _outputs(dist: np.ndarray, tuning_curves: Any, t: np.ndarray, epochs: IntervalSet) -> tuple[Any, Any]:
+def _outputs(dist: np.ndarray, tuning_curves: Any, t: np.ndarray, epochs: IntervalSet,
+             values: np.ndarray | None = None) -> tuple[Any, Any]:
+    """Decoded values (argmax of ``dist``) and the distribution (``values``, default ``dist``)."""
     c = v.classes()
     filled = np.where(np.isnan(dist), -np.inf, dist)
     idx = np.argmax(filled, axis=1) if dist.shape[1] else np.zeros(len(dist), dtype=int)
     idx[np.isnan(dist).all(axis=1)] = -1
+    dist = dist if values is None else values
     shape = tuning_curves.shape[1:]
     valid = idx != -1
     dims = tuning_curves.dims[1:]
@@ -182,6 +185,55 @@ def decode_bayes(tuning_curves: Any, data: Any, epochs: IntervalSet, bin_size: f
     rate_map = tuning_curves.values.reshape(tuning_curves.sizes["unit"], -1).T
     dist = _posterior(np.asarray(binned.values), rate_map, prior, bin_s, resolve_budget(max_memory))
     return _outputs(dist, tuning_curves, np.asarray(binned.times()), epochs)
+
+
+def decode_template(tuning_curves: Any, data: Any, epochs: IntervalSet, bin_size: float,
+                    metric: str = "correlation", sliding_window_size: int | None = None,
+                    time_units: str = "s", max_memory: int | str | None = None) -> tuple[Any, Any]:
+    """Template-matching decoding: the feature bin whose tuning is closest to the counts.
+
+    Parameters
+    ----------
+    tuning_curves : xarray.DataArray
+        As returned by :func:`compute_tuning_curves`.
+    data : TsGroup or TsdFrame
+        Spikes (binned with ``count``) or binned counts / rates.
+    epochs : IntervalSet
+        Where to decode.
+    bin_size : float
+        In ``time_units``.
+    metric : str
+        Any ``scipy.spatial.distance.cdist`` metric (smaller is closer).
+    sliding_window_size : int, optional
+        Sum the counts over this many bins.
+    time_units : {'s', 'ms', 'us'}
+    max_memory : int or str, optional
+        Working memory of the distance blocks (default ``napstream.config.memory_budget``).
+
+    Returns
+    -------
+    decoded : Tsd or TsdFrame
+    distance : TsdFrame or TsdTensor
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr, napstream as nap
+    >>> tc = xr.DataArray([[5.0, 1.0, 0.0], [1.0, 5.0, 0.0]], coords={"unit": [0, 1], "0": [0.0, 1.0, 2.0]})
+    >>> group = nap.TsGroup({0: nap.Ts(np.arange(0, 1, 0.1)), 1: nap.Ts(np.arange(1, 2, 0.1))})
+    >>> from napstream.process.decoding import decode_template
+    >>> decode_template(tc, group, nap.IntervalSet(0, 2), 1.0, metric="euclidean")[0].values.tolist()
+    [0.0, 1.0]
+    """
+    from scipy.spatial.distance import cdist
+
+    binned, _ = _prepare(tuning_curves, data, epochs, bin_size, sliding_window_size, time_units, True)
+    tc = tuning_curves.values.reshape(tuning_curves.sizes["unit"], -1).T
+    counts = np.asarray(binned.values, dtype=np.float64)
+    rows = max(1, resolve_budget(max_memory) // (8 * 4 * max(1, tc.shape[0] + counts.shape[1])))
+    dist = np.empty((len(counts), tc.shape[0]))
+    for a in range(0, len(counts), rows):
+        dist[a:a + rows] = cdist(counts[a:a + rows], tc, metric=metric)
+    return _outputs(-dist, tuning_curves, np.asarray(binned.times()), epochs, values=dist)
 
 
 def _edges_from_centres(centres: np.ndarray) -> np.ndarray:
