@@ -109,3 +109,14 @@ def test_frequency_response_matches_pynapple(kind, cutoff, mode):
     got = get_filter_frequency_response(cutoff, RATE, kind, mode, 4, 0.05)
     np.testing.assert_allclose(got.index.values, exp.index.values)
     np.testing.assert_allclose(got.values, exp.values, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["butter", "sinc"])
+def test_tsdtensor_filter_matches_pynapple(mode):
+    rng = np.random.default_rng(4)
+    t = np.arange(4000) / RATE
+    d = rng.normal(0, 1, (4000, 2, 3))
+    exp = pnap.apply_highpass_filter(pnap.TsdTensor(t=t, d=d), 20.0, mode=mode)
+    got = nap.apply_highpass_filter(nap.TsdTensor(t=t, d=d), 20.0, mode=mode, max_memory="2MB")
+    assert type(got) is nap.TsdTensor
+    np.testing.assert_allclose(got.values, exp.values, rtol=1e-7, atol=1e-10)

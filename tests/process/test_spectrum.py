@@ -125,3 +125,7 @@ def test_spectrum_input_errors(signals):
         nap.compute_mean_power_spectral_density(mem, 1.0, executor="gpu")
     with pytest.raises(InvalidInputError, match="Nyquist"):
         nap.compute_band_power(mem, [(10, 200)], interval_size=1.0)
+    with pytest.raises(TypeError, match="fs"):
+        nap.compute_fft(mem, fs="250")
+    with pytest.raises(ValueError, match="fs"):
+        nap.compute_power_spectral_density(mem, fs=-1.0)

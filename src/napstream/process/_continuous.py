@@ -40,7 +40,9 @@ def sampling_rate(sig: Any, fs: Any) -> float:
     """``fs`` validated, or the rate of ``sig`` (samples / time-support length, like pynapple)."""
     if fs is None:
         return float(sig.rate)
-    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.number)) or not fs > 0:
+    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.number)):
+        raise InvalidTypeError(f"fs must be a number of Hz or None, got {type(fs).__name__}")
+    if not fs > 0:
         raise InvalidInputError(f"fs must be a positive number of Hz, got {fs!r}")
     return float(fs)
 
