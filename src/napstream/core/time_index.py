@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import FileFormatError, InvalidInputError, InvalidTypeError
 from .lazy import LazyArray, normalize_segments
 
 __all__ = ["TimeIndex", "ArrayTimeIndex", "RegularTimeIndex", "as_time_index", "SEARCH_BLOCK"]
@@ -148,7 +148,9 @@ class ArrayTimeIndex(TimeIndex):
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         stop = len(self) if stop is None else stop
         if isinstance(self.values, LazyArray):
-            return np.asarray(self.values.read(start, stop), dtype=np.float64)
+            out = np.asarray(self.values.read(start, stop), dtype=np.float64)
+            _check_stored(out, start)
+            return out
         return self.values[max(start, 0):stop]
 
     def select(self, segments: Any) -> ArrayTimeIndex:
@@ -347,6 +349,23 @@ def check_timestamps(t: np.ndarray, name: str = "t") -> None:
         raise InvalidInputError(
             f"{name} must be sorted in increasing order; {name}[{bad + 1}]={t[bad + 1]!r} < "
             f"{name}[{bad}]={t[bad]!r} (sort your times, e.g. np.sort)"
+        )
+
+
+def _check_stored(t: np.ndarray, start: int) -> None:
+    """Lazily read timestamps are checked as they arrive (a damaged file must not give wrong numbers)."""
+    if t.size == 0:
+        return
+    finite = np.isfinite(t)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise FileFormatError(f"timestamps stored in the file must be finite; found {t[bad]} at row {start + bad}")
+    d = np.diff(t)
+    if (d < 0).any():
+        bad = int(np.flatnonzero(d < 0)[0])
+        raise FileFormatError(
+            f"timestamps stored in the file must be sorted in increasing order; row {start + bad + 1} "
+            f"({t[bad + 1]!r}) < row {start + bad} ({t[bad]!r})"
         )
 
 
