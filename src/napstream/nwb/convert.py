@@ -36,7 +36,7 @@ import pandas as pd
 from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
-from ..errors import UnsupportedTypeError
+from ..errors import FileFormatError, UnsupportedTypeError
 from .source import DatasetRef
 from .tables import colnames, column_is_large, decode_strings, read_column, read_table, table_ids
 from .tree import Entry
@@ -100,8 +100,10 @@ def time_index(group: h5py.Group, n: int, ctx: ReadContext) -> TimeIndex:
     """Explicit timestamps -> lazy ArrayTimeIndex; starting_time + rate -> RegularTimeIndex."""
     if "timestamps" in group:
         ts = ctx.lazy(group["timestamps"])
-        if len(ts) != n:  # a damaged file: keep the rows both have
-            ts = ts.select([[0, min(n, len(ts))]])
+        if len(ts) != n:
+            raise FileFormatError(
+                f"{group.name}: timestamps has {len(ts)} rows but data has {n}; the file is damaged"
+            )
         if not ctx.lazy_loading:
             return ArrayTimeIndex(np.asarray(ts.load(), dtype=np.float64))
         return ArrayTimeIndex(ts, check=False)
@@ -243,9 +245,18 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     from ..core import Ts, TsGroup
 
     times_col = "spike_times" if "spike_times_index" in group else next(
-        c for c in colnames(group) if c.endswith("_times") and f"{c}_index" in group)
+        (c for c in colnames(group) if c.endswith("_times") and f"{c}_index" in group), "spike_times")
+    if times_col not in group or f"{times_col}_index" not in group:
+        raise FileFormatError(f"{group.name} lists the column {times_col!r} but the file has no "
+                              f"{times_col} and {times_col}_index datasets; the file is damaged")
     ids = table_ids(group)
     ends = np.asarray(group[f"{times_col}_index"][()], dtype=np.int64)
+    n_times = int(group[times_col].shape[0])
+    if len(ends) != len(ids) or (len(ends) and (ends.min() < 0 or ends.max() > n_times or (np.diff(ends) < 0).any())):
+        raise FileFormatError(
+            f"{group.name}/{times_col}_index must hold {len(ids)} non-decreasing row ends within [0, {n_times}]; "
+            f"got {ends[:10].tolist()}{'...' if len(ends) > 10 else ''}; the file is damaged"
+        )
     starts = np.concatenate([[0], ends[:-1]])
     spikes = ctx.lazy(group[times_col])
     supports = _unit_supports(group, len(ids))
