@@ -94,6 +94,8 @@ def _classify_table(group: h5py.Group, ntype: str) -> tuple[str, tuple[int, ...]
     n = int(ids.shape[0]) if isinstance(ids, h5py.Dataset) and ids.shape else 0
     if any(c.endswith("_times") for c in cols) and any(k.endswith("_times_index") for k in group):
         return "TsGroup", (n,), "object"
+    if ntype == "Units" and "spike_times" in cols:  # damaged: make_tsgroup names what is missing
+        return "TsGroup", (n,), "object"
     if ntype == "TimeIntervals" or ("start_time" in cols and "stop_time" in cols):
         return "IntervalSet", (n, 2), "float64"
     return "DataFrame", (n, len(cols)), "object"
