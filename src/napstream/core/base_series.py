@@ -690,5 +690,6 @@ def tabulate(headers: list[str], rows: list[list[str]], ellipsis_at: int | None 
 
 
 def fmt_time(x: float) -> str:
-    return repr(float(x)) if not float(x).is_integer() else str(int(x)) if abs(x) < 1e15 else repr(float(x))
+    """A timestamp as tabulate (pynapple's printer) shows it: 6 significant digits."""
+    return format(float(x), "g")
 
