@@ -45,7 +45,7 @@ _EXPORTS: dict[str, str] = {
     "compute_spike_triggered_average": "process", "compute_autocorrelogram": "process",
     "compute_crosscorrelogram": "process", "compute_eventcorrelogram": "process",
     "compute_isi_distribution": "process", "decode_1d": "process", "decode_2d": "process",
-    "decode_bayes": "process",
+    "decode_bayes": "process", "decode_template": "process",
     # process: continuous data
     "compute_power_spectral_density": "process", "compute_mean_power_spectral_density": "process",
     "compute_fft": "process", "compute_band_power": "process", "apply_bandpass_filter": "process",

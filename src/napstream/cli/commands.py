@@ -134,10 +134,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"cleared the cache ({format_bytes(freed or 0)} freed)")
         return 0
     info = cache_info(cache_dir=args.cache_dir)
-    get = info.get if isinstance(info, dict) else lambda k, d=None: getattr(info, k, d)
-    print(f"cache folder : {get('cache_dir', get('path'))}")
-    print(f"size         : {format_bytes(get('size', 0) or 0)} (cap {format_bytes(get('cap', get('size_limit', 0)) or 0)})")
-    print(f"files        : {get('files', get('n_files', 0))}")
+    print(f"cache folder : {info['dir']}")
+    print(f"size         : {format_bytes(info['size'])} (cap {format_bytes(info['max_size'])})")
+    print(f"remote files : {info['files']}")
+    for entry in info["entries"]:
+        print(f"  {format_bytes(entry['cached_bytes']):>10s} in {entry['blocks']:>5d} blocks  {entry['url']}")
     return 0
 
 

@@ -14,7 +14,7 @@ _TABLE = {
     **{name: "correlograms" for name in (
         "compute_autocorrelogram", "compute_crosscorrelogram", "compute_eventcorrelogram",
         "compute_isi_distribution")},
-    **{name: "decoding" for name in ("decode_1d", "decode_2d", "decode_bayes")},
+    **{name: "decoding" for name in ("decode_1d", "decode_2d", "decode_bayes", "decode_template")},
     # continuous data
     **{name: "spectrum" for name in (
         "compute_power_spectral_density", "compute_mean_power_spectral_density", "compute_fft",
