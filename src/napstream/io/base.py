@@ -293,6 +293,8 @@ class BlockedSource(BaseSource):
                 continue
             missing.append(i)
         self.stats.add(cache_hits=len(wanted) - len(missing), cache_misses=len(missing))
-        per_batch = max(1, self.prefetch_limit // self.block_size)
+        # bodies of one batch are held in memory until written to the caches: keep batches modest
+        batch_bytes = min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
+        per_batch = max(1, batch_bytes // self.block_size)
         for k in range(0, len(missing), per_batch):
             self._fetch_blocks(missing[k: k + per_batch], None)
