@@ -200,3 +200,21 @@ def test_opening_a_remote_nwb_file_takes_a_handful_of_round_trips(session, http_
         assert "units" in nwb.keys()
         print(nwb)
     assert io.round_trips <= 3 and server.stats.requests <= 4
+
+
+def test_small_selections_look_chunks_up_without_the_full_index(session):
+    with h5py.File(session, "r") as f:
+        dset = f[LFP]
+        c = dset.chunks[0]
+        full = ChunkIndex(dset)
+        reference = full.rows  # builds the full index (chunk_iter)
+        assert full.is_full and len(reference) == dset.id.get_num_chunks()
+        lazy = ChunkIndex(dset, lookup_limit=4)
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            a = int(rng.integers(0, dset.shape[0]))
+            b = min(a + int(rng.integers(1, 3 * c)), dset.shape[0])
+            assert lazy.ranges(a, b) == full.ranges(a, b)
+        assert not lazy.is_full  # every selection touched <= 4 chunks
+        assert lazy.ranges(0, dset.shape[0]) == full.ranges(0, dset.shape[0])
+        assert lazy.is_full  # a big selection builds the full index once

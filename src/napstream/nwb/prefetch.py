@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -40,47 +41,80 @@ _COALESCE_GAP = 64 * 1024
 
 
 class ChunkIndex:
-    """Byte ranges of a dataset's storage, looked up by rows (built once, no data read).
+    """Byte ranges of a dataset's storage, looked up by rows (no data read).
+
+    A selection touching at most ``lookup_limit`` storage chunks asks HDF5 for just those chunks
+    (``get_chunk_info_by_coord``: a walk from the root of the chunk B-tree, a few cached metadata
+    reads); a larger one builds the full index once with ``chunk_iter`` and keeps it.
 
     Parameters
     ----------
     dset : h5py.Dataset
         Any dataset (chunked, contiguous or compact).
+    lookup_limit : int
+        Largest number of chunks looked up one by one before the full index is built.
     """
 
-    def __init__(self, dset: h5py.Dataset) -> None:
+    def __init__(self, dset: h5py.Dataset, lookup_limit: int = 16) -> None:
         self.shape = dset.shape
         self.kind = "chunked" if dset.chunks is not None else _unchunked_kind(dset)
         self.chunk_rows = int(dset.chunks[0]) if dset.chunks is not None and dset.shape else 0
+        self.lookup_limit = lookup_limit
         self.offset: int | None = None
         self.row_bytes = 0
-        self.rows = np.zeros(0, dtype=np.int64)
-        self.starts = np.zeros(0, dtype=np.int64)
-        self.sizes = np.zeros(0, dtype=np.int64)
+        self._dset = dset
+        self._full: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._known: dict[tuple[int, ...], tuple[int, int] | None] = {}
         if self.kind == "chunked":
-            self._index_chunks(dset)
+            self._trailing = [range(0, n, c) for n, c in zip(dset.shape[1:], dset.chunks[1:])]
         elif self.kind == "contiguous":
             self.offset = dset.id.get_offset()
             n_rows = max(int(dset.shape[0]), 1) if dset.shape else 1
             self.row_bytes = int(dset.id.get_storage_size()) // n_rows
 
-    def _index_chunks(self, dset: h5py.Dataset) -> None:
-        rows, starts, sizes = [], [], []
+    @property
+    def is_full(self) -> bool:
+        """True once the whole chunk index has been read."""
+        return self._full is not None
 
-        def visit(info: Any) -> None:
-            rows.append(info.chunk_offset[0])
-            starts.append(info.byte_offset)
-            sizes.append(info.size)
+    def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first row, byte offset, size) of every allocated chunk, sorted by row (built once)."""
+        if self._full is None:
+            rows, starts, sizes = [], [], []
 
-        if hasattr(dset.id, "chunk_iter"):
-            dset.id.chunk_iter(visit)
-        else:  # pragma: no cover - h5py < 3.8
-            for i in range(dset.id.get_num_chunks()):
-                visit(dset.id.get_chunk_info(i))
-        order = np.argsort(np.asarray(rows, dtype=np.int64), kind="stable")
-        self.rows = np.asarray(rows, dtype=np.int64)[order]
-        self.starts = np.asarray(starts, dtype=np.int64)[order]
-        self.sizes = np.asarray(sizes, dtype=np.int64)[order]
+            def visit(info: Any) -> None:
+                rows.append(info.chunk_offset[0])
+                starts.append(info.byte_offset)
+                sizes.append(info.size)
+
+            if hasattr(self._dset.id, "chunk_iter"):
+                self._dset.id.chunk_iter(visit)
+            else:  # pragma: no cover - h5py < 3.8
+                for i in range(self._dset.id.get_num_chunks()):
+                    visit(self._dset.id.get_chunk_info(i))
+            order = np.argsort(np.asarray(rows, dtype=np.int64), kind="stable")
+            self._full = tuple(np.asarray(x, dtype=np.int64)[order] for x in (rows, starts, sizes))  # type: ignore[assignment]
+        return self._full  # type: ignore[return-value]
+
+    rows = property(lambda self: self._index()[0], doc="First row of every chunk (builds the full index).")
+    starts = property(lambda self: self._index()[1], doc="Byte offset of every chunk.")
+    sizes = property(lambda self: self._index()[2], doc="Stored size of every chunk.")
+
+    def _lookup(self, first: int, stop: int) -> list[tuple[int, int]] | None:
+        """Ranges of the chunks of rows ``[first, stop)`` one by one, or None when too many."""
+        row_starts = range(first, stop, self.chunk_rows)
+        n = len(row_starts) * int(np.prod([len(t) for t in self._trailing]))
+        if self._full is not None or n > self.lookup_limit or not hasattr(self._dset.id, "get_chunk_info_by_coord"):
+            return None
+        out = []
+        for coord in itertools.product(row_starts, *self._trailing):
+            if coord not in self._known:
+                info = self._dset.id.get_chunk_info_by_coord(coord)
+                self._known[coord] = None if info.byte_offset is None else (info.byte_offset, info.size)
+            found = self._known[coord]
+            if found is not None:
+                out.append((int(found[0]), int(found[0] + found[1])))
+        return out
 
     def ranges(self, start: int, stop: int) -> list[tuple[int, int]]:
         """Byte ranges ``[(begin, end), ...]`` holding rows ``[start, stop)`` (all columns)."""
@@ -88,8 +122,12 @@ class ChunkIndex:
             return []
         if self.kind == "chunked":
             first = (start // self.chunk_rows) * self.chunk_rows
-            lo, hi = np.searchsorted(self.rows, [first, stop], side="left")
-            return [(int(a), int(a + s)) for a, s in zip(self.starts[lo:hi], self.sizes[lo:hi])]
+            looked_up = self._lookup(first, stop)
+            if looked_up is not None:
+                return looked_up
+            rows, starts, sizes = self._index()
+            lo, hi = np.searchsorted(rows, [first, stop], side="left")
+            return [(int(a), int(a + s)) for a, s in zip(starts[lo:hi], sizes[lo:hi])]
         if self.kind == "contiguous" and self.offset is not None:
             if not self.shape:
                 return [(self.offset, self.offset + self.row_bytes)]
@@ -99,8 +137,9 @@ class ChunkIndex:
     def batches(self, start: int, stop: int, limit: int) -> list[tuple[int, int]]:
         """Split rows ``[start, stop)`` at chunk boundaries into pieces of about ``limit`` bytes."""
         if self.kind == "chunked":
+            rows, _, sizes = self._index()
             step = self.chunk_rows
-            per_rows = max(int(self.sizes.mean()) if len(self.sizes) else 1, 1)
+            per_rows = max(int(sizes.sum()) // max(len(np.unique(rows)), 1), 1)  # bytes per chunk row
         else:
             step, per_rows = 1, max(self.row_bytes, 1)
         rows_per_batch = max(step, (limit // per_rows) * step)
