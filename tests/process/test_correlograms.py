@@ -121,6 +121,12 @@ def test_from_nwb_file(tmp_path):
     mem = ns.TsGroup({k: ns.Ts(units[k].times()) for k in units.keys()}, time_support=units.time_support)
     _eq(ns.compute_crosscorrelogram(units, 0.01, 0.2, norm=False, max_memory=3000),
         ns.compute_crosscorrelogram(mem, 0.01, 0.2, norm=False))
+    # normalised: units whose own support (obs_intervals) is shorter than the group's are normalised
+    # by the group's support, as pynapple does after restricting the group
+    ref = pnap.TsGroup({k: pnap.Ts(units[k].times()) for k in units.keys()}, time_support=pnap.IntervalSet(
+        units.time_support.start, units.time_support.end))
+    _eq(ns.compute_crosscorrelogram(units, 0.01, 0.2, max_memory=3000),
+        pnap.compute_crosscorrelogram(ref, 0.01, 0.2))
 
 
 @pytest.mark.parametrize("call, err, match", [

@@ -129,9 +129,10 @@ def _bad_bool(value: Any, name: str) -> None:
 
 
 def _rates(group: Any, spikes: _Spikes, ep: IntervalSet | None) -> np.ndarray:
-    if ep is None:
-        return np.asarray(group.rates, dtype=float)
-    return spikes.counts / ep.tot_length("s")
+    # pynapple restricts the group to ``ep`` (default: the group's support) and uses those rates,
+    # so a unit with a shorter support of its own (NWB obs_intervals) is normalised like the others
+    support = group.time_support if ep is None else ep
+    return spikes.counts / support.tot_length("s")
 
 
 def _normalise(counts: np.ndarray, n1: int, binsize: float, rate: float = 1.0) -> np.ndarray:
