@@ -174,9 +174,16 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
         bs = float(to_seconds(float(bin_size), self._check_units(time_units)))  # type: ignore[arg-type]
         if not bs > 0:
             raise InvalidInputError(f"bin_size must be > 0, got {bin_size}")
-        sub = self.restrict(ep) if len(ep) else self[:0]
-        t, d = kern.bin_average(sub.t, np.asarray(sub.values), ep.start, ep.end, bs)
-        return self._wrap(d, t=ArrayTimeIndex(t, check=False), time_support=ep)
+        if self.is_lazy:  # streamed in chunks within the memory budget (ChunkedMixin)
+            t, d = self._chunked_bin_average(bs, ep)
+            shape = (len(t),) + tuple(self.shape[1:])
+            d = np.asarray(d, dtype=np.float64)
+            if d.shape != shape:  # no sample in any bin: every average is 0/0
+                d = np.full(shape, np.nan)
+        else:
+            sub = self.restrict(ep) if len(ep) else self[:0]
+            t, d = kern.bin_average(sub.t, np.asarray(sub.values), ep.start, ep.end, bs)
+        return self._wrap(d, t=ArrayTimeIndex(np.asarray(t, dtype=np.float64), check=False), time_support=ep)
 
     def dropna(self, update_time_support: bool = True) -> Any:
         """Drop the rows holding NaNs; by default the support becomes the runs of valid rows.
@@ -456,7 +463,10 @@ class Tsd(_BaseTsd):
         if isinstance(thr, bool) or not isinstance(thr, Number):
             raise InvalidTypeError(f"thr must be a number, got {type(thr).__name__}")
         ts = self.time_support
-        t, d, s, e = kern.threshold(self.t, np.asarray(self.values), ts.start, ts.end, thr, method)
+        if self.is_lazy:  # streamed in chunks within the memory budget (ChunkedMixin)
+            t, d, s, e = self._chunked_threshold(thr, method)
+        else:
+            t, d, s, e = kern.threshold(self.t, np.asarray(self.values), ts.start, ts.end, thr, method)
         return Tsd._raw(ArrayTimeIndex(t, check=False), d, IntervalSet(start=s, end=e), restrict=True)
 
     def to_tsgroup(self) -> Any:
