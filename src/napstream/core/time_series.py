@@ -160,7 +160,8 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
     def bin_average(self, bin_size: float, ep: IntervalSet | None = None, time_units: str = "s") -> Any:
         """Average the data in bins of ``bin_size`` laid on ``ep`` (default: the time support).
 
-        Materialises the data of the epochs (a later version streams them).
+        Lazy objects are streamed in chunks within ``napstream.config.memory_budget`` (sums may
+        then differ from the in-memory result in the last bits at chunk seams).
 
         Examples
         --------
@@ -442,7 +443,7 @@ class Tsd(_BaseTsd):
     def threshold(self, thr: float, method: str = "above") -> Tsd:
         """Samples above/below ``thr``; the support becomes the epochs where the test holds.
 
-        Materialises the data.
+        Lazy objects are streamed in chunks within ``napstream.config.memory_budget``.
 
         Parameters
         ----------
