@@ -129,3 +129,47 @@ def test_spectrum_input_errors(signals):
         nap.compute_fft(mem, fs="250")
     with pytest.raises(ValueError, match="fs"):
         nap.compute_power_spectral_density(mem, fs=-1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the same analyses on an NWB LFP read through napstream.NWBFile: local file and loopback HTTP
+# (pynapple runs on the array pynwb reads)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def nwb_session(tmp_path_factory):
+    from napstream.testing.sessions import write_session
+
+    folder = tmp_path_factory.mktemp("sess")
+    path = write_session(folder / "s.nwb", duration=40.0, n_units=2, n_channels=4)
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        es = io.read().processing["ecephys"]["LFP"]["ElectricalSeriesLFP"]
+        values = es.data[:] * es.conversion
+        if es.channel_conversion is not None:
+            values = values * np.asarray(es.channel_conversion[:])[None, :]
+        values = values + es.offset
+        t = es.starting_time + np.arange(len(values)) / es.rate
+    return folder, path, pnap.TsdFrame(t=t, d=values)
+
+
+def _sources(folder, path, http_server):
+    yield "local", nap.NWBFile(str(path))
+    server = http_server(folder)
+    yield "http", nap.NWBFile(server.url_for("s.nwb"), cache=False)
+
+
+@pytest.mark.network
+def test_psd_and_filter_on_every_source(nwb_session, http_server):
+    folder, path, ref = nwb_session
+    exp_psd = pnap.compute_mean_power_spectral_density(ref, 1.0, fs=1250.0)
+    exp_filt = pnap.apply_bandpass_filter(ref, (6.0, 12.0), fs=1250.0)
+    for name, nwb in _sources(folder, path, http_server):
+        lfp = nwb["ElectricalSeriesLFP"]
+        assert lfp.is_lazy, name
+        for executor in ("serial", "threads"):
+            psd = nap.compute_mean_power_spectral_density(lfp, 1.0, fs=1250.0, max_memory="4MB", executor=executor)
+            np.testing.assert_allclose(psd.values, exp_psd.values, rtol=1e-9, err_msg=name)
+        filt = nap.apply_bandpass_filter(lfp, (6.0, 12.0), fs=1250.0, max_memory="12MB", executor="threads")
+        np.testing.assert_allclose(filt.values, exp_filt.values, rtol=1e-7, atol=1e-12, err_msg=name)
+        nwb.close()
