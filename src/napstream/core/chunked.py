@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -73,6 +74,7 @@ class H5Sink:
     def __init__(self, shape: tuple[int, ...], dtype: Any, path: Any = None, chunk_rows: int | None = None) -> None:
         import h5py
 
+        self.temporary = path is None
         if path is None:
             folder = config.cache_dir or tempfile.gettempdir()
             os.makedirs(folder, exist_ok=True)
@@ -86,9 +88,20 @@ class H5Sink:
         self.dset[a:b] = values
 
     def result(self) -> LazyArray:
+        """A LazyArray over the written dataset; a temporary file is deleted with its last user."""
         self.file.close()
         ref = H5DatasetRef(self.path, self.name)
-        return LazyArray(ref.open(), ref=ref)
+        dset = ref.open()
+        if self.temporary:
+            weakref.finalize(dset, _remove_quietly, self.path)
+        return LazyArray(dset, ref=ref)
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:  # pragma: no cover - already gone, or still open elsewhere (Windows)
+        pass
 
 
 def make_sink(shape: tuple[int, ...], dtype: Any, lazy: bool, path: Any = None, chunk_rows: int | None = None) -> Any:

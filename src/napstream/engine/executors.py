@@ -21,6 +21,8 @@ import pickle
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from ..config import EXECUTORS, config
 from ..core.chunking import ChunkTask
 from ..errors import InvalidInputError, missing_dependency
@@ -89,7 +91,13 @@ def _threads(algorithm: Any, tasks: list[ChunkTask], n_workers: int, on_done: Ca
 
 
 def _portable(task: ChunkTask) -> ChunkTask:
-    """The task itself if it pickles (lazy views with a ``ref``), else one with its rows read."""
+    """The task itself if it pickles (lazy views with a ``ref``), else one with its rows read.
+
+    A LazyArray over an in-memory array would pickle its whole base: its rows are read instead.
+    """
+    if isinstance(getattr(task.d, "base", None), np.ndarray) and not isinstance(task.d, np.ndarray):
+        chunk = task.load()
+        return ChunkTask(chunk.t, chunk.d, task.rows)
     try:
         pickle.dumps(task.d)
         pickle.dumps(task.t)
