@@ -100,7 +100,7 @@ def _work(nap: Any, nwb: Any, workload: str) -> float:
         events = nap.Ts(t=np.asarray(trials.start))
         total = 0
         for k in units.keys():
-            pe = nap.compute_perievent(units[k], events, minmax=(-1.0, 1.0))
+            pe = nap.compute_perievent(units[k], events, window=(-1.0, 1.0))
             total += sum(len(pe[j]) for j in pe.keys())
         return float(total)
     if workload == "crosscorr":
