@@ -209,3 +209,20 @@ def test_progress_bar_shows_when_forced(data, capsys, monkeypatch):
     assert "chunk" in capsys.readouterr().err
     run(EpochStats(1), lazy, max_memory="20kB", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_temporary_results_are_deleted_with_their_last_user(data):
+    import gc
+    import os
+
+    lazy, _, _ = data
+    out = lazy.apply(lambda p: p.values * 2, max_memory="30kB")
+    path = out.lazy_data.base.file.filename
+    view = out.restrict(nap.IntervalSet(5.0, 6.0))
+    del out
+    gc.collect()
+    assert os.path.exists(path)
+    np.testing.assert_allclose(view.values, lazy.restrict(nap.IntervalSet(5.0, 6.0)).values * 2)
+    del view
+    gc.collect()
+    assert not os.path.exists(path)
