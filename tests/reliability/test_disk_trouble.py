@@ -46,6 +46,10 @@ def test_cache_dir_under_a_regular_file(server, rel_session, reference, tmp_path
     assert issubclass(caught[0].category, RuntimeWarning)
     assert str(blocker / "sub") in str(caught[0].message)
     assert blocker.read_bytes() == b"a regular file"
+    # opening the file again in the same process does not repeat the warning
+    again, caught_again = _read_all(server.url_for(rel_session.name), blocker / "sub")
+    _check(again, reference)
+    assert caught_again == [], [str(w.message) for w in caught_again]
 
 
 def test_read_only_cache_dir(server, rel_session, reference, tmp_path):
