@@ -50,7 +50,8 @@ _EXPORTS: dict[str, str] = {
     "compute_power_spectral_density": "process", "compute_mean_power_spectral_density": "process",
     "compute_fft": "process", "compute_band_power": "process", "apply_bandpass_filter": "process",
     "apply_lowpass_filter": "process", "apply_highpass_filter": "process",
-    "apply_bandstop_filter": "process", "compute_wavelet_transform": "process",
+    "apply_bandstop_filter": "process", "get_filter_frequency_response": "process",
+    "compute_wavelet_transform": "process",
     "generate_morlet_filterbank": "process",
 }
 

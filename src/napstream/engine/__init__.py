@@ -1,1 +1,20 @@
-"""napstream.engine"""
+"""The chunk engine: plan chunks under a memory budget and run ChunkAlgorithms serially, on threads,
+or on dask (imported only when asked for).
+
+Examples
+--------
+>>> import numpy as np
+>>> import napstream as nap
+>>> from napstream.engine import run, EpochStats
+>>> sig = nap.Tsd(t=np.arange(1000.0), d=np.ones(1000))
+>>> stats = run(EpochStats(1), sig, max_memory="4KB")   # doctest: +SKIP
+"""
+
+from .._lazy_exports import lazy_exports
+
+_TABLE = {
+    "run": "runner", "plan": "planner", "Plan": "planner", "execute": "executors",
+    "ChunkAlgorithm": "protocol", "ChunkAlgorithmBase": "protocol", "progress_bar": "progress",
+}
+__all__ = sorted(_TABLE)
+__getattr__, __dir__ = lazy_exports(__name__, _TABLE, globals())

@@ -20,7 +20,8 @@ _TABLE = {
         "compute_power_spectral_density", "compute_mean_power_spectral_density", "compute_fft",
         "compute_band_power")},
     **{name: "filtering" for name in (
-        "apply_bandpass_filter", "apply_lowpass_filter", "apply_highpass_filter", "apply_bandstop_filter")},
+        "apply_bandpass_filter", "apply_lowpass_filter", "apply_highpass_filter", "apply_bandstop_filter",
+        "get_filter_frequency_response")},
     **{name: "wavelets" for name in ("compute_wavelet_transform", "generate_morlet_filterbank")},
 }
 __all__ = sorted(_TABLE)
