@@ -139,7 +139,8 @@ def test_tls_verification_is_on_by_default(server, rel_session, monkeypatch):
 
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         real_init(self, *args, **kwargs)
-        seen["connector"].append((kwargs.get("ssl", True), kwargs.get("verify_ssl", True), self._ssl))
+        seen["connector"].append((kwargs.get("ssl", True), kwargs.get("verify_ssl", True),
+                                  getattr(self, "_ssl", kwargs.get("ssl", True))))
 
     def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         seen["request"].append((kwargs.get("ssl", True), kwargs.get("verify_ssl", True)))
