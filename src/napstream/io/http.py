@@ -117,6 +117,7 @@ class HTTPSource(BlockedSource):
         super().__init__(0, block_size, description or safe_url(url), None, None, conc, memory_bytes)
         self.locator = url
         self._url = url
+        self._url_generation = 0  # bumped each time the resolver hands out a fresh URL
         self._resolver = resolver
         self._policy = RetryPolicy(config._validate("retries", retries if retries is not None else config.retries), backoff)
         self._timeout = config._validate("timeout", timeout if timeout is not None else config.timeout)
@@ -287,15 +288,16 @@ class HTTPSource(BlockedSource):
 
     async def _with_resolver(self, make: Callable[[], Any]) -> Any:
         """Run ``make()``; after a 403, ask the resolver once for a fresh URL and run it again."""
-        url = self._url
+        generation = self._url_generation
         try:
             return await make()
         except RemoteAccessError:
             if self._resolver is None:
                 raise
         with self._lock:  # several requests may fail at once: resolve once per stale URL
-            if self._url == url:
+            if self._url_generation == generation:
                 self._url = self._resolver()
+                self._url_generation += 1
         return await make()
 
     async def _gather(self, ranges: Sequence[ByteRange]) -> list[bytes]:
