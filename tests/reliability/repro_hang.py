@@ -4,10 +4,14 @@ Run ``python tests/reliability/repro_hang.py [cycles]`` from the repository root
 loopback server; each cycle opens the session anew (4 KiB blocks, retries=1, timeout=0.5 s), injects
 a persistent 503 / 429 / drop / truncate fault into one user operation, then re-reads fault-free.
 Seen on 2026-11-24 (aiohttp 3.14.5, before and after io/http.py moved requests to a private event
-loop): within ~25-150 cycles one request is never answered - the server's handler thread waits in
-``parse_headers`` for the rest of the request, the client waits for the response in ``select`` and
-no timeout fires. Never seen with a fresh server per cycle (96 cycles) nor without faults (240
-cycles). When no cycle finishes for 20 s, every thread's stack is dumped and the script exits 3.
+loop): within ~25-150 cycles everything stops. The stack dump shows the reading thread inside an
+h5py call (convert._group_metadata dereferencing electrode_group references -> FileObject.readinto
+-> HTTPSource) waiting in ``select``, the server's handler thread frozen in ``parse_headers`` and
+another thread "Garbage-collecting": the collector finalises h5py objects (left in reference
+cycles by earlier cycles) and waits for h5py's global lock, held by the reading thread, so no
+thread makes progress and no timeout fires. Never seen with a fresh server per cycle (96 cycles)
+nor without faults (240 cycles). When no cycle finishes for 20 s, every thread's stack is dumped
+and the script exits 3.
 """
 
 from __future__ import annotations

@@ -52,10 +52,9 @@ FATAL: dict[str, tuple[dict[str, Any], type[Exception]]] = {
 #: faults hitting every request: retries are exhausted
 PERSISTENT = ("drop", "503", "429", "stall", "truncate", "bad_content_range")
 
-HANG = ("a range request stayed unanswered past every timeout; known intermittent bug (io/http.py), "
-        "see tests/reliability/repro_hang.py: after many injected 503/429/drop faults on one long-lived server "
-        "the server waits for the rest of the request headers while the client waits for the response, and "
-        "config.timeout (aiohttp sock_read) does not end the wait")
+HANG = ("known intermittent deadlock (see tests/reliability/repro_hang.py): another thread (a server handler, a "
+        "watchdog) runs the garbage collector, which finalises h5py objects and waits for h5py's lock, held by the "
+        "thread inside an h5py read that waits for the network; nothing moves and no timeout fires")
 
 
 def _with_deadline(fn: Callable[[], Any], limit: float) -> Any:
