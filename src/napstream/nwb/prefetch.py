@@ -72,6 +72,24 @@ class ChunkIndex:
             n_rows = max(int(dset.shape[0]), 1) if dset.shape else 1
             self.row_bytes = int(dset.id.get_storage_size()) // n_rows
 
+    def n_chunks(self, start: int, stop: int) -> int:
+        """Storage chunks (all columns) holding rows ``[start, stop)``; 0 when not chunked."""
+        if self.kind != "chunked" or stop <= start:
+            return 0
+        rows = -(-stop // self.chunk_rows) - start // self.chunk_rows
+        return rows * int(np.prod([len(t) for t in self._trailing]))
+
+    def is_small(self, start: int, stop: int) -> bool:
+        """True for a chunked selection of at most ``lookup_limit`` chunks while the full index is
+        not built: HDF5's own B-tree search finds those chunks in a few metadata reads, whereas
+        listing them first (``get_chunk_info_by_coord``) walks the B-tree leaves in order - one
+        remote round trip per leaf before the selection."""
+        if self.kind != "chunked" or self._full is not None or self.n_chunks(start, stop) > self.lookup_limit:
+            return False
+        first = (start // self.chunk_rows) * self.chunk_rows
+        coords = itertools.product(range(first, stop, self.chunk_rows), *self._trailing)
+        return not all(c in self._known for c in coords)  # already listed: planning is free
+
     @property
     def is_full(self) -> bool:
         """True once the whole chunk index has been read."""
@@ -242,6 +260,8 @@ class PrefetchingDataset:
             return self.dataset[key]
         span = row_span(key, shape[0]) or (0, shape[0])
         index = self.index
+        if index.is_small(*span):  # a few chunks: h5py finds them itself (forward reads are read ahead)
+            return self.dataset[key]
         limit = getattr(self.source, "prefetch_limit", None)
         total = sum(b - a for a, b in index.ranges(*span))
         if limit is None or total <= limit:
