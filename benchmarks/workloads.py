@@ -115,7 +115,10 @@ def _import_stack(stack: str) -> None:
     import pandas  # noqa: F401
 
     if stack.startswith("napstream"):
+        import aiohttp  # noqa: F401 - the HTTP transport, imported on first remote read
+
         import napstream
+        import napstream.io.http  # noqa: F401
         import napstream.nwb.file  # noqa: F401
         import napstream.process.spectrum  # noqa: F401
         import napstream.process.tuning_curves  # noqa: F401
