@@ -27,7 +27,10 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -40,6 +43,35 @@ from .stats import IOStats
 __all__ = ["ByteSource", "BaseSource", "BlockedSource"]
 
 _MiB = 2**20
+
+_GC_GUARD = threading.Lock()
+_GC_PAUSES = 0
+_GC_RESUME = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Any:
+    """No automatic garbage collection, in any thread, while this thread waits on the network.
+
+    h5py holds its global lock while it reads through :class:`~napstream.io.fileobj.FileObject`.
+    A collection started meanwhile on another thread may free an h5py object and wait for that
+    lock; if that thread is the one serving our bytes (a loopback server in the same process,
+    as in tests and benchmarks), neither can go on. Pausing automatic collections for the
+    duration of each network wait closes that door; nested and concurrent pauses are counted.
+    """
+    global _GC_PAUSES, _GC_RESUME
+    with _GC_GUARD:
+        if _GC_PAUSES == 0:
+            _GC_RESUME = gc.isenabled()
+            gc.disable()
+        _GC_PAUSES += 1
+    try:
+        yield
+    finally:
+        with _GC_GUARD:
+            _GC_PAUSES -= 1
+            if _GC_PAUSES == 0 and _GC_RESUME:
+                gc.enable()
 
 
 @runtime_checkable
@@ -234,7 +266,8 @@ class BlockedSource(BaseSource):
         ranges = [ByteRange(block_bounds(r[0], self.block_size, self.size).start,
                             block_bounds(r[-1], self.block_size, self.size).end) for r in runs]
         t0 = time.perf_counter()
-        bodies = self._fetch_ranges(ranges)
+        with gc_paused():
+            bodies = self._fetch_ranges(ranges)
         self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
         disk = self._disk
         for run, rng, body in zip(runs, ranges, bodies):
