@@ -311,9 +311,10 @@ class HTTPSource(BlockedSource):
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        for t in tasks:
-            if not t.cancelled() and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
+        errors = [t.exception() for t in tasks if not t.cancelled()]  # retrieve all: no "never retrieved" noise
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
         return [t.result() for t in tasks]
 
     def _fetch_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:
