@@ -77,11 +77,11 @@ def _run(stack: str, workload: str, url: str, path: Path, cache_dir: Path, mem_c
 def _measure(server: Any, stack: str, workload: str, url: str, path: Path, repeats: int, mem_cap: int, timeout: float) -> dict[str, Any]:
     runs = []
     for _ in range(repeats):
-        cache = WORK / "cache" / stack
+        cache = WORK / "cache" / stack / workload
         if stack in ("napstream_cold", "pynapple_fsspec"):
             shutil.rmtree(cache, ignore_errors=True)
         elif stack == "napstream_warm" and not cache.exists():
-            _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # fill the cache
+            _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # this workload's blocks
         server.reset_stats()
         res = _run(stack, workload, url, path, cache, mem_cap, timeout)
         stats = server.stats
