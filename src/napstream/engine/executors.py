@@ -128,7 +128,9 @@ def _dask(algorithm: Any, tasks: list[ChunkTask], executor: Any, n_workers: int,
     client, own = _dask_client(executor, n_workers)
     futures: list[Any] = []
     try:
-        algo = client.scatter(algorithm, broadcast=True)
+        # hash=False: a fresh key per run. With content hashing, two runs of equal algorithms share
+        # one key, and the first run's release can drop it while the second still needs it.
+        algo = client.scatter(algorithm, broadcast=True, hash=False)
         window = n_workers  # n_workers + 1 chunks in flight, as planned
 
         def results() -> Iterable[Any]:
