@@ -218,3 +218,19 @@ def test_small_selections_look_chunks_up_without_the_full_index(session):
         assert not lazy.is_full  # every selection touched <= 4 chunks
         assert lazy.ranges(0, dset.shape[0]) == full.ranges(0, dset.shape[0])
         assert lazy.is_full  # a big selection builds the full index once
+
+
+def test_network_failure_while_opening_is_reported_as_such(tmp_path):
+    """A request that fails for good while h5py reads the file's metadata is a RetryExhaustedError
+    naming the URL and range, not a 'not a readable HDF5 file' error."""
+    from napstream.errors import FileFormatError, RetryExhaustedError
+    from napstream.testing.http_server import FaultPlan, RangeHTTPServer
+    from napstream.testing.sessions import write_session
+
+    write_session(tmp_path / "s.nwb", duration=30.0, n_units=2, n_channels=2)
+    with RangeHTTPServer(tmp_path) as server, nap.config.override(retries=1, timeout=0.5):
+        # the first GETs (the file's ends) pass; every later one fails
+        server.set_faults(FaultPlan("503", count=None, probability=1.0, methods=("GET",), skip=2))
+        with pytest.raises(RetryExhaustedError, match=r"s\.nwb bytes \[") as err:
+            nap.NWBFile(server.url_for("s.nwb"), cache_dir=tmp_path / "cache", block_size="4KiB")
+    assert not isinstance(err.value, FileFormatError)

@@ -72,10 +72,16 @@ def _open_remote(url: str, io_options: dict[str, Any]) -> tuple[h5py.File, Any]:
     src = open_source(url, **io_options)
     try:
         f = h5py.File(file_object(src), "r")
+    except NapstreamError:  # a network failure while h5py read the superblock: say so, as is
+        src.close()
+        raise
     except OSError as err:
         src.close()
         desc = getattr(src, "description", url)
         raise FileFormatError(f"source {desc!r} is not a readable HDF5 file: {err}") from err
+    except BaseException:
+        src.close()
+        raise
     return f, src
 
 
