@@ -306,20 +306,15 @@ class RegularTimeIndex(TimeIndex):
             est = np.ceil((q - self.start) * self.rate)
         est = np.nan_to_num(est, nan=0.0, posinf=self.n, neginf=0.0)
         p = np.clip(est, 0, self.n).astype(np.int64)
-        if side == "left":
-            for _ in range(4):  # exact fix-up around the arithmetic estimate
-                down = (p > 0) & (self._clock(p - 1) >= q)
-                up = (p < self.n) & (self._clock(p) < q)
-                if not (down.any() or up.any()):
-                    break
-                p = p - down + up
-        else:
-            for _ in range(4):
-                down = (p > 0) & (self._clock(p - 1) > q)
-                up = (p < self.n) & (self._clock(p) <= q)
-                if not (down.any() or up.any()):
-                    break
-                p = p - down + up
+        # exact fix-up around the arithmetic estimate: p = number of clock values before q
+        # ("before" is < for side="left", <= for side="right")
+        before = np.less if side == "left" else np.less_equal
+        for _ in range(4):
+            down = (p > 0) & ~before(self._clock(p - 1), q)
+            up = (p < self.n) & before(self._clock(p), q)
+            if not (down.any() or up.any()):
+                break
+            p = p - down + up
         return p
 
     def _searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
@@ -336,37 +331,45 @@ class RegularTimeIndex(TimeIndex):
         return f"RegularTimeIndex(start={self.start}, rate={self.rate}, n={len(self)})"
 
 
-def check_timestamps(t: np.ndarray, name: str = "t") -> None:
-    """Raise a clear ValueError if in-memory timestamps are not finite or not sorted."""
+def _first_disorder(t: np.ndarray) -> tuple[str, int] | None:
+    """("nonfinite", i) or ("decreasing", i) for the first bad row of ``t`` (i: t[i+1] < t[i]), else None."""
     if t.size == 0:
-        return
-    if not np.isfinite(t).all():
-        bad = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise InvalidInputError(f"{name} must be finite; found {t[bad]} at position {bad}")
+        return None
+    finite = np.isfinite(t)
+    if not finite.all():
+        return "nonfinite", int(np.flatnonzero(~finite)[0])
     d = np.diff(t)
     if (d < 0).any():
-        bad = int(np.flatnonzero(d < 0)[0])
-        raise InvalidInputError(
-            f"{name} must be sorted in increasing order; {name}[{bad + 1}]={t[bad + 1]!r} < "
-            f"{name}[{bad}]={t[bad]!r} (sort your times, e.g. np.sort)"
-        )
+        return "decreasing", int(np.flatnonzero(d < 0)[0])
+    return None
+
+
+def check_timestamps(t: np.ndarray, name: str = "t") -> None:
+    """Raise a clear ValueError if in-memory timestamps are not finite or not sorted."""
+    bad = _first_disorder(t)
+    if bad is None:
+        return
+    kind, i = bad
+    if kind == "nonfinite":
+        raise InvalidInputError(f"{name} must be finite; found {t[i]} at position {i}")
+    raise InvalidInputError(
+        f"{name} must be sorted in increasing order; {name}[{i + 1}]={t[i + 1]!r} < "
+        f"{name}[{i}]={t[i]!r} (sort your times, e.g. np.sort)"
+    )
 
 
 def _check_stored(t: np.ndarray, start: int) -> None:
     """Lazily read timestamps are checked as they arrive (a damaged file must not give wrong numbers)."""
-    if t.size == 0:
+    bad = _first_disorder(t)
+    if bad is None:
         return
-    finite = np.isfinite(t)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise FileFormatError(f"timestamps stored in the file must be finite; found {t[bad]} at row {start + bad}")
-    d = np.diff(t)
-    if (d < 0).any():
-        bad = int(np.flatnonzero(d < 0)[0])
-        raise FileFormatError(
-            f"timestamps stored in the file must be sorted in increasing order; row {start + bad + 1} "
-            f"({t[bad + 1]!r}) < row {start + bad} ({t[bad]!r})"
-        )
+    kind, i = bad
+    if kind == "nonfinite":
+        raise FileFormatError(f"timestamps stored in the file must be finite; found {t[i]} at row {start + i}")
+    raise FileFormatError(
+        f"timestamps stored in the file must be sorted in increasing order; row {start + i + 1} "
+        f"({t[i + 1]!r}) < row {start + i} ({t[i]!r})"
+    )
 
 
 def as_time_index(t: Any, time_units: str = "s", name: str = "t") -> TimeIndex:
