@@ -220,6 +220,9 @@ class BlockedSource(BaseSource):
         self.cache = cache
         self.cache_key = cache_key
         self.memory = MemoryLRU(memory_bytes if memory_bytes is not None else max(64 * _MiB, 8 * block_size))
+        #: (block index, start, bytes): the already fetched end of an incomplete block (from the
+        #: suffix request at open), joined to the rest of that block when it is fetched
+        self._fragment: tuple[int, int, bytes] | None = None
 
     @property
     def prefetch_limit(self) -> int:
@@ -265,20 +268,32 @@ class BlockedSource(BaseSource):
         runs = self._runs(missing)
         ranges = [ByteRange(block_bounds(r[0], self.block_size, self.size).start,
                             block_bounds(r[-1], self.block_size, self.size).end) for r in runs]
+        frag = self._fragment
+        tails = [frag[2] if frag is not None and r[-1] == frag[0] and rng.start < frag[1] else b""
+                 for r, rng in zip(runs, ranges)]
+        asked = [ByteRange(rng.start, rng.end - len(t)) for rng, t in zip(ranges, tails)]
         t0 = time.perf_counter()
         with gc_paused():
-            bodies = self._fetch_ranges(ranges)
+            bodies = self._fetch_ranges(asked)
         self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
-        disk = self._disk
+        if any(tails):  # the fragment's bytes were fetched at open: they come from memory now
+            bodies = [body + t if t else body for body, t in zip(bodies, tails)]
+            self.stats.add(bytes_from_cache=sum(len(t) for t in tails))
+            self._fragment = None
         for run, rng, body in zip(runs, ranges, bodies):
             for i in run:
                 lo = block_bounds(i, self.block_size, self.size)
                 block = body[lo.start - rng.start: lo.end - rng.start]
-                self.memory.put(i, block)
-                if disk is not None:
-                    disk.put(self.cache_key, self.block_size, i, block)  # type: ignore[arg-type]
+                self._store(i, block)
                 if keep is not None:
                     keep[i] = block
+
+    def _store(self, index: int, block: bytes) -> None:
+        """Keep a complete block in the memory LRU and the persistent cache."""
+        self.memory.put(index, block)
+        disk = self._disk
+        if disk is not None:
+            disk.put(self.cache_key, self.block_size, index, block)  # type: ignore[arg-type]
 
     def _get_blocks(self, wanted_ranges: Sequence[ByteRange]) -> dict[int, bytes]:
         """Blocks covering ``wanted_ranges``: from memory, disk, then one network batch."""

@@ -5,6 +5,7 @@ the platform's user cache folder)::
 
     v1/<key[:2]>/<key>/meta.json          url (no query string), size, version of the remote file
     v1/<key[:2]>/<key>/<block_size>-<i>   block i: its bytes + a CRC32 trailer
+    v1/seen/<sha256 of the URL>/          empty folder: this URL was opened before
 
 ``key`` is a SHA-256 of (URL without query string, size, ETag or Last-Modified), so a changed
 remote file gets a new key and is never served stale; no file name contains URL parts. Blocks
@@ -50,6 +51,7 @@ from .retry import safe_url
 __all__ = ["BlockCache", "MemoryLRU", "get_cache", "default_cache_dir", "cache_info", "clear_cache"]
 
 _LAYOUT = "v1"
+_SEEN = "seen"
 _TRAILER = struct.Struct("<I")
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600.0
@@ -143,7 +145,30 @@ class BlockCache:
         record = {"url": safe_url(url), "size": int(size), "version": version, "created": time.time()}
         self._meta[key] = json.dumps(record).encode()
         self._write_meta(key)
+        try:  # an empty folder: nothing a block scan or a partial write could trip on
+            self._seen_path(url).mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass
         return key
+
+    def _seen_path(self, url: str) -> Path:
+        digest = hashlib.sha256(safe_url(url).encode()).hexdigest()
+        return self._root / _SEEN / digest
+
+    def seen(self, url: str) -> bool:
+        """True when a file at this URL (query string ignored) was registered here before.
+
+        A remote source opening a URL it has never seen fetches its first and last blocks at
+        once (nothing cached to validate); a known URL is validated with one HEAD first.
+
+        >>> import tempfile
+        >>> cache = BlockCache(tempfile.mkdtemp())
+        >>> before = cache.seen("https://h/f.nwb")
+        >>> _ = cache.register("https://h/f.nwb?sig=1", 10, "e")
+        >>> before, cache.seen("https://h/f.nwb?sig=2")
+        (False, True)
+        """
+        return self.enabled and self._seen_path(url).is_dir()
 
     def _write_meta(self, key: str) -> None:
         meta = self._folder(key) / "meta.json"

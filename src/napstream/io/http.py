@@ -48,6 +48,13 @@ _LIVE: "weakref.WeakSet[HTTPSource]" = weakref.WeakSet()
 _THREAD = threading.local()
 
 
+class _Headers:
+    """The version headers of a response, for :meth:`HTTPSource._check_version`."""
+
+    def __init__(self, etag: str | None, modified: str | None) -> None:
+        self.headers = {k: v for k, v in (("ETag", etag), ("Last-Modified", modified)) if v is not None}
+
+
 def _run_here(coro: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
     """Run ``coro`` to completion on ``loop`` (default: this thread's private loop), in this thread."""
     if loop is None:
@@ -126,8 +133,12 @@ class HTTPSource(BlockedSource):
         self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []
         self._lock = threading.Lock()
         t0 = time.perf_counter()
+        ends: dict[int, bytes] | None = None
         try:
-            self.size, self.etag, self.last_modified = self._sync(self._probe())
+            if cache is None or not cache.enabled or not cache.seen(url):
+                ends = self._sync(self._open_with_ends())  # cold: no HEAD, the ends come at once
+            if ends is None:  # known file (the cache is validated by one HEAD) or an odd server
+                self.size, self.etag, self.last_modified = self._sync(self._probe())
             self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
         except BaseException:
             self.close()
@@ -135,7 +146,12 @@ class HTTPSource(BlockedSource):
         self.version = self.etag or self.last_modified
         if cache is not None and cache.enabled:
             self.cache, self.cache_key = cache, cache.register(url, self.size, self.version)
-        self._warm_ends()
+        if ends is None:
+            self._warm_ends()
+        else:
+            self.stats.add(cache_misses=len(ends))
+            for index, block in ends.items():
+                self._store(index, block)
 
     # -- session ---------------------------------------------------------------------------------
     def _sync(self, coro: Any) -> Any:
@@ -236,6 +252,74 @@ class HTTPSource(BlockedSource):
             if info is None:
                 info = await self._request("GET", {"Range": "bytes=0-0"}, on_get)
             return info
+
+        return await self._with_resolver(lambda: retry_async(attempt, self._policy, self._what(), self._count_retry))
+
+    async def _open_with_ends(self) -> dict[int, bytes] | None:
+        """Learn size and version from two concurrent GETs of the first and last block.
+
+        A cold open needs the first and last blocks (HDF5 metadata) anyway: asking for
+        ``bytes=0-(block-1)`` and the suffix ``bytes=-block`` at once tells the size
+        (``Content-Range``) and the version (``ETag``/``Last-Modified``) without a HEAD round trip.
+        Returns ``{block index: bytes}`` (complete blocks only), or None when the server's answers
+        do not allow it (empty file, no ``Content-Range``...): the caller then probes with HEAD.
+        """
+        size = self.block_size
+        tasks = [self._probe_range(f"bytes=0-{size - 1}", 0), self._probe_range(f"bytes=-{size}", None)]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for res in results:  # a definite answer (not found, refused, changed, exhausted) is final
+            if isinstance(res, BaseException) and not (type(res) is RemoteError):
+                raise res
+        if any(isinstance(res, BaseException) or res is None for res in results[:1]):
+            return None
+        head, tail = results
+        total, etag, modified, _, first = head  # type: ignore[misc]
+        self.size, self.etag, self.last_modified = total, etag, modified
+        blocks = {0: first[: min(size, total)]}
+        if isinstance(tail, tuple):
+            self._check_version(_Headers(tail[1], tail[2]), tail[0], ByteRange(tail[3], total))
+            last = (total - 1) // size if total else 0
+            start = last * size
+            if last > 0 and tail[3] <= start:
+                blocks[last] = tail[4][start - tail[3]:]
+                if tail[3] < start and tail[3] > start - size:  # part of the block before: keep it
+                    self._fragment = (last - 1, tail[3], tail[4][: start - tail[3]])
+        return blocks if total else None
+
+    async def _probe_range(self, spec: str, expect_start: int | None) -> Any:
+        """One GET of ``spec`` at open: ``(total, etag, last_modified, start, body)`` or None.
+
+        None means the answer cannot say the size (no ``Content-Range`` total) or a suffix was
+        answered with the whole file (the server ignores ``Range``).
+        """
+        want = self.block_size
+
+        async def on_get(resp: Any) -> Any:
+            etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+            if resp.status == 206:
+                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                if not match or match.group(3) == "*":
+                    return None
+                start, end, total = int(match.group(1)), int(match.group(2)) + 1, int(match.group(3))
+                lo = 0 if expect_start == 0 else max(total - want, 0)
+                if (start, end) != (lo, min(lo + want, total)):
+                    raise TransientError(f"wrong Content-Range {resp.headers.get('Content-Range')!r}")
+                body = await resp.read()
+            elif resp.status == 200 and expect_start == 0 and resp.headers.get("Content-Length") is not None:
+                start, total = 0, int(resp.headers["Content-Length"])  # Range ignored: keep the first block
+                body = await resp.content.readexactly(min(want, total))
+                end = len(body)
+            else:
+                return None
+            if len(body) != end - start:
+                raise TransientError(f"short read: {len(body)} of {end - start} bytes")
+            self.stats.add(bytes_fetched=len(body))
+            return total, etag, modified, start, body
+
+        async def attempt() -> Any:
+            _, sem = await self._ensure_session()
+            async with sem:
+                return await self._request("GET", {"Range": spec}, on_get)
 
         return await self._with_resolver(lambda: retry_async(attempt, self._policy, self._what(), self._count_retry))
 
