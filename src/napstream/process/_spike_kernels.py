@@ -26,6 +26,7 @@ from ..errors import InvalidInputError, InvalidTypeError
 
 __all__ = [
     "closest_index",
+    "ClosestSampler",
     "outer_edges",
     "bin_flat_index",
     "restrict_rows",
@@ -43,7 +44,9 @@ def closest_index(q: np.ndarray, t: np.ndarray, unique: bool | None = None) -> n
     Ties go to the later sample, and among equal timestamps to the last one, exactly like
     pynapple's forward walk in ``value_from(mode="closest")``. ``t`` must not be empty. Pass
     ``unique=True`` when ``t`` is known to have no repeated timestamps (saves a search); sorted
-    queries are fastest.
+    queries are fastest. To look up many query arrays in the same ``t``, use
+    :class:`ClosestSampler` (it prepares ``t`` once and guesses the index arithmetically when
+    the samples are nearly regular).
     """
     q = np.asarray(q, dtype=np.float64)
     n = len(t)
@@ -59,6 +62,89 @@ def closest_index(q: np.ndarray, t: np.ndarray, unique: bool | None = None) -> n
         return np.where(take_right, right, left)
     value = np.where(take_right, t[right], t[left])
     return np.searchsorted(t, value, side="right") - 1
+
+
+class ClosestSampler:
+    """:func:`closest_index` of many query arrays in one sorted ``t``, fast when ``t`` is regular.
+
+    When ``t`` has no repeated timestamps, the closest sample is first guessed arithmetically,
+    ``c = floor((q - t[0]) * rate + 1/2)`` with ``rate = (n - 1) / (t[-1] - t[0])``, then checked
+    exactly against the real timestamps: ``c`` is pynapple's choice if and only if it is at least
+    as close as ``c - 1`` and strictly closer than ``c + 1`` (distance to ``q`` is unimodal along
+    sorted unique samples, and ties go to the later sample). Queries whose guess fails (jittered
+    or irregular samples, gaps, rounding at exact ties) go through :func:`closest_index`, so the
+    result is always exactly pynapple's. When a sample of the first queries shows the guess
+    rarely holds, the guess is skipped altogether.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Sorted float64 sample times (not empty).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = ClosestSampler(np.array([0.0, 1.0, 2.0, 3.0]))
+    >>> s(np.array([-1.0, 0.5, 1.4, 2.5, 9.0]))
+    array([0, 1, 1, 3, 3])
+    """
+
+    #: fraction of failed guesses above which the arithmetic guess is abandoned
+    max_miss = 0.25
+
+    def __init__(self, t: np.ndarray) -> None:
+        self.t = np.ascontiguousarray(t, dtype=np.float64)
+        n = len(self.t)
+        self.n = n
+        self.unique = n < 2 or bool(np.all(self.t[1:] != self.t[:-1]))
+        span = float(self.t[-1] - self.t[0]) if n else 0.0
+        self.guess = self.unique and n >= 2 and span > 0 and np.isfinite(span)
+        self._padded: np.ndarray | None = None
+        if self.guess:
+            self.rate = (n - 1) / span
+            self._offset = 0.5 - float(self.t[0]) * self.rate
+
+    def _pad(self) -> np.ndarray:
+        if self._padded is None:
+            p = np.empty(self.n + 2)
+            p[0], p[-1] = -np.inf, np.inf
+            p[1:-1] = self.t
+            self._padded = p
+        return self._padded
+
+    def __call__(self, q: np.ndarray) -> np.ndarray:
+        """Closest sample index (int) of each query time in ``q``."""
+        q = np.asarray(q, dtype=np.float64)
+        if not self.guess or len(q) < 16:
+            return closest_index(q, self.t, self.unique).astype(np.intp, copy=False)
+        c, bad = self._guess(q)
+        miss = np.flatnonzero(bad)
+        if miss.size > self.max_miss * len(q) and len(q) >= 256:
+            self.guess = False  # irregular samples: plain binary search from now on
+        if miss.size:
+            c[miss] = closest_index(q[miss], self.t, True)
+        return c
+
+    def _guess(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Guessed closest sample of each query and a mask of the guesses that are wrong."""
+        g = q * self.rate
+        g += self._offset  # (q - t0) * rate + 1/2: only a guess, its rounding does not matter
+        np.maximum(g, 0.0, out=g)
+        np.minimum(g, self.n - 1, out=g)
+        c = g.astype(np.intp)  # floor (g >= 0)
+        p = self._pad()  # t with -inf before and +inf after: p[1:-1][c] = t[c]
+        near = p[1:-1].take(c)
+        near -= q  # t[c] - q
+        left = p[:-2].take(c)  # t[c-1]
+        np.subtract(q, left, out=left)
+        bad = near > left  # c - 1 strictly closer (ties go to c, the later sample)
+        far = p[2:].take(c)
+        far -= q  # t[c+1] - q
+        # c + 1 at least as close: (t[c+1] - q) <= (q - t[c]) == -near. The rounded sum of two
+        # floats is <= 0 exactly when their real sum is, so "far + near <= 0" is the same test.
+        far += near
+        bad |= far <= 0
+        return c, bad
 
 
 def restrict_rows(t_starts: np.ndarray, t_ends: np.ndarray, index: Any) -> np.ndarray:
@@ -161,22 +247,41 @@ def bin_flat_index(values: np.ndarray, edges: Sequence[np.ndarray]) -> np.ndarra
     """Flat (C-order) bin of each row of ``values`` (n, D); -1 outside the edges or NaN.
 
     Same rules as ``np.histogramdd``: bins are half-open except the last, which includes its
-    right edge.
+    right edge. One ``searchsorted`` per dimension into the edges whose last one is moved up by
+    one ulp (so a value equal to it lands in the last bin), then a small lookup table turns the
+    position into the bin number, or into a large negative number when outside.
     """
     values = np.asarray(values)
     if values.ndim == 1:
         values = values[:, None]
-    n = values.shape[0]
-    flat = np.zeros(n, dtype=np.int64)
-    valid = np.ones(n, dtype=bool)
+    sizes = [len(e) - 1 for e in edges]
+    outside = -2 * max(int(np.prod(sizes, dtype=np.int64)), 1)
+    flat: np.ndarray | None = None
     for i, e in enumerate(edges):
-        x = values[:, i]
-        k = np.searchsorted(e, x, side="right")
-        k[x == e[-1]] -= 1
-        valid &= (k >= 1) & (k <= len(e) - 1)
-        flat = flat * (len(e) - 1) + (k - 1)
-    flat[~valid] = -1
-    return flat
+        k = _edge_position(values[:, i], np.asarray(e, dtype=np.float64))
+        lut = np.full(sizes[i] + 2, outside, dtype=np.int64)
+        lut[1:-1] = np.arange(sizes[i])  # searchsorted "right" position p -> bin p - 1
+        b = lut[k]
+        if flat is None:
+            flat = b
+        else:
+            flat *= sizes[i]
+            flat += b
+    if flat is None:  # pragma: no cover - no dimension
+        return np.zeros(len(values), dtype=np.int64)
+    return np.maximum(flat, -1, out=flat)
+
+
+def _edge_position(x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """``searchsorted(e, x, "right")``, except that ``x == e[-1]`` counts as inside the last bin."""
+    last = e[-1]
+    if np.isfinite(last):
+        e = e.copy()
+        e[-1] = np.nextafter(last, np.inf)
+        return np.searchsorted(e, x, side="right")
+    k = np.searchsorted(e, x, side="right")
+    k[x == last] -= 1
+    return k
 
 
 # --------------------------------------------------------------------------------------------

@@ -124,4 +124,19 @@ def unit_segments(index: TimeIndex, starts: np.ndarray, ends: np.ndarray) -> np.
     """Rows of ``index`` inside each closed epoch (one segment per epoch, touching epochs clipped)."""
     from ..core.chunking import epoch_segments
 
+    values = getattr(index, "values", None)
+    if isinstance(index, ArrayTimeIndex) and isinstance(values, np.ndarray):
+        index = _ArraySearch(values)  # in memory: numpy's search without the wrapper's checks
     return epoch_segments(index, np.asarray(starts, dtype=np.float64), np.asarray(ends, dtype=np.float64))
+
+
+class _ArraySearch:
+    """``searchsorted`` of an in-memory sorted float64 array (what ``ArrayTimeIndex`` does)."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def searchsorted(self, q: np.ndarray, side: str = "left") -> np.ndarray:
+        return np.searchsorted(self.values, q, side=side)

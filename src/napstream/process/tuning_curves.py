@@ -22,12 +22,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.chunking import as_margin, working_row_nbytes
 from ..core.interval_set import IntervalSet
+from ..engine.executors import resolve_executor
+from ..engine.planner import resolve_budget
 from ..engine.protocol import ChunkAlgorithmBase
-from ..engine.runner import run
+from ..engine.runner import run as _engine_run
 from ..errors import InvalidInputError, InvalidTypeError
 from . import _validate as v
-from ._spike_kernels import bin_flat_index, closest_index, outer_edges
+from ._spike_kernels import ClosestSampler, bin_flat_index, outer_edges
 
 __all__ = [
     "compute_tuning_curves", "compute_response_per_epoch", "compute_mutual_information",
@@ -35,6 +38,28 @@ __all__ = [
     "compute_2d_tuning_curves_continuous", "compute_discrete_tuning_curves", "compute_1d_mutual_info",
     "compute_2d_mutual_info",
 ]
+
+
+#: Most feature rows one chunk holds, whatever the memory budget: memory must not grow with the
+#: session (a 10-h position still fits one chunk of the default budget), and chunks of this size
+#: stay cache-friendly while their per-chunk cost (a few searches per unit) stays negligible.
+CHUNK_ROWS = 1 << 17
+
+
+def _capped_run(algorithm: Any, series: Any, ep: Any = None, max_memory: Any = None, executor: Any = None) -> Any:
+    """``engine.run`` with the budget lowered so that a chunk holds at most :data:`CHUNK_ROWS` rows.
+
+    The budget is the smaller of ``max_memory`` (or ``config.memory_budget``) and what
+    ``CHUNK_ROWS`` rows (with margins, per chunk in flight) plus the fixed state cost, so the
+    planner picks at most that many rows and a smaller ``max_memory`` is still honoured.
+    """
+    budget = resolve_budget(max_memory)
+    name, n_workers = resolve_executor(executor, None)
+    in_flight = 1 if name in ("serial", "auto") else n_workers + 1
+    left, right = as_margin(getattr(algorithm, "margin", 0))
+    row = working_row_nbytes(series[1], getattr(algorithm, "row_factor", 2.0))
+    cap = int(getattr(algorithm, "fixed_nbytes", 0)) + in_flight * row * (CHUNK_ROWS + left + right)
+    return _engine_run(algorithm, series, ep=ep, max_memory=min(budget, cap), executor=executor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,11 +78,12 @@ class _MinMax(ChunkAlgorithmBase):
         d = np.asarray(chunk.d[chunk.core_slice], dtype=np.float64).reshape(-1, self.n_dims)
         if len(d) == 0:
             return state
-        if self.skip_nan:
-            with np.errstate(invalid="ignore"):
-                lo, hi = np.fmin.reduce(d, axis=0), np.fmax.reduce(d, axis=0)
-            return np.fmin(state[0], lo), np.fmax(state[1], hi), state[2] + len(d)
-        return np.minimum(state[0], d.min(axis=0)), np.maximum(state[1], d.max(axis=0)), state[2] + len(d)
+        # one 1-D reduction per column: numpy reduces a few wide columns along axis 0 slowly
+        low, high = (np.fmin, np.fmax) if self.skip_nan else (np.minimum, np.maximum)
+        with np.errstate(invalid="ignore"):
+            lo = np.array([low.reduce(d[:, i]) for i in range(self.n_dims)])
+            hi = np.array([high.reduce(d[:, i]) for i in range(self.n_dims)])
+        return low(state[0], lo), high(state[1], hi), state[2] + len(d)
 
     def merge(self, states: list[Any]) -> Any:
         lo = (np.fmin if self.skip_nan else np.minimum).reduce([s[0] for s in states], axis=0)
@@ -72,6 +98,8 @@ class _Query:
         self.indexes = indexes
         self.segments = [v.unit_segments(ix, starts, ends) for ix in indexes]
         self.data = data  # continuous: one index and its (n, c) data
+        # in-memory timestamps are searched and sliced directly (no per-call wrapper cost)
+        self.arrays = [_in_memory(ix) for ix in indexes]
 
     def total(self) -> int:
         return int(sum(int((s[:, 1] - s[:, 0]).sum()) for s in self.segments))
@@ -79,16 +107,28 @@ class _Query:
     def read(self, k: int, lo: float, hi: float) -> list[tuple[int, np.ndarray, Any]]:
         """(query number, times, rows or None) of the queries in ``[lo, hi]`` inside epoch ``k``."""
         out = []
-        for u, (ix, seg) in enumerate(zip(self.indexes, self.segments)):
+        for u, (ix, seg, arr) in enumerate(zip(self.indexes, self.segments, self.arrays)):
             a, b = int(seg[k, 0]), int(seg[k, 1])
             if b <= a:
                 continue
-            i0 = max(a, int(ix.searchsorted(lo, "left")))
-            i1 = min(b, int(ix.searchsorted(hi, "right")))
+            if arr is not None:
+                part = arr[a:b]
+                i0 = a + int(part.searchsorted(lo, "left"))
+                i1 = a + int(part.searchsorted(hi, "right"))
+            else:
+                i0 = max(a, int(ix.searchsorted(lo, "left")))
+                i1 = min(b, int(ix.searchsorted(hi, "right")))
             if i1 > i0:
                 rows = _read_rows(self.data, i0, i1) if self.data is not None else None
-                out.append((u, ix.read(i0, i1), rows))
+                out.append((u, arr[i0:i1] if arr is not None else ix.read(i0, i1), rows))
         return out
+
+
+def _in_memory(ix: Any) -> np.ndarray | None:
+    values = getattr(ix, "values", None) if not getattr(ix, "is_regular", False) else None
+    if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
+        return values
+    return None
 
 
 def _read_rows(d: Any, i0: int, i1: int) -> np.ndarray:
@@ -116,25 +156,25 @@ class _Tuning(ChunkAlgorithmBase):
 
     def update(self, state: dict, chunk: Any) -> dict:
         t, core, k = chunk.t, chunk.core_slice, chunk.segment
-        flat = bin_flat_index(np.asarray(chunk.d, dtype=np.float64), self.edges)
-        own = flat[core]
-        state["occ"] += np.bincount(own[own >= 0], minlength=self.n_bins)
+        # bin + 1 of every row, 0 for rows outside the bins (NaN) or in the margins (owned by the
+        # neighbouring chunk): one gather + one bincount per unit, no masks
+        bin1 = bin_flat_index(np.asarray(chunk.d, dtype=np.float64), self.edges)
+        bin1 += 1
+        bin1[:core.start] = 0
+        bin1[core.stop:] = 0
+        state["occ"] += np.bincount(bin1, minlength=self.n_bins + 1)[1:]
         lo = t[core.start - 1] if core.start > 0 else self.starts[k]
         hi = t[core.stop] if core.stop < len(t) else self.ends[k]
-        unique = len(t) < 2 or bool(np.all(t[1:] != t[:-1]))
+        closest = ClosestSampler(t)
+        num = state["num"]
         for u, times, rows in self.query.read(k, lo, hi):
-            idx = closest_index(times, t, unique)
-            keep = (idx >= core.start) & (idx < core.stop)
-            fb = flat[idx[keep]]
-            ok = fb >= 0
-            fb = fb[ok]
+            fb = bin1.take(closest(times))
             if not self.continuous:
-                state["num"][u] += np.bincount(fb, minlength=self.n_bins)
+                num[u] += np.bincount(fb, minlength=self.n_bins + 1)[1:]
                 continue
-            w = rows[keep][ok]
-            state["den"] += np.bincount(fb, minlength=self.n_bins)
+            state["den"] += np.bincount(fb, minlength=self.n_bins + 1)[1:]
             for c in range(self.n_out):
-                state["num"][c] += np.bincount(fb, weights=w[:, c], minlength=self.n_bins)
+                num[c] += np.bincount(fb, weights=rows[:, c], minlength=self.n_bins + 1)[1:]
         return state
 
     def merge(self, states: list[dict]) -> dict:
@@ -240,7 +280,7 @@ def _edges(ti: Any, d: Any, segments: np.ndarray, specs: list[Any], ranges: Any,
     need = [np.ndim(s) == 0 and (ranges is None or ranges[i] is None) for i, s in enumerate(specs)]
     stats = [(np.nan, np.nan, 1)] * n_dims
     if any(need):
-        lo, hi, n = run(_MinMax(n_dims), (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
+        lo, hi, n = _capped_run(_MinMax(n_dims), (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
         stats = [(lo[i], hi[i], n) for i in range(n_dims)]
     return outer_edges(stats, specs, ranges, name="bins")
 
@@ -322,7 +362,7 @@ def compute_tuning_curves(
     query, keys, continuous, rates = _build_query(data, epochs)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
                    _row_factor(query, segments, continuous))
-    state = run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
+    state = _capped_run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
     shape = tuple(len(e) - 1 for e in edges)
     occupancy = state["occ"].reshape(shape)
     tcs = _finalize(state, shape, occupancy, fs, continuous, return_counts)
@@ -417,7 +457,7 @@ def _epoch_response(data: Any, ep: IntervalSet, max_memory: Any) -> np.ndarray:
                   for u in units]
         return np.asarray(counts, dtype=float) / ep.tot_length("s")
     ti, d = v.time_index_of(data), v.data_of(data)
-    total, n = run(_Sum(), (ti, d), ep=ep, max_memory=max_memory, executor="serial")
+    total, n = _capped_run(_Sum(), (ti, d), ep=ep, max_memory=max_memory, executor="serial")
     if n == 0:
         return np.full(int(np.prod(d.shape[1:])) if len(d.shape) > 1 else 1, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -645,7 +685,7 @@ def compute_discrete_tuning_curves(group: Any, dict_ep: dict) -> pd.DataFrame:
 def _occupancy(features: Any, edges: list[np.ndarray], ep: Any) -> np.ndarray:
     ti, d = v.time_index_of(features), v.data_of(features)
     algo = _Occupancy(edges)
-    return run(algo, (ti, d), ep=ep, executor="serial").reshape([len(e) - 1 for e in edges])
+    return _capped_run(algo, (ti, d), ep=ep, executor="serial").reshape([len(e) - 1 for e in edges])
 
 
 class _Occupancy(ChunkAlgorithmBase):
@@ -665,7 +705,7 @@ class _Occupancy(ChunkAlgorithmBase):
 
 def _nan_minmax(features: Any, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
     ti, d = v.time_index_of(features), v.data_of(features)
-    lo, hi, _ = run(_MinMax(n_dims, skip_nan=True), (ti, d), executor="serial")
+    lo, hi, _ = _capped_run(_MinMax(n_dims, skip_nan=True), (ti, d), executor="serial")
     return lo, hi
 
 
