@@ -1,0 +1,134 @@
+"""Tuning curves' fast paths (arithmetic closest sample, chunk row cap) vs pynapple 0.11 in memory."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import napstream as ns
+import napstream.process.tuning_curves as tuning
+
+pnap = pytest.importorskip("pynapple")
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def _same(a, b):
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-10, atol=0, equal_nan=True)
+    np.testing.assert_allclose(a.attrs["occupancy"], b.attrs["occupancy"])
+    for ea, eb in zip(a.attrs["bin_edges"], b.attrs["bin_edges"]):
+        np.testing.assert_allclose(ea, eb, rtol=1e-12)
+    np.testing.assert_allclose(a.attrs["fs"], b.attrs["fs"], rtol=1e-9)
+
+
+def _tricky_session(kind: str, seed: int = 0):
+    """Features sampled at 4 Hz (exact binary times) and spikes on samples, midpoints and beyond."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    t = np.arange(n) * 0.25
+    if kind == "jitter":
+        t = np.sort(t + rng.uniform(-0.05, 0.05, n))
+    elif kind == "irregular":
+        t = np.sort(rng.uniform(0, 1000, n))
+    xy = np.stack([np.sin(t / 9), np.cos(t / 4) * 2], axis=1) + rng.normal(0, 0.05, (n, 2))
+    xy[rng.choice(n, 30, replace=False), rng.integers(0, 2)] = np.nan
+    spikes = {}
+    for k in range(5):
+        on = rng.choice(t, 300)  # exactly on samples
+        mid = rng.choice((t[1:] + t[:-1]) / 2, 300)  # exactly between two samples (ties)
+        out = np.concatenate([rng.uniform(-3, 0, 20), rng.uniform(t[-1], t[-1] + 3, 20)])  # beyond the ends
+        spikes[k] = np.sort(np.concatenate([on, mid, out, rng.uniform(0, t[-1], 500)]))
+    return t, xy, spikes
+
+
+def _pair(t, xy, spikes):
+    sup = (-3.0, t[-1] + 3.0)
+    ours = ns.TsGroup({k: ns.Ts(v) for k, v in spikes.items()}, time_support=ns.IntervalSet(*sup))
+    ref = pnap.TsGroup({k: pnap.Ts(v) for k, v in spikes.items()}, time_support=pnap.IntervalSet(*sup))
+    return (ours, ns.TsdFrame(t=t, d=xy)), (ref, pnap.TsdFrame(t=t, d=xy))
+
+
+@pytest.mark.parametrize("kind", ["regular", "jitter", "irregular"])
+@pytest.mark.parametrize("chunk_rows", [None, 700])
+def test_ties_edges_nan_and_epochs_equal_pynapple(kind, chunk_rows, monkeypatch):
+    if chunk_rows:
+        monkeypatch.setattr(tuning, "CHUNK_ROWS", chunk_rows)
+    t, xy, spikes = _tricky_session(kind)
+    (g, f), (G, F) = _pair(t, xy, spikes)
+    rng = [(-1.2, 1.2), (-2.2, 2.2)]
+    _same(ns.compute_tuning_curves(g, f, bins=12, range=rng), pnap.compute_tuning_curves(G, F, bins=12, range=rng))
+    # epochs starting/ending exactly on samples, between samples, and touching each other
+    starts, ends = [0.25, 100.1, 300.0, 500.125], [90.0, 300.0, 420.3, 999.75]
+    _same(ns.compute_tuning_curves(g, f, bins=(7, 5), range=rng, epochs=ns.IntervalSet(starts, ends)),
+          pnap.compute_tuning_curves(G, F, bins=(7, 5), range=rng, epochs=pnap.IntervalSet(starts, ends)))
+    tc, _ = ns.compute_2d_tuning_curves(g, f, 9, minmax=(-1, 1, -2, 2))
+    rtc, _ = pnap.compute_2d_tuning_curves(G, F, 9, minmax=(-1, 1, -2, 2))
+    for k in rtc:
+        np.testing.assert_allclose(tc[k], rtc[k], rtol=1e-10, equal_nan=True)
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 500])
+def test_continuous_data_with_row_cap(chunk_rows, monkeypatch):
+    if chunk_rows:
+        monkeypatch.setattr(tuning, "CHUNK_ROWS", chunk_rows)
+    t, xy, _ = _tricky_session("regular", seed=3)
+    tt = np.arange(0, 1000, 0.125)  # every other sample exactly between two feature samples
+    vals = np.random.default_rng(3).normal(size=(len(tt), 2))
+    ours = ns.compute_tuning_curves(ns.TsdFrame(t=tt, d=vals), ns.TsdFrame(t=t, d=xy), bins=5,
+                                    range=[(-1.2, 1.2), (-2.2, 2.2)])
+    ref = pnap.compute_tuning_curves(pnap.TsdFrame(t=tt, d=vals), pnap.TsdFrame(t=t, d=xy), bins=5,
+                                     range=[(-1.2, 1.2), (-2.2, 2.2)])
+    _same(ours, ref)
+
+
+class _Recorder:
+    """An array-like that records the number of rows of every read."""
+
+    def __init__(self, a, log):
+        self.a, self.log = a, log
+        self.shape, self.dtype = a.shape, a.dtype
+
+    def __getitem__(self, key):
+        out = self.a[key]
+        self.log.append(len(out))
+        return out
+
+
+def test_default_budget_reads_at_most_chunk_rows(monkeypatch):
+    """With the default (large) budget, a feature chunk still holds at most CHUNK_ROWS rows."""
+    from napstream.core import LazyArray
+
+    monkeypatch.setattr(tuning, "CHUNK_ROWS", 1000)
+    t, xy, spikes = _tricky_session("regular", seed=5)
+    xy = np.nan_to_num(xy, nan=0.5)
+    spikes = {k: v[(v >= 0) & (v <= t[-1])] for k, v in spikes.items()}
+    log: list[int] = []
+    lazy = ns.TsdFrame(t=LazyArray(_Recorder(t, [])), d=LazyArray(_Recorder(xy, log)))  # feature rows
+    group = ns.TsGroup({k: ns.Ts(v) for k, v in spikes.items()}, time_support=ns.IntervalSet(0, t[-1]))
+    log.clear()
+    rng = [(-1.2, 1.2), (-2.2, 2.2)]
+    got = ns.compute_tuning_curves(group, lazy, bins=6, range=rng)
+    assert 0 < max(log) <= 1000 + 2, max(log)  # the rows of a chunk plus one margin row each side
+    ref = pnap.compute_tuning_curves(
+        pnap.TsGroup({k: pnap.Ts(v) for k, v in spikes.items()}, time_support=pnap.IntervalSet(0, t[-1])),
+        pnap.TsdFrame(t=t, d=xy), bins=6, range=rng)
+    _same(got, ref)
+    # a budget smaller than the cap is still honoured
+    log.clear()
+    ns.compute_tuning_curves(group, lazy, bins=6, range=rng, max_memory=40_000)
+    assert max(log) < 1000
+
+
+def test_row_cap_follows_threads_in_flight(monkeypatch):
+    t, xy, spikes = _tricky_session("regular", seed=6)
+    (g, f), (G, F) = _pair(t, xy, spikes)
+    monkeypatch.setattr(tuning, "CHUNK_ROWS", 600)
+    _same(ns.compute_tuning_curves(g, f, bins=6, range=[(-1.2, 1.2), (-2.2, 2.2)], executor="threads"),
+          pnap.compute_tuning_curves(G, F, bins=6, range=[(-1.2, 1.2), (-2.2, 2.2)]))
