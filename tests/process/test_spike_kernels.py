@@ -73,11 +73,18 @@ def test_closest_sampler_arithmetic_guess_is_used_and_checked():
     t = np.arange(5000) / 50.0
     q = np.sort(np.random.default_rng(1).uniform(-1, 101, 4000))
     s = ClosestSampler(t)
-    c, bad = s._guess(q)
-    assert s.guess and not bad.any()  # regular samples: every guess holds
+    c = s._guess(q)
+    assert s.guess and not s._step(q, c).any()  # regular samples: every guess holds
     np.testing.assert_array_equal(c, _pynapple_closest(q, t))
-    c, bad = ClosestSampler(np.sort(np.random.default_rng(2).uniform(0, 100, 5000)))._guess(q)
-    assert bad.mean() > 0.25  # irregular samples: most guesses are caught as wrong
+    jittered = np.arange(5000) / 50.0 + np.random.default_rng(3).uniform(-0.003, 0.003, 5000)
+    s = ClosestSampler(jittered)
+    step = s._step(q, s._guess(q))
+    assert 0 < np.count_nonzero(step) < 0.25 * len(q)  # some guesses are a neighbour off...
+    np.testing.assert_array_equal(s(q), _pynapple_closest(q, jittered))  # ...and are walked to it
+    irregular = ClosestSampler(np.sort(np.random.default_rng(2).uniform(0, 100, 5000)))
+    assert np.count_nonzero(irregular._step(q, irregular._guess(q))) > 0.25 * len(q)
+    irregular(q)
+    assert not irregular.guess  # abandoned after a first call where most guesses failed
 
 
 def test_closest_sampler_small_inputs():

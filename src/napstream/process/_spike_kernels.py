@@ -91,6 +91,8 @@ class ClosestSampler:
 
     #: fraction of failed guesses above which the arithmetic guess is abandoned
     max_miss = 0.25
+    #: steps to a neighbour tried for failed guesses before a binary search
+    max_walk = 2
 
     def __init__(self, t: np.ndarray) -> None:
         self.t = np.ascontiguousarray(t, dtype=np.float64)
@@ -117,34 +119,46 @@ class ClosestSampler:
         q = np.asarray(q, dtype=np.float64)
         if not self.guess or len(q) < 16:
             return closest_index(q, self.t, self.unique).astype(np.intp, copy=False)
-        c, bad = self._guess(q)
-        miss = np.flatnonzero(bad)
+        c = self._guess(q)
+        step = self._step(q, c)
+        miss = np.flatnonzero(step)
         if miss.size > self.max_miss * len(q) and len(q) >= 256:
             self.guess = False  # irregular samples: plain binary search from now on
+        for _ in range(self.max_walk):  # jittered samples: the closest is usually a neighbour
+            if not miss.size:
+                return c
+            c[miss] += step[miss]
+            again = self._step(q[miss], c[miss])
+            keep = np.flatnonzero(again)
+            miss = miss[keep]
+            step[miss] = again[keep]
         if miss.size:
             c[miss] = closest_index(q[miss], self.t, True)
         return c
 
-    def _guess(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Guessed closest sample of each query and a mask of the guesses that are wrong."""
+    def _guess(self, q: np.ndarray) -> np.ndarray:
+        """``round((q - t0) * rate)`` within ``[0, n - 1]``: the closest sample if ``t`` were regular."""
         g = q * self.rate
         g += self._offset  # (q - t0) * rate + 1/2: only a guess, its rounding does not matter
         np.maximum(g, 0.0, out=g)
         np.minimum(g, self.n - 1, out=g)
-        c = g.astype(np.intp)  # floor (g >= 0)
+        return g.astype(np.intp)  # floor (g >= 0)
+
+    def _step(self, q: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Per query: 0 when ``c`` is pynapple's closest sample, else -1/+1 towards a closer one."""
         p = self._pad()  # t with -inf before and +inf after: p[1:-1][c] = t[c]
         near = p[1:-1].take(c)
         near -= q  # t[c] - q
         left = p[:-2].take(c)  # t[c-1]
         np.subtract(q, left, out=left)
-        bad = near > left  # c - 1 strictly closer (ties go to c, the later sample)
+        step = (left < near).view(np.int8)  # c - 1 strictly closer (ties go to c, the later sample)
         far = p[2:].take(c)
         far -= q  # t[c+1] - q
         # c + 1 at least as close: (t[c+1] - q) <= (q - t[c]) == -near. The rounded sum of two
         # floats is <= 0 exactly when their real sum is, so "far + near <= 0" is the same test.
         far += near
-        bad |= far <= 0
-        return c, bad
+        right = (far <= 0).view(np.int8)
+        return right - step  # both cannot hold: |t - q| has no interior maximum along sorted t
 
 
 def restrict_rows(t_starts: np.ndarray, t_ends: np.ndarray, index: Any) -> np.ndarray:
