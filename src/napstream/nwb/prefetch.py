@@ -1,4 +1,4 @@
-"""Planned reads of remote HDF5 datasets: fetch exactly the storage chunks a selection touches.
+"""Planned reads of HDF5 datasets: fetch exactly the storage chunks a selection touches.
 
 :func:`wrap_dataset` wraps an ``h5py.Dataset`` of a remote file. Before a row selection is read,
 the wrapper asks HDF5 for the byte ranges of the storage chunks it touches (the chunk index is
@@ -6,7 +6,12 @@ built once per dataset with ``chunk_iter``; contiguous datasets use their offset
 size; compact datasets live in the metadata), coalesces nearby ranges, lets the byte source fetch
 them concurrently into its cache (``source.prefetch``) and only then lets h5py decode them - every
 h5py read is then a cache hit. Selections larger than the source's ``prefetch_limit`` are read in
-row batches so memory stays bounded. Local files are returned unchanged.
+row batches so memory stays bounded. Large row reads of gzip/shuffle-compressed datasets skip
+h5py's decoding: napstream inflates the fetched chunk bytes itself (:mod:`.chunk_codec`), without
+h5py's global lock, so several threads decode at once.
+
+Datasets of local files are returned unchanged, except compressed chunked ones, which get the same
+direct decoding for large row reads (:class:`LocalChunkedDataset`, bytes read with ``os.pread``).
 
 Examples
 --------
@@ -15,7 +20,7 @@ Examples
 >>> with h5py.File(path, "w") as f:
 ...     _ = f.create_dataset("x", data=np.arange(100.0), chunks=(10,))
 >>> f = h5py.File(path, "r")
->>> isinstance(wrap_dataset(f["x"], None), h5py.Dataset)   # local: unchanged
+>>> isinstance(wrap_dataset(f["x"], None), h5py.Dataset)   # local, not compressed: unchanged
 True
 >>> ranges = ChunkIndex(f["x"]).ranges(15, 31)   # rows 15..30 touch chunks 1, 2 and 3
 >>> len(ranges), ranges[0][1] - ranges[0][0]       # 3 chunks of 10 float64 = 80 bytes
@@ -26,6 +31,7 @@ True
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from typing import Any
 
@@ -34,8 +40,9 @@ import numpy as np
 
 from ..errors import InvalidTypeError
 from ..io.ranges import coalesce_ranges
+from .chunk_codec import ChunkCodec, ChunkTable
 
-__all__ = ["wrap_dataset", "PrefetchingDataset", "ChunkIndex", "row_span"]
+__all__ = ["wrap_dataset", "PrefetchingDataset", "LocalChunkedDataset", "ChunkIndex", "row_span"]
 
 _COALESCE_GAP = 64 * 1024
 
@@ -63,7 +70,8 @@ class ChunkIndex:
         self.offset: int | None = None
         self.row_bytes = 0
         self._dset = dset
-        self._full: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._full: ChunkTable | None = None
+        self._table_lock = threading.Lock()
         self._known: dict[tuple[int, ...], tuple[int, int] | None] = {}
         if self.kind == "chunked":
             self._trailing = [range(0, n, c) for n, c in zip(dset.shape[1:], dset.chunks[1:])]
@@ -95,24 +103,17 @@ class ChunkIndex:
         """True once the whole chunk index has been read."""
         return self._full is not None
 
+    def table(self) -> ChunkTable:
+        """Every allocated chunk (built once with ``chunk_iter``, then kept)."""
+        with self._table_lock:
+            if self._full is None:
+                self._full = ChunkTable.build(self._dset)
+            return self._full
+
     def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first row, byte offset, size) of every allocated chunk, sorted by row (built once)."""
-        if self._full is None:
-            rows, starts, sizes = [], [], []
-
-            def visit(info: Any) -> None:
-                rows.append(info.chunk_offset[0])
-                starts.append(info.byte_offset)
-                sizes.append(info.size)
-
-            if hasattr(self._dset.id, "chunk_iter"):
-                self._dset.id.chunk_iter(visit)
-            else:  # pragma: no cover - h5py < 3.8
-                for i in range(self._dset.id.get_num_chunks()):
-                    visit(self._dset.id.get_chunk_info(i))
-            order = np.argsort(np.asarray(rows, dtype=np.int64), kind="stable")
-            self._full = tuple(np.asarray(x, dtype=np.int64)[order] for x in (rows, starts, sizes))  # type: ignore[assignment]
-        return self._full  # type: ignore[return-value]
+        t = self.table()
+        return t.rows, t.starts, t.sizes
 
     rows = property(lambda self: self._index()[0], doc="First row of every chunk (builds the full index).")
     starts = property(lambda self: self._index()[1], doc="Byte offset of every chunk.")
@@ -205,17 +206,13 @@ def row_span(key: Any, n_rows: int) -> tuple[int, int] | None:
     return None
 
 
-class PrefetchingDataset:
-    """An ``h5py.Dataset`` whose reads prefetch their storage chunks first (see the module docstring).
+class _WrappedDataset:
+    """An ``h5py.Dataset`` stand-in: every attribute not defined here comes from the dataset."""
 
-    Every attribute not defined here (``attrs``, ``file``, ``id``, ``compression``...) comes from
-    the wrapped dataset.
-    """
-
-    def __init__(self, dset: h5py.Dataset, source: Any) -> None:
+    def __init__(self, dset: h5py.Dataset) -> None:
         self.dataset = dset
-        self.source = source
         self._index: ChunkIndex | None = None
+        self._codec: ChunkCodec | None | bool = False  # False: not looked at yet
         self._lock = threading.Lock()
 
     shape = property(lambda self: self.dataset.shape)
@@ -231,9 +228,6 @@ class PrefetchingDataset:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __repr__(self) -> str:
-        return f"<PrefetchingDataset {self.name!r} {self.shape} {self.dtype} over {self.source.description}>"
-
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[()]
         return np.asarray(out, dtype=dtype)
@@ -246,12 +240,79 @@ class PrefetchingDataset:
                 self._index = ChunkIndex(self.dataset)
             return self._index
 
+    @property
+    def codec(self) -> ChunkCodec | None:
+        """How to decode this dataset's chunks without h5py (None: h5py decodes)."""
+        with self._lock:
+            if self._codec is False:
+                self._codec = ChunkCodec.for_dataset(self.dataset)
+            return self._codec  # type: ignore[return-value]
+
+    def _direct(self, key: Any, start: int, stop: int, fetch: Any) -> np.ndarray | None:
+        """Rows ``[start, stop)`` decoded by napstream, with ``key``'s trailing part applied."""
+        rest = _simple_row_slice(key)
+        codec = self.codec
+        if rest is None or codec is None:
+            return None
+        rows = codec.read_rows(self.index.table(), start, stop, fetch)
+        if rows is None:
+            return None
+        return rows[(slice(None),) + rest] if rest else rows
+
+
+class LocalChunkedDataset(_WrappedDataset):
+    """A compressed chunked dataset of a local file whose large row reads napstream decodes itself.
+
+    The stored chunks are read with ``os.pread`` on the file's own descriptor (no h5py lock held)
+    and inflated by :mod:`napstream.nwb.chunk_codec`; reads of a few chunks, other selections and
+    anything the codec does not handle go to h5py.
+    """
+
+    def __repr__(self) -> str:
+        return f"<LocalChunkedDataset {self.name!r} {self.shape} {self.dtype}>"
+
+    def __getitem__(self, key: Any) -> Any:
+        shape = self.dataset.shape
+        span = row_span(key, shape[0]) if shape else None
+        if span is not None and self.dataset.id.valid and not self.index.is_small(*span):
+            try:
+                fd = self.dataset.file.id.get_vfd_handle()
+            except Exception:  # noqa: BLE001 - no descriptor to read from: h5py reads
+                fd = None
+            if isinstance(fd, int):
+                out = self._direct(key, span[0], span[1], lambda ranges: (os.pread(fd, b - a, a) for a, b in ranges))
+                if out is not None:
+                    return out
+        return self.dataset[key]
+
+
+class PrefetchingDataset(_WrappedDataset):
+    """An ``h5py.Dataset`` of a remote file whose reads prefetch their storage chunks first.
+
+    Large row reads of deflate/shuffle-compressed datasets are decoded by napstream from the
+    fetched chunk bytes (see :mod:`napstream.nwb.chunk_codec`); others are decoded by h5py from
+    the warmed cache (see the module docstring).
+    """
+
+    def __init__(self, dset: h5py.Dataset, source: Any) -> None:
+        super().__init__(dset)
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"<PrefetchingDataset {self.name!r} {self.shape} {self.dtype} over {self.source.description}>"
+
     def prefetch_rows(self, start: int, stop: int) -> int:
         """Fetch the storage of rows ``[start, stop)`` into the source's cache; returns bytes."""
         ranges = coalesce_ranges(self.index.ranges(start, stop), max_gap=_COALESCE_GAP)
         if ranges:
             self.source.prefetch(ranges)
         return sum(b - a for a, b in ranges)
+
+    def _read(self, key: Any, a: int, b: int) -> Any:
+        """Rows ``[a, b)`` of ``key``: fetched concurrently, then decoded by napstream or h5py."""
+        self.prefetch_rows(a, b)
+        out = self._direct(key, a, b, self.source.read_ranges)
+        return self.dataset[key] if out is None else out
 
     def __getitem__(self, key: Any) -> Any:
         shape = self.dataset.shape
@@ -265,16 +326,24 @@ class PrefetchingDataset:
         limit = getattr(self.source, "prefetch_limit", None)
         total = sum(b - a for a, b in index.ranges(*span))
         if limit is None or total <= limit:
-            self.prefetch_rows(*span)
-            return self.dataset[key]
+            return self._read(key, *span)
         rest = _simple_row_slice(key)
         if rest is None:  # too big to prefetch at once and not a plain row slice: read as is
             return self.dataset[key]
-        parts = []
-        for a, b in index.batches(span[0], span[1], limit):
-            self.prefetch_rows(a, b)
-            parts.append(self.dataset[(slice(a, b),) + rest])
+        parts = [self._read((slice(a, b),) + rest, a, b) for a, b in index.batches(span[0], span[1], limit)]
         return np.concatenate(parts, axis=0)
+
+
+def _wrap_local(dset: Any) -> Any:
+    """A LocalChunkedDataset for a compressed chunked dataset of a plain local file, else ``dset``."""
+    try:
+        plain_file = isinstance(dset, h5py.Dataset) and dset.file.driver == "sec2"
+    except Exception:  # noqa: BLE001 - closed or unusual file: leave it to h5py
+        plain_file = False
+    codec = ChunkCodec.for_dataset(dset) if plain_file else None
+    if codec is None or not codec.deflate:
+        return dset
+    return LocalChunkedDataset(dset)
 
 
 def _simple_row_slice(key: Any) -> tuple[Any, ...] | None:
@@ -288,18 +357,19 @@ def _simple_row_slice(key: Any) -> tuple[Any, ...] | None:
 
 
 def wrap_dataset(dset: Any, source: Any) -> Any:
-    """Wrap a remote dataset so reads prefetch exactly the storage chunks they touch.
+    """Wrap a dataset so reads fetch exactly the storage chunks they touch and decode them fast.
 
     Parameters
     ----------
     dset : h5py.Dataset
         A dataset of a file opened over ``source``.
     source : ByteSource or None
-        The file's byte source; None or a local source returns ``dset`` unchanged.
+        The file's byte source; None or a local source wraps only compressed chunked datasets of
+        plain local files (:class:`LocalChunkedDataset`) and returns others unchanged.
 
     Returns
     -------
-    h5py.Dataset or PrefetchingDataset
+    h5py.Dataset, LocalChunkedDataset or PrefetchingDataset
         An array-like with ``shape``, ``dtype``, ``chunks``, ``name`` and ``__getitem__``.
 
     Examples
@@ -312,10 +382,10 @@ def wrap_dataset(dset: Any, source: Any) -> Any:
     ...     print(type(wrap_dataset(f["x"], None)).__name__)
     Dataset
     """
+    if isinstance(dset, _WrappedDataset):
+        return dset
     if source is None or not getattr(source, "is_remote", False):
-        return dset
-    if isinstance(dset, PrefetchingDataset):
-        return dset
+        return _wrap_local(dset)
     if not isinstance(dset, h5py.Dataset):
         raise InvalidTypeError(f"dset must be an h5py.Dataset, got {type(dset).__name__}")
     return PrefetchingDataset(dset, source)
