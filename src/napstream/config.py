@@ -28,7 +28,7 @@ from .errors import InvalidInputError, InvalidTypeError
 
 __all__ = ["Config", "config", "parse_bytes", "format_bytes", "EXECUTORS"]
 
-EXECUTORS = ("serial", "threads", "dask")
+EXECUTORS = ("auto", "serial", "threads", "dask")
 
 _UNITS = {
     "": 1, "b": 1,
@@ -93,7 +93,9 @@ class Config:
     memory_budget : int
         Bytes a chunked computation may hold at once (default 256 MiB). Accepts "512MB" strings.
     executor : str
-        Default executor for chunked jobs: "serial", "threads" or "dask".
+        Default executor for chunked jobs: "auto" (the default: "threads" for the continuous
+        analyses, whose kernels - FFTs, filters, chunk decompression - run outside the GIL, and
+        "serial" for the others), "serial", "threads" or "dask".
     n_workers : int
         Workers for the "threads" executor (and default for a local dask cluster).
     progress : bool or None
@@ -115,7 +117,7 @@ class Config:
     """
 
     memory_budget: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_MEMORY_BUDGET", "256MiB")))
-    executor: str = field(default_factory=lambda: _env("NAPSTREAM_EXECUTOR", "serial"))
+    executor: str = field(default_factory=lambda: _env("NAPSTREAM_EXECUTOR", "auto"))
     n_workers: int = field(default_factory=lambda: int(_env("NAPSTREAM_N_WORKERS", min(4, os.cpu_count() or 1))))
     progress: bool | None = None
     cache_dir: str | None = field(default_factory=lambda: _env("NAPSTREAM_CACHE_DIR", None))

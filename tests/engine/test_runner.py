@@ -226,3 +226,33 @@ def test_temporary_results_are_deleted_with_their_last_user(data):
     del view
     gc.collect()
     assert not os.path.exists(path)
+
+
+def test_auto_executor_follows_the_algorithm(data):
+    """'auto' (the default) runs GIL-releasing continuous kernels on threads, everything else serially."""
+    from napstream.engine.executors import resolve_executor
+    from napstream.process._continuous import WelchSum
+
+    assert nap.config.executor == "auto"
+    welch = WelchSum(np.zeros(1, dtype=np.int64), 64, 100.0, (2,))
+    assert resolve_executor(None, None, welch)[0] == "threads"
+    assert resolve_executor("auto", 3, EpochStats(n_epochs=1)) == ("serial", 3)
+    assert resolve_executor("serial", None, welch)[0] == "serial"
+    seen = set()
+
+    class Probe(ChunkAlgorithmBase):
+        preferred_executor = "threads"
+
+        def init(self):
+            return 0
+
+        def update(self, state, chunk):
+            seen.add(threading.current_thread().name)
+            return state + len(chunk.d)
+
+        def merge(self, states):
+            return sum(states)
+
+    lazy = data[0]
+    assert run(Probe(), lazy, max_memory="64kB", n_workers=2) == len(lazy)
+    assert any(name.startswith("napstream") for name in seen)

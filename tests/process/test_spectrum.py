@@ -50,7 +50,7 @@ def test_mean_psd_matches_pynapple(signals, full_range, overlap):
     expected = pnap.compute_mean_power_spectral_density(ref, 2.0, overlap=overlap, full_range=full_range)
     for sig in (mem, lazy):
         got = nap.compute_mean_power_spectral_density(sig, 2.0, overlap=overlap, full_range=full_range,
-                                                      max_memory="300kB")
+                                                      max_memory="1MB")
         assert_frame(got, expected)
 
 
@@ -92,7 +92,7 @@ def test_fft_and_psd_match_pynapple(signals, norm, full_range):
 def test_band_power_matches_pynapple_periodograms(signals):
     lazy, mem, ref = signals
     bands = {"theta": (6.0, 14.0), "beta": (15.0, 30.0)}
-    bp = nap.compute_band_power(lazy, bands, interval_size=2.0, overlap=0.5, fs=RATE, max_memory="300kB")
+    bp = nap.compute_band_power(lazy, bands, interval_size=2.0, overlap=0.5, fs=RATE, max_memory="1MB")
     assert isinstance(bp, nap.TsdTensor) and bp.shape[1:] == (3, 2)
     n = 2 * int(RATE) + 1  # samples of every window (both ends included)
     t = ref.t
@@ -173,3 +173,33 @@ def test_psd_and_filter_on_every_source(nwb_session, http_server):
         filt = nap.apply_bandpass_filter(lfp, (6.0, 12.0), fs=1250.0, max_memory="12MB", executor="threads")
         np.testing.assert_allclose(filt.values, exp_filt.values, rtol=1e-7, atol=1e-12, err_msg=name)
         nwb.close()
+
+
+@pytest.mark.parametrize("interval", [2.0, 1.996, 2.1])
+@pytest.mark.parametrize("offset", [0.0, -3.5e-3])
+def test_mean_psd_fast_and_slow_window_lengths_on_stored_values(tmp_path, interval, offset):
+    """Brown-noise LFP (a steep spectrum) stored as int16 x per-channel conversion + offset, read lazily.
+
+    The window lengths cover FFT-friendly and prime-factor-heavy sizes (the zero-padded
+    autocorrelation route), and the offset exercises the exact correction of stored values.
+    """
+    from napstream.process._continuous import WelchSum
+
+    rng = np.random.default_rng(7)
+    n, channels = 9000, 3
+    raw = np.clip(np.cumsum(rng.normal(0, 40, (n, channels)), axis=0), -32000, 32000).astype(np.int16)
+    path = tmp_path / "brown.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(700, channels), compression="gzip", shuffle=True)
+    ref = H5DatasetRef(str(path), "lfp")
+    scale = np.array([0.5e-3, 0.7e-3, 1.1e-3])
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=scale, offset=offset, ref=ref))
+    values = raw * scale + offset
+    expected = pnap.compute_mean_power_spectral_density(pnap.TsdFrame(t=np.arange(n) / RATE, d=values), interval)
+    got = nap.compute_mean_power_spectral_density(lazy, interval, max_memory="1MB")
+    n_window = int(round(interval * RATE)) + 1
+    slow = {2.0: True, 1.996: False, 2.1: True}[interval]
+    assert WelchSum(np.zeros(1), n_window, RATE, (channels,)).padded is slow, n_window
+    assert_frame(got, expected, rtol=1e-8, atol=0)
+    in_memory = nap.compute_mean_power_spectral_density(nap.TsdFrame(t=np.arange(n) / RATE, d=values), interval)
+    assert_frame(in_memory, expected, rtol=1e-8, atol=0)

@@ -11,7 +11,7 @@ Examples
 --------
 >>> names = EXECUTOR_NAMES
 >>> names
-('serial', 'threads', 'dask')
+('auto', 'serial', 'threads', 'dask')
 """
 
 from __future__ import annotations
@@ -32,8 +32,12 @@ __all__ = ["EXECUTOR_NAMES", "resolve_executor", "execute", "process_task"]
 EXECUTOR_NAMES = tuple(EXECUTORS)
 
 
-def resolve_executor(executor: Any, n_workers: Any) -> tuple[Any, int]:
-    """Validate ``executor`` (a name, or a ``distributed.Client``) and ``n_workers``."""
+def resolve_executor(executor: Any, n_workers: Any, algorithm: Any = None) -> tuple[Any, int]:
+    """Validate ``executor`` (a name, or a ``distributed.Client``) and ``n_workers``.
+
+    ``None`` means ``config.executor``; ``"auto"`` means ``algorithm.preferred_executor``
+    ("serial" when the algorithm does not say).
+    """
     if executor is None:
         executor = config.executor
     if isinstance(executor, str):
@@ -43,6 +47,10 @@ def resolve_executor(executor: Any, n_workers: Any) -> tuple[Any, int]:
         raise InvalidInputError(
             f"executor must be one of {EXECUTOR_NAMES} or a distributed.Client, got {type(executor).__name__}"
         )
+    if executor == "auto":
+        executor = getattr(algorithm, "preferred_executor", "serial")
+        if executor not in EXECUTOR_NAMES or executor == "auto":
+            executor = "serial"
     if n_workers is None:
         n_workers = config.n_workers
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
@@ -160,7 +168,7 @@ def execute(
     on_done: Callable[[], None] = lambda: None,
 ) -> Any:
     """Run ``tasks`` with ``executor`` and return the merged (not finalized) state."""
-    executor, n_workers = resolve_executor(executor, n_workers)
+    executor, n_workers = resolve_executor(executor, n_workers, algorithm)
     if executor == "serial" or (executor == "threads" and n_workers == 1):
         return _serial(algorithm, tasks, on_done)
     if executor == "threads":

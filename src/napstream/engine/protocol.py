@@ -58,6 +58,8 @@ class ChunkAlgorithmBase:
 
     margin: Any = 0
     row_factor: float = 2.0
+    #: what ``executor="auto"`` picks: "threads" for kernels that release the GIL (FFTs, filters)
+    preferred_executor: str = "serial"
     fixed_nbytes: int = 0
 
     def init(self) -> Any:  # pragma: no cover - abstract

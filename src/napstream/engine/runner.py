@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import config
 from ..core.interval_set import IntervalSet
+from ..errors import MemoryBudgetError
 from .executors import execute, resolve_executor
 from .planner import plan
 from .progress import progress_bar
@@ -45,8 +47,9 @@ def run(
         Epochs to cover (default: the time support of ``obj``).
     max_memory : int or str, optional
         Memory budget ("512MB"); default ``napstream.config.memory_budget``.
-    executor : {'serial', 'threads', 'dask'} or distributed.Client, optional
-        Default ``napstream.config.executor``. All give the same result.
+    executor : {'auto', 'serial', 'threads', 'dask'} or distributed.Client, optional
+        Default ``napstream.config.executor`` ("auto": the algorithm's ``preferred_executor``).
+        All give the same result.
     n_workers : int, optional
         Threads or dask workers (default ``napstream.config.n_workers``).
     progress : bool, optional
@@ -66,9 +69,16 @@ def run(
         ``executor='dask'`` without dask installed (``pip install 'napstream[dask]'``).
     """
     check_algorithm(algorithm)
-    executor, n_workers = resolve_executor(executor, n_workers)
+    auto = (config.executor if executor is None else executor) == "auto"
+    executor, n_workers = resolve_executor(executor, n_workers, algorithm)
     in_flight = 1 if executor == "serial" else n_workers + 1
-    job = plan(obj, algorithm, ep, max_memory, in_flight)
+    try:
+        job = plan(obj, algorithm, ep, max_memory, in_flight)
+    except MemoryBudgetError:
+        if not auto or in_flight == 1:
+            raise
+        executor, in_flight = "serial", 1  # "auto": a budget too small for parallel chunks runs serially
+        job = plan(obj, algorithm, ep, max_memory, in_flight)
     with progress_bar(len(job.tasks), progress) as bar:
         state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
     return algorithm.finalize(state)

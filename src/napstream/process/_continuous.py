@@ -113,16 +113,58 @@ def interval_in_seconds(size: Any, time_unit: str, name: str = "interval_size") 
     return float(np.asarray(to_seconds(np.array([float(size)]), time_unit))[0])
 
 
-class WelchSum(ChunkAlgorithmBase):
-    """Sum of Hamming-windowed one-sided periodograms of windows ``[start, start + n)`` (rows).
+def _largest_prime_factor(n: int) -> int:
+    best, p = 1, 2
+    while p * p <= n:
+        while n % p == 0:
+            best, n = p, n // p
+        p += 1
+    return max(best, n) if n > 1 else best
 
-    Windows are transformed in small batches (a quarter of a chunk) with ``scipy.fft.rfft``; the
-    two-sided spectrum pynapple returns is rebuilt by symmetry in :meth:`full`.
+
+def _padded_length(n: int) -> int:
+    """Smallest ``2**a * (1, 3 or 5)`` >= 2n - 1: a length whose real FFT is fast."""
+    need, best = 2 * n - 1, None
+    for m in (1, 3, 5):
+        size = m
+        while size < need:
+            size *= 2
+        best = size if best is None else min(best, size)
+    return int(best)  # type: ignore[arg-type]
+
+
+class WelchSum(ChunkAlgorithmBase):
+    """Sum of Hamming-windowed periodograms of windows ``[start, start + n)`` (rows).
+
+    ``finalize`` returns the one-sided sums ``(n // 2 + 1,) + trailing``; :meth:`full` rebuilds
+    the two-sided spectrum pynapple returns.
+
+    Two ways to the same sums, chosen by the window length ``n``:
+
+    * ``n`` whose prime factors are small (e.g. 5000): one ``rfft`` of length ``n`` per window.
+    * ``n`` with a large prime factor (e.g. 5001 = 3 x 1667, the length of a 4-s window at
+      1250 Hz when both ends are sampled), whose FFT is several times slower: the summed power
+      ``sum_w |X_w|^2`` is the length-``n`` DFT of the summed *circular autocorrelations* of the
+      windows, which one zero-padded ``rfft`` of a fast length ``M >= 2n - 1`` per window gives
+      (linear autocorrelation, folded once at the end). One slow length-``n`` DFT per channel is
+      left, in ``finalize``.
+
+    The chunks may hold the stored values ``raw`` of a signal ``raw * scale + offset`` (``scale``
+    a number or one per channel): tapering converts them to float64 in the same pass, and the
+    spectrum of a window is ``scale * R + offset * T`` (``R`` that of the stored values, ``T`` that
+    of the taper), so the summed power is corrected exactly at the end from ``sum |R|^2`` and the
+    summed tapered windows. Nothing else of the signal is transformed.
     """
 
     row_factor = 3.5
+    preferred_executor = "threads"
+    #: channels of a window transformed per FFT call (small blocks stay in the CPU caches)
+    channel_block = 8
 
-    def __init__(self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...]) -> None:
+    def __init__(
+        self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...],
+        scale: Any = None, offset: float = 0.0,
+    ) -> None:
         from scipy.signal.windows import hamming
 
         self.starts = np.asarray(starts, dtype=np.int64)
@@ -130,36 +172,74 @@ class WelchSum(ChunkAlgorithmBase):
         self.fs = float(fs)
         self.trailing = tuple(trailing)
         self.margin = (0, self.n)
-        n_el = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
-        self.fixed_nbytes = 8 * self.n * n_el * 8
+        self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
+        self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
+        self.fft_len = _padded_length(self.n) if self.padded else self.n
+        self.fixed_nbytes = 8 * (self.n_channels * (self.fft_len + self.n) + 2 * self.channel_block * self.fft_len)
         self.taper = hamming(self.n)  # broadcast on the last axis
+        self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
+        self.offset = float(offset)
 
-    def init(self) -> np.ndarray:
-        return np.zeros((self.n // 2 + 1,) + self.trailing, dtype=np.float64)
+    # state: (sum over windows of the squared real and imaginary parts of the FFT, interleaved
+    # (channels, 2 * (fft_len // 2 + 1)); sum of the windows (n, channels) when there is an
+    # offset, else None; number of windows)
+    def init(self) -> tuple:
+        power = np.zeros((self.n_channels, 2 * (self.fft_len // 2 + 1)))
+        summed = np.zeros((self.n, self.n_channels)) if self.offset != 0.0 else None
+        return power, summed, 0
 
-    def update(self, state: np.ndarray, chunk: Chunk) -> np.ndarray:
+    def update(self, state: tuple, chunk: Chunk) -> tuple:
         import scipy.fft
 
+        power, summed, count = state
         i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
         mine = self.starts[i0:i1] - chunk.start_row
-        batch = max(1, (chunk.core_stop - chunk.core_start) // (4 * self.n))
-        scale = 1.0 / (self.fs * self.n)
-        for b0 in range(0, len(mine), batch):
-            # (batch, channels, n): the FFT axis is contiguous (about 1.5x faster than axis 1)
-            seg = np.stack([chunk.d[r:r + self.n].T for r in mine[b0:b0 + batch]]).astype(np.float64, copy=False)
-            seg *= self.taper
-            f = scipy.fft.rfft(seg, axis=-1, workers=-1)  # pocketfft splits the batch over the cores
-            del seg
-            p = f.real ** 2
-            p += f.imag ** 2
-            state += scale * np.moveaxis(p.sum(axis=0), -1, 0)
-        return state
+        d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
+        block = min(self.channel_block, self.n_channels)
+        # a few channels of one window at a time: every pass stays in the CPU caches
+        seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
+        for r in mine:
+            x = d[r:r + self.n]
+            if summed is not None:
+                summed += x
+            for c0 in range(0, self.n_channels, block):
+                k = min(block, self.n_channels - c0)
+                np.multiply(x[:, c0:c0 + k].T, self.taper, out=seg[:k, :self.n])  # converts + tapers
+                f = scipy.fft.rfft(seg[:k], axis=-1, workers=1)  # threads come from the executor
+                v = f.view(np.float64)
+                np.multiply(v, v, out=v)
+                power[c0:c0 + k] += v
+        return power, summed, count + len(mine)
 
-    def merge(self, states: list[np.ndarray]) -> np.ndarray:
-        out = states[0]
-        for s in states[1:]:
-            out = out + s
-        return out
+    def merge(self, states: list[tuple]) -> tuple:
+        power, summed, count = states[0]
+        for p, s, c in states[1:]:
+            power = power + p
+            summed = None if summed is None else summed + s
+            count += c
+        return power, summed, count
+
+    def finalize(self, state: tuple) -> np.ndarray:
+        """One-sided summed periodograms ``(n // 2 + 1,) + trailing`` of the (scaled) signal."""
+        import scipy.fft
+
+        power, summed, count = state
+        power = power[:, 0::2] + power[:, 1::2]
+        if self.padded:  # summed linear autocorrelation -> circular (length n) -> its DFT
+            lin = scipy.fft.irfft(power, n=self.fft_len, axis=-1)
+            circ = lin[:, :self.n].copy()
+            circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
+            power = scipy.fft.rfft(circ, axis=-1).real
+        if self.scale is not None:
+            power = power * (self.scale ** 2)[:, None]
+        if summed is not None:
+            # |s R + o T|^2 = s^2 |R|^2 + 2 s o Re(conj(T) R) + o^2 |T|^2, summed over the windows
+            s = np.ones(self.n_channels) if self.scale is None else self.scale
+            taper_f = scipy.fft.rfft(self.taper)
+            cross = (scipy.fft.rfft(summed.T * self.taper, axis=-1) * np.conj(taper_f)).real
+            power = power + 2.0 * self.offset * s[:, None] * cross + count * self.offset ** 2 * np.abs(taper_f) ** 2
+        power = power / (self.fs * self.n)
+        return np.ascontiguousarray(power.T).reshape((self.n // 2 + 1,) + self.trailing)
 
     def full(self, half: np.ndarray) -> np.ndarray:
         """Two-sided spectrum (fftfreq order) from the one-sided sums of a real signal."""
@@ -174,6 +254,7 @@ class BandPowerWindows(ChunkAlgorithmBase):
     """Per window ``[start, start + n)``: periodogram power summed over each band (x df)."""
 
     row_factor = 6.0
+    preferred_executor = "threads"
 
     def __init__(self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray) -> None:
         self.starts = np.asarray(starts, dtype=np.int64)
@@ -257,6 +338,7 @@ class SosFiltFilt(_WritesRows):
     """Zero-phase Butterworth (``sosfiltfilt``) with a margin long enough for the response to decay."""
 
     row_factor = 6.0
+    preferred_executor = "threads"
 
     def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any) -> None:
         self.sos = sos
@@ -280,6 +362,7 @@ class FirConvolve(_WritesRows):
     """
 
     row_factor = 8.0
+    preferred_executor = "threads"
 
     def __init__(self, kernel: np.ndarray, out_dtype: Any = np.float64) -> None:
         self.kernel = np.asarray(kernel)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.interval_set import IntervalSet
+from ..core.lazy import LazyArray
 from ..engine.planner import series_parts
 from ..engine.runner import run
 from ..errors import InvalidInputError, InvalidTypeError
@@ -130,6 +131,18 @@ def compute_power_spectral_density(
     return psd
 
 
+def _stored_values(sig: Any) -> tuple[Any, Any, float]:
+    """``((time_index, stored data), scale, offset)`` when ``sig`` is a lazy affine view of stored
+    values (e.g. int16 samples x conversion), so Welch can scale power instead of every sample;
+    else ``(sig, None, 0.0)``."""
+    t, d, _ = series_parts(sig)
+    if not isinstance(d, LazyArray) or (d.scale is None and d.offset == 0.0):
+        return sig, None, 0.0
+    if d.post or (d.scale is not None and d.scale.ndim > 0 and d.scale.size != int(np.prod(d.shape[1:]))):
+        return sig, None, 0.0
+    return (t, d._replace(scale=None, offset=0.0)), d.scale, d.offset
+
+
 def compute_mean_power_spectral_density(
     sig: Any, interval_size: float, fs: float | None = None, overlap: float = 0.25,
     ep: IntervalSet | None = None, full_range: bool = False, time_unit: str = "s", *,
@@ -182,9 +195,10 @@ def compute_mean_power_spectral_density(
     if not isinstance(ep, IntervalSet):
         raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
     starts, n = window_rows(sig, ep, size, float(overlap))
-    algo = WelchSum(starts, n, fs, tuple(sig.shape[1:]))
+    series, scale, offset = _stored_values(sig)
+    algo = WelchSum(starts, n, fs, tuple(sig.shape[1:]), scale=scale, offset=offset)
     # chunks cover all rows of the windows, epoch by epoch
-    total = run(algo, sig, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
+    total = run(algo, series, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
     psd = (algo.full(total) / float(len(starts))).reshape(n, -1)
     ret = pd.DataFrame(psd, index=np.fft.fftfreq(n, 1.0 / fs)).sort_index()
     if not full_range:
