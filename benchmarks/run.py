@@ -9,7 +9,7 @@ Usage (from the repository root, after ``pip install -e ".[test]"``)::
 Every workload runs in its own subprocess (so peak RSS is the workload's own) under a memory cap
 (``--mem-cap``, default 8 GiB); remote stacks read through the loopback Range server with added latency
 per request. The runner records wall time, HTTP requests and bytes (counted by the server), peak RSS,
-and the median over repeats, then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer.
+and the median over repeats (interleaved across stacks), then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer.
 A stack that fails a workload (error, memory cap) is reported as such.
 This is never part of the test suite.
 """
@@ -74,25 +74,45 @@ def _run(stack: str, workload: str, url: str, path: Path, cache_dir: Path, mem_c
     return json.loads(lines[-1][2:])
 
 
-def _measure(server: Any, stack: str, workload: str, url: str, path: Path, repeats: int, mem_cap: int, timeout: float) -> dict[str, Any]:
-    runs = []
-    for _ in range(repeats):
-        cache = WORK / "cache" / stack / workload
-        if stack in ("napstream_cold", "pynapple_fsspec"):
-            shutil.rmtree(cache, ignore_errors=True)
-        elif stack == "napstream_warm" and not cache.exists():
-            _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # this workload's blocks
-        server.reset_stats()
-        res = _run(stack, workload, url, path, cache, mem_cap, timeout)
-        stats = server.stats
-        res["requests"] = int(getattr(stats, "requests", 0))
-        res["bytes"] = int(getattr(stats, "bytes_sent", 0))
-        runs.append(res)
-        if "error" in res:
-            return res
+def _measure_once(server: Any, stack: str, workload: str, url: str, path: Path, mem_cap: int,
+                  timeout: float) -> dict[str, Any]:
+    cache = WORK / "cache" / stack / workload
+    if stack in ("napstream_cold", "pynapple_fsspec"):
+        shutil.rmtree(cache, ignore_errors=True)
+    elif stack == "napstream_warm" and not cache.exists():
+        _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # this workload's blocks
+    server.reset_stats()
+    res = _run(stack, workload, url, path, cache, mem_cap, timeout)
+    stats = server.stats
+    res["requests"] = int(getattr(stats, "requests", 0))
+    res["bytes"] = int(getattr(stats, "bytes_sent", 0))
+    return res
+
+
+def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
     out = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_rss", "requests", "bytes")}
     out["check"] = runs[-1]["check"]
     return out
+
+
+def _measure_row(server: Any, stacks: list[str], workload: str, url: str, path: Path, repeats: int,
+                 mem_cap: int, timeout: float, label: str) -> dict[str, dict[str, Any] | None]:
+    """Repeats interleaved across stacks (A B C A B C ...): a machine shared with other jobs slows
+    every stack alike, so the ratios stay fair. A stack that fails is not run again."""
+    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in stacks}
+    for _ in range(repeats):
+        for stack in stacks:
+            if runs[stack] and "error" in runs[stack][-1]:
+                continue
+            runs[stack].append(_measure_once(server, stack, workload, url, path, mem_cap, timeout))
+    row: dict[str, dict[str, Any] | None] = {}
+    for stack in stacks:
+        row[stack] = _summarise(runs[stack])
+        print(f"  {label} {workload:15s} {stack:18s} {_fmt(row[stack])}", flush=True)
+    return row
 
 
 def _fmt(res: dict[str, Any] | None) -> str:
@@ -146,15 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             with RangeHTTPServer(WORK, latency=latency) as server:
                 url = server.url_for(path.name)
                 for workload in args.workloads:
-                    row: dict[str, dict[str, Any] | None] = {}
-                    for stack in args.stacks:
-                        remote = not stack.endswith("_local")
-                        if remote and workload not in REMOTE_ONLY_WORKLOADS:
-                            row[stack] = None
-                            continue
-                        print(f"  {size} {latency * 1000:.0f}ms {workload:15s} {stack:18s}", end=" ", flush=True)
-                        row[stack] = _measure(server, stack, workload, url, path, args.repeats, mem_cap, args.timeout)
-                        print(_fmt(row[stack]), flush=True)
+                    stacks = [s for s in args.stacks if s.endswith("_local") or workload in REMOTE_ONLY_WORKLOADS]
+                    row: dict[str, dict[str, Any] | None] = dict.fromkeys(args.stacks)
+                    row.update(_measure_row(server, stacks, workload, url, path, args.repeats, mem_cap,
+                                            args.timeout, f"{size} {latency * 1000:.0f}ms"))
                     lines.append(
                         f"| {workload} | " + " | ".join(_fmt(row.get(s)) for s in args.stacks)
                         + f" | {_ratio(row.get('napstream_cold'), row.get('pynapple_fsspec'))}"

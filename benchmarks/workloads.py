@@ -118,7 +118,9 @@ def _import_stack(stack: str) -> None:
         import aiohttp  # noqa: F401 - the HTTP transport, imported on first remote read
 
         import napstream
+        import napstream.io.fileobj  # noqa: F401
         import napstream.io.http  # noqa: F401
+        import napstream.io.sources  # noqa: F401
         import napstream.nwb.file  # noqa: F401
         import napstream.process.spectrum  # noqa: F401
         import napstream.process.tuning_curves  # noqa: F401

@@ -136,11 +136,13 @@ def test_lru_eviction_keeps_recently_used_blocks(tmp_path):
     blocks = {i: bytes([i]) * BLOCK for i in range(6)}
     for i in range(4):
         cache.put(key, BLOCK, i, blocks[i])
+    cache.flush()  # puts are written by a background thread
     base = time.time() - 100
     for i in range(4):  # unambiguous ages: block 0 oldest
         os.utime(cache._block_path(key, BLOCK, i), (base + i, base + i))
     assert cache.get(key, BLOCK, 0, BLOCK) == blocks[0]  # refresh block 0
     cache.put(key, BLOCK, 4, blocks[4])  # over the cap -> evict the least recently used
+    cache.flush()
     kept = [i for i in range(5) if cache.has(key, BLOCK, i, BLOCK)]
     assert 0 in kept and 4 in kept and 1 not in kept
     total = sum(p.stat().st_size for p in (tmp_path / "v1").rglob("*") if p.is_file() and p.name != "meta.json")
@@ -165,6 +167,7 @@ def test_atomic_write_leaves_no_partial_block(tmp_path, monkeypatch):
     monkeypatch.setattr("napstream.io.cache.os.replace", fail)
     with pytest.warns(RuntimeWarning, match="not usable"):
         cache.put(key, BLOCK, 0, b"x" * BLOCK)
+        cache.flush()
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "meta.json"]
     assert files == []  # neither the block nor its temporary file
     assert not cache.enabled and cache.get(key, BLOCK, 0, BLOCK) is None

@@ -224,6 +224,13 @@ class BlockedSource(BaseSource):
         #: suffix request at open), joined to the rest of that block when it is fetched
         self._fragment: tuple[int, int, bytes] | None = None
 
+    def close(self) -> None:
+        """Close the source; blocks still queued for the disk cache are written first."""
+        super().close()
+        disk = self._disk
+        if disk is not None:
+            disk.flush()
+
     @property
     def prefetch_limit(self) -> int:
         """Bytes per prefetch batch: bounded by the memory LRU when there is no disk cache."""

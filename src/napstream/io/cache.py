@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import atexit
 import os
+import queue
 import shutil
 import struct
 import threading
 import time
 import uuid
 import warnings
+import weakref
 import zlib
 from collections import OrderedDict
 from pathlib import Path
@@ -100,6 +103,10 @@ class BlockCache:
         self._size: int | None = None  # bytes on disk, scanned lazily
         self._warned = False
         self._meta: dict[str, bytes] = {}
+        self._pending: dict[Path, bytes] = {}  # blocks queued for the writer thread
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self.max_pending = 32
         self.enabled = True
         try:
             self._root.mkdir(parents=True, exist_ok=True)
@@ -180,6 +187,9 @@ class BlockCache:
         if not self.enabled:
             return None
         path = self._block_path(key, block_size, index)
+        data = self._pending.get(path)
+        if data is not None and len(data) == expected_length:
+            return data
         try:
             with open(path, "rb") as fh:
                 raw = fh.read()
@@ -199,23 +209,98 @@ class BlockCache:
         """True when the block file exists with the right length (checksum is checked on read)."""
         if not self.enabled:
             return False
+        path = self._block_path(key, block_size, index)
+        data = self._pending.get(path)
+        if data is not None and len(data) == expected_length:
+            return True
         try:
-            return self._block_path(key, block_size, index).stat().st_size == expected_length + _TRAILER.size
+            return path.stat().st_size == expected_length + _TRAILER.size
         except OSError:
             return False
 
     def put(self, key: str, block_size: int, index: int, data: bytes) -> None:
-        """Store one block atomically (a no-op once the cache is disabled)."""
+        """Store one block atomically (a no-op once the cache is disabled).
+
+        The block is written by a background thread, off the reader's critical path (at most
+        ``max_pending`` blocks wait; past that the caller writes itself). Until it lands on disk
+        :meth:`get` and :meth:`has` serve it from memory; :meth:`flush` waits for the writes.
+        """
         if not self.enabled:
             return
-        self._write_meta(key)
-        payload = bytes(data) + _TRAILER.pack(zlib.crc32(data))
-        if self._write_atomic(self._block_path(key, block_size, index), payload):
-            with self._lock:
-                if self._size is not None:
-                    self._size += len(payload)
-            if self._current_size() > self.max_size:
-                self.evict()
+        path = self._block_path(key, block_size, index)
+        if len(self._pending) >= self.max_pending:  # the disk is slower than the network: write here,
+            nbytes = self._write_block(key, path, data)  # leave the size bookkeeping to the writer
+            self._jobs.put(nbytes)
+        else:
+            self._pending[path] = data  # dict and SimpleQueue operations: no Python-level lock taken
+            self._jobs.put((key, path, data))
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            self._start_writer()
+
+    def flush(self) -> None:
+        """Wait until every block handed to :meth:`put` is on disk (or dropped by a disabled cache)."""
+        writer = self._writer
+        if writer is None or not writer.is_alive() or writer is threading.current_thread():
+            self._drain()
+            return
+        done = threading.Event()
+        self._jobs.put(done)
+        while not done.wait(0.5):
+            if not writer.is_alive():  # the writer died (interpreter exit): write here
+                self._drain()
+                return
+
+    def _start_writer(self) -> None:
+        with _WRITERS_LOCK:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="napstream-cache-writer", daemon=True)
+                self._writer.start()
+                _FLUSH_AT_EXIT.add(self)
+
+    def _write_loop(self) -> None:
+        while True:
+            self._run_job(self._jobs.get())
+
+    def _drain(self) -> None:
+        """Run the queued jobs in this thread (no writer thread running)."""
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            self._run_job(job)
+
+    def _run_job(self, job: Any) -> None:
+        """A block to write, bytes written by a reader (bookkeeping only), or a flush marker."""
+        if isinstance(job, threading.Event):
+            job.set()
+        elif isinstance(job, int):
+            if job:
+                self._grew(job)
+        else:
+            nbytes = self._write_block(*job)
+            if nbytes:
+                self._grew(nbytes)
+
+    def _write_block(self, key: str, path: Path, data: bytes) -> int:
+        """Write one block file atomically; returns the bytes written (0 if not written)."""
+        try:
+            if not self.enabled:
+                return 0
+            self._write_meta(key)
+            payload = bytes(data) + _TRAILER.pack(zlib.crc32(data))
+            return len(payload) if self._write_atomic(path, payload) else 0
+        finally:
+            if self._pending.get(path) is data:
+                self._pending.pop(path, None)
+
+    def _grew(self, nbytes: int) -> None:
+        with self._lock:
+            if self._size is not None:
+                self._size += nbytes
+        if self._current_size() > self.max_size:
+            self.evict()
 
     def _write_atomic(self, path: Path, payload: bytes) -> bool:
         tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
@@ -336,6 +421,25 @@ class MemoryLRU:
 
 _CACHES: dict[tuple[str, int | None], BlockCache] = {}
 _CACHES_LOCK = threading.Lock()
+_WRITERS_LOCK = threading.Lock()
+_FLUSH_AT_EXIT: "weakref.WeakSet[BlockCache]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    """Blocks still queued at interpreter exit are written before the writer threads stop."""
+    for cache in list(_FLUSH_AT_EXIT):
+        try:
+            cache.flush()
+        except Exception:  # noqa: BLE001 - exiting must not raise
+            pass
+
+
+def _flush_folder(directory: Path) -> None:
+    with _CACHES_LOCK:
+        caches = [c for (folder, _), c in _CACHES.items() if folder == str(directory)]
+    for cache in caches + [c for c in list(_FLUSH_AT_EXIT) if c.directory == directory and c not in caches]:
+        cache.flush()
 
 
 def get_cache(cache_dir: str | os.PathLike[str] | None = None) -> BlockCache:
@@ -371,6 +475,7 @@ def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any
     (0, 0)
     """
     directory = _as_dir(cache_dir)
+    _flush_folder(directory)
     entries = []
     for meta in sorted((directory / _LAYOUT).glob("*/*/meta.json")):
         try:
@@ -414,7 +519,7 @@ def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> int:
     0
     """
     directory = _as_dir(cache_dir)
-    freed = cache_info(directory)["size"]
+    freed = cache_info(directory)["size"]  # flushes the queued writes first
     shutil.rmtree(directory / _LAYOUT, ignore_errors=True)
     with _CACHES_LOCK:
         for (folder, _), cache in _CACHES.items():

@@ -26,6 +26,8 @@ from typing import Any
 import h5py
 
 from ..errors import FileFormatError, InvalidTypeError, NapstreamError, NotNWBError
+from ..io.fileobj import FileObject
+from ..io.sources import open_source
 
 __all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url"]
 
@@ -63,15 +65,9 @@ class OpenedSource:
 
 
 def _open_remote(url: str, io_options: dict[str, Any]) -> tuple[h5py.File, Any]:
-    try:
-        from .. import io as nio
-
-        open_source, file_object = nio.open_source, nio.FileObject
-    except (ImportError, AttributeError) as err:  # hook: the io layer lands separately
-        raise NotImplementedError(f"remote sources need napstream.io.open_source ({err})") from err
     src = open_source(url, **io_options)
     try:
-        f = h5py.File(file_object(src), "r")
+        f = h5py.File(FileObject(src), "r")
     except NapstreamError:  # a network failure while h5py read the superblock: say so, as is
         src.close()
         raise
