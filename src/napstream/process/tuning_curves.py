@@ -6,10 +6,12 @@
 helpers. The numbers equal pynapple 0.11's; the memory used does not grow with the session:
 
 1. the features are read in chunks of rows sized from ``max_memory`` /
-   ``napstream.config.memory_budget`` (one row of margin on each side, so the sample closest to
-   every spike is known at the seams);
+   ``napstream.config.memory_budget`` but never more than :data:`CHUNK_ROWS` rows, so memory does
+   not grow with the session even when a whole position array would fit the budget (one row of
+   margin on each side, so the sample closest to every spike is known at the seams);
 2. for each chunk, each unit's spikes are located by binary search in its time index and only the
-   spikes of the chunk's time range are read;
+   spikes of the chunk's time range are read; each spike's closest feature sample is guessed
+   arithmetically and checked exactly (:class:`~._spike_kernels.ClosestSampler`);
 3. occupancy and spike counts are accumulated per bin, and divided at the end.
 
 The legacy functions do **not** emit pynapple's FutureWarning: napstream keeps them supported.
