@@ -354,6 +354,14 @@ class BlockedSource(BaseSource):
 
     # -- BaseSource hooks ------------------------------------------------------------------------
     def _read(self, r: ByteRange) -> bytes:
+        size = self.block_size
+        index = r.start // size
+        if r.end > r.start and (r.end - 1) // size == index:  # fast path: one block in memory
+            block = self.memory.get(index)
+            if block is not None:
+                self.stats.add(cache_hits=1, bytes_from_cache=r.end - r.start)
+                offset = index * size
+                return block[r.start - offset: r.end - offset]
         return self._assemble(r, self._get_blocks([r]))
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:

@@ -31,6 +31,7 @@ _COUNTERS = (
     "requests", "bytes_fetched", "bytes_from_cache", "cache_hits", "cache_misses",
     "round_trips", "wait_seconds", "retries",
 )
+_COUNTER_SET = frozenset(_COUNTERS)
 _LOCK = threading.RLock()
 _TRACKERS: list["IOStats"] = []
 
@@ -78,16 +79,18 @@ class IOStats:
         >>> s = IOStats(); s.add(cache_hits=3); s.cache_hits
         3
         """
-        unknown = set(counts) - set(_COUNTERS)
-        if unknown:
-            raise InvalidInputError(f"counts must name IOStats counters {_COUNTERS}, got {sorted(unknown)}")
-        with _LOCK:
-            targets = [self]
+        if not _COUNTER_SET.issuperset(counts):
+            unknown = sorted(set(counts) - _COUNTER_SET)
+            raise InvalidInputError(f"counts must name IOStats counters {_COUNTERS}, got {unknown}")
+        items = counts.items()
+        with _LOCK:  # called for every read: plain attribute updates, no per-call containers
+            for name, value in items:
+                self.__dict__[name] += value
             if self._propagate:
-                targets += [GLOBAL_STATS, *_TRACKERS]
-            for target in targets:
-                for name, value in counts.items():
-                    object.__setattr__(target, name, getattr(target, name) + value)
+                for target in (GLOBAL_STATS, *_TRACKERS):
+                    state = target.__dict__
+                    for name, value in items:
+                        state[name] += value
 
     def copy(self) -> "IOStats":
         """A snapshot of the counters (not linked to anything)."""
