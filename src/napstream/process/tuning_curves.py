@@ -19,6 +19,7 @@ The legacy functions do **not** emit pynapple's FutureWarning: napstream keeps t
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -350,16 +351,28 @@ def compute_tuning_curves(
     """
     import xarray as xr
 
+    return_pandas = v.check_bool(return_pandas, "return_pandas")
+    r = _tuning(data, features, bins, range, epochs, fs, feature_names, return_counts, max_memory, executor)
+    attrs = {"occupancy": r.occupancy, "bin_edges": r.edges, "fs": r.fs}
+    if r.rates is not None:
+        attrs["rates"] = r.rates
+    coords = {"unit": r.keys, **{str(n): c for n, c in zip(r.names, r.centres)}}
+    out = xr.DataArray(r.tcs, coords=coords, dims=list(coords), attrs=attrs)
+    return out.to_pandas().T if return_pandas else out
+
+
+def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any, feature_names: Any,
+            return_counts: Any, max_memory: Any, executor: Any) -> SimpleNamespace:
+    """The numbers of :func:`compute_tuning_curves` (no xarray: the legacy API skips it)."""
     ti, d, segments, epochs = _check_inputs(data, features, epochs)
     n_features = 1 if len(d.shape) == 1 else int(d.shape[1])
     names = _feature_names(features, feature_names, n_features)
-    specs, ranges = _bin_specs(bins, n_features), _ranges(range, n_features)
+    specs, ranges = _bin_specs(bins, n_features), _ranges(rng, n_features)
     if fs is None:
         fs = _sampling_rate(ti, segments)
     elif isinstance(fs, bool) or not isinstance(fs, (int, float)):
         raise InvalidTypeError(f"fs must be a number (int or float), got {v.type_name(fs)}")
-    return_pandas, return_counts = v.check_bool(return_pandas, "return_pandas"), v.check_bool(
-        return_counts, "return_counts")
+    return_counts = v.check_bool(return_counts, "return_counts")
     edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
     query, keys, continuous, rates = _build_query(data, epochs)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
@@ -368,12 +381,8 @@ def compute_tuning_curves(
     shape = tuple(len(e) - 1 for e in edges)
     occupancy = state["occ"].reshape(shape)
     tcs = _finalize(state, shape, occupancy, fs, continuous, return_counts)
-    attrs = {"occupancy": occupancy, "bin_edges": edges, "fs": fs}
-    if rates is not None:
-        attrs["rates"] = rates
-    coords = {"unit": keys, **{str(n): e[:-1] + np.diff(e) / 2 for n, e in zip(names, edges)}}
-    out = xr.DataArray(tcs, coords=coords, dims=list(coords), attrs=attrs)
-    return out.to_pandas().T if return_pandas else out
+    return SimpleNamespace(tcs=tcs, keys=keys, names=names, edges=edges, occupancy=occupancy, fs=fs,
+                           rates=rates, centres=[e[:-1] + np.diff(e) / 2 for e in edges])
 
 
 def _row_factor(query: _Query, segments: np.ndarray, continuous: bool) -> float:
@@ -585,12 +594,6 @@ def _minmax_2d(minmax: Any) -> Any:
     return [[minmax[0], minmax[1]], [minmax[2], minmax[3]]]
 
 
-def _as_dict(xarr: Any) -> tuple[dict, list[np.ndarray]]:
-    values = xarr.values
-    tcs = {k: values[i] for i, k in enumerate(xarr.coords["unit"].values)}
-    return tcs, [xarr.coords[dim].values for dim in xarr.dims if dim != "unit"]
-
-
 def compute_1d_tuning_curves(group: Any, feature: Any, nb_bins: int, ep: IntervalSet | None = None,
                              minmax: Any = None) -> pd.DataFrame:
     """1-D tuning curves (legacy API): DataFrame of rates, bin centres x units.
@@ -646,7 +649,8 @@ def compute_2d_tuning_curves(group: Any, features: Any, nb_bins: int | tuple, ep
     ((20, 20), 20)
     """
     _legacy_checks(group=group, features=features, nb_bins=nb_bins, ep=ep, minmax=minmax)
-    return _as_dict(compute_tuning_curves(group, features, nb_bins, range=_minmax_2d(minmax), epochs=ep))
+    r = _tuning(group, features, nb_bins, _minmax_2d(minmax), ep, None, None, False, None, None)
+    return {k: r.tcs[i] for i, k in enumerate(r.keys)}, r.centres
 
 
 def compute_2d_tuning_curves_continuous(tsdframe: Any, features: Any, nb_bins: int | tuple,
@@ -665,7 +669,8 @@ def compute_2d_tuning_curves_continuous(tsdframe: Any, features: Any, nb_bins: i
     """
     _legacy_checks(group=tsdframe, features=features, nb_bins=nb_bins, ep=ep, minmax=minmax,
                    group_name="tsdframe")
-    return _as_dict(compute_tuning_curves(tsdframe, features, nb_bins, range=_minmax_2d(minmax), epochs=ep))
+    r = _tuning(tsdframe, features, nb_bins, _minmax_2d(minmax), ep, None, None, False, None, None)
+    return {k: r.tcs[i] for i, k in enumerate(r.keys)}, r.centres
 
 
 def compute_discrete_tuning_curves(group: Any, dict_ep: dict) -> pd.DataFrame:
