@@ -101,57 +101,65 @@ def _classify_table(group: h5py.Group, ntype: str) -> tuple[str, tuple[int, ...]
     return "DataFrame", (n, len(cols)), "object"
 
 
-def _classify(group: h5py.Group, ntype: str) -> tuple[str, tuple[int, ...], str] | None:
-    """(kind, shape, dtype) of a typed group, or None to walk into / skip it."""
-    if "colnames" in group.attrs and "id" in group:
+def _classify(group: h5py.Group, ntype: str, names: set[str]) -> tuple[str, tuple[int, ...], str] | None:
+    """(kind, shape, dtype) of a typed group (``names``: its member names), or None to walk into / skip it."""
+    if "id" in names and "colnames" in group.attrs:
         return _classify_table(group, ntype)
-    if "data" in group and ("timestamps" in group or "starting_time" in group):
+    if "data" in names and ("timestamps" in names or "starting_time" in names):
         return _classify_series(group, ntype)
     return None
 
 
-def _has_data(group: h5py.Group) -> bool:
-    return any(isinstance(group.get(k, getlink=True), h5py.HardLink) and isinstance(group[k], h5py.Dataset)
-               for k in group)
+def _kids(group: h5py.Group, memo: dict[str, list[tuple[str, Any]]], skip: Any = ()) -> list[tuple[str, Any]]:
+    """(name, object) of the hard-linked members of ``group`` (but ``skip``), opened once per walk.
+
+    Soft and external links are left out: they point at objects listed where they live.
+    """
+    out = memo.get(group.name)
+    if out is None:
+        out = []
+        links = group.id.links
+        for name in group:
+            if name in skip:
+                continue
+            try:
+                if links.get_info(name.encode()).type != h5py.h5l.TYPE_HARD:
+                    continue
+                out.append((name, group[name]))
+            except (KeyError, OSError):
+                continue
+        memo[group.name] = out
+    return out
 
 
 def walk(f: h5py.File) -> list[Entry]:
     """All convertible (and unsupported) objects of an NWB file, metadata only, in file order."""
     out: list[Entry] = []
-    _walk_group(f, [], out, top=True)
+    _walk_group(f, [], out, {}, top=True)
     return out
 
 
-def _walk_group(group: h5py.Group, parents: list[str], out: list[Entry], top: bool = False) -> None:
-    for name in group:
-        if top and name in _SKIP_TOP:
-            continue
-        link = group.get(name, getlink=True)
-        if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
-            continue  # links point at objects listed where they live
-        try:
-            child = group[name]
-        except (KeyError, OSError):
-            continue
+def _walk_group(group: h5py.Group, parents: list[str], out: list[Entry], memo: dict[str, Any],
+                top: bool = False) -> None:
+    for name, child in _kids(group, memo, _SKIP_TOP if top else ()):
         if not isinstance(child, h5py.Group):
             continue
         ntype = _attr_str(child, "neurodata_type")
         if not ntype:
-            _walk_group(child, parents, out)  # plain group: acquisition, processing, intervals...
+            _walk_group(child, parents, out, memo)  # plain group: acquisition, processing, intervals...
             continue
-        found = _classify(child, ntype)
+        found = _classify(child, ntype, set(child))
         if found is not None:
             kind, shape, dtype = found
             nwb_path = "/" + "/".join(parents + [name])
             out.append(Entry(child.name, nwb_path, ntype, _attr_str(child, "namespace"), kind, shape, dtype,
                              timeseries="colnames" not in child.attrs))
             continue
-        if ntype in _METADATA_TYPES or not _has_data(child):
-            _walk_group(child, parents + [name] if ntype != "NWBFile" else parents, out)
+        if ntype in _METADATA_TYPES or not any(isinstance(k, h5py.Dataset) for _, k in _kids(child, memo)):
+            _walk_group(child, parents + [name] if ntype != "NWBFile" else parents, out, memo)
             continue
-        has_typed_children = any(isinstance(child.get(k), h5py.Group) for k in child)
-        if has_typed_children:
-            _walk_group(child, parents + [name], out)
+        if any(isinstance(child.get(k), h5py.Group) for k in child):  # soft-linked groups count here
+            _walk_group(child, parents + [name], out, memo)
         else:
             nwb_path = "/" + "/".join(parents + [name])
             out.append(Entry(child.name, nwb_path, ntype, _attr_str(child, "namespace"), "unsupported", (), ""))
