@@ -3,7 +3,8 @@
 Every kernel takes plain arrays and reproduces pynapple's numbers exactly, including its rules at
 the edges (ties, closed intervals, the last histogram edge) so chunked results can be compared with
 pynapple's in-memory ones bit for bit. They are vectorised: ``np.searchsorted`` + ``np.bincount``
-instead of per-spike loops.
+instead of per-spike loops, and :class:`ClosestSampler` replaces the binary search of the closest
+sample by an exactly checked arithmetic guess when the samples are (nearly) regular.
 
 Examples
 --------
@@ -71,10 +72,12 @@ class ClosestSampler:
     ``c = floor((q - t[0]) * rate + 1/2)`` with ``rate = (n - 1) / (t[-1] - t[0])``, then checked
     exactly against the real timestamps: ``c`` is pynapple's choice if and only if it is at least
     as close as ``c - 1`` and strictly closer than ``c + 1`` (distance to ``q`` is unimodal along
-    sorted unique samples, and ties go to the later sample). Queries whose guess fails (jittered
-    or irregular samples, gaps, rounding at exact ties) go through :func:`closest_index`, so the
-    result is always exactly pynapple's. When a sample of the first queries shows the guess
-    rarely holds, the guess is skipped altogether.
+    sorted unique samples, and ties go to the later sample). A failed check says which neighbour
+    is closer, so failed guesses (jittered samples, rounding at exact ties) walk up to
+    :attr:`max_walk` samples towards it, each step checked the same way; the rest (irregular
+    samples, gaps) go through :func:`closest_index`, so the result is always exactly pynapple's.
+    When more than :attr:`max_miss` of one call's guesses fail, later calls skip the guess.
+    Repeated timestamps always use :func:`closest_index`.
 
     Parameters
     ----------
