@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import napstream as ns
@@ -132,3 +133,22 @@ def test_row_cap_follows_threads_in_flight(monkeypatch):
     monkeypatch.setattr(tuning, "CHUNK_ROWS", 600)
     _same(ns.compute_tuning_curves(g, f, bins=6, range=[(-1.2, 1.2), (-2.2, 2.2)], executor="threads"),
           pnap.compute_tuning_curves(G, F, bins=6, range=[(-1.2, 1.2), (-2.2, 2.2)]))
+
+
+@pytest.mark.parametrize("columns", [None, ["a", "b"]])
+def test_legacy_1d_frames_equal_pynapple(columns):
+    """The legacy 1-D functions build their DataFrame without xarray: same index, columns, names."""
+    t, xy, spikes = _tricky_session("regular", seed=8)
+    (g, _), (G, _) = _pair(t, xy, spikes)
+    x, X = ns.Tsd(t=t, d=np.nan_to_num(xy[:, 0])), pnap.Tsd(t=t, d=np.nan_to_num(xy[:, 0]))
+    pd.testing.assert_frame_equal(ns.compute_1d_tuning_curves(g, x, 13), pnap.compute_1d_tuning_curves(G, X, 13))
+    frame_t = np.arange(0, 999, 0.3)
+    vals = np.random.default_rng(8).normal(size=(len(frame_t), 2))
+    ours = ns.compute_1d_tuning_curves_continuous(ns.TsdFrame(t=frame_t, d=vals, columns=columns), x, 6,
+                                                  minmax=(-0.5, 0.5))
+    ref = pnap.compute_1d_tuning_curves_continuous(pnap.TsdFrame(t=frame_t, d=vals, columns=columns), X, 6,
+                                                   minmax=(-0.5, 0.5))
+    pd.testing.assert_frame_equal(ours, ref)
+    one = ns.TsdFrame(t=t, d=np.nan_to_num(xy[:, :1]), columns=["pos"])
+    ONE = pnap.TsdFrame(t=t, d=np.nan_to_num(xy[:, :1]), columns=["pos"])
+    pd.testing.assert_frame_equal(ns.compute_1d_tuning_curves(g, one, 7), pnap.compute_1d_tuning_curves(G, ONE, 7))

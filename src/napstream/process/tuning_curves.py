@@ -609,8 +609,8 @@ def compute_1d_tuning_curves(group: Any, feature: Any, nb_bins: int, ep: Interva
     (10, 1)
     """
     _legacy_checks(group=group, feature=feature, nb_bins=nb_bins, ep=ep, minmax=minmax)
-    return compute_tuning_curves(group, feature, nb_bins, range=None if minmax is None else [minmax],
-                                 epochs=ep).to_pandas().T
+    return _legacy_frame(_tuning(group, feature, nb_bins, None if minmax is None else [minmax], ep, None, None,
+                                 False, None, None))
 
 
 def compute_1d_tuning_curves_continuous(tsdframe: Any, feature: Any, nb_bins: int,
@@ -627,8 +627,15 @@ def compute_1d_tuning_curves_continuous(tsdframe: Any, feature: Any, nb_bins: in
     """
     _legacy_checks(group=tsdframe, feature=feature, nb_bins=nb_bins, ep=ep, minmax=minmax,
                    group_name="tsdframe")
-    return compute_tuning_curves(tsdframe, feature, nb_bins, range=None if minmax is None else [minmax],
-                                 epochs=ep).to_pandas().T
+    return _legacy_frame(_tuning(tsdframe, feature, nb_bins, None if minmax is None else [minmax], ep, None,
+                                 None, False, None, None))
+
+
+def _legacy_frame(r: SimpleNamespace) -> pd.DataFrame:
+    """Bins x units DataFrame, as pynapple's ``compute_tuning_curves(...).to_pandas().T`` (no xarray)."""
+    keys = np.asarray(r.keys)
+    columns = pd.Index(keys, name="unit", dtype=object if keys.dtype.kind in "OUS" else None)
+    return pd.DataFrame(r.tcs.T, index=pd.Index(r.centres[0], name=str(r.names[0])), columns=columns)
 
 
 def compute_2d_tuning_curves(group: Any, features: Any, nb_bins: int | tuple, ep: IntervalSet | None = None,
