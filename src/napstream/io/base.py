@@ -126,6 +126,13 @@ class BaseSource:
         self._check_open()
         return self._read(check_range(start, end, self.size))
 
+    def read_unplanned(self, start: int, end: int) -> bytes:
+        """:meth:`read_range` for reads nobody planned: h5py's own reads through
+        :class:`~napstream.io.fileobj.FileObject` (metadata). A remote source may bring along the
+        blocks such a walk usually wants next."""
+        self._check_open()
+        return self._read_unplanned(check_range(start, end, self.size))
+
     def read_ranges(self, ranges: Iterable[tuple[int, int]]) -> list[bytes]:
         """Bytes of many ranges, in the order given (fetched concurrently by remote sources)."""
         self._check_open()
@@ -153,6 +160,9 @@ class BaseSource:
     # -- hooks -------------------------------------------------------------------------------
     def _read(self, r: ByteRange) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _read_unplanned(self, r: ByteRange) -> bytes:
+        return self._read(r)
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         return [self._read(r) for r in ranges]
@@ -196,8 +206,12 @@ class BlockedSource(BaseSource):
     """
 
     is_remote = True
-    #: blocks fetched ahead of a miss that continues a forward scan (HDF5 metadata walks)
+    #: blocks fetched ahead of a miss that continues a forward scan (HDF5 metadata walks);
+    #: 0 turns every readahead off
     readahead_blocks = 3
+    #: bytes after the first block fetched, once, with the first read miss that is not a forward
+    #: scan (files written by h5py/pynwb keep much of their metadata near the start)
+    head_readahead = 8 * _MiB
 
     def __init__(
         self,
@@ -223,6 +237,7 @@ class BlockedSource(BaseSource):
         #: (block index, start, bytes): the already fetched end of an incomplete block (from the
         #: suffix request at open), joined to the rest of that block when it is fetched
         self._fragment: tuple[int, int, bytes] | None = None
+        self._head_done = False
 
     def close(self) -> None:
         """Close the source; blocks still queued for the disk cache are written first."""
@@ -302,7 +317,7 @@ class BlockedSource(BaseSource):
         if disk is not None:
             disk.put(self.cache_key, self.block_size, index, block)  # type: ignore[arg-type]
 
-    def _get_blocks(self, wanted_ranges: Sequence[ByteRange]) -> dict[int, bytes]:
+    def _get_blocks(self, wanted_ranges: Sequence[ByteRange], unplanned: bool = False) -> dict[int, bytes]:
         """Blocks covering ``wanted_ranges``: from memory, disk, then one network batch."""
         indices = {i for r in wanted_ranges for i in blocks_for(r.start, r.end, self.block_size)}
         found: dict[int, bytes] = {}
@@ -321,7 +336,7 @@ class BlockedSource(BaseSource):
                     hit_bytes += min(r.end, lo.end) - max(r.start, lo.start)
         self.stats.add(cache_hits=len(found), cache_misses=len(missing), bytes_from_cache=hit_bytes)
         if missing:
-            self._fetch_blocks(missing + self._readahead(missing), found)
+            self._fetch_blocks(sorted({*missing, *self._readahead(missing, unplanned)}), found)
         return found
 
     def _present(self, index: int) -> bool:
@@ -330,20 +345,31 @@ class BlockedSource(BaseSource):
         disk = self._disk
         return disk is not None and disk.has(self.cache_key, self.block_size, index, self._block_len(index))  # type: ignore[arg-type]
 
-    def _readahead(self, missing: list[int]) -> list[int]:
+    def _readahead(self, missing: list[int], unplanned: bool = False) -> list[int]:
         """Blocks to fetch along with ``missing`` when a read continues a forward scan.
 
         Unplanned reads are h5py's metadata reads (data reads are prefetched from the chunk index
         first). Metadata of a file written by pynwb sits between its datasets, and h5py walks it
         mostly forward: when the block before the first miss is already here, the next few blocks
         are likely wanted soon, and fetching them in the same round trip saves one round trip each.
+        The first unplanned miss (h5py through :class:`~napstream.io.fileobj.FileObject`) that is
+        not a forward scan, i.e. h5py leaving the file's first and last blocks, also brings the
+        blocks after the first one (``readahead_blocks + 1`` of them, at most ``head_readahead``
+        bytes), once: the walk comes back to the objects written first, which sit there.
         """
         first, last = missing[0], missing[-1]
-        if self.readahead_blocks < 1 or first == 0 or not self._present(first - 1):
+        if self.readahead_blocks < 1:
             return []
         n_blocks = -(-self.size // self.block_size)
-        ahead = range(last + 1, min(n_blocks, last + 1 + self.readahead_blocks))
-        return [i for i in ahead if not self._present(i)]
+        if first > 0 and self._present(first - 1):
+            ahead = range(last + 1, min(n_blocks, last + 1 + self.readahead_blocks))
+            return [i for i in ahead if not self._present(i)]
+        if not unplanned or self._head_done or not self._present(0):
+            return []
+        self._head_done = True
+        count = min(self.head_readahead // self.block_size, self.readahead_blocks + 1)
+        head = range(1, min(n_blocks, 1 + count))
+        return [i for i in head if not self._present(i)]
 
     def _assemble(self, r: ByteRange, blocks: dict[int, bytes]) -> bytes:
         parts = []
@@ -353,7 +379,10 @@ class BlockedSource(BaseSource):
         return b"".join(parts)
 
     # -- BaseSource hooks ------------------------------------------------------------------------
-    def _read(self, r: ByteRange) -> bytes:
+    def _read_unplanned(self, r: ByteRange) -> bytes:
+        return self._read(r, unplanned=True)
+
+    def _read(self, r: ByteRange, unplanned: bool = False) -> bytes:
         size = self.block_size
         index = r.start // size
         if r.end > r.start and (r.end - 1) // size == index:  # fast path: one block in memory
@@ -362,7 +391,7 @@ class BlockedSource(BaseSource):
                 self.stats.add(cache_hits=1, bytes_from_cache=r.end - r.start)
                 offset = index * size
                 return block[r.start - offset: r.end - offset]
-        return self._assemble(r, self._get_blocks([r]))
+        return self._assemble(r, self._get_blocks([r], unplanned))
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         blocks = self._get_blocks(ranges)

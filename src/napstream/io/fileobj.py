@@ -46,6 +46,7 @@ class FileObject(io.RawIOBase):
                 f"source must be a ByteSource (see napstream.io.open_source), got {type(source).__name__}"
             )
         self.source = source
+        self._read_range = getattr(source, "read_unplanned", source.read_range)
         self._pos = 0
         self._close_source = close_source
 
@@ -90,7 +91,7 @@ class FileObject(io.RawIOBase):
         end = self.source.size if n < 0 else min(start + n, self.source.size)
         if end <= start:  # at or past the end: nothing read, position kept (like io.BytesIO)
             return b""
-        data = self.source.read_range(start, end)
+        data = self._read_range(start, end)
         self._pos = start + len(data)
         return data
 
