@@ -1,5 +1,10 @@
 """Remote files over HTTP(S) (also S3 through its public HTTPS endpoint), with aiohttp.
 
+Opening a URL the cache has never seen costs one round trip: two concurrent GETs, of the first
+block and of the suffix ``bytes=-<block_size>``, give the first and last blocks (where HDF5 keeps
+its superblock and much metadata) and, from ``Content-Range`` and ``ETag``, the size and version
+(no HEAD). A URL seen before is validated with one HEAD, then its cached blocks are trusted.
+
 Requests run concurrently on a private asyncio event loop *in the calling thread* (see
 :meth:`HTTPSource._sync` for why not on a background thread), at most ``max_concurrency`` at a
 time per file and thread. Every range request is checked: a ``206`` must carry the
@@ -134,12 +139,15 @@ class HTTPSource(BlockedSource):
         self._lock = threading.Lock()
         t0 = time.perf_counter()
         ends: dict[int, bytes] | None = None
+        trips = 0
         try:
             if cache is None or not cache.enabled or not cache.seen(url):
+                trips += 1
                 ends = self._sync(self._open_with_ends())  # cold: no HEAD, the ends come at once
             if ends is None:  # known file (the cache is validated by one HEAD) or an odd server
+                trips += 1
                 self.size, self.etag, self.last_modified = self._sync(self._probe())
-            self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
+            self.stats.add(round_trips=trips, wait_seconds=time.perf_counter() - t0)
         except BaseException:
             self.close()
             raise
