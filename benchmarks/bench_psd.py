@@ -5,11 +5,12 @@ Routes, each in a fresh subprocess (wall time and peak RSS above the import base
 * ``h5py loop``         - bare read loop over the storage chunks (decompression only: the I/O floor);
 * ``pynapple``          - pynapple 0.11.4: load the whole array, then ``compute_mean_power_spectral_density``;
 * ``napstream serial``  - streamed, chunk by chunk, within ``--budget``;
-* ``napstream threads`` - the same with the threads executor (I/O overlaps compute).
+* ``napstream threads`` - the same with the threads executor (I/O overlaps compute);
+* ``napstream default`` - the same with the defaults (``executor="auto"``: threads for this job).
 
 Usage::
 
-    python benchmarks/bench_psd.py [--duration 3600] [--channels 64] [--budget 256MB] [--workers 2]
+    python benchmarks/bench_psd.py [--duration 3600] [--channels 64] [--budget 256MB] [--workers 2] [--interval 4]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ CONVERSION = 0.195e-6
 PRELUDE = """
 import json, resource, sys, time
 import h5py, numpy as np, scipy.fft, scipy.signal, pandas
-path, budget, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, budget, workers, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 """
 ROUTES = {
     "h5py loop": """
@@ -41,7 +42,7 @@ d = h5py.File(path, "r")["lfp"]
 step = d.chunks[0]
 total = 0.0
 for a in range(0, d.shape[0], step):
-    total += float(d[a:a + step, 0].astype(np.float64).sum())
+    total += float(d[a:a + step][:, 0].astype(np.float64).sum())
 """,
     "pynapple": """
 import pynapple
@@ -49,26 +50,38 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 d = h5py.File(path, "r")["lfp"]
 sig = pynapple.TsdFrame(t=np.arange(d.shape[0]) / 1250.0, d=d[:] * 0.195e-6)
-psd = pynapple.compute_mean_power_spectral_density(sig, 2.0)
+psd = pynapple.compute_mean_power_spectral_density(sig, interval)
 """,
     "napstream serial": """
 import napstream, napstream.process.spectrum
 from napstream.core import LazyArray, RegularTimeIndex
+from napstream.nwb.prefetch import wrap_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
-d = h5py.File(path, "r")["lfp"]
+d = wrap_dataset(h5py.File(path, "r")["lfp"], None)  # what NWBFile does: napstream decodes gzip chunks
 sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
-psd = napstream.compute_mean_power_spectral_density(sig, 2.0, max_memory=budget, executor="serial", progress=False)
+psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="serial", progress=False)
 """,
     "napstream threads": """
 import napstream, napstream.process.spectrum
 from napstream.core import LazyArray, RegularTimeIndex
+from napstream.nwb.prefetch import wrap_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
-d = h5py.File(path, "r")["lfp"]
+d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
 sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
-psd = napstream.compute_mean_power_spectral_density(sig, 2.0, max_memory=budget, executor="threads",
+psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="threads",
                                                     n_workers=workers, progress=False)
+""",
+    "napstream default": """
+import napstream, napstream.process.spectrum
+from napstream.core import LazyArray, RegularTimeIndex
+from napstream.nwb.prefetch import wrap_dataset
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
+sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
+psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, progress=False)
 """,
 }
 EPILOGUE = """
@@ -93,10 +106,10 @@ def write_lfp(path: Path, duration: float, channels: int, chunk_rows: int = 1638
             d[a:b] = (x - x.mean(0)).astype(np.int16)
 
 
-def run_route(name: str, path: Path, budget: str, workers: int) -> dict:
+def run_route(name: str, path: Path, budget: str, workers: int, interval: float) -> dict:
     code = textwrap.dedent(PRELUDE) + textwrap.dedent(ROUTES[name]) + textwrap.dedent(EPILOGUE)
-    proc = subprocess.run([sys.executable, "-c", code, str(path), budget, str(workers)], capture_output=True,
-                          text=True)
+    proc = subprocess.run([sys.executable, "-c", code, str(path), budget, str(workers), str(interval)],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         return {"wall": float("nan"), "mem_mib": float("nan"), "error": proc.stderr.strip().splitlines()[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -108,6 +121,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--budget", default="256MB")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--interval", type=float, default=4.0, help="Welch window (s)")
     parser.add_argument("--routes", nargs="*", default=list(ROUTES))
     args = parser.parse_args()
 
@@ -120,10 +134,10 @@ def main() -> None:
         print(f"wrote {path.name} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s")
     raw = int(args.duration * RATE) * args.channels * 2
     print(f"{args.duration:.0f} s x {args.channels} ch int16 = {raw / 2**20:.0f} MiB raw, "
-          f"{path.stat().st_size / 2**20:.0f} MiB on disk; napstream budget {args.budget}")
+          f"{path.stat().st_size / 2**20:.0f} MiB on disk; napstream budget {args.budget}, {args.interval:g} s windows")
     print(f"{'route':<20}{'wall (s)':>10}{'peak - base (MiB)':>20}")
     for name in args.routes:
-        res = run_route(name, path, args.budget, args.workers)
+        res = run_route(name, path, args.budget, args.workers, args.interval)
         extra = f"   {res['error']}" if "error" in res else ""
         print(f"{name:<20}{res['wall']:>10.1f}{res['mem_mib']:>20.0f}{extra}")
 

@@ -264,8 +264,9 @@ class LocalChunkedDataset(_WrappedDataset):
     """A compressed chunked dataset of a local file whose large row reads napstream decodes itself.
 
     The stored chunks are read with ``os.pread`` on the file's own descriptor (no h5py lock held)
-    and inflated by :mod:`napstream.nwb.chunk_codec`; reads of a few chunks, other selections and
-    anything the codec does not handle go to h5py.
+    and inflated by :mod:`napstream.nwb.chunk_codec`. Reads of a single chunk before the chunk
+    table exists (building it walks the whole chunk index once), other selections and anything
+    the codec does not handle go to h5py.
     """
 
     def __repr__(self) -> str:
@@ -274,7 +275,8 @@ class LocalChunkedDataset(_WrappedDataset):
     def __getitem__(self, key: Any) -> Any:
         shape = self.dataset.shape
         span = row_span(key, shape[0]) if shape else None
-        if span is not None and self.dataset.id.valid and not self.index.is_small(*span):
+        index = self.index
+        if span is not None and self.dataset.id.valid and (index.is_full or index.n_chunks(*span) >= 2):
             try:
                 fd = self.dataset.file.id.get_vfd_handle()
             except Exception:  # noqa: BLE001 - no descriptor to read from: h5py reads
