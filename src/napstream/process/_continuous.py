@@ -113,6 +113,18 @@ def interval_in_seconds(size: Any, time_unit: str, name: str = "interval_size") 
     return float(np.asarray(to_seconds(np.array([float(size)]), time_unit))[0])
 
 
+def _rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``rfft(x, axis=-1)`` written into ``out`` (numpy >= 2: no new array per call), single-threaded."""
+    if _NUMPY_FFT_OUT:
+        return np.fft.rfft(x, axis=-1, out=out)
+    import scipy.fft
+
+    return scipy.fft.rfft(x, axis=-1, workers=1)
+
+
+_NUMPY_FFT_OUT = int(np.__version__.split(".")[0]) >= 2
+
+
 def hamming(n: int) -> np.ndarray:
     """Symmetric Hamming window, as ``scipy.signal.windows.hamming(n)`` (without importing scipy.signal).
 
@@ -168,7 +180,9 @@ class WelchSum(ChunkAlgorithmBase):
     summed tapered windows. Nothing else of the signal is transformed.
     """
 
-    row_factor = 3.5
+    # per row: the stored values read (plus, remote, their compressed bytes); the float64 work
+    # happens window by window in buffers counted in fixed_nbytes
+    row_factor = 0.5
     preferred_executor = "threads"
     #: channels of a window transformed per FFT call (small blocks stay in the CPU caches)
     channel_block = 8
@@ -199,8 +213,6 @@ class WelchSum(ChunkAlgorithmBase):
         return power, summed, 0
 
     def update(self, state: tuple, chunk: Chunk) -> tuple:
-        import scipy.fft
-
         power, summed, count = state
         i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
         mine = self.starts[i0:i1] - chunk.start_row
@@ -208,6 +220,7 @@ class WelchSum(ChunkAlgorithmBase):
         block = min(self.channel_block, self.n_channels)
         # a few channels of one window at a time: every pass stays in the CPU caches
         seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
+        spectrum = np.empty((block, self.fft_len // 2 + 1), dtype=np.complex128)
         for r in mine:
             x = d[r:r + self.n]
             if summed is not None:
@@ -215,7 +228,7 @@ class WelchSum(ChunkAlgorithmBase):
             for c0 in range(0, self.n_channels, block):
                 k = min(block, self.n_channels - c0)
                 np.multiply(x[:, c0:c0 + k].T, self.taper, out=seg[:k, :self.n])  # converts + tapers
-                f = scipy.fft.rfft(seg[:k], axis=-1, workers=1)  # threads come from the executor
+                f = _rfft_into(seg[:k], spectrum[:k])  # one thread: threads come from the executor
                 v = f.view(np.float64)
                 np.multiply(v, v, out=v)
                 power[c0:c0 + k] += v
@@ -231,22 +244,20 @@ class WelchSum(ChunkAlgorithmBase):
 
     def finalize(self, state: tuple) -> np.ndarray:
         """One-sided summed periodograms ``(n // 2 + 1,) + trailing`` of the (scaled) signal."""
-        import scipy.fft
-
         power, summed, count = state
         power = power[:, 0::2] + power[:, 1::2]
         if self.padded:  # summed linear autocorrelation -> circular (length n) -> its DFT
-            lin = scipy.fft.irfft(power, n=self.fft_len, axis=-1)
+            lin = np.fft.irfft(power, n=self.fft_len, axis=-1)
             circ = lin[:, :self.n].copy()
             circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
-            power = scipy.fft.rfft(circ, axis=-1).real
+            power = np.fft.rfft(circ, axis=-1).real
         if self.scale is not None:
             power = power * (self.scale ** 2)[:, None]
         if summed is not None:
             # |s R + o T|^2 = s^2 |R|^2 + 2 s o Re(conj(T) R) + o^2 |T|^2, summed over the windows
             s = np.ones(self.n_channels) if self.scale is None else self.scale
-            taper_f = scipy.fft.rfft(self.taper)
-            cross = (scipy.fft.rfft(summed.T * self.taper, axis=-1) * np.conj(taper_f)).real
+            taper_f = np.fft.rfft(self.taper)
+            cross = (np.fft.rfft(summed.T * self.taper, axis=-1) * np.conj(taper_f)).real
             power = power + 2.0 * self.offset * s[:, None] * cross + count * self.offset ** 2 * np.abs(taper_f) ** 2
         power = power / (self.fs * self.n)
         return np.ascontiguousarray(power.T).reshape((self.n // 2 + 1,) + self.trailing)
