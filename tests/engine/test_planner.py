@@ -67,3 +67,28 @@ def test_plan_follows_epochs_storage_chunks_and_config(tmp_path):
         plan(tsd, ep=[0, 1])
     with pytest.raises(InvalidTypeError, match="obj"):
         plan(np.zeros(4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 400), min_size=1, max_size=4), rows=st.integers(1, 60),
+    left=st.integers(0, 9), right=st.integers(0, 9), align=st.sampled_from([None, 1, 7, 16]),
+    tail=st.integers(0, 4),
+)
+def test_tail_split_still_partitions_every_segment(lengths, rows, left, right, align, tail):
+    """Cutting the last chunks in halves keeps cores disjoint and covering, margins inside segments."""
+    from napstream.core.chunking import plan_row_chunks
+
+    starts = np.cumsum([0] + [n + 3 for n in lengths[:-1]])
+    segments = np.stack([starts, starts + np.asarray(lengths)], axis=1)
+    plain = plan_row_chunks(segments, rows, (left, right), align)
+    split = plan_row_chunks(segments, rows, (left, right), align, tail_split=tail)
+    if tail and len(plain) > 2 * tail:
+        unit = align or 1
+        assert len(split) > len(plain) or all((c.core_stop - c.core_start) // 2 < unit for c in plain[-tail:])
+    for k, (a, b) in enumerate(segments):
+        mine = [c for c in split if c.segment == k]
+        covered = np.concatenate([np.arange(c.core_start, c.core_stop) for c in mine]) if mine else np.zeros(0)
+        np.testing.assert_array_equal(covered, np.arange(a, b))
+        for c in mine:
+            assert c.read_start == max(a, c.core_start - left) and c.read_stop == min(b, c.core_stop + right)

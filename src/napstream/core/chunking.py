@@ -127,6 +127,7 @@ def plan_row_chunks(
     margin: Any = 0,
     align: int | None = None,
     base_offsets: Any = None,
+    tail_split: int = 0,
 ) -> list[RowChunk]:
     """Cut row ``segments`` into chunks of at most ``rows`` core rows, with margins.
 
@@ -143,6 +144,9 @@ def plan_row_chunks(
         multiple of ``align`` (the first chunk of a segment may be shorter).
     base_offsets : array-like (k,), optional
         Row of the storage that the first row of each segment maps to (default: the segment start).
+    tail_split : int
+        Cut the last ``tail_split`` chunks in halves (when there are more than twice as many
+        chunks): with several workers, the last chunks finish closer together.
     """
     if isinstance(rows, bool) or int(rows) < 1:
         raise InvalidInputError(f"rows must be a positive integer, got {rows!r}")
@@ -164,7 +168,22 @@ def plan_row_chunks(
         bounds = sorted(set(min(x, b) for x in bounds))
         for c0, c1 in zip(bounds[:-1], bounds[1:]):
             out.append(RowChunk(max(a, c0 - left), min(b, c1 + right), c0, c1, k))
+    if tail_split > 0 and len(out) > 2 * tail_split:
+        out = out[:-tail_split] + [half for rc in out[-tail_split:] for half in _halves(rc, seg, left, right, align)]
     return out
+
+
+def _halves(rc: RowChunk, seg: np.ndarray, left: int, right: int, align: int | None) -> list[RowChunk]:
+    """``rc`` cut in two at a storage-aligned middle of its core (itself when too short)."""
+    a, b = (int(x) for x in seg[rc.segment])
+    unit = align or 1  # interior chunks start on a storage boundary: so does the cut
+    mid = rc.core_start + ((rc.core_stop - rc.core_start) // 2 // unit) * unit
+    if not rc.core_start < mid < rc.core_stop:
+        return [rc]
+    return [
+        RowChunk(max(a, rc.core_start - left), min(b, mid + right), rc.core_start, mid, rc.segment),
+        RowChunk(max(a, mid - left), min(b, rc.core_stop + right), mid, rc.core_stop, rc.segment),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,15 +259,19 @@ def plan_tasks(
     segments: np.ndarray,
     rows: int,
     margin: Any = 0,
+    tail_split: int = 0,
 ) -> list[ChunkTask]:
-    """Chunk tasks over ``segments`` of (time_index, data), aligned to the data's storage chunks."""
+    """Chunk tasks over ``segments`` of (time_index, data), aligned to the data's storage chunks.
+
+    ``tail_split``: see :func:`plan_row_chunks`.
+    """
     align = getattr(data, "chunk_rows", None)
     offsets = None
     if align and hasattr(data, "base_rows") and len(segments):
         firsts = [data.base_rows([[a, a + 1]])[0, 0] if b > a else 0 for a, b in segments]
         offsets = np.asarray(firsts, dtype=np.int64)
     tasks = []
-    for rc in plan_row_chunks(segments, rows, margin, align, offsets):
+    for rc in plan_row_chunks(segments, rows, margin, align, offsets, tail_split):
         a, b = rc.read_start, rc.read_stop
         tasks.append(ChunkTask(_view(time_index, a, b), _view(data, a, b), rc))
     return tasks

@@ -115,4 +115,6 @@ def plan(
     align = getattr(d, "chunk_rows", None)
     rows = rows_for_budget(row_nbytes, budget, margin, align, fixed, in_flight)
     segments = _segments(t, ep, support)
-    return Plan(plan_tasks(t, d, segments, rows, margin), rows, margin, budget, segments)
+    # several workers: the last chunks are cut in halves so that the workers finish together
+    tasks = plan_tasks(t, d, segments, rows, margin, tail_split=max(in_flight - 1, 0) if in_flight > 1 else 0)
+    return Plan(tasks, rows, margin, budget, segments)
