@@ -238,6 +238,10 @@ class BlockedSource(BaseSource):
         #: suffix request at open), joined to the rest of that block when it is fetched
         self._fragment: tuple[int, int, bytes] | None = None
         self._head_done = False
+        #: blocks a thread is fetching now -> set when that fetch ends (other threads wait for it
+        #: instead of fetching the same block again)
+        self._inflight: dict[int, threading.Event] = {}
+        self._inflight_lock = threading.Lock()
 
     def close(self) -> None:
         """Close the source; blocks still queued for the disk cache are written first."""
@@ -336,8 +340,66 @@ class BlockedSource(BaseSource):
                     hit_bytes += min(r.end, lo.end) - max(r.start, lo.start)
         self.stats.add(cache_hits=len(found), cache_misses=len(missing), bytes_from_cache=hit_bytes)
         if missing:
-            self._fetch_blocks(sorted({*missing, *self._readahead(missing, unplanned)}), found)
+            mine, theirs = self._claim(sorted({*missing, *self._readahead(missing, unplanned)}), found)
+            try:
+                if mine:
+                    self._fetch_blocks(mine, found)
+            finally:
+                self._release(mine)
+            self._await(theirs, set(missing), found)
         return found
+
+    # -- blocks fetched by another thread --------------------------------------------------------
+    #: seconds to wait for another thread's fetch of a block before fetching it again
+    inflight_wait = 600.0
+
+    def _claim(self, wanted: list[int], found: dict[int, bytes]) -> tuple[list[int], list[tuple[int, threading.Event]]]:
+        """Split ``wanted`` into blocks this thread fetches and blocks another thread is fetching."""
+        mine: list[int] = []
+        theirs: list[tuple[int, threading.Event]] = []
+        with self._inflight_lock:
+            for i in wanted:
+                event = self._inflight.get(i)
+                if event is not None:
+                    theirs.append((i, event))
+                    continue
+                data = self.memory.get(i)  # fetched since our lookup
+                if data is not None:
+                    found[i] = data
+                    continue
+                self._inflight[i] = threading.Event()
+                mine.append(i)
+        return mine, theirs
+
+    def _release(self, mine: list[int]) -> None:
+        with self._inflight_lock:
+            for i in mine:
+                event = self._inflight.pop(i, None)
+                if event is not None:
+                    event.set()
+
+    def _await(self, theirs: list[tuple[int, threading.Event]], needed: set[int], found: dict[int, bytes]) -> None:
+        """Blocks another thread was fetching (only those this read needs); fetched here if that failed."""
+        again = []
+        for i, event in theirs:
+            if i not in needed:
+                continue  # read-ahead that another thread brings anyway
+            event.wait(self.inflight_wait)
+            data = self._lookup(i)
+            if data is None:
+                again.append(i)
+            else:
+                found[i] = data
+        if again:
+            mine, _ = self._claim(again, found)
+            try:
+                if mine:
+                    self._fetch_blocks(mine, found)
+            finally:
+                self._release(mine)
+            for i in again:
+                if i not in found:  # claimed again by a third thread meanwhile: read it as it lands
+                    self._fetch_blocks([i], found)
 
     def _present(self, index: int) -> bool:
         if self.memory.get(index) is not None:
