@@ -94,7 +94,8 @@ def plan(
     obj : Tsd, TsdFrame, TsdTensor or (TimeIndex, data)
         The series to read.
     algorithm : ChunkAlgorithm, optional
-        Gives ``margin``, ``row_factor`` and ``fixed_nbytes`` (defaults 0, 2, 0).
+        Gives ``margin``, ``row_factor``, ``fixed_nbytes`` and ``max_rows`` (defaults 0, 2, 0, None:
+        at most that many core rows per chunk, whatever the budget).
     ep : IntervalSet, optional
         Epochs to cover (default: the time support). Margins never cross an epoch's edges.
     max_memory : int or str, optional
@@ -114,6 +115,9 @@ def plan(
     fixed = int(getattr(algorithm, "fixed_nbytes", 0))
     align = getattr(d, "chunk_rows", None)
     rows = rows_for_budget(row_nbytes, budget, margin, align, fixed, in_flight)
+    max_rows = getattr(algorithm, "max_rows", None)
+    if max_rows:  # an algorithm whose memory must not grow with the budget either
+        rows = min(rows, int(max_rows))
     segments = _segments(t, ep, support)
     # several workers: the last chunks are cut in halves so that the workers finish together
     tasks = plan_tasks(t, d, segments, rows, margin, tail_split=max(in_flight - 1, 0) if in_flight > 1 else 0)

@@ -58,6 +58,8 @@ class ChunkAlgorithmBase:
 
     margin: Any = 0
     row_factor: float = 2.0
+    #: at most this many core rows per chunk whatever the budget (None: the budget decides)
+    max_rows: int | None = None
     #: what ``executor="auto"`` picks: "threads" for kernels that release the GIL (FFTs, filters)
     preferred_executor: str = "serial"
     fixed_nbytes: int = 0

@@ -25,10 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.chunking import as_margin, working_row_nbytes
 from ..core.interval_set import IntervalSet
-from ..engine.executors import resolve_executor
-from ..engine.planner import resolve_budget
 from ..engine.protocol import ChunkAlgorithmBase
 from ..engine.runner import run as _engine_run
 from ..errors import InvalidInputError, InvalidTypeError
@@ -50,19 +47,10 @@ CHUNK_ROWS = 1 << 17
 
 
 def _capped_run(algorithm: Any, series: Any, ep: Any = None, max_memory: Any = None, executor: Any = None) -> Any:
-    """``engine.run`` with the budget lowered so that a chunk holds at most :data:`CHUNK_ROWS` rows.
-
-    The budget is the smaller of ``max_memory`` (or ``config.memory_budget``) and what
-    ``CHUNK_ROWS`` rows (with margins, per chunk in flight) plus the fixed state cost, so the
-    planner picks at most that many rows and a smaller ``max_memory`` is still honoured.
-    """
-    budget = resolve_budget(max_memory)
-    name, n_workers = resolve_executor(executor, None)
-    in_flight = 1 if name in ("serial", "auto") else n_workers + 1
-    left, right = as_margin(getattr(algorithm, "margin", 0))
-    row = working_row_nbytes(series[1], getattr(algorithm, "row_factor", 2.0))
-    cap = int(getattr(algorithm, "fixed_nbytes", 0)) + in_flight * row * (CHUNK_ROWS + left + right)
-    return _engine_run(algorithm, series, ep=ep, max_memory=min(budget, cap), executor=executor)
+    """``engine.run`` with chunks of at most :data:`CHUNK_ROWS` rows (``algorithm.max_rows``);
+    a smaller ``max_memory`` still makes them smaller."""
+    algorithm.max_rows = CHUNK_ROWS
+    return _engine_run(algorithm, series, ep=ep, max_memory=max_memory, executor=executor)
 
 
 # --------------------------------------------------------------------------------------------
