@@ -92,3 +92,17 @@ def test_tail_split_still_partitions_every_segment(lengths, rows, left, right, a
         np.testing.assert_array_equal(covered, np.arange(a, b))
         for c in mine:
             assert c.read_start == max(a, c.core_start - left) and c.read_stop == min(b, c.core_stop + right)
+
+
+def test_max_rows_caps_chunks_below_the_budget():
+    from napstream.engine.protocol import ChunkAlgorithmBase
+
+    class Capped(ChunkAlgorithmBase):
+        max_rows = 100
+
+    series = (RegularTimeIndex(0.0, 10.0, 1000), LazyArray(np.zeros((1000, 2))))
+    loose = plan(series, ChunkAlgorithmBase(), max_memory="1MB")
+    capped = plan(series, Capped(), max_memory="1MB")
+    assert loose.rows > 100 and capped.rows == 100
+    assert max(t.rows.core_stop - t.rows.core_start for t in capped.tasks) <= 100
+    assert plan(series, Capped(), max_memory=2000).rows < 100  # a smaller budget still wins
