@@ -16,11 +16,7 @@ from napstream.errors import InvalidInputError, InvalidTypeError
 pnap = pytest.importorskip("pynapple")
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 
 def _session(seed=0, duration=300.0, n_units=6, rate=50.0, nan_rows=0, empty_unit=True):
@@ -237,28 +233,15 @@ def test_bad_input(data, call, err, match):
         call(g, f, x)
 
 
-class _Recorder:
-    """An array-like that records the largest number of rows read at once."""
-
-    def __init__(self, a, log):
-        self.a, self.log = a, log
-        self.shape, self.dtype = a.shape, a.dtype
-
-    def __getitem__(self, key):
-        out = self.a[key]
-        self.log.append(len(out))
-        return out
-
-
-def test_reads_are_bounded_by_the_budget():
+def test_reads_are_bounded_by_the_budget(recording_array):
     from napstream.core import LazyArray
 
     t, xy, spikes = _session(seed=9, duration=600.0, n_units=4, empty_unit=False)
     spikes = {k: v[(v >= 0) & (v <= t[-1])] for k, v in spikes.items()}
     log = []
-    lazy_units = ns.TsGroup({k: ns.Ts(t=LazyArray(_Recorder(v, log))) for k, v in spikes.items()},
+    lazy_units = ns.TsGroup({k: ns.Ts(t=LazyArray(recording_array(v, log))) for k, v in spikes.items()},
                             time_support=ns.IntervalSet(0, t[-1]))
-    lazy_pos = ns.TsdFrame(t=LazyArray(_Recorder(t, log)), d=LazyArray(_Recorder(xy, log)))
+    lazy_pos = ns.TsdFrame(t=LazyArray(recording_array(t, log)), d=LazyArray(recording_array(xy, log)))
     log.clear()
     got = ns.compute_tuning_curves(lazy_units, lazy_pos, bins=5, range=[(-2, 2), (-3, 3)], max_memory=60_000)
     assert 0 < max(log) < len(t) / 4, max(log)  # never the whole position or a whole unit

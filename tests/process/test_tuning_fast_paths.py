@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,11 +13,7 @@ import napstream.process.tuning_curves as tuning
 pnap = pytest.importorskip("pynapple")
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 
 def _same(a, b):
@@ -89,20 +84,7 @@ def test_continuous_data_with_row_cap(chunk_rows, monkeypatch):
     _same(ours, ref)
 
 
-class _Recorder:
-    """An array-like that records the number of rows of every read."""
-
-    def __init__(self, a, log):
-        self.a, self.log = a, log
-        self.shape, self.dtype = a.shape, a.dtype
-
-    def __getitem__(self, key):
-        out = self.a[key]
-        self.log.append(len(out))
-        return out
-
-
-def test_default_budget_reads_at_most_chunk_rows(monkeypatch):
+def test_default_budget_reads_at_most_chunk_rows(monkeypatch, recording_array):
     """With the default (large) budget, a feature chunk still holds at most CHUNK_ROWS rows."""
     from napstream.core import LazyArray
 
@@ -111,7 +93,7 @@ def test_default_budget_reads_at_most_chunk_rows(monkeypatch):
     xy = np.nan_to_num(xy, nan=0.5)
     spikes = {k: v[(v >= 0) & (v <= t[-1])] for k, v in spikes.items()}
     log: list[int] = []
-    lazy = ns.TsdFrame(t=LazyArray(_Recorder(t, [])), d=LazyArray(_Recorder(xy, log)))  # feature rows
+    lazy = ns.TsdFrame(t=LazyArray(recording_array(t, [])), d=LazyArray(recording_array(xy, log)))  # feature rows
     group = ns.TsGroup({k: ns.Ts(v) for k, v in spikes.items()}, time_support=ns.IntervalSet(0, t[-1]))
     log.clear()
     rng = [(-1.2, 1.2), (-2.2, 2.2)]
