@@ -122,7 +122,7 @@ class Config:
     progress: bool | None = None
     cache_dir: str | None = field(default_factory=lambda: _env("NAPSTREAM_CACHE_DIR", None))
     cache_size: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_CACHE_SIZE", "10GiB")))
-    block_size: int = 2 * 2**20
+    block_size: int = 256 * 2**10
     max_concurrency: int = 8
     retries: int = 5
     timeout: float = 30.0

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-#: the small session every reliability test reads (about 0.6 MB; writing it takes a few seconds)
-SESSION = dict(duration=40.0, n_units=3, n_channels=2, seed=7)
+#: the small session every reliability test reads (about 0.6 MB; writing it takes a few seconds); its
+#: spike_times (about 12 KB) spans blocks that the metadata fetched at open does not bring along
+SESSION = dict(duration=40.0, n_units=12, n_channels=2, seed=7)
 #: blocks small enough that every operation needs requests of its own after the file is opened
 BLOCK = 4096
 LFP_WINDOW = (10.0, 12.5)

@@ -133,6 +133,24 @@ class BaseSource:
         self._check_open()
         return self._read_unplanned(check_range(start, end, self.size))
 
+    def peek(self, start: int, end: int) -> bytes | None:
+        """Bytes ``[start, end)`` if they can be had without a network request, else None.
+
+        A local file always has them; a remote source has them when every block of the range is
+        in its memory or disk cache. Nothing is fetched and no statistics are counted.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from napstream.io.local import LocalSource
+        >>> path = os.path.join(tempfile.mkdtemp(), "f.bin")
+        >>> _ = open(path, "wb").write(b"hello world")
+        >>> LocalSource(path).peek(0, 5)
+        b'hello'
+        """
+        self._check_open()
+        return self._peek(check_range(start, end, self.size))
+
     def read_ranges(self, ranges: Iterable[tuple[int, int]]) -> list[bytes]:
         """Bytes of many ranges, in the order given (fetched concurrently by remote sources)."""
         self._check_open()
@@ -163,6 +181,9 @@ class BaseSource:
 
     def _read_unplanned(self, r: ByteRange) -> bytes:
         return self._read(r)
+
+    def _peek(self, r: ByteRange) -> bytes | None:
+        return None
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         return [self._read(r) for r in ranges]
@@ -206,12 +227,11 @@ class BlockedSource(BaseSource):
     """
 
     is_remote = True
-    #: blocks fetched ahead of a miss that continues a forward scan (HDF5 metadata walks);
-    #: 0 turns every readahead off
+    #: largest request: contiguous missing blocks are fetched in runs of at most this many bytes
+    max_run_bytes = 16 * _MiB
+    #: blocks fetched ahead of an unplanned miss that continues a forward scan (h5py walking
+    #: metadata that is not prefetched); 0 turns read-ahead off
     readahead_blocks = 3
-    #: bytes after the first block fetched, once, with the first read miss that is not a forward
-    #: scan (files written by h5py/pynwb keep much of their metadata near the start)
-    head_readahead = 8 * _MiB
 
     def __init__(
         self,
@@ -237,7 +257,6 @@ class BlockedSource(BaseSource):
         #: (block index, start, bytes): the already fetched end of an incomplete block (from the
         #: suffix request at open), joined to the rest of that block when it is fetched
         self._fragment: tuple[int, int, bytes] | None = None
-        self._head_done = False
         #: blocks a thread is fetching now -> set when that fetch ends (other threads wait for it
         #: instead of fetching the same block again)
         self._inflight: dict[int, threading.Event] = {}
@@ -280,7 +299,7 @@ class BlockedSource(BaseSource):
 
     def _runs(self, missing: list[int]) -> list[list[int]]:
         """Group sorted block indices into contiguous runs, split for concurrency."""
-        cap = max(1, min(8, math.ceil(len(missing) / max(self.max_concurrency, 1))))
+        cap = max(1, min(self.max_run_bytes // self.block_size, math.ceil(len(missing) / max(self.max_concurrency, 1))))
         runs: list[list[int]] = []
         for i in missing:
             if runs and runs[-1][-1] == i - 1 and len(runs[-1]) < cap:
@@ -408,30 +427,20 @@ class BlockedSource(BaseSource):
         return disk is not None and disk.has(self.cache_key, self.block_size, index, self._block_len(index))  # type: ignore[arg-type]
 
     def _readahead(self, missing: list[int], unplanned: bool = False) -> list[int]:
-        """Blocks to fetch along with ``missing`` when a read continues a forward scan.
+        """Blocks to fetch along with ``missing`` when an unplanned read continues a forward scan.
 
-        Unplanned reads are h5py's metadata reads (data reads are prefetched from the chunk index
-        first). Metadata of a file written by pynwb sits between its datasets, and h5py walks it
-        mostly forward: when the block before the first miss is already here, the next few blocks
-        are likely wanted soon, and fetching them in the same round trip saves one round trip each.
-        The first unplanned miss (h5py through :class:`~napstream.io.fileobj.FileObject`) that is
-        not a forward scan, i.e. h5py leaving the file's first and last blocks, also brings the
-        blocks after the first one (``readahead_blocks + 1`` of them, at most ``head_readahead``
-        bytes), once: the walk comes back to the objects written first, which sit there.
+        Unplanned reads are h5py's own reads (metadata the NWB layer did not prefetch; data reads
+        are planned from the chunk index first). h5py walks such metadata mostly forward: when the
+        block before the first miss is already here, the next few blocks are likely wanted soon,
+        and fetching them in the same round trip saves one round trip each. Planned reads
+        (``read_range``, ``read_ranges``, ``prefetch``) never read ahead.
         """
         first, last = missing[0], missing[-1]
-        if self.readahead_blocks < 1:
+        if not unplanned or self.readahead_blocks < 1 or first == 0 or not self._present(first - 1):
             return []
         n_blocks = -(-self.size // self.block_size)
-        if first > 0 and self._present(first - 1):
-            ahead = range(last + 1, min(n_blocks, last + 1 + self.readahead_blocks))
-            return [i for i in ahead if not self._present(i)]
-        if not unplanned or self._head_done or not self._present(0):
-            return []
-        self._head_done = True
-        count = min(self.head_readahead // self.block_size, self.readahead_blocks + 1)
-        head = range(1, min(n_blocks, 1 + count))
-        return [i for i in head if not self._present(i)]
+        ahead = range(last + 1, min(n_blocks, last + 1 + self.readahead_blocks))
+        return [i for i in ahead if not self._present(i)]
 
     def _assemble(self, r: ByteRange, blocks: dict[int, bytes]) -> bytes:
         parts = []
@@ -441,6 +450,15 @@ class BlockedSource(BaseSource):
         return b"".join(parts)
 
     # -- BaseSource hooks ------------------------------------------------------------------------
+    def _peek(self, r: ByteRange) -> bytes | None:
+        blocks: dict[int, bytes] = {}
+        for i in blocks_for(r.start, r.end, self.block_size):
+            data = self._lookup(i)
+            if data is None:
+                return None
+            blocks[i] = data
+        return self._assemble(r, blocks)
+
     def _read_unplanned(self, r: ByteRange) -> bytes:
         return self._read(r, unplanned=True)
 

@@ -52,6 +52,14 @@ class LocalSource(BaseSource):
         self.size = os.fstat(self._fd).st_size
 
     def _read(self, r: ByteRange) -> bytes:
+        data = self._pread(r)
+        self.stats.add(requests=1, bytes_fetched=len(data))
+        return data
+
+    def _peek(self, r: ByteRange) -> bytes | None:
+        return self._pread(r)
+
+    def _pread(self, r: ByteRange) -> bytes:
         parts = []
         pos, end = r.start, r.end
         while pos < end:
@@ -60,9 +68,7 @@ class LocalSource(BaseSource):
                 break
             parts.append(chunk)
             pos += len(chunk)
-        data = b"".join(parts)
-        self.stats.add(requests=1, bytes_fetched=len(data))
-        return data
+        return b"".join(parts)
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         return [self._read(r) for r in ranges]

@@ -28,6 +28,7 @@ import h5py
 from ..errors import FileFormatError, InvalidTypeError, NapstreamError, NotNWBError
 from ..io.fileobj import FileObject
 from ..io.sources import open_source
+from .h5meta import prefetch_metadata
 
 __all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url"]
 
@@ -67,6 +68,7 @@ class OpenedSource:
 def _open_remote(url: str, io_options: dict[str, Any]) -> tuple[h5py.File, Any]:
     src = open_source(url, **io_options)
     try:
+        prefetch_metadata(src)  # the whole tree's metadata in a few concurrent round trips
         f = h5py.File(FileObject(src), "r")
     except NapstreamError:  # a network failure while h5py read the superblock: say so, as is
         src.close()

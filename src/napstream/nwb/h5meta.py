@@ -1,0 +1,430 @@
+"""Fetch a remote HDF5 file's metadata in a few concurrent round trips, before h5py walks it.
+
+h5py reads a file's metadata one small piece at a time: the superblock, then the root group's
+object header, its symbol table, each child's object header, and so on down the tree. Over a
+network every piece that is not cached yet costs a round trip, one after the other. In a file
+written by h5py or pynwb the pieces are scattered: the object header of each dataset sits next to
+that dataset's data, anywhere in the file.
+
+:func:`prefetch_metadata` walks the same structures itself, from the bytes the source already
+holds (:meth:`~napstream.io.base.BaseSource.peek`). Whatever a walk level needs and the source does
+not hold yet is collected, and fetched in one concurrent batch (:meth:`prefetch`); then the walk
+goes on. Opening and listing a file then costs one round trip per tree level that has metadata
+outside the blocks already fetched, usually two or three, and fetches small blocks around the
+metadata instead of large read-ahead blocks.
+
+It reads the structures of the HDF5 file format specification (version 3.0) that files written
+with HDF5's default ("earliest") format use: superblock versions 0-3, version 1 and 2 object
+headers and their continuation blocks, symbol table messages, version 1 group and chunk B-trees,
+symbol table nodes, local heaps, link messages, global heap collections (variable-length strings
+in attributes and small datasets), object references, and the storage of small datasets (at most
+``small_data`` bytes: compact, contiguous or chunked). Anything else (dense link or attribute
+storage, version 2 B-trees...) is left to h5py, which reads it as it always does. The walk only
+warms the cache: it never decides what h5py reads, so a file it misreads costs round trips,
+never wrong data. Every failure inside it is swallowed for the same reason.
+
+Examples
+--------
+>>> import h5py, numpy as np, tempfile, os
+>>> from napstream.io.local import LocalSource
+>>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
+>>> with h5py.File(path, "w") as f:
+...     f.create_dataset("a/b/c", data=np.arange(10))
+...     f["a"].attrs["note"] = "hello"
+<HDF5 dataset "c": shape (10,), type "<i8">
+>>> walk = MetadataWalk(LocalSource(path))
+>>> walk.run()
+0
+>>> walk.objects >= 4  # root, a, a/b, a/b/c
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+__all__ = ["MetadataWalk", "prefetch_metadata"]
+
+_log = logging.getLogger(__name__)
+
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_KiB = 1024
+
+
+def prefetch_metadata(source: Any, *, max_rounds: int = 6, small_data: int = 4 * _KiB) -> int:
+    """Warm ``source``'s cache with the HDF5 metadata of the whole file; return the round trips used.
+
+    Parameters
+    ----------
+    source : ByteSource
+        A remote source (anything with ``size``, ``peek`` and ``prefetch``).
+    max_rounds : int
+        At most this many fetch batches; what is left is read by h5py as usual.
+    small_data : int
+        Datasets of at most this many bytes have their values fetched too (h5py reads those
+        while a file is listed: names, ids, descriptions).
+
+    Never raises: a failure stops the walk (h5py then reads the rest itself and reports any
+    real error).
+    """
+    walk = MetadataWalk(source, max_rounds=max_rounds, small_data=small_data)
+    try:
+        return walk.run()
+    except Exception as err:  # noqa: BLE001 - a hint only: h5py reads and reports for real
+        _log.debug("metadata walk of %s stopped: %r", getattr(source, "description", source), err)
+        return walk.rounds
+
+
+def _u(b: bytes, pos: int, n: int) -> int:
+    return int.from_bytes(b[pos: pos + n], "little")
+
+
+class _NeedBytes(Exception):
+    """Raised by :meth:`MetadataWalk._need` when bytes are not here yet (the item is deferred)."""
+
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__(start, end)
+        self.start, self.end = start, end
+
+
+class MetadataWalk:
+    """One walk over a file's HDF5 metadata (see the module docstring); :meth:`run` does it."""
+
+    #: largest single structure read (a larger size read from a header is taken as a misparse)
+    max_piece = 4 * 2**20
+    #: at most this many structures visited
+    max_items = 500_000
+
+    def __init__(self, source: Any, *, max_rounds: int = 6, small_data: int = 4 * _KiB) -> None:
+        self.src = source
+        self.size = int(source.size)
+        self.max_rounds = max_rounds
+        self.small_data = small_data
+        self.rounds = 0
+        self.objects = 0  #: object headers parsed
+        self.O = 8  # noqa: E741 - size of offsets, as the specification names it
+        self.L = 8  # size of lengths
+        self.base = 0
+        self.chunk_k = 32  # entries of a chunk B-tree node: 2K children (the superblock may say)
+        self._seen: set[tuple[str, int]] = set()
+        self._queue: list[tuple[str, int, Any]] = []
+        self._deferred: list[tuple[str, int, Any]] = []
+        self._wanted: list[tuple[int, int]] = []
+
+    # -- driver --------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Walk until every reachable structure was parsed or ``max_rounds`` batches were fetched."""
+        if self.size < len(_SIGNATURE):
+            return 0
+        self._queue.append(("super", 0, None))
+        visited = 0
+        while True:
+            while self._queue:
+                kind, addr, arg = self._queue.pop()
+                visited += 1
+                if visited > self.max_items:
+                    return self.rounds
+                try:
+                    getattr(self, "_visit_" + kind)(addr, arg)
+                except _NeedBytes as need:
+                    self._deferred.append((kind, addr, arg))
+                    self._wanted.append((need.start, need.end))
+                except (ValueError, IndexError, KeyError):  # not what we expected: leave it to h5py
+                    continue
+            if not self._deferred or self.rounds >= self.max_rounds:
+                return self.rounds
+            wanted, self._wanted = sorted(set(self._wanted)), []
+            self.src.prefetch(wanted)
+            self.rounds += 1
+            self._queue, self._deferred = self._deferred[::-1], []
+
+    def _add(self, kind: str, addr: int, arg: Any = None, relative: bool = True) -> None:
+        if relative:
+            if addr >= (1 << (8 * self.O)) - 1:  # the undefined address
+                return
+            addr += self.base
+        if addr <= 0 or addr >= self.size:
+            return
+        key = (kind, addr)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._queue.append((kind, addr, arg))
+
+    def _need(self, start: int, n: int) -> bytes:
+        if n < 0 or n > self.max_piece:
+            raise ValueError(f"implausible size {n}")
+        if n == 0:
+            return b""
+        end = min(start + n, self.size)
+        data = self.src.peek(start, end)
+        if data is None:
+            raise _NeedBytes(start, end)
+        return data
+
+    # -- superblock ----------------------------------------------------------------------------
+    def _visit_super(self, addr: int, arg: Any) -> None:
+        at = 0  # the superblock is at 0 or after a user block of 512, 1024, 2048... bytes
+        while at < self.size:
+            if self._need(at, 8) == _SIGNATURE:
+                break
+            at = 512 if at == 0 else 2 * at
+        else:
+            raise ValueError("no HDF5 signature")
+        head = self._need(at, 16)
+        version = head[8]
+        if version in (0, 1):
+            self.O, self.L = head[13], head[14]
+            if version == 1:
+                self.chunk_k = _u(head + self._need(at + 16, 12), 24, 2) or 32
+            pos = 24 + (4 if version == 1 else 0)
+            b = self._need(at, pos + 4 * self.O + 2 * self.O + 8 + 16)
+            self.base = _u(b, pos, self.O)
+            self._entry(b, pos + 4 * self.O)
+        elif version in (2, 3):
+            self.O, self.L = head[9], head[10]
+            b = self._need(at, 12 + 4 * self.O)
+            self.base = _u(b, 12, self.O)
+            self._add("oh", _u(b, 12 + 3 * self.O, self.O))
+        else:
+            raise ValueError(f"superblock version {version}")
+
+    def _entry(self, b: bytes, pos: int) -> None:
+        """A symbol table entry: the object header, and the group's B-tree and heap if cached."""
+        O = self.O  # noqa: N806, E741
+        self._add("oh", _u(b, pos + O, O))
+        if _u(b, pos + 2 * O, 4) == 1:
+            scratch = pos + 2 * O + 8
+            self._add("gtree", _u(b, scratch, O))
+            self._add("lheap", _u(b, scratch + O, O))
+
+    # -- object headers ------------------------------------------------------------------------
+    def _visit_oh(self, addr: int, arg: Any) -> None:
+        head = self._need(addr, 16)
+        if head[:4] == b"OHDR":
+            self._oh_v2(addr, head)
+            return
+        if head[0] != 1:
+            raise ValueError("not an object header")
+        size = _u(head, 8, 4)
+        body = self._need(addr + 16, size)
+        self.objects += 1
+        self._messages_v1(body, {})
+
+    def _visit_cont1(self, addr: int, arg: Any) -> None:
+        length, state = arg
+        self._messages_v1(self._need(addr, length), state)
+
+    def _messages_v1(self, body: bytes, state: dict[str, Any]) -> None:
+        pos = 0
+        while pos + 8 <= len(body):
+            mtype, msize = _u(body, pos, 2), _u(body, pos + 2, 2)
+            flags = body[pos + 4]
+            self._message(mtype, body[pos + 8: pos + 8 + msize], flags, state, version=1)
+            pos += 8 + msize
+
+    def _oh_v2(self, addr: int, head: bytes) -> None:
+        prefix = self._need(addr, 48)
+        flags = prefix[5]
+        pos = 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+        width = 1 << (flags & 3)
+        chunk = _u(prefix, pos, width)
+        pos += width
+        block = self._need(addr, pos + chunk)
+        self.objects += 1
+        self._messages_v2(block[pos:], flags, {})
+
+    def _visit_cont2(self, addr: int, arg: Any) -> None:
+        length, flags, state = arg
+        block = self._need(addr, length)
+        if block[:4] != b"OCHK":
+            raise ValueError("not a continuation block")
+        self._messages_v2(block[4: length - 4], flags, state)
+
+    def _messages_v2(self, body: bytes, oh_flags: int, state: dict[str, Any]) -> None:
+        pos, head = 0, 4 + (2 if oh_flags & 0x04 else 0)
+        state["oh_flags"] = oh_flags
+        while pos + head <= len(body):
+            mtype, msize, flags = body[pos], _u(body, pos + 1, 2), body[pos + 3]
+            self._message(mtype, body[pos + head: pos + head + msize], flags, state, version=2)
+            pos += head + msize
+
+    # -- header messages -----------------------------------------------------------------------
+    def _message(self, mtype: int, data: bytes, flags: int, state: dict[str, Any], version: int) -> None:
+        O, L = self.O, self.L  # noqa: N806, E741
+        if flags & 0x02:  # a shared message: stored elsewhere, h5py will find it
+            return
+        if mtype == 0x10:  # continuation
+            at, length = _u(data, 0, O), _u(data, O, L)
+            if version == 1:
+                self._add("cont1", at, (length, state))
+            else:
+                self._add("cont2", at, (length, state["oh_flags"], state))
+        elif mtype == 0x11:  # symbol table: the group's B-tree and local heap
+            self._add("gtree", _u(data, 0, O))
+            self._add("lheap", _u(data, O, O))
+        elif mtype == 0x06:  # link (groups in the newer format)
+            self._link(data)
+        elif mtype == 0x0C:  # attribute
+            self._attribute(data)
+        elif mtype in (0x01, 0x03, 0x08):  # dataspace, datatype, layout
+            state[{0x01: "space", 0x03: "type", 0x08: "layout"}[mtype]] = data
+            if all(k in state for k in ("space", "type", "layout")) and not state.get("done"):
+                state["done"] = True
+                self._dataset(state["space"], state["type"], state["layout"])
+
+    def _link(self, data: bytes) -> None:
+        flags = data[1]
+        pos = 2
+        ltype = 0
+        if flags & 0x08:
+            ltype = data[pos]
+            pos += 1
+        if flags & 0x04:
+            pos += 8
+        if flags & 0x10:
+            pos += 1
+        width = 1 << (flags & 3)
+        pos += width + _u(data, pos, width)
+        if ltype == 0:  # a hard link: the object's header address
+            self._add("oh", _u(data, pos, self.O))
+
+    def _elements(self, space: bytes) -> int:
+        version, rank = space[0], space[1]
+        if version == 1:
+            pos = 8
+        elif version == 2:
+            if space[3] == 2:  # null dataspace
+                return 0
+            pos = 4
+        else:
+            raise ValueError(f"dataspace version {version}")
+        n = 1
+        for k in range(rank):
+            n *= _u(space, pos + self.L * k, self.L)
+        return n
+
+    def _attribute(self, data: bytes) -> None:
+        version = data[0]
+        name_size, type_size, space_size = _u(data, 2, 2), _u(data, 4, 2), _u(data, 6, 2)
+        if version == 1:
+            def pad(n: int) -> int:
+                return (n + 7) // 8 * 8
+            pos = 8 + pad(name_size)
+            dtype = data[pos: pos + type_size]
+            pos += pad(type_size)
+            space = data[pos: pos + space_size]
+            pos += pad(space_size)
+        elif version in (2, 3):
+            if data[1] & 0x01:  # shared datatype
+                return
+            pos = (8 if version == 2 else 9) + name_size
+            dtype = data[pos: pos + type_size]
+            pos += type_size
+            space = data[pos: pos + space_size]
+            pos += space_size
+        else:
+            return
+        self._values(dtype, self._elements(space), data[pos:])
+
+    def _values(self, dtype: bytes, n: int, values: bytes) -> None:
+        """Follow what stored values point to: global heap collections and objects."""
+        cls = dtype[0] & 0x0F
+        O = self.O  # noqa: N806, E741
+        if cls == 9:  # variable length: (length, collection address, index) per element
+            step = 4 + O + 4
+            for k in range(min(n, len(values) // step)):
+                if _u(values, k * step, 4):
+                    self._add("gcol", _u(values, k * step + 4, O))
+        elif cls == 7 and _u(dtype, 4, 4) == O and (dtype[1] & 0x0F) == 0:  # object references
+            for k in range(min(n, len(values) // O)):
+                self._add("oh", _u(values, k * O, O))
+
+    def _dataset(self, space: bytes, dtype: bytes, layout: bytes) -> None:
+        """The root of a chunked dataset's chunk B-tree (HDF5 reads it when the dataset is opened),
+        and the values of a small dataset (h5py reads those while a file is listed)."""
+        if layout[0] == 3 and layout[1] == 2:
+            self._add("croot", _u(layout, 3, self.O), layout[2])
+        elif layout[0] in (1, 2) and layout[2] == 2:
+            self._add("croot", _u(layout, 8, self.O), layout[1])
+        n = self._elements(space)
+        nbytes = n * _u(dtype, 4, 4)
+        if nbytes == 0 or nbytes > self.small_data:
+            return
+        version, O, L = layout[0], self.O, self.L  # noqa: N806, E741
+        if version in (3, 4):
+            cls = layout[1]
+            if cls == 0:
+                self._values(dtype, n, layout[4: 4 + _u(layout, 2, 2)])
+            elif cls == 1:
+                self._add("data", _u(layout, 2, O), (_u(layout, 2 + O, L), dtype, n))
+            elif cls == 2 and version == 3:
+                self._add("ctree", _u(layout, 3, O), layout[2])
+        elif version in (1, 2):
+            ndims, cls = layout[1], layout[2]
+            if cls == 1:
+                self._add("data", _u(layout, 8, O), (nbytes, dtype, n))
+            elif cls == 2:
+                self._add("ctree", _u(layout, 8, O), ndims)
+
+    def _visit_data(self, addr: int, arg: Any) -> None:
+        nbytes, dtype, n = arg
+        self._need(addr, nbytes)
+
+    # -- B-trees, symbol table nodes, heaps ----------------------------------------------------
+    def _tree(self, addr: int, node_type: int, key_size: int) -> tuple[int, list[tuple[bytes, int]]]:
+        """A version 1 B-tree node: (level, [(key before child, child address)])."""
+        O = self.O  # noqa: N806, E741
+        head = self._need(addr, 8 + 2 * O)
+        if head[:4] != b"TREE" or head[4] != node_type:
+            raise ValueError("not a B-tree node")
+        level, used = head[5], _u(head, 6, 2)
+        step = key_size + O
+        body = self._need(addr + 8 + 2 * O, used * step + key_size)
+        return level, [(body[k * step: k * step + key_size], _u(body, k * step + key_size, O)) for k in range(used)]
+
+    def _visit_gtree(self, addr: int, arg: Any) -> None:
+        level, children = self._tree(addr, 0, self.L)
+        for _, child in children:
+            self._add("snod" if level == 0 else "gtree", child)
+
+    def _visit_croot(self, addr: int, arg: Any) -> None:
+        key_size = 8 + 8 * int(arg)
+        self._need(addr, 8 + 2 * self.O + (2 * self.chunk_k + 1) * key_size + 2 * self.chunk_k * self.O)
+
+    def _visit_ctree(self, addr: int, arg: Any) -> None:
+        ndims = int(arg)  # a chunk key: size (4), filter mask (4), one 8-byte offset per dimension
+        level, children = self._tree(addr, 1, 8 + 8 * ndims)
+        for key, child in children:
+            if level == 0:
+                self._add("raw", child, _u(key, 0, 4))
+            else:
+                self._add("ctree", child, ndims)
+
+    def _visit_snod(self, addr: int, arg: Any) -> None:
+        O = self.O  # noqa: N806, E741
+        head = self._need(addr, 8)
+        if head[:4] != b"SNOD":
+            raise ValueError("not a symbol table node")
+        used = _u(head, 6, 2)
+        step = 2 * O + 8 + 16
+        body = self._need(addr + 8, used * step)
+        for k in range(used):
+            self._entry(body, k * step)
+
+    def _visit_lheap(self, addr: int, arg: Any) -> None:
+        L = self.L  # noqa: N806
+        head = self._need(addr, 8 + 2 * L + self.O)
+        if head[:4] != b"HEAP":
+            raise ValueError("not a local heap")
+        self._add("raw", _u(head, 8 + 2 * L, self.O), _u(head, 8, L))
+
+    def _visit_gcol(self, addr: int, arg: Any) -> None:
+        head = self._need(addr, 8 + self.L)
+        if head[:4] != b"GCOL":
+            raise ValueError("not a global heap collection")
+        self._need(addr, _u(head, 8, self.L))
+
+    def _visit_raw(self, addr: int, arg: Any) -> None:
+        self._need(addr, int(arg))
