@@ -116,8 +116,9 @@ def test_chunk_index_matches_h5py_chunk_info(session):
         assert index.ranges(5, 5) == []
 
 
-def test_planned_read_fetches_only_the_chunks_it_touches(session, remote_h5):
+def test_planned_read_fetches_only_the_chunks_it_touches(session, remote_h5, monkeypatch):
     server, src, f = remote_h5
+    monkeypatch.setattr(PrefetchingDataset, "whole_dataset_bytes", 0)  # this LFP is small: plan, not all
     with h5py.File(session, "r") as local:
         expected = local[LFP][10_000:20_000]
     w = wrap_dataset(f[LFP], src)
@@ -133,6 +134,51 @@ def test_planned_read_fetches_only_the_chunks_it_touches(session, remote_h5):
     before = src.stats.copy()
     np.testing.assert_array_equal(w[10_000:20_000], expected)
     assert (src.stats - before).bytes_fetched == 0
+
+
+@pytest.fixture(scope="module")
+def long_position(tmp_path_factory):
+    """A session whose position timestamps span many search blocks (no LFP: quick to write)."""
+    from napstream.testing.sessions import write_session
+
+    root = tmp_path_factory.mktemp("long_position")
+    return write_session(root / "p.nwb", duration=600.0, n_units=2, n_channels=2, lfp=False, seed=4)
+
+
+def test_a_search_over_a_small_dataset_waits_on_the_network_once(long_position, http_server, tmp_path,
+                                                                   monkeypatch):
+    """Binary searches over small lazy timestamps: the first probe brings the whole dataset."""
+    session = long_position
+    server = http_server(session.parent)
+    window = nap.IntervalSet([30.0, 317.5], [90.0, 330.25])
+    with nap.NWBFile(session) as local:
+        want = local["SpatialSeriesLED1"].restrict(window)
+        want_t, want_values = np.asarray(want.t), np.asarray(want.values)
+
+    def trips(whole_bytes: int, cache: str) -> int:
+        monkeypatch.setattr(PrefetchingDataset, "whole_dataset_bytes", whole_bytes)
+        with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path / cache, block_size=16384) as nwb:
+            ts = nwb._src.file["/processing/behavior/Position/SpatialSeriesLED1/timestamps"]
+            assert ts.id.get_storage_size() > 12 * 16384  # a search would take several round trips
+            with nap.track_io() as stats:
+                got = nwb["SpatialSeriesLED1"].restrict(window)
+                np.testing.assert_array_equal(got.t, want_t)
+            np.testing.assert_array_equal(got.values, want_values)
+        return stats.round_trips
+
+    assert trips(2**20, "a") == 1  # the timestamps, whole
+    assert trips(0, "b") > 2  # probe by probe
+
+
+def test_big_datasets_are_not_fetched_whole(session, remote_h5, monkeypatch):
+    _, src, f = remote_h5
+    dset = f[LFP]
+    monkeypatch.setattr(PrefetchingDataset, "whole_dataset_bytes", dset.id.get_storage_size() - 1)
+    w = wrap_dataset(dset, src)
+    before = src.stats.copy()
+    with h5py.File(session, "r") as local:
+        np.testing.assert_array_equal(w[5000:5010], local[LFP][5000:5010])
+    assert (src.stats - before).bytes_fetched < dset.id.get_storage_size() / 4
 
 
 @pytest.mark.parametrize("key", [np.s_[5], np.s_[-3], np.s_[100:90], np.s_[7:3000:7], np.s_[10:20, 1:3],

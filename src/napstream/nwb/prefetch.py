@@ -296,9 +296,15 @@ class PrefetchingDataset(_WrappedDataset):
     the warmed cache (see the module docstring).
     """
 
+    #: a partial read of a dataset storing at most this many bytes fetches all of it at once: a
+    #: search over its rows (the binary search of a timestamps array) then waits on the network
+    #: once, not once per probe
+    whole_dataset_bytes = 2 * 2**20
+
     def __init__(self, dset: h5py.Dataset, source: Any) -> None:
         super().__init__(dset)
         self.source = source
+        self._whole: bool | None = None  # None: not decided yet; True once fetched whole
 
     def __repr__(self) -> str:
         return f"<PrefetchingDataset {self.name!r} {self.shape} {self.dtype} over {self.source.description}>"
@@ -316,12 +322,27 @@ class PrefetchingDataset(_WrappedDataset):
         out = self._direct(key, a, b, self.source.read_ranges)
         return self.dataset[key] if out is None else out
 
+    def _fetch_whole(self) -> bool:
+        """Fetch the whole dataset once if it is small (see ``whole_dataset_bytes``); True if here."""
+        if self._whole is None:
+            try:
+                small = 0 < int(self.dataset.id.get_storage_size()) <= self.whole_dataset_bytes
+            except Exception:  # noqa: BLE001 - storage size unknown: read as planned
+                small = False
+            if small:
+                self.prefetch_rows(0, int(self.dataset.shape[0]))
+            self._whole = small
+        return self._whole
+
     def __getitem__(self, key: Any) -> Any:
         shape = self.dataset.shape
         if not shape:
             self.prefetch_rows(0, 1)
             return self.dataset[key]
         span = row_span(key, shape[0]) or (0, shape[0])
+        if self._fetch_whole():  # small: every row is here now, h5py decodes from the cache
+            out = self._direct(key, *span, self.source.read_ranges) if span[1] - span[0] > 1 else None
+            return self.dataset[key] if out is None else out
         index = self.index
         if index.is_small(*span):  # a few chunks: h5py finds them itself (forward reads are read ahead)
             return self.dataset[key]

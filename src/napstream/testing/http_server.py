@@ -593,6 +593,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- dispatch --------------------------------------------------------------------------------
     def _serve(self, method: str) -> None:
         owner = self.server.owner
+        if owner._gone.is_set():  # a connection that slipped past go_away(): no answer either
+            self.close_connection = True
+            return
         parsed = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(parsed.path)
         rng = self.headers.get("Range")
