@@ -124,6 +124,28 @@ def _fmt(res: dict[str, Any] | None) -> str:
             f"{res['peak_rss'] / 2**20:.0f} MiB")
 
 
+#: datasets each workload must read (their stored size is the floor of the bytes it fetches)
+_UNITS = ("/units/spike_times", "/units/spike_times_index", "/units/id")
+_LED1 = ("/processing/behavior/Position/SpatialSeriesLED1/data", "/processing/behavior/Position/SpatialSeriesLED1/timestamps")
+NEEDED = {"units_position": _UNITS + _LED1, "tuning_2d": _UNITS + _LED1}
+
+
+def _needed_bytes(path: Path, workload: str) -> int | None:
+    """Stored bytes of the datasets ``workload`` reads (None: not listed)."""
+    import h5py
+
+    if workload not in NEEDED:
+        return None
+    with h5py.File(path, "r") as f:
+        return sum(int(f[name].id.get_storage_size()) for name in NEEDED[workload] if name in f)
+
+
+def _bytes_ratio(ours: dict[str, Any] | None, needed: int | None) -> str:
+    if not ours or "error" in ours or not needed:
+        return "-"
+    return f"{ours['bytes'] / needed:.2f}x of {needed / 1e6:.2f} MB"
+
+
 def _ratio(ours: dict[str, Any] | None, peer: dict[str, Any] | None) -> str:
     if not ours or not peer or "error" in ours or "error" in peer:
         return "-"
@@ -155,14 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; versions: {_versions()}.",
         "Each cell: median wall time, HTTP requests, bytes fetched, peak RSS (own process). "
-        "Ratios: peer time / napstream time (>1 means napstream is faster).", "",
+        "Ratios: peer time / napstream time (>1 means napstream is faster). \"cold bytes\": bytes the cold "
+        "napstream run fetched (open included) over the stored size of the datasets the workload reads.", "",
     ]
     for size in args.sizes:
         path = _session(size)
         for latency in args.latency:
             lines += [f"## {size} session ({path.stat().st_size / 1e6:.0f} MB), {latency * 1000:.0f} ms latency", ""]
-            lines += ["| workload | " + " | ".join(args.stacks) + " | vs fsspec | vs remfile | vs local pynapple |",
-                      "|" + "---|" * (len(args.stacks) + 4)]
+            lines += ["| workload | " + " | ".join(args.stacks)
+                      + " | vs fsspec | vs remfile | vs local pynapple | cold bytes |",
+                      "|" + "---|" * (len(args.stacks) + 5)]
             with RangeHTTPServer(WORK, latency=latency) as server:
                 url = server.url_for(path.name)
                 for workload in args.workloads:
@@ -174,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"| {workload} | " + " | ".join(_fmt(row.get(s)) for s in args.stacks)
                         + f" | {_ratio(row.get('napstream_cold'), row.get('pynapple_fsspec'))}"
                         + f" | {_ratio(row.get('napstream_cold'), row.get('pynapple_remfile'))}"
-                        + f" | {_ratio(row.get('napstream_local'), row.get('pynapple_local'))} |"
+                        + f" | {_ratio(row.get('napstream_local'), row.get('pynapple_local'))}"
+                        + f" | {_bytes_ratio(row.get('napstream_cold'), _needed_bytes(path, workload))} |"
                     )
             lines.append("")
     Path(args.output).write_text("\n".join(lines) + "\n")
