@@ -21,7 +21,8 @@ in attributes and small datasets), object references, and the storage of small d
 ``small_data`` bytes: compact, contiguous or chunked). Anything else (dense link or attribute
 storage, version 2 B-trees...) is left to h5py, which reads it as it always does. The walk only
 warms the cache: it never decides what h5py reads, so a file it misreads costs round trips,
-never wrong data. Every failure inside it is swallowed for the same reason.
+never wrong data. A failure to parse stops it silently for the same reason; a failure to fetch
+(the network failed for good) is raised, as h5py's next read would raise it.
 
 Examples
 --------
@@ -44,6 +45,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..errors import NapstreamError
+
 __all__ = ["MetadataWalk", "prefetch_metadata"]
 
 _log = logging.getLogger(__name__)
@@ -65,12 +68,18 @@ def prefetch_metadata(source: Any, *, max_rounds: int = 6, small_data: int = 4 *
         Datasets of at most this many bytes have their values fetched too (h5py reads those
         while a file is listed: names, ids, descriptions).
 
-    Never raises: a failure stops the walk (h5py then reads the rest itself and reports any
-    real error).
+    Raises
+    ------
+    NapstreamError
+        Only what fetching raises (the network failed for good, the file changed...): h5py would
+        meet the same error at once. Anything else stops the walk silently (h5py then reads the
+        rest itself).
     """
     walk = MetadataWalk(source, max_rounds=max_rounds, small_data=small_data)
     try:
         return walk.run()
+    except NapstreamError:
+        raise
     except Exception as err:  # noqa: BLE001 - a hint only: h5py reads and reports for real
         _log.debug("metadata walk of %s stopped: %r", getattr(source, "description", source), err)
         return walk.rounds
