@@ -173,12 +173,30 @@ def test_a_search_over_a_small_dataset_waits_on_the_network_once(long_position, 
 def test_big_datasets_are_not_fetched_whole(session, remote_h5, monkeypatch):
     _, src, f = remote_h5
     dset = f[LFP]
-    monkeypatch.setattr(PrefetchingDataset, "whole_dataset_bytes", dset.id.get_storage_size() - 1)
+    monkeypatch.setattr(PrefetchingDataset, "whole_dataset_bytes", dset.size * dset.dtype.itemsize - 1)
     w = wrap_dataset(dset, src)
     before = src.stats.copy()
     with h5py.File(session, "r") as local:
         np.testing.assert_array_equal(w[5000:5010], local[LFP][5000:5010])
     assert (src.stats - before).bytes_fetched < dset.id.get_storage_size() / 4
+
+
+def test_a_few_rows_of_a_big_chunked_dataset_do_not_walk_its_chunk_index(http_server, tmp_path):
+    """Deciding whether a dataset is small must not ask HDF5 for its storage size (for a chunked
+    dataset that walks every node of the chunk index: one remote round trip per node)."""
+    rng = np.random.default_rng(1)
+    with h5py.File(tmp_path / "big.h5", "w") as f:
+        f.create_dataset("x", data=rng.integers(-500, 500, size=(400_000, 4), dtype="i2"), chunks=(100, 4),
+                         compression="gzip")
+    server = http_server(tmp_path)
+    with open_source(server.url_for("big.h5"), cache=False, block_size=4096) as src:
+        f = h5py.File(FileObject(src), "r")
+        w = wrap_dataset(f["x"], src)
+        before = src.stats.copy()
+        with h5py.File(tmp_path / "big.h5", "r") as local:
+            np.testing.assert_array_equal(w[200_000:200_010], local["x"][200_000:200_010])
+        assert (src.stats - before).round_trips <= 4  # the B-tree path to one chunk, then the chunk
+        f.close()
 
 
 @pytest.mark.parametrize("key", [np.s_[5], np.s_[-3], np.s_[100:90], np.s_[7:3000:7], np.s_[10:20, 1:3],

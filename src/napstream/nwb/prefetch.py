@@ -296,7 +296,7 @@ class PrefetchingDataset(_WrappedDataset):
     the warmed cache (see the module docstring).
     """
 
-    #: a partial read of a dataset storing at most this many bytes fetches all of it at once: a
+    #: a partial read of a dataset holding at most this many bytes fetches all of it at once: a
     #: search over its rows (the binary search of a timestamps array) then waits on the network
     #: once, not once per probe
     whole_dataset_bytes = 2 * 2**20
@@ -325,10 +325,10 @@ class PrefetchingDataset(_WrappedDataset):
     def _fetch_whole(self) -> bool:
         """Fetch the whole dataset once if it is small (see ``whole_dataset_bytes``); True if here."""
         if self._whole is None:
-            try:
-                small = 0 < int(self.dataset.id.get_storage_size()) <= self.whole_dataset_bytes
-            except Exception:  # noqa: BLE001 - storage size unknown: read as planned
-                small = False
+            # the size of the values, not of the storage: asking HDF5 for the storage size of a
+            # chunked dataset walks its whole chunk index (remote round trips for a big one)
+            nbytes = int(np.prod(self.dataset.shape, dtype=np.int64)) * self.dataset.dtype.itemsize
+            small = 0 < nbytes <= self.whole_dataset_bytes
             if small:
                 self.prefetch_rows(0, int(self.dataset.shape[0]))
             self._whole = small
