@@ -94,6 +94,8 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if failed:
         return failed[0]
     out = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_rss", "requests", "bytes")}
+    if all("round_trips" in r for r in runs):
+        out["round_trips"] = statistics.median(r["round_trips"] for r in runs)
     out["check"] = runs[-1]["check"]
     return out
 
@@ -120,7 +122,8 @@ def _fmt(res: dict[str, Any] | None) -> str:
         return "-"
     if "error" in res:
         return f"FAILED ({res['error']})"
-    return (f"{res['seconds']:.2f} s, {res['requests']} req, {res['bytes'] / 1e6:.1f} MB, "
+    trips = f" ({res['round_trips']:g} round trips)" if "round_trips" in res and res["requests"] else ""
+    return (f"{res['seconds']:.2f} s, {res['requests']} req{trips}, {res['bytes'] / 1e6:.1f} MB, "
             f"{res['peak_rss'] / 2**20:.0f} MiB")
 
 

@@ -138,11 +138,21 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
     """Time one workload on one stack in this process (imports excluded)."""
     warnings.simplefilter("ignore")
     _import_stack(stack)
+    tracking = None
+    if stack.startswith("napstream"):
+        import napstream
+
+        tracking = napstream.track_io()
+        io = tracking.__enter__()
     t0 = time.perf_counter()
     nap, nwb = _open(stack, url, path, cache_dir)
     check = _work(nap, nwb, workload)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "check": check, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    out = {"seconds": seconds, "check": check, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    if tracking is not None:
+        tracking.__exit__(None, None, None)
+        out["round_trips"] = int(io.round_trips)  # napstream's own count: batches of concurrent requests
+    return out
 
 
 def main(argv: list[str]) -> int:
