@@ -201,3 +201,21 @@ def test_walk_of_damaged_files_never_raises_and_ends(small_session, tmp_path):
     truncated.write_bytes(bytes(data[: len(data) // 3]))
     with LocalSource(truncated) as src:
         assert prefetch_metadata(src) == 0
+
+
+def test_walk_of_a_remote_non_hdf5_file_fetches_nothing_more(tmp_path, http_server):
+    (tmp_path / "x.bin").write_bytes(np.random.default_rng(0).bytes(300_000))
+    server = http_server(tmp_path)
+    with open_source(server.url_for("x.bin"), cache=False, block_size=4096) as src:
+        requests = server.stats.requests  # the open's first and last blocks
+        assert prefetch_metadata(src) == 0
+        assert server.stats.requests == requests
+
+
+def test_superblock_after_a_user_block(tmp_path):
+    path = tmp_path / "ub.h5"
+    with h5py.File(path, "w", userblock_size=1024) as f:
+        f.create_dataset("a/b", data=np.arange(3))
+    walk, walked = _walked(path)
+    assert walk.base == 1024 and walk.objects >= 3
+    assert _pages(_h5py_listing_reads(path, nwb=False)) <= walked

@@ -175,12 +175,13 @@ class MetadataWalk:
     # -- superblock ----------------------------------------------------------------------------
     def _visit_super(self, addr: int, arg: Any) -> None:
         at = 0  # the superblock is at 0 or after a user block of 512, 1024, 2048... bytes
-        while at < self.size:
-            if self._need(at, 8) == _SIGNATURE:
+        while True:
+            here = self.src.peek(at, at + 8) if at + 8 <= self.size else None
+            if here is None:  # not in the bytes already here: no fetching to hunt for it
+                raise ValueError("no HDF5 signature")
+            if here == _SIGNATURE:
                 break
             at = 512 if at == 0 else 2 * at
-        else:
-            raise ValueError("no HDF5 signature")
         head = self._need(at, 16)
         version = head[8]
         if version in (0, 1):
