@@ -129,7 +129,7 @@ def _fmt(res: dict[str, Any] | None) -> str:
 
 #: datasets each workload must read (their stored size is the floor of the bytes it fetches)
 _UNITS = ("/units/spike_times", "/units/spike_times_index", "/units/id")
-_LED1 = ("/processing/behavior/Position/SpatialSeriesLED1/data", "/processing/behavior/Position/SpatialSeriesLED1/timestamps")
+_LED1 = tuple(f"/processing/behavior/Position/SpatialSeriesLED1/{name}" for name in ("data", "timestamps"))
 NEEDED = {"units_position": _UNITS + _LED1, "tuning_2d": _UNITS + _LED1}
 
 

@@ -299,7 +299,8 @@ class BlockedSource(BaseSource):
 
     def _runs(self, missing: list[int]) -> list[list[int]]:
         """Group sorted block indices into contiguous runs, split for concurrency."""
-        cap = max(1, min(self.max_run_bytes // self.block_size, math.ceil(len(missing) / max(self.max_concurrency, 1))))
+        per_worker = math.ceil(len(missing) / max(self.max_concurrency, 1))
+        cap = max(1, min(self.max_run_bytes // self.block_size, per_worker))
         runs: list[list[int]] = []
         for i in missing:
             if runs and runs[-1][-1] == i - 1 and len(runs[-1]) < cap:
