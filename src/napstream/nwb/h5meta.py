@@ -17,9 +17,10 @@ It reads the structures of the HDF5 file format specification (version 3.0) that
 with HDF5's default ("earliest") format use: superblock versions 0-3, version 1 and 2 object
 headers and their continuation blocks, symbol table messages, version 1 group and chunk B-trees,
 symbol table nodes, local heaps, link messages, global heap collections (variable-length strings
-in attributes and small datasets), object references, and the storage of small datasets (at most
-``small_data`` bytes: compact, contiguous or chunked). Anything else (dense link or attribute
-storage, version 2 B-trees...) is left to h5py, which reads it as it always does. The walk only
+in attributes and compact datasets), object references, the roots of chunk B-trees, and the
+storage of small datasets (at most ``small_data`` bytes: compact, contiguous or chunked). Anything
+else (dense link or attribute storage in fractal heaps, version 2 B-trees...) is left to h5py,
+which reads it as it always does, with the block read-ahead of forward scans. The walk only
 warms the cache: it never decides what h5py reads, so a file it misreads costs round trips,
 never wrong data. A failure to parse stops it silently for the same reason; a failure to fetch
 (the network failed for good) is raised, as h5py's next read would raise it.
@@ -148,11 +149,11 @@ class MetadataWalk:
             self.rounds += 1
             self._queue, self._deferred = self._deferred[::-1], []
 
-    def _add(self, kind: str, addr: int, arg: Any = None, relative: bool = True) -> None:
-        if relative:
-            if addr >= (1 << (8 * self.O)) - 1:  # the undefined address
-                return
-            addr += self.base
+    def _add(self, kind: str, addr: int, arg: Any = None) -> None:
+        """Queue structure ``kind`` at file address ``addr`` (relative to the base address)."""
+        if addr >= (1 << (8 * self.O)) - 1:  # the undefined address
+            return
+        addr += self.base
         if addr <= 0 or addr >= self.size:
             return
         key = (kind, addr)
@@ -213,7 +214,7 @@ class MetadataWalk:
     def _visit_oh(self, addr: int, arg: Any) -> None:
         head = self._need(addr, 16)
         if head[:4] == b"OHDR":
-            self._oh_v2(addr, head)
+            self._oh_v2(addr)
             return
         if head[0] != 1:
             raise ValueError("not an object header")
@@ -230,11 +231,10 @@ class MetadataWalk:
         pos = 0
         while pos + 8 <= len(body):
             mtype, msize = _u(body, pos, 2), _u(body, pos + 2, 2)
-            flags = body[pos + 4]
-            self._message(mtype, body[pos + 8: pos + 8 + msize], flags, state, version=1)
+            self._message(mtype, body[pos + 8: pos + 8 + msize], body[pos + 4], state, version=1)
             pos += 8 + msize
 
-    def _oh_v2(self, addr: int, head: bytes) -> None:
+    def _oh_v2(self, addr: int) -> None:
         prefix = self._need(addr, 48)
         flags = prefix[5]
         pos = 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
@@ -262,6 +262,13 @@ class MetadataWalk:
 
     # -- header messages -----------------------------------------------------------------------
     def _message(self, mtype: int, data: bytes, flags: int, state: dict[str, Any], version: int) -> None:
+        """Queue what one header message points to (an odd message is skipped, not the header)."""
+        try:
+            self._follow(mtype, data, flags, state, version)
+        except (ValueError, IndexError, KeyError):
+            pass
+
+    def _follow(self, mtype: int, data: bytes, flags: int, state: dict[str, Any], version: int) -> None:
         O, L = self.O, self.L  # noqa: N806, E741
         if flags & 0x02:  # a shared message: stored elsewhere, h5py will find it
             return
@@ -368,19 +375,15 @@ class MetadataWalk:
             if cls == 0:
                 self._values(dtype, n, layout[4: 4 + _u(layout, 2, 2)])
             elif cls == 1:
-                self._add("data", _u(layout, 2, O), (_u(layout, 2 + O, L), dtype, n))
+                self._add("raw", _u(layout, 2, O), _u(layout, 2 + O, L))
             elif cls == 2 and version == 3:
                 self._add("ctree", _u(layout, 3, O), layout[2])
         elif version in (1, 2):
             ndims, cls = layout[1], layout[2]
             if cls == 1:
-                self._add("data", _u(layout, 8, O), (nbytes, dtype, n))
+                self._add("raw", _u(layout, 8, O), nbytes)
             elif cls == 2:
                 self._add("ctree", _u(layout, 8, O), ndims)
-
-    def _visit_data(self, addr: int, arg: Any) -> None:
-        nbytes, dtype, n = arg
-        self._need(addr, nbytes)
 
     # -- B-trees, symbol table nodes, heaps ----------------------------------------------------
     def _tree(self, addr: int, node_type: int, key_size: int) -> tuple[int, list[tuple[bytes, int]]]:
