@@ -304,3 +304,28 @@ def test_network_failure_while_opening_is_reported_as_such(tmp_path):
         with pytest.raises(RetryExhaustedError, match=r"s\.nwb bytes \[") as err:
             nap.NWBFile(server.url_for("s.nwb"), cache_dir=tmp_path / "cache", block_size="4KiB")
     assert not isinstance(err.value, FileFormatError)
+
+
+def test_the_guides_job_fetches_little_more_than_its_datasets(long_position, http_server, tmp_path):
+    """Open, units, LED1, 2-D tuning curves over HTTP: beyond what opening and listing fetches (the
+    metadata), the job fetches at most 1.25x the stored size of the datasets it reads."""
+    session = long_position
+    needed_paths = ("/units/spike_times", "/units/spike_times_index", "/units/id",
+                    "/processing/behavior/Position/SpatialSeriesLED1/data",
+                    "/processing/behavior/Position/SpatialSeriesLED1/timestamps")
+    with h5py.File(session, "r") as f:
+        needed = sum(int(f[p].id.get_storage_size()) for p in needed_paths)
+    with nap.NWBFile(session) as local:
+        want, _ = nap.compute_2d_tuning_curves(local["units"], local["SpatialSeriesLED1"], 20)
+        want = {k: np.asarray(v) for k, v in want.items()}
+    server = http_server(session.parent)
+    with nap.track_io() as total:
+        with nap.track_io() as opening, nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path / "c",
+                                                    block_size=65536) as nwb:
+            repr(nwb)
+            opening = opening.copy()
+            tc, _ = nap.compute_2d_tuning_curves(nwb["units"], nwb["SpatialSeriesLED1"], 20)
+    for k in want:
+        np.testing.assert_allclose(tc[k], want[k], rtol=1e-12, equal_nan=True)
+    assert opening.round_trips <= 4
+    assert total.bytes_fetched - opening.bytes_fetched <= 1.25 * needed, (total, opening, needed)
