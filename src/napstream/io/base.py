@@ -143,8 +143,8 @@ class BaseSource:
         --------
         >>> import napstream.io.base as this_module
         >>> from napstream.io.local import LocalSource
-        >>> LocalSource(this_module.__file__).peek(0, 3)  # this file starts with its docstring
-        b'"""'
+        >>> LocalSource(this_module.__file__).peek(3, 18)  # the first words of this file's docstring
+        b'The ByteSource '
         """
         self._check_open()
         return self._peek(check_range(start, end, self.size))
