@@ -99,7 +99,7 @@ def test_walk_reaches_every_page_h5py_reads_while_an_nwb_file_is_listed(any_sess
     assert read <= walked, f"pages h5py read that the walk never reached: {sorted(read - walked)[:10]}"
 
 
-def _write_h5(path: Path, libver: str, n_children: int = 5) -> Path:
+def _write_h5(path: Path, libver: str, n_children: int = 5, n_attrs: int = 3) -> Path:
     rng = np.random.default_rng(0)
     with h5py.File(path, "w", libver=libver) as f:
         f.attrs["title"] = "a variable-length string attribute"
@@ -115,15 +115,20 @@ def _write_h5(path: Path, libver: str, n_children: int = 5) -> Path:
         f["processing"].attrs["target"] = f["contiguous"].ref
         f["link"] = h5py.SoftLink("/contiguous")
         f["hard"] = f["names"]
+        for i in range(n_attrs):
+            f["contiguous"].attrs[f"attr_{i}"] = f"value {i}" * (i % 3)
     return path
 
 
-@pytest.mark.parametrize("libver", ["earliest", "latest"])
-def test_walk_reaches_every_page_h5py_reads_in_plain_hdf5_files(tmp_path, libver):
-    path = _write_h5(tmp_path / f"{libver}.h5", libver)
+@pytest.mark.parametrize("libver, n_children, n_attrs", [
+    ("earliest", 5, 3), ("earliest", 60, 30), ("latest", 5, 3),
+    ("latest", 60, 30),  # more than 8 links and attributes: dense storage (fractal heaps, v2 B-trees)
+])
+def test_walk_reaches_every_page_h5py_reads_in_plain_hdf5_files(tmp_path, libver, n_children, n_attrs):
+    path = _write_h5(tmp_path / f"{libver}.h5", libver, n_children, n_attrs)
     walk, walked = _walked(path)
     read = _pages(_h5py_listing_reads(path, nwb=False))
-    assert walk.objects >= 9
+    assert walk.objects >= n_children + 4
     assert read <= walked, f"pages h5py read that the walk never reached: {sorted(read - walked)[:10]}"
 
 

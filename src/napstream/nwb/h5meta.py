@@ -13,15 +13,17 @@ goes on. Opening and listing a file then costs one round trip per tree level tha
 outside the blocks already fetched, usually two or three, and fetches small blocks around the
 metadata instead of large read-ahead blocks.
 
-It reads the structures of the HDF5 file format specification (version 3.0) that files written
-with HDF5's default ("earliest") format use: superblock versions 0-3, version 1 and 2 object
-headers and their continuation blocks, symbol table messages, version 1 group and chunk B-trees,
-symbol table nodes, local heaps, link messages, global heap collections (variable-length strings
-in attributes and compact datasets), object references, the roots of chunk B-trees, and the
-storage of small datasets (at most ``small_data`` bytes: compact, contiguous or chunked). Anything
-else (dense link or attribute storage in fractal heaps, version 2 B-trees...) is left to h5py,
-which reads it as it always does, with the block read-ahead of forward scans. The walk only
-warms the cache: it never decides what h5py reads, so a file it misreads costs round trips,
+It reads the structures of the HDF5 file format specification (version 3.0): superblock versions
+0-3; version 1 and 2 object headers and their continuation blocks (512 bytes at least from each
+header, as HDF5 reads); symbol table messages, version 1 group B-trees, symbol table nodes and local
+heaps (groups in HDF5's default "earliest" format); link messages, and the fractal heaps of dense
+link and attribute storage (their direct blocks, whose link messages are followed) with the header
+and root node of their name index (groups written with ``libver="latest"``); global heap collections
+(variable-length strings in attributes and compact datasets); object references; the roots of chunk
+indexes (version 1 B-trees, and the headers of the newer indexes); and the storage of small datasets
+(at most ``small_data`` bytes: compact, contiguous or chunked). Anything else (filtered heaps,
+indirect blocks below the root, B-tree nodes below the root...) is left to h5py, which reads it
+as it always does, with the block read-ahead of forward scans. The walk only warms the cache: it never decides what h5py reads, so a file it misreads costs round trips,
 never wrong data. A failure to parse stops it silently for the same reason; a failure to fetch
 (the network failed for good) is raised, as h5py's next read would raise it.
 
@@ -212,7 +214,7 @@ class MetadataWalk:
 
     # -- object headers ------------------------------------------------------------------------
     def _visit_oh(self, addr: int, arg: Any) -> None:
-        head = self._need(addr, 16)
+        head = self._need(addr, 512)  # HDF5 reads 512 bytes at a header to begin with: so do we
         if head[:4] == b"OHDR":
             self._oh_v2(addr)
             return
@@ -283,6 +285,10 @@ class MetadataWalk:
             self._add("lheap", _u(data, O, O))
         elif mtype == 0x06:  # link (groups in the newer format)
             self._link(data)
+        elif mtype in (0x02, 0x15):  # link info / attribute info: dense storage in a fractal heap
+            pos = 2 + ((8 if mtype == 0x02 else 2) if data[1] & 0x01 else 0)
+            self._add("fheap", _u(data, pos, O), mtype == 0x02)
+            self._add("bthd", _u(data, pos + O, O))
         elif mtype == 0x0C:  # attribute
             self._attribute(data)
         elif mtype in (0x01, 0x03, 0x08):  # dataspace, datatype, layout
@@ -291,7 +297,10 @@ class MetadataWalk:
                 state["done"] = True
                 self._dataset(state["space"], state["type"], state["layout"])
 
-    def _link(self, data: bytes) -> None:
+    def _link(self, data: bytes) -> int:
+        """Queue a hard link's object header; returns the link message's length."""
+        if data[0] != 1:
+            raise ValueError("not a link message")
         flags = data[1]
         pos = 2
         ltype = 0
@@ -306,6 +315,10 @@ class MetadataWalk:
         pos += width + _u(data, pos, width)
         if ltype == 0:  # a hard link: the object's header address
             self._add("oh", _u(data, pos, self.O))
+            return pos + self.O
+        if ltype in (1, 64):  # soft or external: a length-prefixed value
+            return pos + 2 + _u(data, pos, 2)
+        raise ValueError(f"link type {ltype}")
 
     def _elements(self, space: bytes) -> int:
         version, rank = space[0], space[1]
@@ -363,6 +376,11 @@ class MetadataWalk:
         and the values of a small dataset (h5py reads those while a file is listed)."""
         if layout[0] == 3 and layout[1] == 2:
             self._add("croot", _u(layout, 3, self.O), layout[2])
+        elif layout[0] in (4, 5) and layout[1] == 2:  # the chunk index's header (fixed array, B-tree...)
+            width = layout[4]
+            pos = 5 + width * layout[3]
+            extra = {1: 12 if layout[2] & 0x02 else 0, 2: 0, 3: 1, 4: 5, 5: 6}[layout[pos]]
+            self._add("raw", _u(layout, pos + 1 + extra, self.O), 64)
         elif layout[0] in (1, 2) and layout[2] == 2:
             self._add("croot", _u(layout, 8, self.O), layout[1])
         n = self._elements(space)
@@ -370,7 +388,7 @@ class MetadataWalk:
         if nbytes == 0 or nbytes > self.small_data:
             return
         version, O, L = layout[0], self.O, self.L  # noqa: N806, E741
-        if version in (3, 4):
+        if version in (3, 4, 5):
             cls = layout[1]
             if cls == 0:
                 self._values(dtype, n, layout[4: 4 + _u(layout, 2, 2)])
@@ -432,6 +450,58 @@ class MetadataWalk:
         if head[:4] != b"HEAP":
             raise ValueError("not a local heap")
         self._add("raw", _u(head, 8 + 2 * L, self.O), _u(head, 8, L))
+
+    # -- dense storage: fractal heaps and version 2 B-trees -------------------------------------
+    def _visit_fheap(self, addr: int, arg: Any) -> None:
+        """A fractal heap header: its root block (direct, or indirect with its direct blocks)."""
+        O, L = self.O, self.L  # noqa: N806, E741
+        at = 14 + 10 * L + 2 * O  # table width, after the fixed fields and the counters
+        head = self._need(addr, at + 2 * L + 6 + O + 2)
+        if head[:4] != b"FRHP" or _u(head, 7, 2):  # filtered heaps: leave them to h5py
+            raise ValueError("not an unfiltered fractal heap")
+        width, start_size, max_direct = _u(head, at, 2), _u(head, at + 2, L), _u(head, at + 2 + L, L)
+        heap = {
+            "checksummed": bool(head[9] & 0x02), "offset_bytes": (_u(head, at + 2 + 2 * L, 2) + 7) // 8,
+            "objects": _u(head, 14 + 5 * L + 2 * O, L), "links": bool(arg),
+        }
+        root, rows = _u(head, at + 2 * L + 6, O), _u(head, at + 2 * L + 6 + O, 2)
+        if rows == 0:
+            self._add("fhdb", root, (start_size, heap))
+            return
+        direct_rows = max_direct.bit_length() - start_size.bit_length() + 2
+        self._add("fhib", root, (rows, direct_rows, width, start_size, heap))
+
+    def _visit_fhib(self, addr: int, arg: Any) -> None:
+        rows, direct_rows, width, start_size, heap = arg
+        pos = 5 + self.O + heap["offset_bytes"]
+        entries = min(rows, direct_rows) * width
+        block = self._need(addr, pos + entries * self.O)
+        if block[:4] != b"FHIB":
+            raise ValueError("not a fractal heap indirect block")
+        for k in range(entries):
+            row = k // width
+            self._add("fhdb", _u(block, pos + k * self.O, self.O), (start_size << max(row - 1, 0), heap))
+
+    def _visit_fhdb(self, addr: int, arg: Any) -> None:
+        """A direct block: fetched whole; the link messages it holds are followed."""
+        size, heap = arg
+        block = self._need(addr, size)
+        if block[:4] != b"FHDB":
+            raise ValueError("not a fractal heap direct block")
+        if not heap["links"]:
+            return
+        pos = 5 + self.O + heap["offset_bytes"] + (4 if heap["checksummed"] else 0)
+        for _ in range(heap["objects"]):  # managed objects sit back to back from the block's start
+            if pos >= size or block[pos] != 1:
+                break
+            pos += self._link(block[pos:])
+
+    def _visit_bthd(self, addr: int, arg: Any) -> None:
+        """A version 2 B-tree header and its root node (HDF5 searches it by name)."""
+        head = self._need(addr, 16 + self.O)
+        if head[:4] != b"BTHD":
+            raise ValueError("not a version 2 B-tree header")
+        self._add("raw", _u(head, 16, self.O), _u(head, 6, 4))
 
     def _visit_gcol(self, addr: int, arg: Any) -> None:
         head = self._need(addr, 8 + self.L)
