@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +37,10 @@ import pandas as pd
 from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
-from ..errors import FileFormatError, UnsupportedTypeError
+from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from .source import DatasetRef
 from .tables import colnames, column_is_large, decode_strings, read_column, read_table, table_ids
+from .timestamps import SCAN_MAX_ROWS, scan_unsorted, warn_sorted
 from .tree import Entry
 
 __all__ = ["ReadContext", "convert", "wrap_dataset", "scale_and_offset"]
@@ -64,6 +66,7 @@ class ReadContext:
     reopen: str | None = None
     io_options: dict[str, Any] = field(default_factory=dict)
     lazy_loading: bool = True
+    name: str = ""  # the file, as error messages name it
 
     def lazy(self, dset: h5py.Dataset, scale: Any = None, offset: float = 0.0) -> LazyArray:
         ref = None
@@ -73,6 +76,25 @@ class ReadContext:
 
     def data(self, lazy: LazyArray) -> Any:
         return lazy if self.lazy_loading else lazy.load()
+
+    def scan_sorted(self, dset: h5py.Dataset) -> bool:
+        """Whether stored timestamps ``dset`` are scanned for disorder when their object is built.
+
+        Local files: up to ``SCAN_MAX_ROWS`` rows (read in 8 MB blocks). Remote files: only datasets
+        small enough to be fetched whole at their first read anyway (one round trip); longer ones are
+        checked as they are read.
+        """
+        n = int(dset.shape[0]) if dset.shape else 0
+        if n == 0 or n > SCAN_MAX_ROWS:
+            return False
+        if self.byte_source is None:
+            return True
+        try:
+            from .prefetch import PrefetchingDataset
+
+            return 0 < int(dset.id.get_storage_size()) <= PrefetchingDataset.whole_dataset_bytes
+        except (ImportError, OSError, RuntimeError, ValueError):
+            return False
 
 
 def _scalar(value: Any, default: float) -> float:
@@ -109,7 +131,11 @@ def time_index(group: h5py.Group, n: int, ctx: ReadContext) -> TimeIndex:
         return ArrayTimeIndex(ts, check=False)
     st = group["starting_time"]
     rate = _scalar(st.attrs.get("rate"), float("nan"))
-    return RegularTimeIndex(start=float(st[()]), rate=rate, n=n)
+    start = np.asarray(st[()], dtype=np.float64).reshape(-1)  # aqnwb stores a 1-element array
+    if start.size != 1:
+        raise FileFormatError(f"{group.name}/starting_time must hold one number, got {start.size}; "
+                              f"the file is damaged")
+    return RegularTimeIndex(start=float(start[0]), rate=rate, n=n)
 
 
 # ------------------------------------------------------------------------------------------ series
@@ -134,15 +160,14 @@ def _scalar_columns(table: h5py.Group) -> list[str]:
 def _frame_columns(group: h5py.Group, entry: Entry, ctx: ReadContext) -> tuple[Any, Any]:
     """(columns, metadata) like pynapple: x/y/z, electrode ids (+ their table rows) or range."""
     ncols = entry.shape[1]
-    if entry.neurodata_type == "SpatialSeries" and ncols in (2, 3):
+    if entry.is_a("SpatialSeries") and ncols in (2, 3):
         return ["x", "y", "z"][:ncols], None
-    region_name = {"ElectricalSeries": "electrodes", "RoiResponseSeries": "rois"}
     region = None
     for name in ("electrodes", "rois"):
         if name in group and "table" in group[name].attrs:
             region = group[name]
             break
-    if region is None or entry.neurodata_type not in region_name and "table" not in region.attrs:
+    if region is None:
         return np.arange(ncols), None
     try:
         table, rows = _region_rows(ctx, region)
@@ -156,30 +181,70 @@ def _frame_columns(group: h5py.Group, entry: Entry, ctx: ReadContext) -> tuple[A
         return np.arange(ncols), None
 
 
+def channel_scale(group: h5py.Group, dset: h5py.Dataset) -> np.ndarray | None:
+    """``channel_conversion`` shaped to broadcast on the axis its ``axis`` attribute names (default 1)."""
+    if "channel_conversion" not in group:
+        return None
+    cc_dset = group["channel_conversion"]
+    cc = np.asarray(cc_dset[()], dtype=np.float64).reshape(-1)
+    axis = int(_scalar(np.asarray(cc_dset.attrs.get("axis", 1)).reshape(-1)[0], 1.0))
+    if axis < 0:
+        axis += dset.ndim
+    if not 1 <= axis < dset.ndim or len(cc) != dset.shape[axis]:
+        raise FileFormatError(
+            f"{group.name}/channel_conversion has {len(cc)} values for axis {axis} of data with shape "
+            f"{dset.shape}; the file is damaged"
+        )
+    return cc.reshape((-1,) + (1,) * (dset.ndim - 1 - axis))  # rows are read as (n, ...) blocks
+
+
+def _sorted_in_memory(group: h5py.Group, entry: Entry, ctx: ReadContext, data: LazyArray,
+                      ts: LazyArray) -> tuple[np.ndarray, np.ndarray]:
+    """Unsorted stored timestamps: load data and timestamps, sort rows by time (stable), warn once."""
+    from ..config import config
+
+    nbytes = int(np.prod(data.shape)) * 8 + len(ts) * 8
+    if nbytes > config.memory_budget:
+        raise FileFormatError(
+            f"{entry.key!r} ({group.name}) in {ctx.name}: its timestamps are stored unsorted and sorting them "
+            f"needs the whole series in memory ({nbytes / 2**20:.0f} MiB, above nap.config.memory_budget); "
+            f"raise the budget (nap.config.memory_budget = ...) to load and sort it"
+        )
+    t = np.asarray(ts.load(), dtype=np.float64)
+    order = np.argsort(t, kind="stable")
+    warn_sorted(f"{entry.key!r} ({group.name})",
+                f" and loaded it into memory ({len(t)} rows) to keep each row with its timestamp")
+    return t[order], np.asarray(data.load())[order]
+
+
 def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     """A TimeSeries group -> Tsd / TsdFrame / TsdTensor (lazy)."""
     from ..core import Tsd, TsdFrame, TsdTensor
 
+    if "data" not in group:  # a TimeSeries without data: an empty Tsd, like pynapple
+        return Tsd(t=np.empty(0), d=np.empty(0))
     dset = group["data"]
-    cc = np.asarray(group["channel_conversion"][()], dtype=np.float64) if "channel_conversion" in group else None
-    if cc is not None and (dset.ndim < 2 or len(cc) != dset.shape[1]):
-        cc = None
-    scale, offset = scale_and_offset(dset.attrs, cc)
+    scale, offset = scale_and_offset(dset.attrs, channel_scale(group, dset))
     data = ctx.lazy(dset, scale=scale, offset=offset)
-    t = time_index(group, int(dset.shape[0]), ctx)
+    t: Any = time_index(group, int(dset.shape[0]), ctx)
     if len(t) < len(data):
         data = data.select([[0, len(t)]])
+    d: Any = ctx.data(data)
+    if "timestamps" in group and ctx.scan_sorted(group["timestamps"]):
+        ts = ctx.lazy(group["timestamps"])
+        if len(scan_unsorted(ts.read, len(ts))):
+            t, d = _sorted_in_memory(group, entry, ctx, data, ts)
     if entry.kind == "Tsd":
-        return Tsd(t=t, d=ctx.data(data))
+        return Tsd(t=t, d=d)
     if entry.kind == "TsdTensor":
-        return TsdTensor(t=t, d=ctx.data(data))
+        return TsdTensor(t=t, d=d)
     columns, metadata = _frame_columns(group, entry, ctx)
     if metadata is not None:
         try:
-            return TsdFrame(t=t, d=ctx.data(data), columns=columns, metadata=metadata)
+            return TsdFrame(t=t, d=d, columns=columns, metadata=metadata)
         except TypeError:  # a TsdFrame without metadata support
             pass
-    return TsdFrame(t=t, d=ctx.data(data), columns=columns)
+    return TsdFrame(t=t, d=d, columns=columns)
 
 
 def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
@@ -187,7 +252,13 @@ def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     from ..core import Ts
 
     n = int(group["timestamps"].shape[0])
-    return Ts(t=time_index(group, n, ctx))
+    t: Any = time_index(group, n, ctx)
+    if ctx.scan_sorted(group["timestamps"]):
+        ts = ctx.lazy(group["timestamps"])
+        if len(scan_unsorted(ts.read, n)):
+            warn_sorted(f"{entry.key!r} ({group.name})")
+            t = np.sort(np.asarray(ts.load(), dtype=np.float64))
+    return Ts(t=t)
 
 
 # ------------------------------------------------------------------------------------------ units
@@ -222,8 +293,25 @@ def _group_metadata(group: h5py.Group, col: str, n: int) -> dict[str, np.ndarray
     return out
 
 
+def _region_metadata(group: h5py.Group, col: str, n: int) -> dict[str, np.ndarray]:
+    """pynapple's expansion of a one-row-per-unit DynamicTableRegion (e.g. ``electrodes``) into the
+    referenced table's columns (x, y, z, location, group_name...); references and ragged columns are left out.
+    """
+    dset = group[col]
+    table = group.file[dset.attrs["table"]]
+    rows = np.asarray(dset[()], dtype=np.int64).reshape(-1)
+    if len(rows) != n:
+        return {}
+    return {c: decode_strings(read_column(table, c))[rows] for c in _scalar_columns(table)}
+
+
 def units_metadata(group: h5py.Group, n: int) -> dict[str, np.ndarray]:
-    """Per-unit metadata columns of a Units-like table (small reads)."""
+    """Per-unit metadata columns of a Units-like table (small reads), like pynapple's ``_make_tsgroup``.
+
+    ``electrode_group`` becomes the referenced groups' attributes (location...); a one-row-per-unit
+    ``electrodes`` region becomes the electrode table's columns; ragged columns are left out (read
+    them with ``nwb.table(key)``).
+    """
     meta: dict[str, np.ndarray] = {}
     skip = {"obs_intervals", "rate"}
     for col in colnames(group):
@@ -231,6 +319,15 @@ def units_metadata(group: h5py.Group, n: int) -> dict[str, np.ndarray]:
             continue
         if col == "electrode_group" and h5py.check_ref_dtype(group[col].dtype) is not None:
             meta.update({k: v for k, v in _group_metadata(group, col, n).items() if k not in meta})
+            continue
+        if f"{col}_index" in group:  # ragged: one array per unit (pynapple leaves them out too)
+            continue
+        if "table" in group[col].attrs and group[col].ndim == 1:  # DynamicTableRegion, one row per unit
+            try:
+                expanded = _region_metadata(group, col, n)
+            except (KeyError, ValueError, OSError, IndexError, TypeError):
+                expanded = {}
+            meta.update({k: v for k, v in expanded.items() if k not in meta})
             continue
         if column_is_large(group, col):
             continue
@@ -260,11 +357,23 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     starts = np.concatenate([[0], ends[:-1]])
     spikes = ctx.lazy(group[times_col])
     supports = _unit_supports(group, len(ids))
+    unsorted = set()
+    if ctx.scan_sorted(group[times_col]):  # a disorder is found (and sorted) now, never served later
+        unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist())
     units = {}
-    for uid, a, b, support in zip(ids, starts, ends, supports):
-        t = spikes.select([[a, b]])
-        t = ArrayTimeIndex(t, check=False) if ctx.lazy_loading else np.asarray(t.load(), dtype=np.float64)
+    for i, (uid, a, b, support) in enumerate(zip(ids, starts, ends, supports)):
+        t: Any = spikes.select([[a, b]])
+        if i in unsorted:
+            t = np.sort(np.asarray(t.load(), dtype=np.float64))
+        elif ctx.lazy_loading:
+            t = ArrayTimeIndex(t, check=False)
+        else:
+            t = np.asarray(t.load(), dtype=np.float64)
         units[int(uid)] = Ts(t=t, time_support=support)
+    if unsorted:
+        bad = [int(ids[i]) for i in sorted(unsorted)]
+        warn_sorted(f"{entry.key!r} ({group.name})",
+                    f" for {len(bad)} unit(s): {bad[:10]}{'...' if len(bad) > 10 else ''}")
     meta = units_metadata(group, len(ids))
     # each unit keeps its own obs_intervals as time support; the group's is their union
     has_supports = any(s is not None for s in supports)
@@ -272,10 +381,42 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ tables
+def _interval_losses(start: np.ndarray, end: np.ndarray) -> list[str]:
+    """What pynapple's IntervalSet would drop or merge from these rows (empty when it holds them all)."""
+    out = []
+    nan = np.isnan(start) | np.isnan(end)
+    if nan.any():
+        out.append(f"{int(nan.sum())} with NaN start/stop times")
+    ok = ~nan
+    s, e = start[ok], end[ok]
+    if (e < s).any():
+        out.append(f"{int((e < s).sum())} ending before they start")
+    if len(s) > 1:
+        order = np.argsort(s, kind="stable")
+        if (order != np.arange(len(s))).any():
+            out.append("rows not sorted by start time")
+        s, e = s[order], e[order]
+        if (s[1:] < np.maximum.accumulate(e)[:-1]).any():
+            out.append("overlapping rows")
+    return out
+
+
 def make_interval_set(group: h5py.Group, entry: Entry, ctx: ReadContext) -> IntervalSet:
-    """TimeIntervals -> IntervalSet with the other columns as metadata."""
+    """TimeIntervals -> IntervalSet with the other columns as metadata (pynapple's reading).
+
+    Rows an IntervalSet cannot hold (NaN times, overlaps...) are dropped or merged as pynapple does,
+    with a warning pointing at ``nwb.table(key)``, which reads every row and column.
+    """
     start = np.asarray(read_column(group, "start_time"), dtype=np.float64)
     end = np.asarray(read_column(group, "stop_time"), dtype=np.float64)
+    losses = _interval_losses(start, end)
+    if losses:
+        warnings.warn(
+            f"{entry.key!r} in {ctx.name}: an IntervalSet cannot hold all {len(start)} rows of this table "
+            f"({'; '.join(losses)}), so rows are dropped or merged as pynapple does; "
+            f"nwb.table({entry.key!r}) reads every row and column as a pandas DataFrame",
+            UserWarning, stacklevel=3,
+        )
     df = read_table(group, exclude=("start_time", "stop_time"))
     meta = df.reset_index(drop=True) if len(df.columns) else None
     if meta is None:
@@ -294,15 +435,27 @@ _MAKERS = {
 }
 
 
+_RAW_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError)
+
+
 def convert(entry: Entry, ctx: ReadContext) -> Any:
-    """Build the napstream object of ``entry`` (lazy)."""
+    """Build the napstream object of ``entry`` (lazy); raw h5py/numpy errors become FileFormatError."""
     maker = _MAKERS.get(entry.kind)
     if maker is None:
+        why = entry.reason or "napstream has no converter for it"
         raise UnsupportedTypeError(
-            f"{entry.key!r} ({entry.path}) is a {entry.neurodata_type}, which napstream cannot convert; "
+            f"{entry.key!r} ({entry.path}) is a {entry.neurodata_type}, which napstream cannot convert: {why}; "
             f"read it with h5py via nwb.file[{entry.path!r}]"
         )
-    obj = maker(ctx.file[entry.path], entry, ctx)
-    if not ctx.lazy_loading and entry.kind in ("Ts", "Tsd", "TsdFrame", "TsdTensor") and hasattr(obj, "load"):
-        obj = obj.load()  # pynapple's lazy_loading=False: everything in memory
+    try:
+        obj = maker(ctx.file[entry.path], entry, ctx)
+        if not ctx.lazy_loading and entry.kind in ("Ts", "Tsd", "TsdFrame", "TsdTensor") and hasattr(obj, "load"):
+            obj = obj.load()  # pynapple's lazy_loading=False: everything in memory
+    except NapstreamError:
+        raise
+    except _RAW_ERRORS as err:
+        raise FileFormatError(
+            f"{entry.key!r} ({entry.path}) in {ctx.name}: cannot be read ({type(err).__name__}: {err}); "
+            f"the file's metadata may be damaged or use a layout napstream does not know"
+        ) from err
     return obj

@@ -22,8 +22,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError
+import pandas as pd
+
+from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError, NapstreamError
 from .convert import ReadContext, convert
+from .tables import read_table
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
 from .tree import Entry, assign_keys, walk
 
@@ -59,10 +62,10 @@ class NWBFile:
             raise InvalidTypeError(f"lazy_loading must be a bool, got {type(lazy_loading).__name__}")
         self._src: OpenedSource = open_nwb_source(source, io_options)
         self._ctx = ReadContext(self._src.file, self._src.byte_source, self._src.reopen, dict(io_options),
-                                lazy_loading)
+                                lazy_loading, name=repr(self._src.description))
         try:
             self._entries: dict[str, Entry] = assign_keys(walk(self._src.file))
-        except (OSError, RuntimeError, KeyError, ValueError) as err:  # damaged metadata
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as err:  # damaged metadata
             self._src.close()
             raise FileFormatError(f"{self._src.description!r}: cannot read the NWB structure ({err})") from err
         except BaseException:
@@ -115,6 +118,42 @@ class NWBFile:
         if entry.key not in self._cache:
             self._cache[entry.key] = convert(entry, self._ctx)
         return self._cache[entry.key]
+
+    def table(self, key: str) -> pd.DataFrame:
+        """Every row and column of a DynamicTable as a pandas DataFrame indexed by ``id`` (lossless).
+
+        Works for any table: trials, epochs and other TimeIntervals, units, electrodes, custom
+        tables, given by key or HDF5 path. Ragged columns hold one array per row, references
+        the referenced object's name, region columns the referenced rows' ids. Unlike ``nwb[key]``
+        nothing is dropped or merged (an IntervalSet cannot hold NaN or overlapping intervals).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from napstream.testing.sessions import write_session
+        >>> p = write_session(pathlib.Path(tempfile.mkdtemp()) / "s.nwb", duration=20.0, n_units=2, n_channels=2)
+        >>> with NWBFile(p) as nwb:
+        ...     print(list(nwb.table("units").index))
+        [0, 1]
+        """
+        import h5py
+
+        if isinstance(key, str) and key not in self and key.startswith("/") and key in self._src.file:
+            path, label = key, key
+        else:
+            entry = self._entry(key)
+            path, label = entry.path, entry.key
+        group = self._src.file[path]
+        if not isinstance(group, h5py.Group) or "colnames" not in group.attrs or "id" not in group:
+            raise InvalidTypeError(f"{label!r} ({path}) in {self.path!r} is not a DynamicTable; "
+                                   f"nwb.table reads tables (trials, epochs, units, electrodes...)")
+        try:
+            return read_table(group, lossless=True)
+        except NapstreamError:
+            raise
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+            raise FileFormatError(f"{label!r} ({path}) in {self.path!r}: cannot read the table "
+                                  f"({type(err).__name__}: {err}); the file may be damaged") from err
 
     def type_of(self, key: str) -> str:
         """The napstream type of ``key`` (e.g. ``'TsdFrame'`` or ``'unsupported: Images'``)."""

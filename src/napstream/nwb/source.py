@@ -118,6 +118,11 @@ def _check_nwb(f: h5py.File, description: str) -> None:
         raise FileFormatError(f"{description!r}: cannot read the HDF5 root attributes ({err})") from err
     if isinstance(ntype, bytes):
         ntype = ntype.decode()
+    from .versions import nwb1_message
+
+    old = nwb1_message(f, description)
+    if old is not None:
+        raise NotNWBError(old)
     if ntype != "NWBFile" and version is None:
         raise NotNWBError(
             f"{description!r} is an HDF5 file but not an NWB file (root neurodata_type={ntype!r}, no nwb_version)"

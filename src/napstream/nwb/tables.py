@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from ..errors import KeyNotFoundError
+from ..errors import FileFormatError, KeyNotFoundError
 
 __all__ = ["colnames", "read_column", "read_table", "split_ragged", "table_ids", "decode_strings"]
 
@@ -121,15 +121,22 @@ def column_is_large(group: h5py.Group, name: str) -> bool:
     return int(np.prod(dset.shape)) * dset.dtype.itemsize > MAX_MULTIDIM_COLUMN_BYTES
 
 
-def read_table(group: h5py.Group, exclude: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The whole table as a DataFrame indexed by ``id`` (large multi-value columns are skipped)."""
+def read_table(group: h5py.Group, exclude: tuple[str, ...] = (), lossless: bool = False) -> pd.DataFrame:
+    """The whole table as a DataFrame indexed by ``id``.
+
+    Large multi-value columns are skipped unless ``lossless``; a column whose length does not match
+    the ids is skipped (``lossless``: raises ``FileFormatError``).
+    """
     ids = table_ids(group)
     data = {}
     for name in colnames(group):
-        if name in exclude or name not in group or column_is_large(group, name):
+        if name in exclude or name not in group or (column_is_large(group, name) and not lossless):
             continue
         col = read_column(group, name)
         if len(col) == len(ids):
             data[name] = col
+        elif lossless:
+            raise FileFormatError(f"{group.name}: column {name!r} has {len(col)} rows but the table has "
+                                  f"{len(ids)} ids; the file is damaged")
     df = pd.DataFrame(data, index=pd.Index(ids, name="id"))
     return df

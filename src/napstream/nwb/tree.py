@@ -1,10 +1,12 @@
 """Walk an NWB HDF5 tree reading attributes, shapes and dtypes only, and name what is found.
 
-Every group carrying a ``neurodata_type`` attribute is classified by its structure (so extension
-subtypes of TimeSeries / DynamicTable work without their schema):
+Every group carrying a ``neurodata_type`` attribute is classified by its structure and by its type's
+inheritance (:mod:`napstream.nwb.specs`: core types built in, extension types from the specs cached
+in the file), so extension subtypes get their parent's treatment:
 
 * a TimeSeries (``data`` + ``timestamps`` or ``starting_time``) -> ``Tsd`` / ``TsdFrame`` /
-  ``TsdTensor`` by the number of dimensions of ``data`` (``Ts`` for AnnotationSeries);
+  ``TsdTensor`` by the number of dimensions of ``data`` (``Ts`` for AnnotationSeries; an empty
+  ``Tsd`` for a TimeSeries without ``data``, like pynapple);
 * a DynamicTable (``colnames`` attribute) -> ``TsGroup`` (a ``*_times_index`` column, e.g. Units),
   ``IntervalSet`` (TimeIntervals: start_time + stop_time) or ``DataFrame``;
 * containers (ProcessingModule, Position, LFP, Fluorescence...) are walked into;
@@ -28,16 +30,20 @@ from typing import Any
 
 import h5py
 
+from .specs import TypeTree, attr_text
+
 __all__ = ["Entry", "walk", "unique_keys", "PYNAPPLE_KINDS"]
 
 #: kinds pynapple's NWBFile also lists (their keys must match pynapple's)
 PYNAPPLE_KINDS = ("Ts", "Tsd", "TsdFrame", "TsdTensor", "TsGroup", "IntervalSet")
 
-_METADATA_TYPES = {
-    "NWBFile", "Device", "ElectrodeGroup", "Subject", "ImagingPlane", "OpticalChannel",
-    "IntracellularElectrode", "OptogeneticStimulusSite", "LabMetaData", "DeviceModel",
-    "ProcessingModule", "SweepTable", "NWBContainer", "NWBDataInterface",
-}
+#: metadata-only types (and their subtypes): walked into, never listed themselves
+_METADATA_BASES = (
+    "Device", "ElectrodeGroup", "Subject", "ImagingPlane", "OpticalChannel",
+    "IntracellularElectrode", "OptogeneticStimulusSite", "LabMetaData", "DeviceModel", "ProcessingModule",
+)
+#: generic types matched by exact name only (everything inherits from them)
+_METADATA_EXACT = {"NWBFile", "SweepTable", "NWBContainer", "NWBDataInterface"}
 _SKIP_TOP = {"specifications", ".specloc"}
 
 
@@ -54,17 +60,20 @@ class Entry:
     dtype: str
     key: str = ""
     timeseries: bool = False  # a TimeSeries (pynapple lists it even when napstream cannot convert it)
+    ancestry: tuple[str, ...] = ()  # (neurodata_type, parent, grandparent, ...)
+    reason: str = ""  # why an unsupported object is not converted
 
     @property
     def type_label(self) -> str:
         return f"unsupported: {self.neurodata_type}" if self.kind == "unsupported" else self.kind
 
+    def is_a(self, base: str) -> bool:
+        """True when the object's neurodata type is ``base`` or inherits from it."""
+        return base == self.neurodata_type or base in self.ancestry
+
 
 def _attr_str(obj: Any, name: str, default: str = "") -> str:
-    value = obj.attrs.get(name, default)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return str(value)
+    return attr_text(obj.attrs.get(name, default), default)
 
 
 def _colnames(group: h5py.Group) -> list[str]:
@@ -72,42 +81,56 @@ def _colnames(group: h5py.Group) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in list(names)]
 
 
-def _classify_series(group: h5py.Group, ntype: str) -> tuple[str, tuple[int, ...], str]:
+_EXTERNAL_REASON = ("its frames are stored in external files (external_file), not in the NWB file; "
+                    "read the file names with nwb.file[{path!r}]['external_file'][()]")
+
+
+def _classify_series(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str, tuple[int, ...], str, str]:
     data = group.get("data")
+    if data is None and "data" not in group:  # a TimeSeries without data: pynapple's empty Tsd
+        return "Tsd", (0,), "float64", ""
     if not isinstance(data, h5py.Dataset):
-        return "unsupported", (), ""
+        return "unsupported", (), "", "its data is not a dataset"
     shape = tuple(int(s) for s in data.shape)
     dtype = str(data.dtype)
-    if ntype == "AnnotationSeries" and "timestamps" in group:
-        return "Ts", tuple(int(s) for s in group["timestamps"].shape), "float64"
+    if "AnnotationSeries" in ancestry and "timestamps" in group:
+        return "Ts", tuple(int(s) for s in group["timestamps"].shape), "float64", ""
     if "external_file" in group and (not shape or shape[0] == 0):
-        return "unsupported", shape, dtype
-    if data.dtype.kind in "OSUV" or not shape:
-        return "unsupported", shape, dtype
+        return "unsupported", shape, dtype, _EXTERNAL_REASON.format(path=group.name)
+    if data.dtype.kind in "OSUV":
+        return "unsupported", shape, dtype, f"its data holds {data.dtype} values, not numbers"
+    if not shape:
+        return "unsupported", shape, dtype, "its data is a scalar, not one value per time"
     kind = {1: "Tsd", 2: "TsdFrame"}.get(len(shape), "TsdTensor")
-    return kind, shape, dtype
+    return kind, shape, dtype, ""
 
 
-def _classify_table(group: h5py.Group, ntype: str) -> tuple[str, tuple[int, ...], str]:
+def _classify_table(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str, tuple[int, ...], str, str]:
     cols = _colnames(group)
     ids = group.get("id")
     n = int(ids.shape[0]) if isinstance(ids, h5py.Dataset) and ids.shape else 0
     if any(c.endswith("_times") for c in cols) and any(k.endswith("_times_index") for k in group):
-        return "TsGroup", (n,), "object"
-    if ntype == "Units" and "spike_times" in cols:  # damaged: make_tsgroup names what is missing
-        return "TsGroup", (n,), "object"
-    if ntype == "TimeIntervals" or ("start_time" in cols and "stop_time" in cols):
-        return "IntervalSet", (n, 2), "float64"
-    return "DataFrame", (n, len(cols)), "object"
+        return "TsGroup", (n,), "object", ""
+    if "Units" in ancestry and "spike_times" in cols:  # damaged: make_tsgroup names what is missing
+        return "TsGroup", (n,), "object", ""
+    if "TimeIntervals" in ancestry or ("start_time" in cols and "stop_time" in cols):
+        return "IntervalSet", (n, 2), "float64", ""
+    return "DataFrame", (n, len(cols)), "object", ""
 
 
-def _classify(group: h5py.Group, ntype: str, names: set[str]) -> tuple[str, tuple[int, ...], str] | None:
-    """(kind, shape, dtype) of a typed group (``names``: its member names), or None to walk into / skip it."""
+def _classify(group: h5py.Group, ancestry: tuple[str, ...],
+              names: set[str]) -> tuple[str, tuple[int, ...], str, str] | None:
+    """(kind, shape, dtype, reason) of a typed group (``names``: its members), or None to walk into / skip it."""
     if "id" in names and "colnames" in group.attrs:
-        return _classify_table(group, ntype)
-    if "data" in names and ("timestamps" in names or "starting_time" in names):
-        return _classify_series(group, ntype)
+        return _classify_table(group, ancestry)
+    timed = "timestamps" in names or "starting_time" in names
+    if timed and ("data" in names or "TimeSeries" in ancestry):
+        return _classify_series(group, ancestry)
     return None
+
+
+def _is_metadata(ancestry: tuple[str, ...]) -> bool:
+    return bool(ancestry) and (ancestry[0] in _METADATA_EXACT or any(b in ancestry for b in _METADATA_BASES))
 
 
 def _kids(group: h5py.Group, memo: dict[str, list[tuple[str, Any]]], skip: Any = ()) -> list[tuple[str, Any]]:
@@ -132,37 +155,39 @@ def _kids(group: h5py.Group, memo: dict[str, list[tuple[str, Any]]], skip: Any =
     return out
 
 
-def walk(f: h5py.File) -> list[Entry]:
+def walk(f: h5py.File, types: TypeTree | None = None) -> list[Entry]:
     """All convertible (and unsupported) objects of an NWB file, metadata only, in file order."""
     out: list[Entry] = []
-    _walk_group(f, [], out, {}, top=True)
+    _walk_group(f, [], out, {}, types or TypeTree(f), top=True)
     return out
 
 
 def _walk_group(group: h5py.Group, parents: list[str], out: list[Entry], memo: dict[str, Any],
-                top: bool = False) -> None:
+                types: TypeTree, top: bool = False) -> None:
     for name, child in _kids(group, memo, _SKIP_TOP if top else ()):
         if not isinstance(child, h5py.Group):
             continue
         ntype = _attr_str(child, "neurodata_type")
         if not ntype:
-            _walk_group(child, parents, out, memo)  # plain group: acquisition, processing, intervals...
+            _walk_group(child, parents, out, memo, types)  # plain group: acquisition, processing, intervals...
             continue
-        found = _classify(child, ntype, set(child))
+        namespace = _attr_str(child, "namespace")
+        ancestry = types.ancestry(ntype, namespace)
+        found = _classify(child, ancestry, set(child))
+        nwb_path = "/" + "/".join(parents + [name])
         if found is not None:
-            kind, shape, dtype = found
-            nwb_path = "/" + "/".join(parents + [name])
-            out.append(Entry(child.name, nwb_path, ntype, _attr_str(child, "namespace"), kind, shape, dtype,
-                             timeseries="colnames" not in child.attrs))
+            kind, shape, dtype, reason = found
+            out.append(Entry(child.name, nwb_path, ntype, namespace, kind, shape, dtype,
+                             timeseries="colnames" not in child.attrs, ancestry=ancestry, reason=reason))
             continue
-        if ntype in _METADATA_TYPES or not any(isinstance(k, h5py.Dataset) for _, k in _kids(child, memo)):
-            _walk_group(child, parents + [name] if ntype != "NWBFile" else parents, out, memo)
+        if _is_metadata(ancestry) or not any(isinstance(k, h5py.Dataset) for _, k in _kids(child, memo)):
+            _walk_group(child, parents + [name] if ntype != "NWBFile" else parents, out, memo, types)
             continue
         if any(isinstance(child.get(k), h5py.Group) for k in child):  # soft-linked groups count here
-            _walk_group(child, parents + [name], out, memo)
+            _walk_group(child, parents + [name], out, memo, types)
         else:
-            nwb_path = "/" + "/".join(parents + [name])
-            out.append(Entry(child.name, nwb_path, ntype, _attr_str(child, "namespace"), "unsupported", (), ""))
+            out.append(Entry(child.name, nwb_path, ntype, namespace, "unsupported", (), "", ancestry=ancestry,
+                             reason=f"napstream has no converter for {ntype}"))
 
 
 def unique_keys(path_to_key: dict[str, str]) -> dict[str, str]:

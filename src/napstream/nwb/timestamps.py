@@ -1,0 +1,79 @@
+"""Timestamps stored unsorted in NWB files: find them in bounded memory, sort them like pynapple.
+
+pynapple sorts unsorted timestamps with a warning; files written by other tools (DANDI test
+assets, pynapple's own example file, aqnwb recordings) store spike and event times out of order.
+napstream scans stored timestamps in blocks of :data:`SCAN_BLOCK_ROWS` (8 MB) when an object is
+built, so a disorder is never served silently:
+
+* a unit's spike train is small: an unsorted one is read and sorted in memory;
+* a series with explicit timestamps found unsorted is loaded into memory and sorted (data rows
+  move with their timestamps), with a warning that says it was loaded;
+* timestamps longer than :data:`SCAN_MAX_ROWS` are not scanned when the object is built; each
+  read checks the rows it reads and raises if it finds them unsorted.
+
+Examples
+--------
+>>> import numpy as np
+>>> first_disorder(np.array([0.0, 1.0, 0.5, 2.0]))
+1
+>>> unsorted_segments(np.array([0.0, 2.0, 1.0, 0.0, 3.0]), np.array([3, 5]))
+array([0])
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SCAN_BLOCK_ROWS", "SCAN_MAX_ROWS", "first_disorder", "unsorted_segments", "scan_unsorted",
+           "warn_sorted"]
+
+#: rows read per block while scanning stored timestamps (8 MB of float64)
+SCAN_BLOCK_ROWS = 1 << 20
+#: timestamps longer than this are checked as they are read instead of scanned up front
+SCAN_MAX_ROWS = 1 << 24
+
+
+def first_disorder(t: np.ndarray) -> int | None:
+    """The first ``i`` with ``t[i + 1] < t[i]``, or None when ``t`` is sorted (NaNs are ignored)."""
+    bad = np.flatnonzero(np.diff(t) < 0)
+    return int(bad[0]) if bad.size else None
+
+
+def unsorted_segments(t: np.ndarray, ends: np.ndarray, offset: int = 0) -> np.ndarray:
+    """Indices of the ragged segments (cumulative ``ends``) holding a disorder among rows ``t``.
+
+    ``t`` holds rows ``offset .. offset + len(t)`` of the whole column; a decrease between the last
+    row of a segment and the first of the next one is not a disorder.
+    """
+    bad = np.flatnonzero(np.diff(t) < 0) + offset  # row i: t[i + 1] < t[i]
+    if not bad.size:
+        return np.empty(0, dtype=np.int64)
+    seg = np.searchsorted(ends, bad, side="right")  # segment of row i
+    seg_next = np.searchsorted(ends, bad + 1, side="right")  # segment of row i + 1
+    return np.unique(seg[seg == seg_next]).astype(np.int64)
+
+
+def scan_unsorted(read: Any, n: int, ends: np.ndarray | None = None) -> np.ndarray:
+    """Scan ``n`` stored rows with ``read(start, stop)`` in blocks; the unsorted segments.
+
+    Without ``ends`` the whole column is one segment: the result is ``[0]`` when it is unsorted.
+    """
+    seg_ends = np.asarray([n] if ends is None else ends, dtype=np.int64)
+    found: list[np.ndarray] = []
+    prev: np.ndarray = np.empty(0)
+    for start in range(0, n, SCAN_BLOCK_ROWS):
+        stop = min(n, start + SCAN_BLOCK_ROWS)
+        block = np.asarray(read(start, stop), dtype=np.float64).reshape(-1)
+        rows = np.concatenate([prev, block])  # the previous block's last row checks the seam
+        found.append(unsorted_segments(rows, seg_ends, start - len(prev)))
+        prev = block[-1:]
+    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+
+
+def warn_sorted(what: str, detail: str = "") -> None:
+    """The one warning issued per key whose stored timestamps were sorted."""
+    warnings.warn(f"{what}: timestamps stored in the file are not sorted; napstream sorted them "
+                  f"(as pynapple does){detail}", UserWarning, stacklevel=4)
