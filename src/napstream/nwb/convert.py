@@ -39,7 +39,7 @@ from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from .source import DatasetRef
-from .tables import colnames, column_is_large, decode_strings, read_column, read_table, table_ids
+from .tables import colnames, decode_strings, read_column, read_table, table_ids
 from .timestamps import SCAN_MAX_ROWS, scan_unsorted, warn_sorted
 from .tree import Entry
 
@@ -329,7 +329,7 @@ def units_metadata(group: h5py.Group, n: int) -> dict[str, np.ndarray]:
                 expanded = {}
             meta.update({k: v for k, v in expanded.items() if k not in meta})
             continue
-        if column_is_large(group, col):
+        if group[col].ndim != 1 or group[col].dtype.names:  # several values per unit: like pynapple, left out
             continue
         values = read_column(group, col)
         if len(values) == n:
