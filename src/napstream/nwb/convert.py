@@ -448,7 +448,7 @@ def convert(entry: Entry, ctx: ReadContext) -> Any:
             f"read it with h5py via nwb.file[{entry.path!r}]"
         )
     try:
-        obj = maker(ctx.file[entry.path], entry, ctx)
+        obj = maker(ctx.file[entry.location], entry, ctx)
         if not ctx.lazy_loading and entry.kind in ("Ts", "Tsd", "TsdFrame", "TsdTensor") and hasattr(obj, "load"):
             obj = obj.load()  # pynapple's lazy_loading=False: everything in memory
     except NapstreamError:

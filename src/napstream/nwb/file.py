@@ -142,7 +142,7 @@ class NWBFile:
             path, label = key, key
         else:
             entry = self._entry(key)
-            path, label = entry.path, entry.key
+            path, label = entry.location, entry.key
         group = self._src.file[path]
         if not isinstance(group, h5py.Group) or "colnames" not in group.attrs or "id" not in group:
             raise InvalidTypeError(f"{label!r} ({path}) in {self.path!r} is not a DynamicTable; "

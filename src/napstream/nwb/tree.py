@@ -62,6 +62,12 @@ class Entry:
     timeseries: bool = False  # a TimeSeries (pynapple lists it even when napstream cannot convert it)
     ancestry: tuple[str, ...] = ()  # (neurodata_type, parent, grandparent, ...)
     reason: str = ""  # why an unsupported object is not converted
+    h5path: Any = None  # the HDF5 path as bytes when it is not UTF-8 (``path`` shows it escaped)
+
+    @property
+    def location(self) -> Any:
+        """What ``h5py.File.__getitem__`` needs to open the object (``path``, or its raw bytes)."""
+        return self.path if self.h5path is None else self.h5path
 
     @property
     def type_label(self) -> str:
@@ -85,10 +91,19 @@ _EXTERNAL_REASON = ("its frames are stored in external files (external_file), no
                     "read the file names with nwb.file[{path!r}]['external_file'][()]")
 
 
+def _external_reason(link: h5py.ExternalLink) -> str:
+    return (f"an external link to {link.path!r} in the file {link.filename!r}, which napstream does not follow "
+            f"(a remote file cannot reach the other file, and a local one may not be where the link says); "
+            f"open {link.filename!r} itself")
+
+
 def _classify_series(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str, tuple[int, ...], str, str]:
-    data = group.get("data")
-    if data is None and "data" not in group:  # a TimeSeries without data: pynapple's empty Tsd
+    data = _get(group, "data")
+    if data is None and group.get("data", getlink=True) is None:  # a TimeSeries without data: pynapple's empty Tsd
         return "Tsd", (0,), "float64", ""
+    link = group.get("data", getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        return "unsupported", (), "", "its data is " + _external_reason(link)
     if not isinstance(data, h5py.Dataset):
         return "unsupported", (), "", "its data is not a dataset"
     shape = tuple(int(s) for s in data.shape)
@@ -109,7 +124,7 @@ def _classify_table(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str, 
     cols = _colnames(group)
     ids = group.get("id")
     n = int(ids.shape[0]) if isinstance(ids, h5py.Dataset) and ids.shape else 0
-    if any(c.endswith("_times") for c in cols) and any(k.endswith("_times_index") for k in group):
+    if any(c.endswith("_times") for c in cols) and any(k.endswith("_times_index") for k in _members(group)):
         return "TsGroup", (n,), "object", ""
     if "Units" in ancestry and "spike_times" in cols:  # damaged: make_tsgroup names what is missing
         return "TsGroup", (n,), "object", ""
@@ -133,10 +148,16 @@ def _is_metadata(ancestry: tuple[str, ...]) -> bool:
     return bool(ancestry) and (ancestry[0] in _METADATA_EXACT or any(b in ancestry for b in _METADATA_BASES))
 
 
-def _kids(group: h5py.Group, memo: dict[str, list[tuple[str, Any]]], skip: Any = ()) -> list[tuple[str, Any]]:
+def shown(name: Any) -> str:
+    """An HDF5 name as text: h5py gives names that are not UTF-8 as bytes; they are shown escaped."""
+    return name.decode("utf-8", "backslashreplace") if isinstance(name, bytes) else name
+
+
+def _kids(group: h5py.Group, memo: dict[Any, list[tuple[str, Any]]], skip: Any = ()) -> list[tuple[str, Any]]:
     """(name, object) of the hard-linked members of ``group`` (but ``skip``), opened once per walk.
 
-    Soft and external links are left out: they point at objects listed where they live.
+    Soft and external links are left out: they point at objects listed where they live (an external
+    link's file is not opened, locally or remotely). Names that are not UTF-8 are shown escaped.
     """
     out = memo.get(group.name)
     if out is None:
@@ -146,13 +167,22 @@ def _kids(group: h5py.Group, memo: dict[str, list[tuple[str, Any]]], skip: Any =
             if name in skip:
                 continue
             try:
-                if links.get_info(name.encode()).type != h5py.h5l.TYPE_HARD:
+                raw = name if isinstance(name, bytes) else name.encode()
+                link_type = links.get_info(raw).type
+                if link_type == h5py.h5l.TYPE_EXTERNAL:
+                    out.append((shown(name), group.get(name, getlink=True)))
                     continue
-                out.append((name, group[name]))
+                if link_type != h5py.h5l.TYPE_HARD:
+                    continue
+                out.append((shown(name), group[name]))
             except (KeyError, OSError):
                 continue
         memo[group.name] = out
     return out
+
+
+def _members(group: h5py.Group) -> set[str]:
+    return {shown(n) for n in group}
 
 
 def walk(f: h5py.File, types: TypeTree | None = None) -> list[Entry]:
@@ -165,6 +195,11 @@ def walk(f: h5py.File, types: TypeTree | None = None) -> list[Entry]:
 def _walk_group(group: h5py.Group, parents: list[str], out: list[Entry], memo: dict[str, Any],
                 types: TypeTree, top: bool = False) -> None:
     for name, child in _kids(group, memo, _SKIP_TOP if top else ()):
+        if isinstance(child, h5py.ExternalLink):
+            nwb_path = "/" + "/".join(parents + [name])
+            out.append(Entry(f"{shown(group.name).rstrip('/')}/{name}", nwb_path, "ExternalLink", "",
+                             "unsupported", (), "", reason=_external_reason(child)))
+            continue
         if not isinstance(child, h5py.Group):
             continue
         ntype = _attr_str(child, "neurodata_type")
@@ -173,21 +208,31 @@ def _walk_group(group: h5py.Group, parents: list[str], out: list[Entry], memo: d
             continue
         namespace = _attr_str(child, "namespace")
         ancestry = types.ancestry(ntype, namespace)
-        found = _classify(child, ancestry, set(child))
+        found = _classify(child, ancestry, _members(child))
         nwb_path = "/" + "/".join(parents + [name])
+        h5path = child.name if isinstance(child.name, bytes) else None
         if found is not None:
             kind, shape, dtype, reason = found
-            out.append(Entry(child.name, nwb_path, ntype, namespace, kind, shape, dtype,
-                             timeseries="colnames" not in child.attrs, ancestry=ancestry, reason=reason))
+            out.append(Entry(shown(child.name), nwb_path, ntype, namespace, kind, shape, dtype,
+                             timeseries="colnames" not in child.attrs, ancestry=ancestry, reason=reason,
+                             h5path=h5path))
             continue
         if _is_metadata(ancestry) or not any(isinstance(k, h5py.Dataset) for _, k in _kids(child, memo)):
             _walk_group(child, parents + [name] if ntype != "NWBFile" else parents, out, memo, types)
             continue
-        if any(isinstance(child.get(k), h5py.Group) for k in child):  # soft-linked groups count here
+        if any(isinstance(_get(child, k), h5py.Group) for k in child):  # soft-linked groups count here
             _walk_group(child, parents + [name], out, memo, types)
         else:
-            out.append(Entry(child.name, nwb_path, ntype, namespace, "unsupported", (), "", ancestry=ancestry,
-                             reason=f"napstream has no converter for {ntype}"))
+            out.append(Entry(shown(child.name), nwb_path, ntype, namespace, "unsupported", (), "",
+                             ancestry=ancestry, reason=f"napstream has no converter for {ntype}", h5path=h5path))
+
+
+def _get(group: h5py.Group, name: Any) -> Any:
+    """``group.get(name)``, None for a link that cannot be followed (dangling, or to another file)."""
+    try:
+        return group.get(name)
+    except (KeyError, OSError, RuntimeError, ValueError):
+        return None
 
 
 def unique_keys(path_to_key: dict[str, str]) -> dict[str, str]:
