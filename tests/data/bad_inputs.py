@@ -35,12 +35,8 @@ BAD_INPUTS: list[dict[str, Any]] = [
     dict(name="spike_index_decreasing", corruption="spike_index_decreasing",
          steps=["open", "print", "units", "spikes"],
          error="FileFormatError", match=r"spike_times_index"),
-    dict(name="decreasing_timestamps", corruption="decreasing_timestamps",
-         steps=["open", "print", "position", "tuning2d"],
-         error="FileFormatError", match=r"sorted"),
-    dict(name="decreasing_timestamps_via_analysis", corruption="decreasing_timestamps",
-         steps=["open", "units", "tuning2d"],
-         error="FileFormatError", match=r"sorted"),
+    # decreasing_timestamps: not an error since #14 (sorted with a warning like pynapple;
+    # tests/nwb/test_realworld.py::test_corrupted_decreasing_timestamps_are_sorted_like_pynapple)
     dict(name="mismatched_lengths", corruption="mismatched_lengths",
          steps=["open", "print", "position"],
          error="FileFormatError", match=r"(?i)timestamps.*data|data.*timestamps"),

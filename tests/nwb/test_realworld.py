@@ -372,3 +372,21 @@ def test_table_rejects_what_is_not_a_table(unsorted_file: Path) -> None:
             with pytest.raises(TypeError, match="not a DynamicTable"):
                 nwb.table("events")
             assert isinstance(nwb.table("units"), pd.DataFrame)
+
+
+def test_corrupted_decreasing_timestamps_are_sorted_like_pynapple(small_session: Path, tmp_path: Path) -> None:
+    from napstream.testing.corrupt import POSITION, corrupt
+
+    path = corrupt("decreasing_timestamps", small_session, tmp_path / "swapped.nwb")
+    io, ref = pynwb_read(path)
+    ts = ref.objects[h5py.File(path)[POSITION].attrs["object_id"]]
+    order = np.argsort(ts.timestamps[:], kind="stable")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with ns.NWBFile(path) as nwb:
+            key = nwb.entry(POSITION).key
+            got = nwb[key]
+            np.testing.assert_array_equal(got.t, ts.timestamps[:][order])
+            np.testing.assert_array_equal(got.values, (ts.data[:] * ts.conversion)[order])
+    assert len(sorting_warnings(record)) == 1
+    io.close()

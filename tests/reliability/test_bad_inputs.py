@@ -106,7 +106,7 @@ def test_bad_input_over_http_gives_the_same_error(bad_dir, http_server, tmp_path
 
 
 def test_corpus_covers_every_corruption():
-    used = {case["corruption"] for case in CORPUS} | {"huge_declared_shape"}
+    used = {case["corruption"] for case in CORPUS} | {"huge_declared_shape", "decreasing_timestamps"}
     assert used == set(CORRUPTIONS)
 
 

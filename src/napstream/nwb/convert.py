@@ -40,7 +40,7 @@ from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from .source import DatasetRef
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
-from .timestamps import SCAN_MAX_ROWS, scan_unsorted, warn_sorted
+from .timestamps import SCAN_MAX_ROWS, finite_for_sorting, scan_unsorted, warn_sorted
 from .tree import Entry
 
 __all__ = ["ReadContext", "convert", "wrap_dataset", "scale_and_offset"]
@@ -210,7 +210,7 @@ def _sorted_in_memory(group: h5py.Group, entry: Entry, ctx: ReadContext, data: L
             f"needs the whole series in memory ({nbytes / 2**20:.0f} MiB, above nap.config.memory_budget); "
             f"raise the budget (nap.config.memory_budget = ...) to load and sort it"
         )
-    t = np.asarray(ts.load(), dtype=np.float64)
+    t = finite_for_sorting(np.asarray(ts.load(), dtype=np.float64), f"{entry.key!r} ({group.name}) in {ctx.name}")
     order = np.argsort(t, kind="stable")
     warn_sorted(f"{entry.key!r} ({group.name})",
                 f" and loaded it into memory ({len(t)} rows) to keep each row with its timestamp")
@@ -256,8 +256,9 @@ def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     if ctx.scan_sorted(group["timestamps"]):
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, n)):
+            t = finite_for_sorting(np.asarray(ts.load(), dtype=np.float64), f"{entry.key!r} ({group.name})")
             warn_sorted(f"{entry.key!r} ({group.name})")
-            t = np.sort(np.asarray(ts.load(), dtype=np.float64))
+            t = np.sort(t)
     return Ts(t=t)
 
 
@@ -364,7 +365,8 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     for i, (uid, a, b, support) in enumerate(zip(ids, starts, ends, supports)):
         t: Any = spikes.select([[a, b]])
         if i in unsorted:
-            t = np.sort(np.asarray(t.load(), dtype=np.float64))
+            t = np.sort(finite_for_sorting(np.asarray(t.load(), dtype=np.float64),
+                                           f"{entry.key!r} ({group.name}) unit {uid}"))
         elif ctx.lazy_loading:
             t = ArrayTimeIndex(t, check=False)
         else:

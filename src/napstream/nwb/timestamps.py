@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["SCAN_BLOCK_ROWS", "SCAN_MAX_ROWS", "first_disorder", "unsorted_segments", "scan_unsorted",
-           "warn_sorted"]
+           "warn_sorted", "finite_for_sorting"]
 
 #: rows read per block while scanning stored timestamps (8 MB of float64)
 SCAN_BLOCK_ROWS = 1 << 20
@@ -77,3 +77,14 @@ def warn_sorted(what: str, detail: str = "") -> None:
     """The one warning issued per key whose stored timestamps were sorted."""
     warnings.warn(f"{what}: timestamps stored in the file are not sorted; napstream sorted them "
                   f"(as pynapple does){detail}", UserWarning, stacklevel=4)
+
+
+def finite_for_sorting(t: np.ndarray, what: str) -> np.ndarray:
+    """``t`` when every value is finite; else FileFormatError (a damaged file is not sorted into shape)."""
+    from ..errors import FileFormatError
+
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise FileFormatError(f"{what}: timestamps stored in the file must be finite; found {t[bad[0]]} at row "
+                              f"{int(bad[0])}; the file is damaged")
+    return t
