@@ -196,6 +196,26 @@ CHECKS = {"Tsd": check_series, "TsdFrame": check_series, "TsdTensor": check_seri
           "TsGroup": check_tsgroup, "IntervalSet": check_intervals, "DataFrame": check_dataframe}
 
 
+def pynwb_data_paths(name: str, f: Any) -> list[str]:
+    """HDF5 paths of the TimeSeries and DynamicTables pynwb reads from file ``name`` (not table columns)."""
+    from hdmf.common import DynamicTable
+    from pynwb import TimeSeries
+
+    import h5py
+
+    paths: dict[str, str] = {}
+
+    def visit(path: str, obj: Any) -> None:
+        oid = obj.attrs.get("object_id") if isinstance(obj, h5py.Group) else None
+        if oid is not None:
+            paths[oid.decode() if isinstance(oid, bytes) else str(oid)] = "/" + path
+
+    f.visititems(visit)
+    _, nwbfile = pynwb_file(name)
+    return [paths[o.object_id] for o in nwbfile.objects.values()
+            if isinstance(o, (TimeSeries, DynamicTable)) and o.object_id in paths]
+
+
 def _object_id(group: Any) -> str:
     oid = group.attrs.get("object_id")
     if oid is None:
@@ -233,6 +253,9 @@ def test_real_file(info: dict, where: str, server: Any, tmp_path: Path) -> None:
         if info.get("pynwb_readable"):
             # every key pynapple gives is a key of napstream too
             assert set(pyn or ()) <= set(nwb.keys()), f"{name}: {set(pyn or ()) - set(nwb.keys())} missing"
+            # and every series and table pynwb reads is listed
+            for path in pynwb_data_paths(name, nwb.file):
+                assert path in nwb, f"{name}: {path} (read by pynwb) is not listed"
         for key in nwb.keys():
             entry = nwb.entry(key)
             if entry.kind == "unsupported":
@@ -246,3 +269,41 @@ def test_real_file(info: dict, where: str, server: Any, tmp_path: Path) -> None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     CHECKS[entry.kind](nwb, key, got, name, pyn)
+            else:  # pynwb cannot read it (matnwb 2.0b): the stored values, read with h5py
+                check_with_h5py(nwb, key, got)
+
+
+def _attr_number(attrs: Any, name: str, default: float) -> float:
+    value = attrs.get(name)
+    return default if value is None else float(np.asarray(value).reshape(-1)[0])
+
+
+def check_with_h5py(nwb: ns.NWBFile, key: str, got: Any) -> None:
+    import h5py
+
+    group = nwb.file[nwb.entry(key).path]
+    kind = nwb.entry(key).kind
+    if kind in ("Tsd", "TsdFrame", "TsdTensor"):
+        data = group["data"]
+        want = data[()] * _attr_number(data.attrs, "conversion", 1.0) + _attr_number(data.attrs, "offset", 0.0)
+        if "timestamps" in group:
+            t = group["timestamps"][()]
+        else:
+            st = group["starting_time"]
+            t = float(np.asarray(st[()]).reshape(-1)[0]) + np.arange(len(want)) / _attr_number(st.attrs, "rate", 1.0)
+        assert (np.diff(t) >= 0).all()
+        np.testing.assert_allclose(np.asarray(got.t), t, atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(np.asarray(got.values).reshape(want.shape), want, rtol=1e-7, err_msg=key)
+    elif kind in ("IntervalSet", "DataFrame"):
+        table = nwb.table(key)
+        np.testing.assert_array_equal(table.index.to_numpy(), group["id"][()])
+        for col in table.columns:
+            dset = group[col]
+            if f"{col}_index" in group or not isinstance(dset, h5py.Dataset) or dset.ndim != 1:
+                continue
+            raw = dset[()]
+            if raw.dtype.kind in "iuf":
+                np.testing.assert_array_equal(table[col].to_numpy(), raw, err_msg=f"{key}.{col}")
+        if kind == "IntervalSet":
+            ok = ~(np.isnan(group["start_time"][()]) | np.isnan(group["stop_time"][()]))
+            np.testing.assert_array_equal(got.start, np.sort(group["start_time"][()][ok]))
