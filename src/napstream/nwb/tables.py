@@ -87,8 +87,9 @@ def read_column(group: h5py.Group, name: str) -> np.ndarray:
         raise KeyNotFoundError(f"column {name!r} not found in table {group.name!r}; columns: {colnames(group)}")
     dset = group[name]
     values: Any = _read_dataset(dset)
-    is_region = dset.attrs.get("neurodata_type") in ("DynamicTableRegion", b"DynamicTableRegion")
-    target = dset.attrs.get("table") if is_region else None
+    target = dset.attrs.get("table")  # a DynamicTableRegion (or a subtype, or matnwb's 2.0b region)
+    if isinstance(target, np.ndarray) and target.size == 1:  # matnwb 2.0b: array-valued attributes
+        target = target.reshape(-1)[0]
     if target is not None and values.dtype.kind in "iu":  # row indices -> ids of the referenced table
         try:
             values = table_ids(group.file[target])[values]
