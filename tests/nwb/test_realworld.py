@@ -312,9 +312,11 @@ def test_array_valued_neurodata_type_is_read_as_its_element(tmp_path: Path) -> N
     with h5py.File(path, "a") as f:
         f["acquisition/x"].attrs["neurodata_type"] = np.array([b"TimeSeries"])
         f["acquisition/x"].attrs["namespace"] = np.array([b"core"])
+        f["acquisition/x/data"].attrs["conversion"] = np.array([0.5])  # matnwb writes 1-element arrays
+        f["acquisition/x/data"].attrs["offset"] = np.array([1.0])
     with ns.NWBFile(path) as nwb:
         assert nwb.entry("x").neurodata_type == "TimeSeries"
-        np.testing.assert_array_equal(nwb["x"].values, np.arange(3.0))
+        np.testing.assert_array_equal(nwb["x"].values, np.arange(3.0) * 0.5 + 1.0)
 
 
 # ------------------------------------------------------------------- 9. nwb.table(key)

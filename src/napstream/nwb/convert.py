@@ -98,8 +98,12 @@ class ReadContext:
 
 
 def _scalar(value: Any, default: float) -> float:
+    """A number attribute as float: 1-element arrays (matnwb 2.0b, aqnwb) unwrapped; ``default`` if absent/bad."""
+    if value is None:
+        return default
     try:
-        return float(value)
+        arr = np.asarray(value).reshape(-1)
+        return float(arr[0]) if arr.size == 1 else default
     except (TypeError, ValueError):
         return default
 
