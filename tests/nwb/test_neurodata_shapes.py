@@ -11,26 +11,28 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 from pynwb import NWBHDF5IO, NWBFile as PyNWBFile, TimeSeries
-from pynwb.behavior import BehavioralEvents
+from pynwb.behavior import BehavioralEvents, CompassDirection, Position, SpatialSeries
 from pynwb.base import ImageReferences, Images
 from pynwb.epoch import TimeIntervals
 from pynwb.image import GrayscaleImage, IndexSeries
 from pynwb.misc import AnnotationSeries
-from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
+from pynwb.ophys import (DfOverF, Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries,
+                         TwoPhotonSeries)
 
 import napstream as ns
 
 
-def _write(path: Path) -> Path:
+def _write(path: Path, libver: str | None = None) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pynwb's deprecations of BehavioralEvents / AnnotationSeries
-        return _build_and_write(path)
+        return _build_and_write(path, libver)
 
 
-def _build_and_write(path: Path) -> Path:
+def _build_and_write(path: Path, libver: str | None) -> Path:
     rng = np.random.default_rng(5)
     nwbfile = PyNWBFile("t", "i", datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
     device = nwbfile.create_device("scope")
@@ -56,7 +58,17 @@ def _build_and_write(path: Path) -> Path:
     dff.add_roi_response_series(RoiResponseSeries(name="dff", data=rng.random((200, 4)).astype(np.float32),
                                                   rois=rois, unit="n.a.", timestamps=np.arange(200) / 30.0))
     ophys.add(dff)
+    nwbfile.add_acquisition(TwoPhotonSeries(name="twophoton", data=rng.integers(0, 500, (20, 6, 5)).astype(np.uint16),
+                                            imaging_plane=plane, rate=10.0, unit="n.a.", conversion=0.5))
     behavior = nwbfile.create_processing_module("behavior", "behavior")
+    position = Position(name="Position")
+    position.add_spatial_series(SpatialSeries(name="xy", data=rng.random((50, 2)), reference_frame="box",
+                                              timestamps=np.arange(50) / 25.0))
+    behavior.add(position)
+    compass = CompassDirection(name="CompassDirection")
+    compass.add_spatial_series(SpatialSeries(name="heading", data=rng.random(50), reference_frame="north",
+                                             rate=25.0, unit="radians"))
+    behavior.add(compass)
     events = BehavioralEvents(name="BehavioralEvents")
     events.add_timeseries(TimeSeries(name="rewards", data=np.array([1.0, 2.0, 1.0]),
                                      timestamps=np.array([0.5, 1.5, 9.0]), unit="ml"))
@@ -73,14 +85,21 @@ def _build_and_write(path: Path) -> Path:
     intervals.add_interval(start_time=0.0, stop_time=2.0, timeseries=[stim])
     intervals.add_interval(start_time=3.0, stop_time=5.0, timeseries=[stim])
     nwbfile.add_time_intervals(intervals)
-    with NWBHDF5IO(str(path), "w") as io:
-        io.write(nwbfile)
+    if libver is None:
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwbfile)
+    else:  # the newest HDF5 file format: superblock v3, v2 object headers, new-style groups and links
+        with NWBHDF5IO(file=h5py.File(path, "w", libver=libver), mode="w") as io:
+            io.write(nwbfile)
     return path
 
 
-@pytest.fixture(scope="module")
-def shapes_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write(tmp_path_factory.mktemp("neurodata") / "shapes.nwb")
+@pytest.fixture(scope="module", params=["default", "latest"])
+def shapes_file(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    libver = None if request.param == "default" else request.param
+    path = _write(tmp_path_factory.mktemp("neurodata") / f"shapes_{request.param}.nwb", libver)
+    assert path.read_bytes()[8] == (3 if libver else 0)  # the superblock version says which format
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +156,7 @@ def test_expected_types(shapes_file: Path) -> None:
     assert kinds["RoiResponseSeries"] == "TsdFrame" and kinds["dff"] == "TsdFrame"
     assert kinds["rewards"] == "Tsd" and kinds["notes"] == "Ts" and kinds["frames"] == "Tsd"
     assert kinds["blocks"] == "IntervalSet" and kinds["PlaneSegmentation"] == "DataFrame"
+    assert kinds["twophoton"] == "TsdTensor" and kinds["xy"] == "TsdFrame" and kinds["heading"] == "Tsd"
 
 
 def test_roi_series_columns_are_the_roi_ids_with_their_table_rows(shapes_file: Path, references: Any) -> None:
