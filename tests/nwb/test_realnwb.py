@@ -41,6 +41,8 @@ def server():
 def _open(where: str, name: str, server: Any, tmp_path: Path) -> ns.NWBFile:
     if where == "local":
         return ns.NWBFile(REALNWB / name)
+    if where == "loaded":  # pynapple's lazy_loading=False: everything in memory
+        return ns.NWBFile(REALNWB / name, lazy_loading=False)
     return ns.NWBFile(server.url_for(name), cache_dir=tmp_path / "cache")
 
 
@@ -235,7 +237,7 @@ def _read_all(nwb: ns.NWBFile, key: str) -> Any:
 
 
 # ------------------------------------------------------------------------------ the tests
-@pytest.mark.parametrize("where", ["local", "http"])
+@pytest.mark.parametrize("where", ["local", "http", "loaded"])
 @pytest.mark.parametrize("info", FILES, ids=[f["file"] for f in FILES])
 def test_real_file(info: dict, where: str, server: Any, tmp_path: Path) -> None:
     name = info["file"]

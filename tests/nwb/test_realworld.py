@@ -390,3 +390,13 @@ def test_corrupted_decreasing_timestamps_are_sorted_like_pynapple(small_session:
             np.testing.assert_array_equal(got.values, (ts.data[:] * ts.conversion)[order])
     assert len(sorting_warnings(record)) == 1
     io.close()
+
+
+def test_unsorted_file_read_with_lazy_loading_false_is_sorted_too(unsorted_file: Path) -> None:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with ns.NWBFile(unsorted_file, lazy_loading=False) as nwb:
+            np.testing.assert_array_equal(nwb["events"].t, [0.0, 1.0, 2.0, 3.0])
+            np.testing.assert_array_equal(nwb["events"].values, [10.0, 30.0, 20.0, 40.0])
+            np.testing.assert_array_equal(nwb["units"][2].t, [3.0, 9.0])
+    assert len(sorting_warnings(record)) == 2

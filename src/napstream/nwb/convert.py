@@ -85,7 +85,11 @@ class ReadContext:
         checked as they are read.
         """
         n = int(dset.shape[0]) if dset.shape else 0
-        if n == 0 or n > SCAN_MAX_ROWS:
+        if n == 0:
+            return False
+        if not self.lazy_loading:  # everything is read anyway
+            return True
+        if n > SCAN_MAX_ROWS:
             return False
         if self.byte_source is None:
             return True
@@ -130,8 +134,9 @@ def time_index(group: h5py.Group, n: int, ctx: ReadContext) -> TimeIndex:
             raise FileFormatError(
                 f"{group.name}: timestamps has {len(ts)} rows but data has {n}; the file is damaged"
             )
-        if not ctx.lazy_loading:
-            return ArrayTimeIndex(np.asarray(ts.load(), dtype=np.float64))
+        if not ctx.lazy_loading:  # finite here; sorted by the caller
+            values = finite_for_sorting(np.asarray(ts.load(), dtype=np.float64), f"{group.name} in {ctx.name}")
+            return ArrayTimeIndex(values, check=False)
         return ArrayTimeIndex(ts, check=False)
     st = group["starting_time"]
     rate = _scalar(st.attrs.get("rate"), float("nan"))
