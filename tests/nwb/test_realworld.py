@@ -400,3 +400,30 @@ def test_unsorted_file_read_with_lazy_loading_false_is_sorted_too(unsorted_file:
             np.testing.assert_array_equal(nwb["events"].values, [10.0, 30.0, 20.0, 40.0])
             np.testing.assert_array_equal(nwb["units"][2].t, [3.0, 9.0])
     assert len(sorting_warnings(record)) == 2
+
+
+@pytest.mark.parametrize("columns", [["lick_times"], ["lick_times", "reward_times"]])
+def test_table_of_event_times_is_a_ts_like_pynapple(tmp_path: Path, columns: list[str]) -> None:
+    from hdmf.common import DynamicTable, VectorData
+
+    rng = np.random.default_rng(0)
+    data = {c: rng.random(6) * 10 for c in columns}
+    data[columns[0]][2] = 0.01  # unsorted: pynapple sorts it with a warning
+    table = DynamicTable(name="events", description="events",
+                         columns=[VectorData(name=c, description=c, data=data[c]) for c in columns])
+    nwbfile = new_nwbfile()
+    nwbfile.create_processing_module("behavior", "behavior").add(table)
+    path = write(tmp_path / "events.nwb", nwbfile)
+    theirs = pynapple_read(path)["events"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with ns.NWBFile(path) as nwb:
+            assert nwb.type_of("events") == "Ts"
+            got = nwb["events"]
+    if len(columns) == 1:
+        assert type(got).__name__ == type(theirs).__name__ == "Ts"
+        got, theirs = {columns[0]: got}, {columns[0]: theirs}
+    assert sorted(got) == sorted(theirs)
+    for c in columns:
+        np.testing.assert_array_equal(got[c].t, theirs[c].t)
+        np.testing.assert_array_equal(got[c].t, np.sort(data[c]))

@@ -10,6 +10,7 @@ NWB                    napstream
 =====================  ==========================================================
 TimeSeries (+subtypes)  Tsd (1-D data), TsdFrame (2-D), TsdTensor (>2-D)
 AnnotationSeries       Ts
+table with *_times     Ts (one column) or dict of Ts (several), like pynapple
 Units                  TsGroup (lazy Ts per unit; obs_intervals -> time support)
 TimeIntervals          IntervalSet (+ metadata columns)
 other DynamicTables    pandas.DataFrame
@@ -256,9 +257,29 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     return TsdFrame(t=t, d=d, columns=columns)
 
 
-def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
-    """AnnotationSeries -> Ts of its timestamps."""
+def _table_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
+    """A DynamicTable with ``*_times`` columns -> Ts (one column) or {column: Ts} (several), like pynapple."""
     from ..core import Ts
+
+    out = {}
+    for col in colnames(group):
+        if not col.endswith("_times") or f"{col}_index" in group or col not in group:
+            continue
+        t = finite_for_sorting(np.asarray(read_column(group, col), dtype=np.float64).reshape(-1),
+                               f"{entry.key!r} ({group.name}) column {col!r}")
+        if (np.diff(t) < 0).any():
+            warn_sorted(f"{entry.key!r} ({group.name}) column {col!r}")
+            t = np.sort(t)
+        out[col] = Ts(t=t)
+    return next(iter(out.values())) if len(out) == 1 else out
+
+
+def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
+    """AnnotationSeries -> Ts of its timestamps (a table of event times: see ``_table_ts``)."""
+    from ..core import Ts
+
+    if "colnames" in group.attrs:
+        return _table_ts(group, entry, ctx)
 
     n = int(group["timestamps"].shape[0])
     t: Any = time_index(group, n, ctx)

@@ -8,7 +8,8 @@ in the file), so extension subtypes get their parent's treatment:
   ``TsdTensor`` by the number of dimensions of ``data`` (``Ts`` for AnnotationSeries; an empty
   ``Tsd`` for a TimeSeries without ``data``, like pynapple);
 * a DynamicTable (``colnames`` attribute) -> ``TsGroup`` (a ``*_times_index`` column, e.g. Units),
-  ``IntervalSet`` (TimeIntervals: start_time + stop_time) or ``DataFrame``;
+  ``IntervalSet`` (TimeIntervals: start_time + stop_time), ``Ts`` (a ``*_times`` column; a dict of Ts
+  when there are several, like pynapple) or ``DataFrame``;
 * containers (ProcessingModule, Position, LFP, Fluorescence...) are walked into;
 * metadata-only types (Device, ElectrodeGroup, Subject...) are skipped;
 * anything else holding data is listed as ``unsupported: <neurodata_type>``.
@@ -130,6 +131,9 @@ def _classify_table(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str, 
         return "TsGroup", (n,), "object", ""
     if "TimeIntervals" in ancestry or ("start_time" in cols and "stop_time" in cols):
         return "IntervalSet", (n, 2), "float64", ""
+    members = _members(group)
+    if any(c.endswith("_times") and f"{c}_index" not in members for c in cols):  # pynapple: event times
+        return "Ts", (n,), "float64", ""
     return "DataFrame", (n, len(cols)), "object", ""
 
 
