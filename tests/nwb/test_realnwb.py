@@ -141,6 +141,14 @@ def check_series(nwb: ns.NWBFile, key: str, got: Any, name: str, pyn: dict | Non
                                        in_units(obj, theirs.values, axis, cc), rtol=1e-6)
         if hasattr(theirs, "columns"):
             assert [str(c) for c in got.columns] == [str(c) for c in theirs.columns], f"{name}:{key} columns"
+            # the electrode / ROI table columns pynapple attaches (napstream may attach more)
+            for col in getattr(theirs, "metadata_columns", []):
+                want = theirs.metadata[col].to_numpy()
+                mine = got.metadata[col].to_numpy()
+                try:
+                    np.testing.assert_allclose(mine.astype(float), want.astype(float), err_msg=f"{name}:{key}.{col}")
+                except (TypeError, ValueError):
+                    assert [str(v) for v in mine] == [str(v) for v in want], f"{name}:{key}.{col}"
 
 
 def check_ts(nwb: ns.NWBFile, key: str, got: Any, name: str, pyn: dict | None) -> None:

@@ -427,3 +427,20 @@ def test_table_of_event_times_is_a_ts_like_pynapple(tmp_path: Path, columns: lis
     for c in columns:
         np.testing.assert_array_equal(got[c].t, theirs[c].t)
         np.testing.assert_array_equal(got[c].t, np.sort(data[c]))
+
+
+def test_electrodes_region_of_a_series_that_is_not_an_electrical_series_gives_plain_columns(tmp_path: Path) -> None:
+    """pynapple names columns by electrode only for ElectricalSeries (and subtypes)."""
+    nwbfile = new_nwbfile()
+    device = nwbfile.create_device("probe")
+    group = nwbfile.create_electrode_group("shank0", "a shank", "CA1", device)
+    for i in range(3):
+        nwbfile.add_electrode(location=f"loc{i}", group=group, id=10 + i)
+    nwbfile.add_acquisition(TimeSeries(name="other", data=np.ones((5, 3)), rate=1.0, unit="V"))
+    path = write(tmp_path / "other.nwb", nwbfile)
+    with h5py.File(path, "a") as f:  # an `electrodes` region on a plain TimeSeries
+        region = f["acquisition/other"].create_dataset("electrodes", data=np.arange(3))
+        region.attrs["table"] = f["general/extracellular_ephys/electrodes"].ref
+    theirs = pynapple_read(path)["other"]
+    with ns.NWBFile(path) as nwb:
+        assert list(nwb["other"].columns) == list(theirs.columns) == [0, 1, 2]

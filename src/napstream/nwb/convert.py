@@ -172,9 +172,9 @@ def _frame_columns(group: h5py.Group, entry: Entry, ctx: ReadContext) -> tuple[A
     ncols = entry.shape[1]
     if entry.is_a("SpatialSeries") and ncols in (2, 3):
         return ["x", "y", "z"][:ncols], None
-    region = None
-    for name in ("electrodes", "rois"):
-        if name in group and "table" in group[name].attrs:
+    region = None  # like pynapple: the electrodes of an ElectricalSeries, the rois of a RoiResponseSeries
+    for name, base in (("electrodes", "ElectricalSeries"), ("rois", "RoiResponseSeries")):
+        if entry.is_a(base) and name in group and "table" in group[name].attrs:
             region = group[name]
             break
     if region is None:
