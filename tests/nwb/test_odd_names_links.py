@@ -13,7 +13,7 @@ import pytest
 from pynwb import NWBHDF5IO, NWBFile as PyNWBFile, TimeSeries
 
 import napstream as ns
-from napstream.errors import FileFormatError, NapstreamError, UnsupportedTypeError
+from napstream.errors import NapstreamError, UnsupportedTypeError
 
 
 def write_series(path: Path, name: str = "x", units: bool = False) -> Path:
