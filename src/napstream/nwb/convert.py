@@ -41,7 +41,7 @@ from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from .source import DatasetRef
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
-from .timestamps import SCAN_MAX_ROWS, finite_for_sorting, scan_unsorted, warn_sorted
+from .timestamps import SCAN_MAX_ROWS, finite_for_sorting, scan_unsorted, user_stacklevel, warn_sorted
 from .tree import Entry
 
 __all__ = ["ReadContext", "convert", "wrap_dataset", "scale_and_offset"]
@@ -222,7 +222,7 @@ def _sorted_in_memory(group: h5py.Group, entry: Entry, ctx: ReadContext, data: L
         )
     t = finite_for_sorting(np.asarray(ts.load(), dtype=np.float64), f"{entry.key!r} ({group.name}) in {ctx.name}")
     order = np.argsort(t, kind="stable")
-    warn_sorted(f"{entry.key!r} ({group.name})",
+    warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}",
                 f" and loaded it into memory ({len(t)} rows) to keep each row with its timestamp")
     return t[order], np.asarray(data.load())[order]
 
@@ -268,7 +268,7 @@ def _table_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         t = finite_for_sorting(np.asarray(read_column(group, col), dtype=np.float64).reshape(-1),
                                f"{entry.key!r} ({group.name}) column {col!r}")
         if (np.diff(t) < 0).any():
-            warn_sorted(f"{entry.key!r} ({group.name}) column {col!r}")
+            warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name} column {col!r}")
             t = np.sort(t)
         out[col] = Ts(t=t)
     return next(iter(out.values())) if len(out) == 1 else out
@@ -287,7 +287,7 @@ def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, n)):
             t = finite_for_sorting(np.asarray(ts.load(), dtype=np.float64), f"{entry.key!r} ({group.name})")
-            warn_sorted(f"{entry.key!r} ({group.name})")
+            warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}")
             t = np.sort(t)
     return Ts(t=t)
 
@@ -404,7 +404,7 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         units[int(uid)] = Ts(t=t, time_support=support)
     if unsorted:
         bad = [int(ids[i]) for i in sorted(unsorted)]
-        warn_sorted(f"{entry.key!r} ({group.name})",
+        warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}",
                     f" for {len(bad)} unit(s): {bad[:10]}{'...' if len(bad) > 10 else ''}")
     meta = units_metadata(group, len(ids))
     # each unit keeps its own obs_intervals as time support; the group's is their union
@@ -447,7 +447,7 @@ def make_interval_set(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Inte
             f"{entry.key!r} in {ctx.name}: an IntervalSet cannot hold all {len(start)} rows of this table "
             f"({'; '.join(losses)}), so rows are dropped or merged as pynapple does; "
             f"nwb.table({entry.key!r}) reads every row and column as a pandas DataFrame",
-            UserWarning, stacklevel=3,
+            UserWarning, stacklevel=user_stacklevel(),
         )
     df = read_table(group, exclude=("start_time", "stop_time"))
     meta = df.reset_index(drop=True) if len(df.columns) else None
@@ -476,7 +476,7 @@ def convert(entry: Entry, ctx: ReadContext) -> Any:
     if maker is None:
         why = entry.reason or "napstream has no converter for it"
         raise UnsupportedTypeError(
-            f"{entry.key!r} ({entry.path}) is a {entry.neurodata_type}, which napstream cannot convert: {why}; "
+            f"{entry.key!r} ({entry.path}) has the type {entry.neurodata_type}, which napstream cannot convert: {why}; "
             f"read it with h5py via nwb.file[{entry.path!r}]"
         )
     try:

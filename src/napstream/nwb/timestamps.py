@@ -73,10 +73,22 @@ def scan_unsorted(read: Any, n: int, ends: np.ndarray | None = None) -> np.ndarr
     return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside napstream."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def warn_sorted(what: str, detail: str = "") -> None:
     """The one warning issued per key whose stored timestamps were sorted."""
     warnings.warn(f"{what}: timestamps stored in the file are not sorted; napstream sorted them "
-                  f"(as pynapple does){detail}", UserWarning, stacklevel=4)
+                  f"(as pynapple does){detail}", UserWarning, stacklevel=user_stacklevel())
 
 
 def finite_for_sorting(t: np.ndarray, what: str) -> np.ndarray:
