@@ -74,6 +74,28 @@ def _run_here(coro: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
         asyncio.events._set_running_loop(outer)
 
 
+def _close_sessions(sessions: list[tuple[asyncio.AbstractEventLoop, Any]], any_thread: bool = True) -> None:
+    """Close aiohttp sessions quietly (from ``close()``, garbage collection or exit).
+
+    A session whose loop is idle is closed gracefully on that loop (from a garbage collection only
+    this thread's loop: another thread may be about to run its own); otherwise its connector is
+    closed synchronously, which marks the session closed so aiohttp prints no "Unclosed client
+    session" / "Unclosed connector" block when the session is freed.
+    """
+    while sessions:
+        loop, session = sessions.pop()
+        try:
+            if session.closed:
+                continue
+            mine = any_thread or loop is getattr(_THREAD, "loop", None)
+            if mine and not loop.is_closed() and not loop.is_running():
+                _run_here(session.close(), loop)
+            elif session.connector is not None:
+                session.connector._close()  # synchronous part of BaseConnector.close()
+        except Exception:  # noqa: BLE001 - closing must not raise
+            pass
+
+
 @atexit.register
 def _close_all() -> None:
     """Close the HTTP sessions still open when the interpreter exits (no 'Unclosed' noise)."""
@@ -135,8 +157,9 @@ class HTTPSource(BlockedSource):
         self._timeout = config._validate("timeout", timeout if timeout is not None else config.timeout)
         self._headers = {"Accept-Encoding": "identity", **(headers or {})}
         self._tls = threading.local()  # this thread's aiohttp session, semaphore
-        self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []
+        self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []  # never rebound (finalizer)
         self._lock = threading.Lock()
+        weakref.finalize(self, _close_sessions, self._sessions, False)  # garbage-collected unclosed
         t0 = time.perf_counter()
         ends: dict[int, bytes] | None = None
         trips = 0
@@ -194,14 +217,9 @@ class HTTPSource(BlockedSource):
         """Close the HTTP sessions (idempotent)."""
         super().close()  # first: in-flight requests must not open a new session
         with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for loop, session in sessions:
-            if session.closed or loop.is_closed() or loop.is_running():
-                continue
-            try:
-                _run_here(session.close(), loop)
-            except Exception:  # noqa: BLE001 - closing must not raise
-                pass
+            sessions = self._sessions[:]
+            del self._sessions[:]
+        _close_sessions(sessions)
 
     # -- requests --------------------------------------------------------------------------------
     def _what(self, r: ByteRange | None = None) -> str:
