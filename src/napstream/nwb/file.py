@@ -162,6 +162,11 @@ class NWBFile:
     def __repr__(self) -> str:
         return self.__str__()
 
+    def _repr_html_(self) -> str:
+        from .describe import nwbfile_html
+
+        return nwbfile_html(self)
+
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Close the file (and the byte source) if napstream opened it."""
