@@ -97,7 +97,7 @@ def test_psd_has_units_legend_and_log_axes():
     assert ax.get_ylabel() == "power (V²/Hz)" and ax.get_xlabel() == "frequency (Hz)"
     assert [tx.get_text() for tx in ax.get_legend().get_texts()] == ["channel 0", "channel 1"]  # pynapple numbers the columns
     assert ax.lines[0].get_xdata().min() > 0  # 0 Hz cannot sit on a log axis
-    np.testing.assert_allclose(ax.lines[1].get_ydata(), np.abs(psd["b"].values[psd.index > 0]))
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), np.abs(psd[1].values[psd.index > 0]))
 
 
 def test_in_a_notebook_the_figure_is_not_also_left_to_pyplot(monkeypatch, data):
