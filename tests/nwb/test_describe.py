@@ -64,3 +64,12 @@ def test_io_stats_as_a_cells_value_is_the_friendly_line(small_session):
         assert text == str(stats) and "requests" in text and "IOStats(" not in text
         assert str(stats) in HTMLFormatter()(stats)
         assert "<table" in HTMLFormatter()(nwb)
+
+
+def test_nwbfile_describe_names_bad_keys(small_session):
+    from napstream.errors import KeyNotFoundError
+
+    with NWBFile(small_session) as nwb:
+        assert nwb.describe("ElectricalSeriesLFP") == details(nwb.file, nwb.entry("ElectricalSeriesLFP"))
+        with pytest.raises(KeyNotFoundError, match="did you mean 'ElectricalSeriesLFP'"):
+            nwb.describe("ElectricalSeriesLPF")
