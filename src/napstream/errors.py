@@ -79,6 +79,11 @@ class RemoteAccessError(RemoteError, PermissionError):
     """Access to the remote object was refused (HTTP 401/403, expired presigned URL)."""
 
 
+class RemoteUnreachableError(RemoteError, ConnectionError):
+    """The server cannot be reached at all when a remote file is opened (connection refused,
+    unknown host): said at once, not retried."""
+
+
 class RetryExhaustedError(RemoteError):
     """A remote read failed after the configured number of retries."""
 
