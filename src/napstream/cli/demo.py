@@ -41,6 +41,8 @@ def stream_job(url: str, cache_dir: str, nb_bins: int, figure: str | None, npz: 
     import napstream.nwb.file  # noqa: F401 - imports are not part of the timings below
     import napstream.io.http  # noqa: F401
     import napstream.process.tuning_curves  # noqa: F401
+    import aiohttp  # noqa: F401 - imported on first use; builds its TLS contexts on import
+    import requests  # noqa: F401 - the DANDI API client
 
     t0 = time.perf_counter()
     with nap.track_io() as io:
