@@ -79,13 +79,13 @@ class RemoteAccessError(RemoteError, PermissionError):
     """Access to the remote object was refused (HTTP 401/403, expired presigned URL)."""
 
 
-class RemoteUnreachableError(RemoteError, ConnectionError):
-    """The server cannot be reached at all when a remote file is opened (connection refused,
-    unknown host): said at once, not retried."""
-
-
 class RetryExhaustedError(RemoteError):
     """A remote read failed after the configured number of retries."""
+
+
+class RemoteUnreachableError(RetryExhaustedError, ConnectionError):
+    """The server cannot be reached at all when a remote file is opened (connection refused,
+    unknown host): napstream gives up at once instead of retrying."""
 
 
 class RemoteChangedError(RemoteError):

@@ -87,7 +87,7 @@ def _after_point(cell: str) -> int:
     return 0 if pos < 0 else len(cell) - pos
 
 
-def _layout(columns: list[list[str]], numeric: list[bool], width: int) -> tuple[list[list[str]], list[int]]:
+def _layout(columns: list[list[str]], width: int) -> tuple[list[list[str]], list[int]]:
     """Keep the first column and as many more as fit ``width``; the cut ones become ``...``."""
     widths = [max(len(c) for c in col) for col in columns]
     keep, used = 1, widths[0]
@@ -97,7 +97,6 @@ def _layout(columns: list[list[str]], numeric: list[bool], width: int) -> tuple[
     keep = max(keep, min(2, len(columns)))
     if keep < len(columns):
         columns = columns[:keep] + [["..."] * len(columns[0])]
-        numeric = numeric[:keep] + [False]
         widths = widths[:keep] + [3]
     return columns, widths
 
@@ -112,9 +111,9 @@ def _render(header: list[str], body: list[list[str]], numeric: list[bool], width
             after = [_after_point(c) for c in columns[j][1 : len(body) + 1]]
             columns[j][1 : len(body) + 1] = [c + " " * (max(after) - a) for c, a in
                                              zip(columns[j][1 : len(body) + 1], after)]
-    columns, widths = _layout(columns, numeric + [False] * (len(header) - len(numeric)), width)
+    columns, widths = _layout(columns, width)
     widths[0] = max(widths[0], 10)
-    flags = numeric[: len(columns)] + [False] * (len(columns) - len(numeric))
+    flags = [j < len(numeric) and numeric[j] and columns[j][0] != "..." for j in range(len(columns))]
 
     def line(i: int) -> str:
         cells = []

@@ -161,7 +161,7 @@ class HTTPSource(BlockedSource):
         self._tls = threading.local()  # this thread's aiohttp session, semaphore
         self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []  # never rebound (finalizer)
         self._lock = threading.Lock()
-        self._answered = False  # no response yet: a refused connection or unknown host is final
+        self._reached = False  # never connected yet: a refused connection or unknown host is final
         weakref.finalize(self, _close_sessions, self._sessions, False)  # garbage-collected unclosed
         t0 = time.perf_counter()
         ends: dict[int, bytes] | None = None
@@ -237,14 +237,17 @@ class HTTPSource(BlockedSource):
         self.stats.add(requests=1)
         try:
             async with session.request(method, self._url, headers={**self._headers, **headers}, allow_redirects=True) as resp:
-                self._answered = True
+                self._reached = True
                 if resp.status >= 400:
                     raise status_error(resp.status, self._what(), resp.headers.get("Retry-After"))
                 return await handle(resp)
         except aiohttp.ClientSSLError as err:  # a bad certificate does not get better with retries
             raise RemoteAccessError(f"TLS verification failed for {self._what()}: {self._scrub(err)}") from None
         except aiohttp.ClientConnectorError as err:
-            if not self._answered and isinstance(err.os_error, (ConnectionRefusedError, socket.gaierror)):
+            refused = isinstance(err.os_error, (ConnectionRefusedError, socket.gaierror))
+            if refused and not self._reached:
+                await asyncio.sleep(0.05)  # a concurrent request may be learning that the server went away
+            if refused and not self._reached:
                 reason = "connection refused" if isinstance(err.os_error, ConnectionRefusedError) else "unknown host"
                 raise RemoteUnreachableError(
                     f"cannot reach {safe_url(self._url).split('/')[2]} ({reason}) to open {self.description}; "
@@ -252,6 +255,7 @@ class HTTPSource(BlockedSource):
                 ) from None
             raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError) as err:
+            self._reached = True  # a server was there (it dropped or stalled): worth retrying
             raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None
 
     def _scrub(self, err: BaseException) -> str:
