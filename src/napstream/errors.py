@@ -83,6 +83,11 @@ class RetryExhaustedError(RemoteError):
     """A remote read failed after the configured number of retries."""
 
 
+class RemoteUnreachableError(RetryExhaustedError, ConnectionError):
+    """The server cannot be reached at all when a remote file is opened (connection refused,
+    unknown host): napstream gives up at once instead of retrying."""
+
+
 class RemoteChangedError(RemoteError):
     """The remote file changed (ETag / size / Last-Modified) while it was being read."""
 

@@ -149,6 +149,17 @@ def test_demo_runs_end_to_end_small(tmp_path):
                      "--bins", "10", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "HTTP requests" in proc.stdout and "peak memory" in proc.stdout
+    # the DANDI route, offline: dandi:// resolved through the local DANDI API server
+    assert "dandi://000582/sub-10073/sub-10073_ses-17010302_behavior+ecephys.nwb" in proc.stdout
+    api = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith("DANDI API requests") and ln.split()[-1].isdigit())
+    assert int(api.split()[-2]) >= 3  # dandiset/version, asset by path, download redirect
+    # every number is explained, and the files are named
+    for name in ("DANDI API requests", "HTTP requests (file)", "bytes fetched", "open + list", "whole job", "peak memory"):
+        assert sum(ln.strip().startswith(name) for ln in proc.stdout.splitlines()) == 2, name
+    assert "Python imports not" in proc.stdout
+    files = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith("files:"))
+    for produced in ("session.nwb", "cache", "tuning_curves.png", "tuning_curves.npz"):
+        assert str(out / produced) in files
     width, height = png_size(out / "tuning_curves.png")
     assert width > 200 and height > 100
     # the demo's maps are the library's maps on the same file

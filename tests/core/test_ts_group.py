@@ -4,9 +4,11 @@ construction and give the in-memory results."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import h5py
+
 import numpy as np
 import pandas as pd
 import pynapple as pnap
@@ -437,10 +439,26 @@ def test_repr_with_ragged_and_2d_metadata():
     units = {0: np.array([1.0, 2.0, 3.0]), 1: np.array([0.5, 4.0])}
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.array([1, 2]), np.array([3])
-    for meta in ({"coords": np.array([[0, 1], [1, 0]])}, {"elec": ragged}, {"x": [0.123456, 2.0], "s": ["a", "b"]}):
+    for meta in ({"coords": np.array([[0, 1], [1, 0]])}, {"x": [0.123456, 2.0], "s": ["a", "b"]}):
         ns, pn = both(units, metadata=meta)
         assert repr(ns) == repr(pn)
         assert str(ns) == str(pn)
+    # ragged cells (a unit's electrodes) print as lists; pynapple joins them ("12")
+    ns, pn = both(units, metadata={"elec": ragged})
+    ours, ref = repr(ns).splitlines(), repr(pn).splitlines()
+    assert ours[2].split()[-2:] == ["[1,", "2]"] and ours[3].split()[-1] == "[3]"
+    assert ref[2].split()[-1] == "12"  # what pynapple prints
+    assert [ln.split()[:2] for ln in ours[2:]] == [ln.split()[:2] for ln in ref[2:]]
+
+
+def test_repr_has_no_empty_ellipsis_column_when_every_column_fits(monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "get_terminal_size", lambda *a: os.terminal_size((100, 40)))
+    units = {0: np.array([1.0, 2.0, 3.0]), 1: np.array([0.5, 4.0])}
+    meta = {f"m{i}": [i, i + 1] for i in range(7)}  # 7 metadata columns: all shown (max 8 at 100 columns)
+    ns, _ = both(units, metadata=meta)
+    assert "..." not in repr(ns) and repr(ns).splitlines()[0].split() == ["Index", "rate"] + list(meta)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.3, 0.5, 1.0])

@@ -206,7 +206,8 @@ def test_progress_bar_shows_when_forced(data, capsys, monkeypatch):
     lazy, _, _ = data
     monkeypatch.setattr(progress, "DELAY", 0.0)
     run(EpochStats(1), lazy, max_memory="20kB", progress=True)
-    assert "chunk" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "EpochStats, 9,000 rows" in err and "B/s" in err  # labelled with the job, sized in bytes
     run(EpochStats(1), lazy, max_memory="20kB", progress=False)
     assert capsys.readouterr().err == ""
 

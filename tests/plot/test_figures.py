@@ -28,8 +28,9 @@ def test_tuning_curve_grid_2d_has_one_panel_per_unit(data, tmp_path):
     units, pos = data
     tc, bins = nap.compute_2d_tuning_curves(units, pos, 10)
     fig = plot_tuning_curves(tc, bins, title="maps")
-    assert len(fig.axes) == len(units)
-    shown = fig.axes[2].images[0].get_array()
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == len(units)
+    shown = panels[2].images[0].get_array()
     np.testing.assert_allclose(np.ma.filled(shown, np.nan), tc[2].T, equal_nan=True)  # x horizontal
     fig.savefig(tmp_path / "m.png")
     assert (tmp_path / "m.png").stat().st_size > 1000
@@ -67,3 +68,45 @@ def test_perievent_psd_correlograms(data):
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+def test_rate_maps_have_a_colorbar_in_hz_and_axes_in_position_units(data):
+    units, pos = data
+    tc, bins = nap.compute_2d_tuning_curves(units, pos, 10)
+    fig = plot_tuning_curves(tc, bins, unit="m")
+    panels = [ax for ax in fig.axes if ax.images]
+    colorbars = [ax for ax in fig.axes if not ax.images]
+    assert len(colorbars) == len(units) and all(cb.get_ylabel() == "rate (Hz)" for cb in colorbars)
+    assert panels[0].get_ylabel() == "y (m)" and panels[-1].get_xlabel() == "x (m)"
+    assert len(panels[0].get_xticks()) > 1  # real axes, not blank panels
+    # the colour scale spans the map's rates
+    lo, hi = panels[1].images[0].get_clim()
+    assert hi == pytest.approx(np.nanmax(tc[1])) and lo == pytest.approx(np.nanmin(tc[1]))
+    # the image covers the bins (edges half a bin beyond the centres)
+    x0, x1, _, _ = panels[0].images[0].get_extent()
+    step = np.diff(bins[0]).mean()
+    assert (x0, x1) == pytest.approx((bins[0][0] - step / 2, bins[0][-1] + step / 2))
+
+
+def test_psd_has_units_legend_and_log_axes():
+    t = np.arange(0, 20, 0.001)
+    sig = nap.TsdFrame(t=t, d=np.c_[np.sin(2 * np.pi * 8 * t), np.cos(2 * np.pi * 30 * t)], columns=["a", "b"])
+    psd = nap.compute_mean_power_spectral_density(sig, 2.0)
+    ax = plot_psd(psd, unit="V").axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_ylabel() == "power (V²/Hz)" and ax.get_xlabel() == "frequency (Hz)"
+    assert [tx.get_text() for tx in ax.get_legend().get_texts()] == ["channel 0", "channel 1"]  # pynapple numbers the columns
+    assert ax.lines[0].get_xdata().min() > 0  # 0 Hz cannot sit on a log axis
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), np.abs(psd[1].values[psd.index > 0]))
+
+
+def test_in_a_notebook_the_figure_is_not_also_left_to_pyplot(monkeypatch, data):
+    import matplotlib.pyplot as plt
+
+    units, pos = data
+    tc, bins = nap.compute_2d_tuning_curves(units, pos, 5)
+    monkeypatch.setattr(plt, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    before = set(plt.get_fignums())
+    fig = plot_tuning_curves(tc, bins)
+    assert set(plt.get_fignums()) == before  # pyplot will not show it again at the end of the cell
+    assert fig.axes

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,36 @@ class UsageError(Exception):
     """A command-line argument is wrong in a way argparse cannot see (exit code 2)."""
 
 
+_SCHEMES = ("http", "https", "s3", "dandi", "file")
+_SCHEME_LIKE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(/*)(.*)$")
+
+
+def check_source(source: str) -> None:
+    """A source that is neither a URL napstream reads nor an existing path, but looks like a URL
+    (``htp://...``, ``dandi:000582/...``, ``https:/host``): a usage error saying what was meant."""
+    if Path(source).expanduser().exists():
+        return
+    match = _SCHEME_LIKE.match(source)
+    if match is None:
+        return
+    scheme, slashes, rest = match.group(1).lower(), match.group(2), match.group(3)
+    if scheme in _SCHEMES and slashes == "//":
+        return
+    if scheme in _SCHEMES:
+        meant = f"{scheme}://{rest}"
+    else:
+        close = difflib.get_close_matches(scheme, _SCHEMES, n=1, cutoff=0.5)
+        if not close:
+            raise UsageError(f"{source!r} is not a file, and {scheme}:// is not a scheme napstream reads "
+                             "(local paths, http(s)://, s3://, dandi://)")
+        meant = f"{close[0]}://{rest}"
+    raise UsageError(f"{source!r} is neither a file nor a URL napstream reads; did you mean {meant!r}?")
+
+
 def _open(args: argparse.Namespace) -> Any:
     from ..nwb import NWBFile
 
+    check_source(args.source)
     options: dict[str, Any] = {}
     if getattr(args, "cache_dir", None):
         options["cache_dir"] = args.cache_dir
@@ -45,11 +74,57 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print the summary (repr) of one object."""
+    """Print what the file says of one object (type, shape, unit, rate, time support, description,
+    storage) and its first and last rows."""
     with _open(args) as nwb:
         obj = nwb[args.key]
+        for label, value in describe_lines(nwb, args.key, obj):
+            print(f"{label + ':':14s}{value}")
+        print()
         print(obj)
     return 0
+
+
+def describe_lines(nwb: Any, key: str, obj: Any) -> list[tuple[str, str]]:
+    """(label, text) lines summarising ``nwb[key]`` from its metadata (no data read but 2 timestamps)."""
+    from ..config import format_bytes
+
+    entry, info = nwb.entry(key), nwb.describe(key)
+    shape = " x ".join(str(n) for n in entry.shape) or "-"
+    lines = [("key", key), ("type", f"{entry.type_label} ({entry.neurodata_type} at {entry.path})"),
+             ("shape", shape)]
+    if info.get("dtype"):
+        conv = info.get("conversion")
+        scaled = f", scaled by {conv:g} on read" if conv not in (None, 1.0) else ""
+        lines.append(("dtype", f"{info['dtype']} in the file{scaled}"))
+    if info.get("unit"):
+        lines.append(("unit", str(info["unit"])))
+    if entry.kind == "TsGroup" and len(obj):
+        rates = np.asarray(obj.rates, dtype=float)
+        lines.append(("units", f"{len(obj)}, rates {rates.min():.3g} to {rates.max():.3g} Hz "
+                               f"(mean {rates.mean():.3g} Hz over the time support)"))
+    rate = getattr(obj, "rate", None) if info.get("rate") is None else info["rate"]
+    if isinstance(rate, (float, np.floating)) and entry.kind != "TsGroup" and np.isfinite(rate):
+        how = "regular sampling" if info.get("rate") is not None else "mean over the time support"
+        lines.append(("rate", f"{rate:g} Hz ({how})"))
+    support = getattr(obj, "time_support", None)
+    if support is not None and len(support):
+        total = float(np.sum(support.end - support.start))
+        lines.append(("time support", f"{len(support)} interval(s), {support.start[0]:g} to {support.end[-1]:g} s "
+                                      f"({total:g} s)"))
+    if info.get("description") and info["description"] != "no description":
+        lines.append(("description", str(info["description"])))
+    if info.get("chunks"):
+        itemsize = np.dtype(info["dtype"]).itemsize if info.get("dtype") else 0
+        chunk = " x ".join(str(n) for n in info["chunks"])
+        size = f", {format_bytes(int(np.prod(info['chunks'])) * itemsize)} each" if itemsize else ""
+        comp = info.get("compression")
+        level = f" level {info['compression_opts']}" if comp and info.get("compression_opts") is not None else ""
+        lines.append(("storage", f"chunks of {chunk}{size}, {comp + level if comp else 'uncompressed'}"))
+    elif info.get("dtype"):
+        lines.append(("storage", "contiguous, uncompressed"))
+    lines.append(("lazy", "yes: data stay in the file" if getattr(obj, "is_lazy", False) else "no: in memory"))
+    return lines
 
 
 def _select_epochs(nwb: Any, key: str | None, name: str | None) -> Any:

@@ -11,16 +11,20 @@ Examples
     napstream ls session.nwb                         # what is inside (local path, URL or dandi://)
     napstream show session.nwb units                 # one object's summary
     napstream tuning session.nwb --bins 20 -o maps.png --npz maps.npz
-    napstream psd session.nwb LFP --epochs epochs -o psd.png --csv psd.csv
+    napstream psd session.nwb ElectricalSeriesLFP --epochs epochs -o psd.png --csv psd.csv
     napstream cache info
+    napstream --version
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import NapstreamError
 from . import commands
@@ -41,6 +45,7 @@ EPILOG = {
         examples:
           napstream show session.nwb units
           napstream show session.nwb SpatialSeriesLED1
+          napstream show session.nwb ElectricalSeriesLFP
         """,
     "tuning": """
         examples:
@@ -50,8 +55,8 @@ EPILOG = {
         """,
     "psd": """
         examples:
-          napstream psd session.nwb LFP -o psd.png
-          napstream psd session.nwb LFP --epochs epochs --csv psd.csv --fmax 100
+          napstream psd session.nwb ElectricalSeriesLFP -o psd.png
+          napstream psd session.nwb ElectricalSeriesLFP --epochs epochs --csv psd.csv --fmax 100
         """,
     "cache": """
         examples:
@@ -61,6 +66,18 @@ EPILOG = {
 }
 
 
+def _global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    """Flags accepted before and after the sub-command (``default``: SUPPRESS after it, so a flag given
+    before the sub-command is not reset by the sub-parser)."""
+    parser.add_argument("--debug", action="store_true", default=default, help="show full tracebacks on errors")
+    parser.add_argument("--no-progress", action="store_true", default=default, help="never show progress bars")
+    parser.add_argument("--max-memory", default=default, help="memory budget for chunked work, e.g. 512MB")
+
+
+_AFTER = argparse.ArgumentParser(add_help=False)
+_global_flags(_AFTER, argparse.SUPPRESS)
+
+
 def _sub(subparsers: argparse._SubParsersAction, name: str, help_: str) -> argparse.ArgumentParser:
     return subparsers.add_parser(
         name,
@@ -68,6 +85,7 @@ def _sub(subparsers: argparse._SubParsersAction, name: str, help_: str) -> argpa
         description=help_,
         epilog=textwrap.dedent(EPILOG[name]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_AFTER],
     )
 
 
@@ -84,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=textwrap.dedent(__doc__.split("Examples\n--------\n::\n")[1]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("--no-progress", action="store_true", help="never show progress bars")
-    parser.add_argument("--max-memory", help="memory budget for chunked work, e.g. 512MB")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"napstream {__version__}")
+    _global_flags(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -122,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(sub, "psd", "Mean power spectral density (Welch) of a continuous signal, streamed.")
     p.add_argument("source")
-    p.add_argument("key", help="key of a Tsd/TsdFrame (e.g. LFP)")
+    p.add_argument("key", help="key of a Tsd/TsdFrame (e.g. ElectricalSeriesLFP)")
     p.add_argument("--epochs", help="key of an IntervalSet to restrict to")
     p.add_argument("--interval-size", type=float, default=4.0, help="Welch window in seconds (default 4)")
     p.add_argument("--fmax", type=float, help="highest frequency to plot/write")
@@ -136,30 +155,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: optional dependencies -> the extra that installs them
+_EXTRAS = {"pynwb": "demo", "hdmf": "demo", "matplotlib": "plot", "dask": "dask", "distributed": "dask",
+           "s3fs": "s3"}
+
+
+def _error_line(err: BaseException) -> str:
+    """The one line an error prints: its message, with an install hint for a missing optional module."""
+    if isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] in _EXTRAS:
+        module = (err.name or "").split(".")[0]
+        return f"{module} is not installed; install it with: pip install \"napstream[{_EXTRAS[module]}]\""
+    msg = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return msg or type(err).__name__
+
+
+def _quiet_warnings(command: str) -> None:
+    """Warnings print as one line ``napstream CMD: warning: ...`` (no source path), each once."""
+    seen: set[str] = set()
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = str(message).splitlines()[0] if str(message) else category.__name__
+        if text not in seen:
+            seen.add(text)
+            print(f"napstream {command}: warning: {text}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napstream`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with 2 on usage errors
     from ..config import config
 
-    try:
-        if args.max_memory:
-            config.memory_budget = args.max_memory
-        if args.no_progress:
-            config.progress = False
-        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
-    except KeyboardInterrupt:
-        print("napstream: interrupted", file=sys.stderr)
-        return 130
-    except commands.UsageError as err:
-        print(f"napstream {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except (NapstreamError, OSError, KeyError, ValueError, TypeError, LookupError, ImportError) as err:
-        if args.debug:
-            raise
-        msg = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-        print(f"napstream {args.command}: error: {msg or type(err).__name__}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        if not args.debug:
+            _quiet_warnings(args.command)
+        try:
+            if args.max_memory:
+                config.memory_budget = args.max_memory
+            if args.no_progress:
+                config.progress = False
+            code = int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:  # `napstream ls f.nwb | head -3`: the reader has what it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+            return 0
+        except KeyboardInterrupt:
+            print("napstream: interrupted", file=sys.stderr)
+            return 130
+        except commands.UsageError as err:
+            print(f"napstream {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except (NapstreamError, OSError, KeyError, ValueError, TypeError, LookupError, ImportError) as err:
+            if args.debug:
+                raise
+            print(f"napstream {args.command}: error: {_error_line(err)}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

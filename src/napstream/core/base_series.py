@@ -638,16 +638,6 @@ class _TimeSeriesBase(ChunkedMixin):
     def _repr_rows(self) -> int:
         return max(shutil.get_terminal_size((100, 40)).lines - 10, 2)
 
-    def _lazy_note(self) -> str:
-        if not self.is_lazy:
-            return ""
-        where = []
-        if isinstance(self._d, LazyArray):
-            where.append(f"data: {self._d!r}")
-        if self._t.is_lazy:
-            where.append(f"time: {self._t!r}")
-        return "\nlazy (" + "; ".join(where) + ")"
-
     def _head_tail(self) -> tuple[np.ndarray, Any, bool]:
         """Timestamps and values of the rows shown by repr (only those rows are read)."""
         n, k = len(self), self._repr_rows()
@@ -656,11 +646,18 @@ class _TimeSeriesBase(ChunkedMixin):
         else:
             rows = [(0, k // 2), (n - k // 2, n)]
         t = np.concatenate([self._t.read(a, b) for a, b in rows])
-        d = None
-        if self._d is not None:
-            parts = [self._d.read(a, b) if isinstance(self._d, LazyArray) else self._d[a:b] for a, b in rows]
-            d = np.concatenate(parts, axis=0)
+        d = None if self._d is None else self._read_rows(rows)
         return t, d, n > k
+
+    def _read_rows(self, rows: list[tuple[int, int]]) -> np.ndarray:
+        """The values of the row ranges ``[(a, b), ...]``, concatenated (reads only those rows)."""
+        parts = [self._d.read(a, b) if isinstance(self._d, LazyArray) else self._d[a:b] for a, b in rows]
+        return np.concatenate(parts, axis=0)
+
+    def _repr_html_(self) -> str:
+        from .repr_html import series_html
+
+        return series_html(self)
 
 
 def _import_pynapple() -> Any:
@@ -669,27 +666,3 @@ def _import_pynapple() -> Any:
     except ImportError as err:  # pragma: no cover - pynapple is a test dependency
         raise missing_dependency("pynapple", "test") from err
     return pynapple
-
-
-def tabulate(headers: list[str], rows: list[list[str]], ellipsis_at: int | None = None) -> str:
-    """A small text table in pynapple's layout (header, dashes, left-aligned time column)."""
-    ncol = len(headers)
-    cells = [r + [""] * (ncol - len(r)) for r in rows]
-    widths = [max([len(headers[j])] + [len(r[j]) for r in cells]) for j in range(ncol)]
-    widths[0] = max(widths[0], 10)
-
-    def line(r: list[str]) -> str:
-        return "  ".join(r[j].ljust(widths[j]) if j == 0 else r[j].rjust(widths[j]) for j in range(ncol)).rstrip()
-
-    out = [line(headers), "  ".join("-" * w for w in widths)]
-    for i, r in enumerate(cells):
-        if ellipsis_at is not None and i == ellipsis_at:
-            out.append("...")
-        out.append(line(r))
-    return "\n".join(out)
-
-
-def fmt_time(x: float) -> str:
-    """A timestamp as tabulate (pynapple's printer) shows it: 6 significant digits."""
-    return format(float(x), "g")
-

@@ -248,6 +248,11 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
     def __repr__(self) -> str:
         return format_interval_table(self)
 
+    def _repr_html_(self) -> str:
+        from .repr_html import intervalset_html
+
+        return intervalset_html(self)
+
     def __str__(self) -> str:
         return self.__repr__()
 

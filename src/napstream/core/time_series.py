@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
-from . import _series_kernels as kern
+from . import _series_kernels as kern, repr_text
 from .base_series import (
-    as_data, as_support, key_is_ordered, _TimeSeriesBase, check_iset, fmt_time, register_classes, tabulate,
+    as_data, as_support, key_is_ordered, _TimeSeriesBase, check_iset, register_classes,
 )
 from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like
@@ -373,17 +373,7 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
         return str(v)
 
     def __repr__(self) -> str:
-        t, d, cut = self._head_tail()
-        headers = self._headers()
-        rows = [[fmt_time(ti)] + self._row_cells(di) for ti, di in zip(t, d)]
-        table = tabulate(headers, rows, ellipsis_at=len(rows) // 2 if cut else None)
-        return f"{table}\ndtype: {self.dtype}, shape: {self.shape}{self._lazy_note()}"
-
-    def _headers(self) -> list[str]:
-        return ["Time (s)", ""]
-
-    def _row_cells(self, row: Any) -> list[str]:
-        return [str(row)]
+        return repr_text.series_text(self)
 
     def __str__(self) -> str:
         return self.__repr__()
@@ -417,9 +407,6 @@ class Tsd(_BaseTsd):
         if isinstance(t, pd.Series):
             t, d = t.index.to_numpy(), t.to_numpy()
         super().__init__(t, d, time_units, time_support, load_array)
-
-    def _row_cells(self, row: Any) -> list[str]:
-        return [str(row)]
 
     def as_series(self) -> pd.Series:
         """A pandas Series indexed by time (materialises).
@@ -639,21 +626,6 @@ class TsdFrame(MetadataMixin, _BaseTsd):
         df.columns = self.columns.copy()
         return df
 
-    def _max_cols(self) -> int:
-        import shutil
-
-        return max(shutil.get_terminal_size((100, 40)).columns // 100, 5)
-
-    def _headers(self) -> list[str]:
-        cols = [str(c) for c in self.columns]
-        k = self._max_cols()
-        return ["Time (s)"] + (cols if len(cols) <= k else cols[:k] + ["..."])
-
-    def _row_cells(self, row: Any) -> list[str]:
-        k = self._max_cols()
-        cells = [str(v) for v in row[:k]]
-        return cells + (["..."] if len(row) > k else [])
-
     def _save_dict(self) -> dict[str, Any]:
         out = super()._save_dict()
         out["columns"] = np.asarray(self.columns)
@@ -709,10 +681,6 @@ class TsdTensor(_BaseTsd):
                  load_array: bool = True) -> None:
         super().__init__(t, d, time_units, time_support, load_array)
 
-    def _row_cells(self, row: Any) -> list[str]:
-        flat = np.asarray(row).ravel()
-        return [np.array2string(flat[:2], precision=2, separator=", ")[:-1] + " ...]"]
-
 
 class Ts(_TimeSeriesBase):
     """Timestamps only (e.g. spike times).
@@ -748,11 +716,7 @@ class Ts(_TimeSeriesBase):
         return Ts._raw(index, None, self.time_support)
 
     def __repr__(self) -> str:
-        t, _, cut = self._head_tail()
-        lines = ["Time (s)"] + [fmt_time(x) for x in t]
-        if cut:
-            lines.insert(1 + len(t) // 2, "...")
-        return "\n".join(lines) + f"\nshape: {len(self)}" + self._lazy_note()
+        return repr_text.series_text(self)
 
     def __str__(self) -> str:
         return self.__repr__()

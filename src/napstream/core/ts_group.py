@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
+from . import repr_html, repr_text
 from ._group_kernels import bin_edges, count_index, is_subset, union_intervals
 from .base_series import _import_pynapple
 from .interval_set import IntervalSet
@@ -127,7 +128,7 @@ def _table(index: np.ndarray, rates: np.ndarray, meta: dict, max_rows: int | Non
     names = [c for c in meta if c != "rate"]
     shown = names if max_cols is None else names[:max_cols]
     headers = ["Index", "rate"] + shown
-    extra = ["..."] if max_cols is not None and len(headers) > max_cols else []
+    extra = ["..."] if len(shown) < len(names) else []
     headers += extra
     rows: list[list[Any]] = []
     cols = [index, np.round(np.asarray(rates, dtype=np.float64), 5)] + [_to_str(meta[c]) for c in shown]
@@ -154,8 +155,8 @@ def _to_str(values: np.ndarray) -> np.ndarray:
         return np.array([np.array2string(a, precision=2) for a in arr], dtype=object)
     if np.issubdtype(arr.dtype, np.floating):
         return np.around(arr, decimals=2).astype(str)
-    if arr.dtype == object:  # ragged cells (arrays) are shown joined, like pynapple
-        return np.array(["".join(a.astype(str)) if hasattr(a, "astype") else str(a) for a in arr], dtype=object)
+    if arr.dtype == object:  # ragged cells (a unit's electrodes) as lists: [0, 1] (pynapple prints 01)
+        return np.array([repr_text.fmt_cell(a) for a in arr], dtype=object)
     return arr.astype(str)
 
 
@@ -334,6 +335,9 @@ class TsGroup(UserDict, MetadataMixin):
 
     def __str__(self) -> str:
         return _table(self.index, self.rates, self._metadata_store(), None, None)
+
+    def _repr_html_(self) -> str:
+        return repr_html.tsgroup_html(self)
 
     # -- time operations ---------------------------------------------------------------------
     def restrict(self, ep: IntervalSet) -> TsGroup:

@@ -20,7 +20,7 @@ from ..core.interval_set import IntervalSet
 from ..errors import MemoryBudgetError
 from .executors import execute, resolve_executor
 from .planner import plan
-from .progress import progress_bar
+from .progress import analysis_label, job_progress
 from .protocol import check_algorithm
 
 __all__ = ["run"]
@@ -79,6 +79,6 @@ def run(
             raise
         executor, in_flight = "serial", 1  # "auto": a budget too small for parallel chunks runs serially
         job = plan(obj, algorithm, ep, max_memory, in_flight)
-    with progress_bar(len(job.tasks), progress) as bar:
+    with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar:
         state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
     return algorithm.finalize(state)

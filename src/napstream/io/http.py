@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import re
+import socket
 import threading
 import time
 import weakref
@@ -40,6 +41,7 @@ from ..errors import (
     RemoteChangedError,
     RemoteError,
     RemoteNotFoundError,
+    RemoteUnreachableError,
 )
 from .base import BlockedSource
 from .cache import BlockCache
@@ -72,6 +74,28 @@ def _run_here(coro: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
         return loop.run_until_complete(coro)
     finally:
         asyncio.events._set_running_loop(outer)
+
+
+def _close_sessions(sessions: list[tuple[asyncio.AbstractEventLoop, Any]], any_thread: bool = True) -> None:
+    """Close aiohttp sessions quietly (from ``close()``, garbage collection or exit).
+
+    A session whose loop is idle is closed gracefully on that loop (from a garbage collection only
+    this thread's loop: another thread may be about to run its own); otherwise its connector is
+    closed synchronously, which marks the session closed so aiohttp prints no "Unclosed client
+    session" / "Unclosed connector" block when the session is freed.
+    """
+    while sessions:
+        loop, session = sessions.pop()
+        try:
+            if session.closed:
+                continue
+            mine = any_thread or loop is getattr(_THREAD, "loop", None)
+            if mine and not loop.is_closed() and not loop.is_running():
+                _run_here(session.close(), loop)
+            elif session.connector is not None:
+                session.connector._close()  # synchronous part of BaseConnector.close()
+        except Exception:  # noqa: BLE001 - closing must not raise
+            pass
 
 
 @atexit.register
@@ -135,8 +159,10 @@ class HTTPSource(BlockedSource):
         self._timeout = config._validate("timeout", timeout if timeout is not None else config.timeout)
         self._headers = {"Accept-Encoding": "identity", **(headers or {})}
         self._tls = threading.local()  # this thread's aiohttp session, semaphore
-        self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []
+        self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []  # never rebound (finalizer)
         self._lock = threading.Lock()
+        self._reached = False  # never connected yet: a refused connection or unknown host is final
+        weakref.finalize(self, _close_sessions, self._sessions, False)  # garbage-collected unclosed
         t0 = time.perf_counter()
         ends: dict[int, bytes] | None = None
         trips = 0
@@ -194,14 +220,9 @@ class HTTPSource(BlockedSource):
         """Close the HTTP sessions (idempotent)."""
         super().close()  # first: in-flight requests must not open a new session
         with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for loop, session in sessions:
-            if session.closed or loop.is_closed() or loop.is_running():
-                continue
-            try:
-                _run_here(session.close(), loop)
-            except Exception:  # noqa: BLE001 - closing must not raise
-                pass
+            sessions = self._sessions[:]
+            del self._sessions[:]
+        _close_sessions(sessions)
 
     # -- requests --------------------------------------------------------------------------------
     def _what(self, r: ByteRange | None = None) -> str:
@@ -216,12 +237,25 @@ class HTTPSource(BlockedSource):
         self.stats.add(requests=1)
         try:
             async with session.request(method, self._url, headers={**self._headers, **headers}, allow_redirects=True) as resp:
+                self._reached = True
                 if resp.status >= 400:
                     raise status_error(resp.status, self._what(), resp.headers.get("Retry-After"))
                 return await handle(resp)
         except aiohttp.ClientSSLError as err:  # a bad certificate does not get better with retries
             raise RemoteAccessError(f"TLS verification failed for {self._what()}: {self._scrub(err)}") from None
+        except aiohttp.ClientConnectorError as err:
+            refused = isinstance(err.os_error, (ConnectionRefusedError, socket.gaierror))
+            if refused and not self._reached:
+                await asyncio.sleep(0.05)  # a concurrent request may be learning that the server went away
+            if refused and not self._reached:
+                reason = "connection refused" if isinstance(err.os_error, ConnectionRefusedError) else "unknown host"
+                raise RemoteUnreachableError(
+                    f"cannot reach {safe_url(self._url).split('/')[2]} ({reason}) to open {self.description}; "
+                    "check the URL and your network"
+                ) from None
+            raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError) as err:
+            self._reached = True  # a server was there (it dropped or stalled): worth retrying
             raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None
 
     def _scrub(self, err: BaseException) -> str:

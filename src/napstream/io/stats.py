@@ -125,6 +125,23 @@ class IOStats:
             f"{self.wait_seconds:.2f} s waiting, {self.retries} retries"
         )
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows the friendly line (``str``) when ``nwb.io_stats`` is a cell's value."""
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook cell shows the counters as a small table, with the friendly line as title."""
+        from html import escape
+
+        def cell(k: str) -> str:
+            v = getattr(self, k)
+            text = format_bytes(v) if k.startswith("bytes") else (f"{v:.2f} s" if isinstance(v, float) else str(v))
+            return f"<td style='text-align:left;padding:1px 8px'>{escape(k)}</td><td style='text-align:right;padding:1px 8px'>{escape(text)}</td>"
+
+        rows = "".join(f"<tr>{cell(k)}</tr>" for k in _COUNTERS)
+        return (f"<div class='napstream-repr'><div><b>napstream.IOStats</b>: {escape(str(self))}</div>"
+                f"<details><summary>counters</summary><table>{rows}</table></details></div>")
+
 
 GLOBAL_STATS = IOStats()
 """Process-wide aggregate of every source's counters."""

@@ -159,6 +159,23 @@ class NWBFile:
         """The napstream type of ``key`` (e.g. ``'TsdFrame'`` or ``'unsupported: Images'``)."""
         return self._entry(key).type_label
 
+    def describe(self, key: str) -> dict[str, Any]:
+        """What the file says of ``key``, from metadata only: ``unit``, ``rate``, ``description``,
+        ``conversion``, ``chunks``, ``compression``... (None where it says nothing).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from napstream.testing.sessions import write_session
+        >>> p = write_session(pathlib.Path(tempfile.mkdtemp()) / "s.nwb", duration=20.0, n_units=2, n_channels=2)
+        >>> with NWBFile(p) as nwb:
+        ...     nwb.describe("SpatialSeriesLED1")["unit"]
+        'meters'
+        """
+        from .describe import details
+
+        return details(self.file, self._entry(key))
+
     def entry(self, key: str) -> Entry:
         """The :class:`~napstream.nwb.tree.Entry` (path, neurodata type, shape, dtype) of ``key``."""
         return self._entry(key)
@@ -200,6 +217,11 @@ class NWBFile:
 
     def __repr__(self) -> str:
         return self.__str__()
+
+    def _repr_html_(self) -> str:
+        from .describe import nwbfile_html
+
+        return nwbfile_html(self)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:

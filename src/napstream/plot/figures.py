@@ -45,6 +45,15 @@ def _plt() -> Any:
     return plt
 
 
+def _new_figure(plt: Any, figsize: tuple[float, float]) -> Any:
+    """A new figure. In a notebook (inline backend) it is detached from pyplot, so that returning it
+    as a cell's value shows it once (pyplot would show it a second time at the end of the cell)."""
+    fig = plt.figure(figsize=figsize)
+    if "inline" in plt.get_backend().lower():
+        plt.close(fig)
+    return fig
+
+
 def _grid(n: int, max_cols: int = 8) -> tuple[int, int]:
     cols = max(1, min(max_cols, math.ceil(math.sqrt(n * 2))))
     return max(1, math.ceil(n / cols)), cols
@@ -84,8 +93,14 @@ def plot_tuning_curves(
     cmap: str = "viridis",
     title: str | None = None,
     fig: Any = None,
+    xlabel: str = "x",
+    ylabel: str = "y",
+    unit: str | None = None,
 ) -> Any:
     """A grid of tuning curves, one panel per unit (rate maps for 2-D, lines for 1-D).
+
+    2-D maps have a colorbar in Hz and axes in the position's units; 1-D curves are rates (Hz)
+    against the feature.
 
     Parameters
     ----------
@@ -100,43 +115,67 @@ def plot_tuning_curves(
         Colormap of 2-D maps.
     title : str, optional
         Figure title.
+    fig : matplotlib.figure.Figure, optional
+        Draw into this figure.
+    xlabel, ylabel : str
+        Names of the feature axes (``"x"``, ``"y"``; 1-D curves use ``xlabel``).
+    unit : str, optional
+        Unit of the features (e.g. ``"m"``, the position's ``unit`` in the NWB file).
 
     Returns
     -------
     matplotlib.figure.Figure
+        In a notebook, the figure shows once when it is the cell's value.
 
     Examples
     --------
     >>> import numpy as np
-    >>> fig = plot_tuning_curves({0: np.eye(4), 1: np.ones((4, 4))})   # doctest: +SKIP
+    >>> fig = plot_tuning_curves({0: np.eye(4), 1: np.ones((4, 4))}, unit="m")   # doctest: +SKIP
     """
     plt = _plt()
     labels, arrays, found_bins = _as_unit_maps(tuning_curves)
     bins = found_bins if bins is None else [np.asarray(b, dtype=float) for b in bins]
     rows, cols = _grid(len(arrays), max_cols)
-    fig = fig or plt.figure(figsize=(2.2 * cols, 2.0 * rows + (0.4 if title else 0)))
+    fig = fig or _new_figure(plt, (2.6 * cols, 2.3 * rows + (0.4 if title else 0)))
+    suffix = f" ({unit})" if unit else ""
     for i, (label, arr) in enumerate(zip(labels, arrays)):
         ax = fig.add_subplot(rows, cols, i + 1)
+        left, bottom = i % cols == 0, i >= len(arrays) - cols
         if arr.ndim == 2:
-            extent = None
-            if bins is not None and len(bins) == 2 and len(bins[0]) > 1 and len(bins[1]) > 1:
-                extent = (bins[0][0], bins[0][-1], bins[1][0], bins[1][-1])
-            ax.imshow(arr.T if extent else arr, origin="lower", aspect="equal" if extent else "auto", cmap=cmap, extent=extent)
-            peak = np.nanmax(arr) if np.isfinite(arr).any() else float("nan")
-            ax.set_title(f"Unit {label}\npeak {peak:.1f} Hz", fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _rate_map(fig, ax, arr, bins, cmap)
+            ax.set_title(f"Unit {label}", fontsize=8)
+            if bottom:
+                ax.set_xlabel(xlabel + suffix, fontsize=7)
+            if left:
+                ax.set_ylabel(ylabel + suffix, fontsize=7)
         elif arr.ndim == 1:
             x = bins[0] if bins is not None and len(bins[0]) == len(arr) else np.arange(len(arr))
             ax.plot(x, arr, lw=1.2)
             ax.set_title(f"Unit {label}", fontsize=8)
-            ax.tick_params(labelsize=6)
+            if bottom:
+                ax.set_xlabel(xlabel + suffix, fontsize=7)
+            if left:
+                ax.set_ylabel("rate (Hz)", fontsize=7)
         else:
             raise InvalidInputError(f"tuning curve of unit {label} has {arr.ndim} dimensions; only 1-D and 2-D plot")
+        ax.tick_params(labelsize=6)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _rate_map(fig: Any, ax: Any, arr: np.ndarray, bins: Any, cmap: str) -> None:
+    """One rate map with its colorbar (Hz); x horizontal, in the bins' units when given."""
+    extent = None
+    if bins is not None and len(bins) == 2 and len(bins[0]) > 1 and len(bins[1]) > 1:
+        dx, dy = np.diff(bins[0]).mean() / 2, np.diff(bins[1]).mean() / 2  # centres -> edges
+        extent = (bins[0][0] - dx, bins[0][-1] + dx, bins[1][0] - dy, bins[1][-1] + dy)
+    image = ax.imshow(arr.T if extent else arr, origin="lower", aspect="equal" if extent else "auto", cmap=cmap,
+                      extent=extent, interpolation="nearest")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("rate (Hz)", fontsize=6)
+    bar.ax.tick_params(labelsize=5)
 
 
 def plot_perievent(perievent: Any, bin_size: float = 0.01, *, title: str | None = None, fig: Any = None) -> Any:
@@ -158,7 +197,7 @@ def plot_perievent(perievent: Any, bin_size: float = 0.01, *, title: str | None 
         raise InvalidInputError(f"bin_size must be > 0 seconds, got {bin_size!r}")
     trials = [np.asarray(perievent[k].t if hasattr(perievent[k], "t") else perievent[k], dtype=float)
               for k in perievent.keys()]
-    fig = fig or plt.figure(figsize=(5, 4))
+    fig = fig or _new_figure(plt, (5, 4))
     ax1, ax2 = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
     for i, t in enumerate(trials):
         ax1.plot(t, np.full(t.shape, i), "|", color="k", markersize=2)
@@ -176,26 +215,63 @@ def plot_perievent(perievent: Any, bin_size: float = 0.01, *, title: str | None 
     return fig
 
 
-def plot_psd(psd: Any, *, fmax: float | None = None, log: bool = True, title: str | None = None, fig: Any = None) -> Any:
+def plot_psd(psd: Any, *, fmax: float | None = None, log: bool = True, title: str | None = None, fig: Any = None,
+             unit: str | None = None, max_legend: int = 12) -> Any:
     """Power spectral density per channel (a pandas.DataFrame indexed by frequency, as pynapple returns).
+
+    Parameters
+    ----------
+    psd : pandas.DataFrame
+        Frequencies (Hz) as index, one column per channel (``compute_mean_power_spectral_density``).
+    fmax : float, optional
+        Highest frequency shown.
+    log : bool
+        Logarithmic frequency and power axes (the 0 Hz bin is left out).
+    title : str, optional
+        Axes title.
+    fig : matplotlib.figure.Figure, optional
+        Draw into this figure.
+    unit : str, optional
+        Unit of the signal (e.g. ``"V"``, the series' ``unit`` in the NWB file): power is in unit²/Hz.
+    max_legend : int
+        Channels named in the legend at most.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> psd = pd.DataFrame({"ch0": [1.0, 0.5, 0.2]}, index=[0.0, 1.0, 2.0])
+    >>> fig = plot_psd(psd, unit="V")   # doctest: +SKIP
     """
     plt = _plt()
     if not (hasattr(psd, "index") and hasattr(psd, "columns")):
         raise InvalidTypeError(f"psd must be a pandas.DataFrame indexed by frequency, got {type(psd).__name__}")
     freqs = np.asarray(psd.index, dtype=float)
-    keep = freqs >= 0 if fmax is None else (freqs >= 0) & (freqs <= fmax)
-    fig = fig or plt.figure(figsize=(6, 4))
+    keep = (freqs > 0) if log else (freqs >= 0)
+    if fmax is not None:
+        keep &= freqs <= fmax
+    fig = fig or _new_figure(plt, (6, 4))
     ax = fig.add_subplot(1, 1, 1)
     values = np.abs(np.asarray(psd.values))[keep]
-    ax.plot(freqs[keep], values, lw=0.8)
+    names = [str(c) for c in psd.columns]
+    lines = ax.plot(freqs[keep], values, lw=0.8)
+    for line, name in zip(lines, names):
+        line.set_label(f"channel {name}")
     if log:
+        ax.set_xscale("log")
         ax.set_yscale("log")
     ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("power")
+    ax.set_ylabel(f"power ({unit}²/Hz)" if unit else "power (signal unit²/Hz)")
+    if 1 < len(names) <= max_legend:
+        ax.legend(fontsize=7, ncol=2 if len(names) > 6 else 1)
+    elif len(names) > max_legend:
+        ax.text(0.99, 0.99, f"{len(names)} channels", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    elif names:
+        ax.legend(fontsize=7)
+    ax.grid(True, which="major", alpha=0.3)
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -218,7 +294,7 @@ def plot_correlograms(correlograms: Any, *, max_cols: int = 8, title: str | None
     if not cols_:
         raise InvalidInputError("correlograms has no columns: there is nothing to plot")
     rows, cols = _grid(len(cols_), max_cols)
-    fig = fig or plt.figure(figsize=(2.2 * cols, 1.8 * rows))
+    fig = fig or _new_figure(plt, (2.2 * cols, 1.8 * rows))
     lags = np.asarray(correlograms.index, dtype=float)
     width = float(np.median(np.diff(lags))) if len(lags) > 1 else 1.0
     for i, c in enumerate(cols_):
