@@ -249,3 +249,17 @@ def test_reads_are_bounded_by_the_budget(recording_array):
         pnap.TsGroup({k: pnap.Ts(v) for k, v in spikes.items()}, time_support=pnap.IntervalSet(0, t[-1])),
         pnap.TsdFrame(t=t, d=xy), bins=5, range=[(-2, 2), (-3, 3)])
     _same(got, ref)
+
+
+def test_pynapple_flags_and_warnings():
+    t = np.arange(0.0, 100.0, 0.1)
+    feature = ns.Tsd(t=t, d=np.sin(t))
+    group = ns.TsGroup({0: ns.Ts(t=np.arange(0.5, 99.0, 0.7)), 1: ns.Tsd(t=np.arange(1.0, 99.0), d=np.ones(98))})
+    pgroup = pnap.TsGroup({0: pnap.Ts(t=np.arange(0.5, 99.0, 0.7)), 1: pnap.Tsd(t=np.arange(1.0, 99.0), d=np.ones(98))})
+    with pytest.warns(UserWarning, match="TsGroup entry 1 was not a Ts, but treating it as one!"):
+        got = ns.compute_tuning_curves(group, feature, bins=5, return_pandas=1)
+    with pytest.warns(UserWarning, match="TsGroup entry 1 was not a Ts"):
+        exp = pnap.compute_tuning_curves(pgroup, pnap.Tsd(t=t, d=np.sin(t)), bins=5, return_pandas=1)
+    np.testing.assert_allclose(got.values, exp.values)
+    with pytest.raises(TypeError, match="return_counts should be a boolean"):
+        ns.compute_tuning_curves(group, feature, bins=5, return_counts="no")
