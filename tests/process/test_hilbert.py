@@ -53,6 +53,7 @@ def test_in_memory_is_bit_identical_to_pynapple():
         np.testing.assert_array_equal(got.time_support.values, exp.time_support.values)
 
 
+@pytest.mark.slow
 @pytest.mark.network
 def test_streamed_envelope_and_phase_beyond_the_budget(session_objects):
     """9 MB cannot hold the whole-array transform of 50000 x 4 samples: the transform streams."""
