@@ -299,7 +299,14 @@ def _cross_two(groups: Any, binsize: float, windowsize: float, ep: Any, norm: bo
     return _frame(data, centres)
 
 
-_REQUIRED: Any = object()  # a required argument not given (pynapple checks the types of the others first)
+class _Required:
+    """Default of a required argument (pynapple checks the types of the others before reporting it missing)."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED: Any = _Required()
 
 
 def compute_eventcorrelogram(group: Any, event: Any = _REQUIRED, binsize: float = _REQUIRED,
