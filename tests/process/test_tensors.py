@@ -69,3 +69,15 @@ def test_tensor_errors():
         nap.build_tensor(nap.Ts(t=np.arange(10.0)), ep)
     with pytest.raises(RuntimeError, match="align should be 'start' or 'end'"):
         nap.build_tensor(tsd, ep, align="middle")
+
+
+def test_pynapple_submodule_attributes():
+    """pynapple exposes its process modules as attributes (``nap.randomize.jitter_timestamps``...)."""
+    assert nap.randomize.jitter_timestamps is nap.jitter_timestamps
+    assert nap.warping.build_tensor is nap.build_tensor and nap.warping.warp_tensor is nap.warp_tensor
+    assert nap.filtering.apply_lowpass_filter is nap.apply_lowpass_filter
+    assert nap.tuning_curves.compute_tuning_curves is nap.compute_tuning_curves
+    assert nap.process.filtering._get_windowed_sinc_kernel is not None
+    for name in ("apply_hilbert_transform", "compute_hilbert_envelope", "compute_hilbert_phase",
+                 "detect_oscillatory_events", "shift_timestamps", "shuffle_ts_intervals", "resample_timestamps"):
+        assert callable(getattr(nap, name)) and name in dir(nap)
