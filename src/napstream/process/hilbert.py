@@ -5,9 +5,11 @@ does exactly that whenever it can hold the signal: for in-memory inputs, and for
 transform fits the memory budget (``max_memory`` / ``napstream.config.memory_budget``); the results
 then equal pynapple's bit for bit.
 
-A lazy signal too long for the budget is streamed instead: every chunk is transformed together with
-``margin`` seconds of signal on each side (an FFT over chunk + margins) and only its own rows are
-kept, written to an HDF5 file and returned lazily. The Hilbert kernel decays as ``1/t``, so the
+A lazy signal too long for the budget is streamed instead: the rows are cut into tiles of
+``margin / 2`` seconds on a fixed grid, every tile is transformed together with ``margin`` seconds of
+signal on each side (an FFT over tile + margins) and only its own rows are kept, written to an HDF5
+file and returned lazily. The tiles do not depend on the engine's chunks, so every executor and every
+budget that streams give the same numbers. The Hilbert kernel decays as ``1/t``, so the
 streamed result differs from the whole-array one by the signal's contribution beyond the margin:
 for a band-limited signal (what one takes the Hilbert transform of) that is tiny — a 10-s margin
 on a 6-12 Hz band keeps the envelope within ~1e-3 of its amplitude — but it is not bit-identical,
@@ -56,21 +58,38 @@ def _as_output(analytic: np.ndarray, what: str) -> np.ndarray:
 
 
 class HilbertBlocks(_WritesRows):
-    """Analytic signal (or its envelope / phase) of every chunk, from an FFT over chunk + margins."""
+    """Analytic signal (or its envelope / phase) tile by tile, each from an FFT over tile + margins.
+
+    Tiles of ``tile`` rows sit on a fixed grid of the series' rows and each is transformed with
+    ``margin`` rows on both sides (clipped at the series' ends), so every output row depends on the
+    same input rows whatever the engine's chunks: serial, threads, dask and every budget that streams
+    give identical numbers. The engine reads ``margin + tile`` rows around each chunk.
+    """
 
     preferred_executor = "threads"
 
-    def __init__(self, margin: int, what: str) -> None:
-        self.margin = int(margin)
+    def __init__(self, margin: int, what: str, width: int = 1) -> None:
+        self.halo = int(margin)
+        self.tile = max(self.halo // 2, 1)
+        self.margin = self.halo + self.tile
         self.what = what
-        self.row_factor = float(_ROW_COPIES + 2)
+        self.row_factor = 2.0
+        # one tile's FFT work: input, spectrum, analytic signal and output, complex, per column
+        self.fixed_nbytes = (self.tile + 2 * self.halo) * int(width) * 16 * 3
 
     def update(self, state: Any, chunk: Any) -> Any:
         from scipy.signal import hilbert
 
-        x = np.asarray(chunk.d, dtype=np.float64)
-        y = _as_output(hilbert(x, axis=0), self.what)[chunk.core_slice]
-        return chunk.core_start, chunk.core_stop, y
+        a, b = chunk.core_start, chunk.core_stop
+        out = []
+        for k in range(a // self.tile, -(-b // self.tile)):
+            ts, te = k * self.tile, (k + 1) * self.tile
+            lo, hi = max(chunk.start_row, ts - self.halo), min(chunk.stop_row, te + self.halo)
+            x = np.asarray(chunk.d[lo - chunk.start_row:hi - chunk.start_row], dtype=np.float64)
+            y = _as_output(hilbert(x, axis=0), self.what)
+            keep_lo, keep_hi = max(ts, a), min(te, b)
+            out.append(y[keep_lo - lo:keep_hi - lo])
+        return a, b, np.concatenate(out, axis=0)
 
 
 def _check_data(data: Any) -> None:
@@ -97,7 +116,7 @@ def _transform(data: Any, what: str, margin: float | None, engine: dict) -> Any:
     # one segment over every row: pynapple transforms the concatenated epochs as one array
     whole = IntervalSet(float(t[0]), float(t[n_rows - 1]))
     dtype = np.complex128 if what == "analytic" else np.float64
-    values = _stream(HilbertBlocks(rows, what), (t, d), whole, dtype, engine)
+    values = _stream(HilbertBlocks(rows, what, width), (t, d), whole, dtype, engine)
     return data._result_like(t, values, support)
 
 
