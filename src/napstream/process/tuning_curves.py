@@ -20,7 +20,6 @@ The legacy functions do **not** emit pynapple's FutureWarning: napstream keeps t
 from __future__ import annotations
 
 import warnings
-from numbers import Number
 from types import SimpleNamespace
 from typing import Any
 
@@ -191,13 +190,6 @@ def _feature_names(features: Any, feature_names: Any, n_features: int) -> list[A
     return list(feature_names)
 
 
-def _check_flag(value: Any, name: str) -> bool:
-    """pynapple's boolean flags: a bool (numpy's too), nothing else (not 0/1)."""
-    if isinstance(value, (bool, np.bool_)) or (isinstance(value, Number) and value in (0, 1)):
-        return bool(value)
-    raise InvalidTypeError(f"{name} should be a boolean. Got {v.type_name(value)}.")
-
-
 def _is_scalar(x: Any) -> bool:
     return np.isscalar(x) or (isinstance(x, np.ndarray) and x.ndim == 0)
 
@@ -355,7 +347,7 @@ def compute_tuning_curves(
     """
     import xarray as xr
 
-    _check_flag(return_pandas, "return_pandas")
+    v.check_flag(return_pandas, "return_pandas")
     r = _tuning(data, features, bins, range, epochs, fs, feature_names, return_counts, max_memory, executor)
     attrs = {"occupancy": r.occupancy, "bin_edges": r.edges, "fs": r.fs}
     if r.rates is not None:
@@ -376,7 +368,7 @@ def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any,
         fs = _sampling_rate(ti, segments)
     elif isinstance(fs, bool) or not isinstance(fs, (int, float)):
         raise InvalidTypeError(f"fs should be a number (int or float). Got {v.type_name(fs)}.")
-    _check_flag(return_counts, "return_counts")
+    v.check_flag(return_counts, "return_counts")
     edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
     query, keys, continuous, rates = _build_query(data, epochs)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
@@ -447,7 +439,7 @@ def compute_response_per_epoch(data: Any, epochs_dict: dict, return_pandas: bool
             or not all(isinstance(e, IntervalSet) for e in epochs_dict.values())):
         raise InvalidTypeError(
             f"epochs_dict should be a dictionary of IntervalSets. Got {v.type_name(epochs_dict)}.")
-    _check_flag(return_pandas, "return_pandas")
+    v.check_flag(return_pandas, "return_pandas")
     columns = [_epoch_response(data, ep, max_memory=None) for ep in epochs_dict.values()]
     keys = _keys_of(data)
     out = xr.DataArray(np.stack(columns, axis=1), coords={"unit": keys, "epochs": list(epochs_dict)},
@@ -582,12 +574,6 @@ def _legacy_checks(group: Any = None, feature: Any = None, features: Any = None,
         raise InvalidTypeError(f"ep should be an IntervalSet. Got {v.type_name(ep)}.")
     if minmax is not None and (not hasattr(minmax, "__iter__") or isinstance(minmax, str)):
         raise InvalidTypeError(f"minmax should be a tuple/list of 2 numbers. Got {v.type_name(minmax)}.")
-
-
-def _check_bitssec(bitssec: Any) -> bool:
-    if not isinstance(bitssec, (bool, np.bool_)):
-        raise InvalidTypeError(f"Argument bitssec should be of type bool. Got {v.type_name(bitssec)}.")
-    return bool(bitssec)
 
 
 def _check_nb_bins(nb_bins: Any) -> None:
@@ -762,7 +748,7 @@ def compute_1d_mutual_info(tc: Any, feature: Any, ep: IntervalSet | None = None,
     if not isinstance(tc, (pd.DataFrame, np.ndarray)):
         raise InvalidTypeError(f"Argument tc should be of type pandas.DataFrame or numpy.ndarray. Got {v.type_name(tc)}.")
     _legacy_checks(feature=feature, ep=ep, minmax=minmax)
-    bitssec = _check_bitssec(bitssec)
+    bitssec = v.check_flag(bitssec, "bitssec", pynapple_type_message=True)
     if isinstance(tc, pd.DataFrame):
         tcs = xr.DataArray(tc.values.T, coords={"unit": tc.columns.values, "0": tc.index}, dims=["unit", "0"])
     else:
@@ -793,7 +779,7 @@ def compute_2d_mutual_info(dict_tc: Any, features: Any, ep: IntervalSet | None =
         raise InvalidTypeError(
             f"Argument dict_tc should be a dictionary of numpy.ndarray or numpy.ndarray. Got {v.type_name(dict_tc)}.")
     _legacy_checks(features=features, ep=ep, minmax=minmax)
-    bitssec = _check_bitssec(bitssec)
+    bitssec = v.check_flag(bitssec, "bitssec", pynapple_type_message=True)
     if isinstance(dict_tc, dict):
         tcs = xr.DataArray(np.array([dict_tc[k] for k in dict_tc]), coords={"unit": list(dict_tc)},
                            dims=["unit", "0", "1"])
