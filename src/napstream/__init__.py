@@ -53,6 +53,19 @@ _EXPORTS: dict[str, str] = {
     "apply_bandstop_filter": "process", "get_filter_frequency_response": "process",
     "compute_wavelet_transform": "process",
     "generate_morlet_filterbank": "process",
+    # process: surrogates, Hilbert transform, oscillatory events, trial tensors
+    "shift_timestamps": "process", "shuffle_ts_intervals": "process", "jitter_timestamps": "process",
+    "resample_timestamps": "process", "apply_hilbert_transform": "process",
+    "compute_hilbert_envelope": "process", "compute_hilbert_phase": "process",
+    "detect_oscillatory_events": "process", "build_tensor": "process", "warp_tensor": "process",
+}
+
+# submodules pynapple exposes as attributes (``nap.randomize.jitter_timestamps``...)
+_MODULES: dict[str, str] = {
+    "process": "process", "core": "core", "randomize": "process.randomize",
+    "filtering": "process.filtering", "spectrum": "process.spectrum", "wavelets": "process.wavelets",
+    "perievent": "process.perievent", "tuning_curves": "process.tuning_curves",
+    "correlograms": "process.correlograms", "decoding": "process.decoding", "warping": "process.tensors",
 }
 
 nap_config = config
@@ -61,6 +74,10 @@ __all__ = sorted(set(_EXPORTS) | {"config", "nap_config", "NapstreamError", "__v
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value = importlib.import_module(f".{_MODULES[name]}", __name__)
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'napstream' has no attribute {name!r}")

@@ -33,6 +33,7 @@ __all__ = [
     "MemoryBudgetError",
     "MissingDependencyError",
     "DandiError",
+    "InvalidArgumentError",
 ]
 
 
@@ -106,6 +107,13 @@ class MissingDependencyError(NapstreamError, ImportError):
 
 class DandiError(NapstreamError, LookupError):
     """A DANDI dandiset, version or asset could not be resolved."""
+
+
+class InvalidArgumentError(InvalidInputError, RuntimeError):
+    """An invalid value where pynapple raises ``RuntimeError`` (also a ``ValueError``).
+
+    pynapple scripts that ``except RuntimeError`` keep working, and so does ``except ValueError``.
+    """
 
 
 def missing_dependency(module: str, extra: str) -> MissingDependencyError:

@@ -130,15 +130,17 @@ def test_from_nwb_file(tmp_path):
 
 
 @pytest.mark.parametrize("call, err, match", [
-    (lambda g: ns.compute_autocorrelogram(g[0], 0.1, 1.0), InvalidTypeError, "group must be a TsGroup, got Ts"),
+    (lambda g: ns.compute_autocorrelogram(g[0], 0.1, 1.0), InvalidTypeError, "Parameter group must be of type TsGroup. Got Ts"),
     (lambda g: ns.compute_crosscorrelogram((g, g[0]), 0.1, 1.0), InvalidTypeError, r"tuple/list of \(TsGroup"),
-    (lambda g: ns.compute_autocorrelogram(g, "a", 1.0), InvalidTypeError, "binsize must be a number"),
+    (lambda g: ns.compute_autocorrelogram(g, "a", 1.0), InvalidTypeError, "Parameter binsize must be of type <class 'numbers.Number'>"),
     (lambda g: ns.compute_autocorrelogram(g, 0.0, 1.0), InvalidInputError, "binsize must be positive"),
-    (lambda g: ns.compute_autocorrelogram(g, 0.1, 1.0, ep=[0, 1]), InvalidTypeError, "ep must be an IntervalSet"),
+    (lambda g: ns.compute_autocorrelogram(g, 0.1, 1.0, ep=[0, 1]), InvalidTypeError, "Parameter ep must be of type <class 'napstream.core.interval_set.IntervalSet'>"),
     (lambda g: ns.compute_autocorrelogram(g, 0.1, 1.0, time_units="h"), InvalidInputError, "time_units"),
-    (lambda g: ns.compute_eventcorrelogram(g, g, 0.1, 1.0), InvalidTypeError, "event must be a Ts or Tsd"),
-    (lambda g: ns.compute_isi_distribution(g, bins=0), InvalidInputError, "bins must be positive"),
-    (lambda g: ns.compute_isi_distribution([1.0], bins=3), InvalidTypeError, "data must be a Ts"),
+    (lambda g: ns.compute_eventcorrelogram(g, g, 0.1, 1.0), InvalidTypeError, "Parameter event must be of type"),
+    (lambda g: ns.compute_isi_distribution(g, bins=0), InvalidInputError, "`bins` must be positive, when an integer"),
+    (lambda g: ns.compute_eventcorrelogram(g, binsize="a"), InvalidTypeError, "Parameter binsize must be of type"),
+    (lambda g: ns.compute_eventcorrelogram(g, g[0], 0.1), TypeError, "missing 1 required positional argument: 'windowsize'"),
+    (lambda g: ns.compute_isi_distribution([1.0], bins=3), InvalidTypeError, "data should be a Ts, TsGroup, Tsd, TsdFrame, TsdTensor"),
 ])
 def test_bad_input(groups, call, err, match):
     g, _ = groups

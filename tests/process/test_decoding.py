@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import napstream as ns
@@ -93,15 +94,17 @@ def test_bad_input(session):
     g, G, (f, F), _ = session
     tc = pnap.compute_tuning_curves(G, F, bins=4)
     ep = ns.IntervalSet(0, 10)
-    with pytest.raises(InvalidTypeError, match="tuning_curves must be an xarray.DataArray"):
+    with pytest.raises(InvalidTypeError, match="tuning_curves should be an xarray.DataArray"):
         ns.decode_bayes(tc.values, g, ep, 0.1)
-    with pytest.raises(InvalidTypeError, match="data must be a TsGroup"):
+    with pytest.raises(InvalidTypeError, match="Unknown format for data. data should be a TsGroup"):
         ns.decode_bayes(tc, g[0], ep, 0.1)
     with pytest.raises(InvalidInputError, match="units"):
         ns.decode_bayes(tc, g[[0, 1]], ep, 0.1)
-    with pytest.raises(InvalidInputError, match="sliding_window_size must be >= 1"):
+    with pytest.raises(InvalidInputError, match="sliding_window_size should be >= 1"):
         ns.decode_bayes(tc, g, ep, 0.1, sliding_window_size=0)
     with pytest.raises(InvalidTypeError, match="epochs must be an IntervalSet"):
         ns.decode_bayes(tc, g, [0, 10], 0.1)
     with pytest.raises(InvalidInputError, match="bin_size must be a positive"):
         ns.decode_bayes(tc, g, ep, -1.0)
+    with pytest.raises(RuntimeError, match="Unknown format for feature in decode_1d"):
+        ns.decode_1d(pd.DataFrame(np.ones((4, 2)), columns=[0, 1]), g, ep, 0.1, feature=[1, 2, 3])

@@ -85,7 +85,7 @@ def test_filter_errors(sigs):
     lazy, mem, _ = sigs
     with pytest.raises(InvalidInputError, match="Nyquist"):
         nap.apply_lowpass_filter(mem, 600.0)
-    with pytest.raises(InvalidInputError, match="pair"):
+    with pytest.raises(InvalidInputError, match="bandpass filter require a tuple of two numbers"):
         nap.apply_bandpass_filter(mem, 10.0)
     with pytest.raises(InvalidInputError, match="mode"):
         nap.apply_highpass_filter(mem, 10.0, mode="fir")
@@ -95,9 +95,33 @@ def test_filter_errors(sigs):
         nap.apply_highpass_filter(lazy, 1.0, max_memory="50kB")
     with pytest.raises(TypeError, match="data"):
         nap.apply_highpass_filter(np.zeros(5), 1.0)
+    with pytest.raises(ValueError, match="First argument should be of type Tsd, TsdFrame or TsdTensor"):
+        nap.apply_highpass_filter("x", 1.0)  # pynapple raises a ValueError
+    with pytest.raises(ValueError, match="Invalid value for 'order'"):
+        nap.apply_highpass_filter(mem, 1.0, order=2.0)
+    with pytest.raises(ValueError, match="Invalid value for 'fs'"):
+        nap.apply_highpass_filter(mem, 1.0, fs="1000")
     nan = nap.Tsd(t=np.arange(100) / RATE, d=np.r_[np.zeros(50), np.nan, np.zeros(49)])
     with pytest.raises(ValueError, match="NaN"):
         nap.apply_lowpass_filter(nan, 50.0)
+
+
+@pytest.mark.parametrize("kind,cutoff", [("lowpass", 40.0), ("highpass", 12.5), ("bandpass", (5.0, 30.0)),
+                                         ("bandstop", (50.0, 70.0))])
+def test_private_kernel_helpers_equal_pynapple(kind, cutoff):
+    from pynapple.process import filtering as pf
+
+    from napstream.process import filtering as nf
+
+    fc = np.asarray(cutoff, dtype=float)
+    np.testing.assert_allclose(nf._get_windowed_sinc_kernel(fc, kind, RATE, 0.05),
+                               pf._get_windowed_sinc_kernel(fc, kind, RATE, 0.05), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(nf._get_butter_coefficients(cutoff, kind, RATE, 3),
+                               pf._get_butter_coefficients(cutoff, kind, RATE, 3))
+    k = np.hanning(11)
+    np.testing.assert_allclose(nf._compute_spectral_inversion(k.copy()), pf._compute_spectral_inversion(k.copy()))
+    with pytest.raises(ValueError):
+        nf._get_windowed_sinc_kernel(1.0, "notch", 4.0)
 
 
 @pytest.mark.parametrize("kind,cutoff", CASES)

@@ -108,13 +108,14 @@ def test_from_nwb_file(tmp_path):
 
 
 @pytest.mark.parametrize("call, err, match", [
-    (lambda g, x: ns.compute_perievent([1.0], g[0], 1.0), InvalidTypeError, "data must be a Ts"),
-    (lambda g, x: ns.compute_perievent(g[0], "a", 1.0), InvalidTypeError, "events must be a Ts"),
-    (lambda g, x: ns.compute_perievent(g[0], g[1], (1, 2, 3)), InvalidInputError, "window must be"),
-    (lambda g, x: ns.compute_perievent(g[0], g[1], 1.0, time_unit="h"), InvalidInputError, "time_unit"),
+    (lambda g, x: ns.compute_perievent([1.0], g[0], 1.0), InvalidTypeError, "data should be a time series object"),
+    (lambda g, x: ns.compute_perievent(g[0], "a", 1.0), InvalidTypeError, "events should be a time series object"),
+    (lambda g, x: ns.compute_perievent(g[0], g[1], (1, 2, 3)), RuntimeError, "window should be a tuple of 2 numbers"),
+    (lambda g, x: ns.compute_perievent(g[0], g[1], 1.0, time_unit="h"), RuntimeError, "time_unit should be 's', 'ms' or 'us'"),
     (lambda g, x: ns.compute_perievent(g[0], g[1], 1.0, epochs=[0, 1]), InvalidTypeError, "epochs must be"),
-    (lambda g, x: ns.compute_event_triggered_average(g, g, 0.1, 1.0), InvalidTypeError, "data must be a Tsd"),
-    (lambda g, x: ns.compute_perievent(x, g[1], 1.0), InvalidInputError, "regularly sampled"),
+    (lambda g, x: ns.compute_event_triggered_average(g, g, 0.1, 1.0), InvalidTypeError,
+     "data should be a continuous time series"),
+    (lambda g, x: ns.compute_perievent(x, g[1], 1.0), RuntimeError, "regularly sampled"),
 ])
 def test_bad_input(inputs, call, err, match):
     g = inputs[0]

@@ -111,8 +111,14 @@ def test_spectrum_input_errors(signals):
     lazy, mem, _ = signals
     with pytest.raises(MemoryBudgetError, match="at least"):
         nap.compute_mean_power_spectral_density(lazy, 4.0, max_memory=2000)
-    with pytest.raises(InvalidInputError, match="overlap"):
+    with pytest.raises(InvalidInputError, match=r"Overlap should be in intervals \[0.0, 1.0\)"):
         nap.compute_mean_power_spectral_density(mem, 1.0, overlap=1.0)
+    with pytest.raises(InvalidTypeError, match="Parameter overlap must be of type <class 'float'>"):
+        nap.compute_mean_power_spectral_density(mem, 1.0, overlap="a")
+    with pytest.raises(InvalidTypeError, match="Parameter full_range must be of type <class 'bool'>"):
+        nap.compute_power_spectral_density(mem, full_range="a")
+    with pytest.raises(RuntimeError, match="One interval doesn't have any signal associated"):
+        nap.compute_mean_power_spectral_density(mem, 1.0, ep=nap.IntervalSet([0.0, 1e4], [5.0, 1e4 + 5.0]))
     with pytest.raises(InvalidTypeError, match="sig"):
         nap.compute_mean_power_spectral_density(np.zeros(10), 1.0)
     with pytest.raises(RuntimeError, match="interval_size"):

@@ -213,19 +213,19 @@ def test_from_nwb_file_equals_memory(tmp_path):
 
 
 @pytest.mark.parametrize("call, err, match", [
-    (lambda g, f, x: ns.compute_2d_tuning_curves(x, f, 10), InvalidTypeError, "group must be a TsGroup, got Tsd"),
-    (lambda g, f, x: ns.compute_2d_tuning_curves(g, x, 10), InvalidTypeError, "features must be a TsdFrame"),
-    (lambda g, f, x: ns.compute_1d_tuning_curves(g, f, 10), InvalidInputError, "1-column TsdFrame"),
+    (lambda g, f, x: ns.compute_2d_tuning_curves(x, f, 10), InvalidTypeError, "group should be a TsGroup. Got Tsd"),
+    (lambda g, f, x: ns.compute_2d_tuning_curves(g, x, 10), InvalidTypeError, "features should be a TsdFrame with 2 columns"),
+    (lambda g, f, x: ns.compute_1d_tuning_curves(g, f, 10), InvalidInputError, r"feature should be a Tsd \(or TsdFrame with 1 column only\)"),
     (lambda g, f, x: ns.compute_2d_tuning_curves(g, f, 0), InvalidInputError, "nb_bins must be positive, got 0"),
-    (lambda g, f, x: ns.compute_2d_tuning_curves(g, f, 2.5), InvalidTypeError, "nb_bins must be an int"),
+    (lambda g, f, x: ns.compute_2d_tuning_curves(g, f, 2.5), InvalidTypeError, "nb_bins should be of type int"),
     (lambda g, f, x: ns.compute_tuning_curves(g, f, bins=[3, 4, 5]), InvalidInputError, "one specification per"),
     (lambda g, f, x: ns.compute_tuning_curves(g, f, bins=-2), InvalidInputError, "must be a positive number"),
     (lambda g, f, x: ns.compute_tuning_curves(g, f, epochs=ns.IntervalSet(1e5, 2e5)), InvalidInputError,
      "epochs must overlap the features"),
-    (lambda g, f, x: ns.compute_tuning_curves(g, f, epochs=[0, 1]), InvalidTypeError, "epochs must be an IntervalSet"),
-    (lambda g, f, x: ns.compute_tuning_curves(g, f, range=(0, 1)), InvalidInputError, "range must be a sequence"),
+    (lambda g, f, x: ns.compute_tuning_curves(g, f, epochs=[0, 1]), InvalidTypeError, "epochs should be an IntervalSet"),
+    (lambda g, f, x: ns.compute_tuning_curves(g, f, range=(0, 1)), InvalidInputError, "range should be a sequence of tuples, one for each feature"),
     (lambda g, f, x: ns.compute_tuning_curves(g, f, return_pandas="yes"), InvalidTypeError, "return_pandas"),
-    (lambda g, f, x: ns.compute_tuning_curves([1, 2], f), InvalidTypeError, "data must be a TsGroup"),
+    (lambda g, f, x: ns.compute_tuning_curves([1, 2], f), InvalidTypeError, "data should be a TsdFrame, TsGroup, Ts, or Tsd"),
 ])
 def test_bad_input(data, call, err, match):
     (g, f, x), _ = data
@@ -249,3 +249,17 @@ def test_reads_are_bounded_by_the_budget(recording_array):
         pnap.TsGroup({k: pnap.Ts(v) for k, v in spikes.items()}, time_support=pnap.IntervalSet(0, t[-1])),
         pnap.TsdFrame(t=t, d=xy), bins=5, range=[(-2, 2), (-3, 3)])
     _same(got, ref)
+
+
+def test_pynapple_flags_and_warnings():
+    t = np.arange(0.0, 100.0, 0.1)
+    feature = ns.Tsd(t=t, d=np.sin(t))
+    group = ns.TsGroup({0: ns.Ts(t=np.arange(0.5, 99.0, 0.7)), 1: ns.Tsd(t=np.arange(1.0, 99.0), d=np.ones(98))})
+    pgroup = pnap.TsGroup({0: pnap.Ts(t=np.arange(0.5, 99.0, 0.7)), 1: pnap.Tsd(t=np.arange(1.0, 99.0), d=np.ones(98))})
+    with pytest.warns(UserWarning, match="TsGroup entry 1 was not a Ts, but treating it as one!"):
+        got = ns.compute_tuning_curves(group, feature, bins=5, return_pandas=1)
+    with pytest.warns(UserWarning, match="TsGroup entry 1 was not a Ts"):
+        exp = pnap.compute_tuning_curves(pgroup, pnap.Tsd(t=t, d=np.sin(t)), bins=5, return_pandas=1)
+    np.testing.assert_allclose(got.values, exp.values)
+    with pytest.raises(TypeError, match="return_counts should be a boolean"):
+        ns.compute_tuning_curves(group, feature, bins=5, return_counts="no")

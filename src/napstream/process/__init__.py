@@ -23,6 +23,12 @@ _TABLE = {
         "apply_bandpass_filter", "apply_lowpass_filter", "apply_highpass_filter", "apply_bandstop_filter",
         "get_filter_frequency_response")},
     **{name: "wavelets" for name in ("compute_wavelet_transform", "generate_morlet_filterbank")},
+    **{name: "randomize" for name in (
+        "shift_timestamps", "shuffle_ts_intervals", "jitter_timestamps", "resample_timestamps")},
+    **{name: "hilbert" for name in (
+        "apply_hilbert_transform", "compute_hilbert_envelope", "compute_hilbert_phase")},
+    "detect_oscillatory_events": "oscillatory_events",
+    **{name: "tensors" for name in ("build_tensor", "warp_tensor")},
 }
 __all__ = sorted(_TABLE)
 __getattr__, __dir__ = lazy_exports(__name__, _TABLE, globals())

@@ -26,7 +26,7 @@ from ..errors import InvalidInputError, InvalidTypeError
 
 __all__ = [
     "classes", "type_name", "is_spikes", "is_continuous", "check_group", "check_epochs",
-    "check_bool", "check_positive", "check_time_units", "to_s", "time_index_of", "data_of",
+    "check_bool", "check_flag", "check_positive", "check_time_units", "to_s", "time_index_of", "data_of",
     "unit_segments",
 ]
 
@@ -74,6 +74,21 @@ def check_bool(value: Any, name: str) -> bool:
     if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
         return bool(value)
     raise InvalidTypeError(f"{name} must be a boolean, got {type_name(value)}")
+
+
+def check_flag(value: Any, name: str, pynapple_type_message: bool = False) -> bool:
+    """pynapple's boolean flags: a bool (numpy's too) or a number equal to 0 or 1, nothing else.
+
+    ``pynapple_type_message`` selects pynapple's wording of the legacy functions
+    ("Argument bitssec should be of type bool"), which also refuse 0/1.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if pynapple_type_message:
+        raise InvalidTypeError(f"Argument {name} should be of type bool. Got {type_name(value)}.")
+    if isinstance(value, Number) and value in (0, 1):
+        return bool(value)
+    raise InvalidTypeError(f"{name} should be a boolean. Got {type_name(value)}.")
 
 
 def check_positive(value: Any, name: str) -> float:

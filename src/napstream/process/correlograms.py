@@ -112,9 +112,13 @@ def _counts_against(ref: _Spikes, u: int, other: _Spikes, labels: list[int], bin
 def _check_params(binsize: Any, windowsize: Any, ep: Any, norm: Any, time_units: Any) -> tuple[float, float]:
     for name, value in (("binsize", binsize), ("windowsize", windowsize)):
         if isinstance(value, bool) or not isinstance(value, Number):
-            raise InvalidTypeError(f"{name} must be a number, got {v.type_name(value)}")
-    v.check_epochs(ep, "ep")
-    v.check_bool(norm, "norm") if isinstance(norm, (bool, np.bool_)) else _bad_bool(norm, "norm")
+            _bad_type(value, name, Number)
+    if ep is not None and not isinstance(ep, IntervalSet):
+        _bad_type(ep, "ep", IntervalSet)
+    if not isinstance(norm, (bool, np.bool_)):
+        _bad_type(norm, "norm", bool)
+    if not isinstance(time_units, str):
+        _bad_type(time_units, "time_units", str)
     v.check_time_units(time_units)
     binsize, windowsize = float(v.to_s(binsize, time_units)), float(v.to_s(windowsize, time_units))
     if not binsize > 0:
@@ -124,8 +128,15 @@ def _check_params(binsize: Any, windowsize: Any, ep: Any, norm: Any, time_units:
     return binsize, windowsize
 
 
-def _bad_bool(value: Any, name: str) -> None:
-    raise InvalidTypeError(f"{name} must be a bool, got {v.type_name(value)}")
+def _bad_type(value: Any, name: str, expected: Any) -> None:
+    """pynapple's message for a parameter of the wrong type (plus what came in)."""
+    raise InvalidTypeError(f"Invalid type. Parameter {name} must be of type {expected}. Got {v.type_name(value)}.")
+
+
+def _check_group(group: Any, cross: bool = False) -> None:
+    if not isinstance(group, v.classes().TsGroup):
+        extra = " or a tuple/list of (TsGroup, TsGroup)." if cross else "."
+        raise InvalidTypeError(f"Invalid type. Parameter group must be of type TsGroup{extra} Got {v.type_name(group)}.")
 
 
 def _rates(group: Any, spikes: _Spikes, ep: IntervalSet | None) -> np.ndarray:
@@ -175,7 +186,7 @@ def compute_autocorrelogram(group: Any, binsize: float, windowsize: float, ep: I
     >>> ac[0].round(6).tolist()
     [9.98, 9.99, 0.0, 9.99, 9.98]
     """
-    v.check_group(group, "group")
+    _check_group(group)
     binsize, windowsize = _check_params(binsize, windowsize, ep, norm, time_units)
     keys = list(group.keys())
     spikes = _Spikes([group[k] for k in keys], ep, resolve_budget(max_memory))
@@ -230,12 +241,13 @@ def compute_crosscorrelogram(group: Any, binsize: float, windowsize: float, ep: 
     two = isinstance(group, (tuple, list))
     if two and (len(group) != 2 or not all(isinstance(g, c.TsGroup) for g in group)):
         raise InvalidTypeError(
-            "group must be a TsGroup or a tuple/list of (TsGroup, TsGroup), got "
-            f"{v.type_name(group)} of {[v.type_name(g) for g in group]}")
-    if not two and not isinstance(group, c.TsGroup):
-        raise InvalidTypeError(f"group must be a TsGroup or a tuple/list of (TsGroup, TsGroup), got {v.type_name(group)}")
+            "Invalid type. Parameter group must be of type TsGroup or a tuple/list of (TsGroup, TsGroup). Got "
+            f"{v.type_name(group)} of {[v.type_name(g) for g in group]}.")
+    if not two:
+        _check_group(group, cross=True)
     binsize, windowsize = _check_params(binsize, windowsize, ep, norm, time_units)
-    reverse = v.check_bool(reverse, "reverse")
+    if not isinstance(reverse, (bool, np.bool_)):
+        _bad_type(reverse, "reverse", bool)
     budget = resolve_budget(max_memory)
     if two:
         return _cross_two(group, binsize, windowsize, ep, norm, budget)
@@ -287,9 +299,19 @@ def _cross_two(groups: Any, binsize: float, windowsize: float, ep: Any, norm: bo
     return _frame(data, centres)
 
 
-def compute_eventcorrelogram(group: Any, event: Any, binsize: float, windowsize: float,
-                             ep: IntervalSet | None = None, norm: bool = True, time_units: str = "s",
-                             max_memory: int | str | None = None) -> pd.DataFrame:
+class _Required:
+    """Default of a required argument (pynapple checks the types of the others before reporting it missing)."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED: Any = _Required()
+
+
+def compute_eventcorrelogram(group: Any, event: Any = _REQUIRED, binsize: float = _REQUIRED,
+                             windowsize: float = _REQUIRED, ep: IntervalSet | None = None, norm: bool = True,
+                             time_units: str = "s", max_memory: int | str | None = None) -> pd.DataFrame:
     """Correlograms of each unit of a TsGroup around the times of ``event``.
 
     Parameters
@@ -322,9 +344,15 @@ def compute_eventcorrelogram(group: Any, event: Any, binsize: float, windowsize:
     [0.0, 1.8, 0.0, 1.8, 0.0]
     """
     c = v.classes()
-    v.check_group(group, "group")
-    if not isinstance(event, (c.Ts, c.Tsd)) or isinstance(event, (c.TsdFrame, c.TsdTensor)):
-        raise InvalidTypeError(f"event must be a Ts or Tsd, got {v.type_name(event)}")
+    _check_group(group)
+    given = {"binsize": binsize, "windowsize": windowsize, "event": event}
+    _check_params(*(1.0 if x is _REQUIRED else x for x in (binsize, windowsize)), ep, norm, time_units)
+    if event is not _REQUIRED and (not isinstance(event, (c.Ts, c.Tsd)) or isinstance(event, (c.TsdFrame, c.TsdTensor))):
+        _bad_type(event, "event", (c.Ts, c.Tsd))
+    missing = [name for name in ("event", "binsize", "windowsize") if given[name] is _REQUIRED]
+    if missing:
+        raise TypeError(f"compute_eventcorrelogram() missing {len(missing)} required positional argument"
+                        f"{'s' if len(missing) > 1 else ''}: {', '.join(repr(m) for m in missing)}")
     binsize, windowsize = _check_params(binsize, windowsize, ep, norm, time_units)
     budget = resolve_budget(max_memory)
     ref = _Spikes([event], ep, budget // 2)
@@ -385,12 +413,14 @@ def compute_isi_distribution(data: Any, bins: int | list | np.ndarray = 10, log_
     """
     c = v.classes()
     if not isinstance(data, (c.Ts, c.Tsd, c.TsdFrame, c.TsdTensor, c.TsGroup)):
-        raise InvalidTypeError(f"data must be a Ts, Tsd, TsdFrame, TsdTensor or TsGroup, got {v.type_name(data)}")
+        raise InvalidTypeError(f"data should be a Ts, TsGroup, Tsd, TsdFrame, TsdTensor. Got {v.type_name(data)}.")
     if not isinstance(bins, (int, list, np.ndarray)) or isinstance(bins, bool):
-        raise InvalidTypeError(f"bins must be an int, a list or a numpy array, got {v.type_name(bins)}")
+        raise InvalidTypeError(f"bins should be either int, list or np.ndarray. Got {v.type_name(bins)}.")
     if not isinstance(log_scale, bool):
-        raise InvalidTypeError(f"log_scale must be a bool, got {v.type_name(log_scale)}")
-    epochs = data.time_support if v.check_epochs(epochs, "epochs") is None else epochs
+        raise InvalidTypeError(f"log_scale should be of type bool. Got {v.type_name(log_scale)}.")
+    if epochs is not None and not isinstance(epochs, IntervalSet):
+        raise InvalidTypeError(f"epochs should be an object of type IntervalSet. Got {v.type_name(epochs)}.")
+    epochs = data.time_support if epochs is None else epochs
     keys = list(data.keys()) if isinstance(data, c.TsGroup) else [0]
     indexes = [v.time_index_of(data[k]) for k in keys] if isinstance(data, c.TsGroup) else [v.time_index_of(data)]
     rows = max(1, resolve_budget(max_memory) // 64)
@@ -410,7 +440,7 @@ def compute_isi_distribution(data: Any, bins: int | list | np.ndarray = 10, log_
 def _isi_edges(bins: Any, indexes: list[Any], epochs: IntervalSet, rows: int, tr: Any) -> np.ndarray:
     if np.ndim(bins) == 0:
         if bins < 1:
-            raise InvalidInputError(f"bins must be positive when an integer, got {bins}")
+            raise InvalidInputError(f"`bins` must be positive, when an integer. Got {bins}.")
         lo, hi = np.inf, -np.inf
         for ix in indexes:
             for d in _diff_chunks(ix, epochs, rows):
@@ -424,6 +454,6 @@ def _isi_edges(bins: Any, indexes: list[Any], epochs: IntervalSet, rows: int, tr
     if np.ndim(bins) == 1:
         edges = np.asarray(bins)
         if np.any(edges[:-1] > edges[1:]):
-            raise InvalidInputError(f"bins must increase monotonically when an array, got {edges!r}")
+            raise InvalidInputError(f"`bins` must increase monotonically, when an array. Got {edges!r}.")
         return edges
-    raise InvalidInputError(f"bins must be 1-D when an array, got ndim {np.ndim(bins)}")
+    raise InvalidInputError(f"`bins` must be 1d, when an array. Got ndim {np.ndim(bins)}.")

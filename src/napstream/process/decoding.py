@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.interval_set import IntervalSet
 from ..engine.planner import resolve_budget
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidArgumentError, InvalidInputError, InvalidTypeError
 from . import _validate as v
 
 __all__ = ["decode_bayes", "decode_template", "decode_1d", "decode_2d"]
@@ -41,14 +41,14 @@ def _prepare(tuning_curves: Any, data: Any, epochs: Any, bin_size: Any, sliding_
     c = v.classes()
     if not isinstance(tuning_curves, xr.DataArray):
         raise InvalidTypeError(
-            "tuning_curves must be an xarray.DataArray as computed by compute_tuning_curves, got "
-            f"{v.type_name(tuning_curves)}")
+            "tuning_curves should be an xarray.DataArray as computed by compute_tuning_curves. Got "
+            f"{v.type_name(tuning_curves)}.")
     v.check_epochs(epochs, "epochs")
     v.check_time_units(time_units)
     continuous = isinstance(data, c.TsdFrame)
     if continuous:
         if isinstance(bin_size, bool) or not isinstance(bin_size, (int, float)):
-            raise InvalidInputError(f"bin_size must be a number, got {bin_size!r}")
+            raise InvalidInputError(f"bin_size should be a number. Got {bin_size!r}.")
         actual = _mean_step(data)
         if not np.isclose(actual, float(v.to_s(bin_size, time_units))):
             warnings.warn("passed bin_size is different from actual data bin size.", stacklevel=3)
@@ -56,20 +56,23 @@ def _prepare(tuning_curves: Any, data: Any, epochs: Any, bin_size: Any, sliding_
         v.check_positive(bin_size, "bin_size")
         data = data.count(bin_size, epochs, time_units=time_units)
     else:
-        raise InvalidTypeError(f"data must be a TsGroup or a TsdFrame of counts, got {v.type_name(data)}")
+        raise InvalidTypeError(
+            f"Unknown format for data. data should be a TsGroup or a TsdFrame of counts, got {v.type_name(data)}.")
     if tuning_curves.sizes["unit"] != data.shape[1]:
         raise InvalidInputError(
-            f"tuning_curves has {tuning_curves.sizes['unit']} units but data has {data.shape[1]} columns")
+            f"Different shapes for tuning_curves and data: {tuning_curves.sizes['unit']} units in the tuning "
+            f"curves, {data.shape[1]} columns in data.")
     if not np.all(tuning_curves.coords["unit"].values == np.asarray(data.columns)):
-        raise InvalidInputError("tuning_curves units and data columns (group keys) differ")
+        raise InvalidInputError("Different indices for tuning curves and data keys.")
     if not uniform_prior and "occupancy" not in tuning_curves.attrs:
-        raise InvalidInputError("uniform_prior=False needs an 'occupancy' attribute on tuning_curves")
+        raise InvalidInputError(
+            "uniform_prior set to False but no occupancy found in tuning curves (the 'occupancy' attribute).")
     bin_s = float(v.to_s(bin_size, time_units))
     if sliding_window_size is not None:
         if isinstance(sliding_window_size, bool) or not isinstance(sliding_window_size, int):
-            raise InvalidInputError(f"sliding_window_size must be an integer, got {sliding_window_size!r}")
+            raise InvalidInputError(f"sliding_window_size should be a integer. Got {sliding_window_size!r}.")
         if sliding_window_size < 1:
-            raise InvalidInputError(f"sliding_window_size must be >= 1, got {sliding_window_size}")
+            raise InvalidInputError(f"sliding_window_size should be >= 1. Got {sliding_window_size}.")
         data = data.convolve(np.ones(sliding_window_size), ep=epochs)
         if continuous:
             data = data / sliding_window_size
@@ -281,7 +284,7 @@ def decode_1d(tuning_curves: Any, group: Any, ep: IntervalSet, bin_size: float, 
 
         occupancy = _occupancy(feature, [_edges_from_centres(tuning_curves.index.values)], None)
     else:
-        raise InvalidTypeError(f"feature must be a Tsd or None, got {v.type_name(feature)}")
+        raise InvalidArgumentError("Unknown format for feature in decode_1d")
     tcs = xr.DataArray(tuning_curves.values.T, dims=["unit", "0"], attrs={"occupancy": occupancy},
                        coords={"unit": tuning_curves.columns.values, "0": tuning_curves.index.values})
     group = c.TsGroup(group) if isinstance(group, dict) else group

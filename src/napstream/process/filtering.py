@@ -29,6 +29,10 @@ import numpy as np
 
 from ..engine.planner import series_parts
 from ..errors import InvalidInputError, InvalidTypeError
+
+
+class InvalidDataError(InvalidTypeError, InvalidInputError):
+    """``data`` of a filter is not a Tsd, TsdFrame or TsdTensor (a TypeError, and a ValueError as in pynapple)."""
 from ._continuous import FirConvolve, SosFiltFilt, check_series, run_writer, sampling_rate, sos_margin
 
 __all__ = [
@@ -43,11 +47,15 @@ _ENGINE_DOC = """max_memory, executor, n_workers, progress : optional
 def _check_cutoff(cutoff: Any, filter_type: str, fs: float) -> np.ndarray:
     if filter_type in ("lowpass", "highpass"):
         if isinstance(cutoff, bool) or not isinstance(cutoff, Number):
-            raise InvalidInputError(f"cutoff of a {filter_type} filter must be one number of Hz, got {cutoff!r}")
+            raise InvalidInputError(
+                f"{filter_type} filter require a single number. {cutoff} provided instead "
+                "(the cutoff frequency in Hz).")
     else:
         if (isinstance(cutoff, (str, bytes)) or not isinstance(cutoff, Iterable) or len(cutoff) != 2
                 or not all(isinstance(f, Number) and not isinstance(f, bool) for f in cutoff)):
-            raise InvalidInputError(f"cutoff of a {filter_type} filter must be a pair of numbers (lo, hi), got {cutoff!r}")
+            raise InvalidInputError(
+                f"{filter_type} filter require a tuple of two numbers. {cutoff} provided instead "
+                "(the (low, high) cutoff frequencies in Hz).")
         if cutoff[0] >= cutoff[1]:
             raise InvalidInputError(f"cutoff must be (lo, hi) with lo < hi, got {tuple(cutoff)}")
     arr = np.asarray(cutoff, dtype=float)
@@ -56,6 +64,26 @@ def _check_cutoff(cutoff: Any, filter_type: str, fs: float) -> np.ndarray:
             f"cutoff must be between 0 and the Nyquist frequency {fs / 2} Hz (fs={fs}), got {arr.tolist()}"
         )
     return arr
+
+
+def _check_arguments(cutoff: Any, fs: Any, order: Any, transition_bandwidth: Any, filter_type: str) -> None:
+    """pynapple's argument checks, in its order and with its ValueErrors (before the data is looked at)."""
+    if filter_type in ("lowpass", "highpass") and (isinstance(cutoff, bool) or not isinstance(cutoff, Number)):
+        _check_cutoff(cutoff, filter_type, 1.0)
+    if filter_type in ("bandpass", "bandstop"):
+        if (isinstance(cutoff, (str, bytes)) or not isinstance(cutoff, Iterable) or len(cutoff) != 2
+                or not all(isinstance(f, Number) and not isinstance(f, bool) for f in cutoff)):
+            _check_cutoff(cutoff, filter_type, 1.0)
+    if fs is not None and (isinstance(fs, bool) or not isinstance(fs, Number)):
+        raise InvalidInputError(
+            f"Invalid value for 'fs'. Parameter 'fs' should be of type float or int, got {type(fs).__name__}")
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise InvalidInputError(
+            f"Invalid value for 'order': Parameter 'order' should be of type int, got {order!r}")
+    if not isinstance(transition_bandwidth, float):
+        raise InvalidInputError(
+            "Invalid value for 'transition_bandwidth'. 'transition_bandwidth' should be of type float, "
+            f"got {transition_bandwidth!r}")
 
 
 def sinc_kernel(cutoff: np.ndarray, filter_type: str, fs: float, transition_bandwidth: float) -> np.ndarray:
@@ -81,14 +109,21 @@ def sinc_kernel(cutoff: np.ndarray, filter_type: str, fs: float, transition_band
 
 def _filter(data: Any, cutoff: Any, fs: Any, mode: str, order: int, transition_bandwidth: float,
             filter_type: str, engine: dict) -> Any:
+    _check_arguments(cutoff, fs, order, transition_bandwidth, filter_type)
     if type(data).__name__ not in ("Tsd", "TsdFrame", "TsdTensor") or not hasattr(data, "_d"):
-        raise InvalidTypeError(f"data must be a Tsd, TsdFrame or TsdTensor, got {type(data).__name__}")
-    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        # pynapple raises a ValueError here; InvalidDataError is also a TypeError
+        raise InvalidDataError(
+            f"Invalid value: {data}. First argument should be of type Tsd, TsdFrame or TsdTensor "
+            f"(data is a {type(data).__name__})")
+    if isinstance(data._d, np.ndarray) and np.issubdtype(data._d.dtype, np.floating) and np.isnan(data._d).any():
+        raise InvalidInputError(
+            "The input signal contains NaN values, which are not supported for filtering. "
+            "Remove or handle them first, e.g. with the dropna() method.")
+    if order < 1:
         raise InvalidInputError(f"order must be a positive int, got {order!r}")
-    if not isinstance(transition_bandwidth, float) or not 0 < transition_bandwidth <= 0.5:
+    if not 0 < transition_bandwidth <= 0.5:
         raise InvalidInputError(f"transition_bandwidth must be a float in (0, 0.5], got {transition_bandwidth!r}")
-    if mode not in ("butter", "sinc"):
-        raise InvalidInputError(f"mode must be 'butter' or 'sinc', got {mode!r}")
+    _check_mode(mode)
     fs = sampling_rate(data, fs)
     cut = _check_cutoff(cutoff, filter_type, fs)
     t, d, _ = series_parts(data)
@@ -170,15 +205,43 @@ def get_filter_frequency_response(
 
     if filter_type not in ("lowpass", "highpass", "bandpass", "bandstop"):
         raise InvalidInputError(f"filter_type must be lowpass, highpass, bandpass or bandstop, got {filter_type!r}")
+    _check_arguments(cutoff, fs, order, transition_bandwidth, filter_type)
     cut = _check_cutoff(cutoff, filter_type, float(fs))
+    _check_mode(mode)
     if mode == "butter":
         from scipy.signal import butter, sosfreqz
 
         w, h = sosfreqz(butter(order, cut, btype=filter_type, fs=fs, output="sos"), worN=1024, fs=fs)
         return pd.Series(index=w, data=np.abs(h))
-    if mode == "sinc":
-        k = sinc_kernel(cut, filter_type, float(fs), transition_bandwidth)
-        f = np.fft.fftshift(np.fft.fftfreq(len(k), 1 / fs))
-        h = np.fft.fftshift(np.fft.fft(k))
-        return pd.Series(index=f[f >= 0], data=np.abs(h[f >= 0]))
-    raise InvalidInputError(f"mode must be 'butter' or 'sinc', got {mode!r}")
+    k = sinc_kernel(cut, filter_type, float(fs), transition_bandwidth)
+    f = np.fft.fftshift(np.fft.fftfreq(len(k), 1 / fs))
+    h = np.fft.fftshift(np.fft.fft(k))
+    return pd.Series(index=f[f >= 0], data=np.abs(h[f >= 0]))
+
+
+def _check_mode(mode: Any) -> None:
+    if mode not in ("butter", "sinc"):
+        raise InvalidInputError(f"Unrecognized filter mode. Choose either 'butter' or 'sinc' (got {mode!r}).")
+
+
+# pynapple's private helpers, kept with their signatures (pynapple's own tests and some scripts use them)
+def _get_butter_coefficients(cutoff: Any, filter_type: str, sampling_frequency: float, order: int = 4) -> np.ndarray:
+    from scipy.signal import butter
+
+    return butter(order, cutoff, btype=filter_type, fs=sampling_frequency, output="sos")
+
+
+def _compute_spectral_inversion(kernel: np.ndarray) -> np.ndarray:
+    """Spectral inversion of a kernel, in place (as pynapple): ``-k`` plus one at the centre."""
+    kernel *= -1.0
+    kernel[len(kernel) // 2] = 1.0 + kernel[len(kernel) // 2]
+    return kernel
+
+
+def _get_windowed_sinc_kernel(fc: Any, filter_type: str, sampling_frequency: float,
+                              transition_bandwidth: float = 0.02) -> np.ndarray:
+    """The windowed-sinc kernel pynapple builds (same as :func:`sinc_kernel`)."""
+    if filter_type not in ("lowpass", "highpass", "bandpass", "bandstop"):
+        raise InvalidInputError(
+            f"filter_type must be lowpass, highpass, bandpass or bandstop, got {filter_type!r}")
+    return sinc_kernel(np.asarray(fc, dtype=float), filter_type, float(sampling_frequency), transition_bandwidth)

@@ -24,7 +24,7 @@ import numpy as np
 from ..core.interval_set import IntervalSet
 from ..core.time_index import ArrayTimeIndex
 from ..engine.planner import resolve_budget
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidArgumentError, InvalidInputError, InvalidTypeError
 from . import _validate as v
 from ._spike_kernels import closest_index
 
@@ -32,12 +32,14 @@ __all__ = ["compute_perievent", "compute_event_triggered_average", "compute_spik
 
 
 def _window(window: Any, time_unit: Any) -> np.ndarray:
-    v.check_time_units(time_unit, "time_unit")
+    """``window`` in seconds as (before, after); pynapple's checks and RuntimeErrors."""
+    if not isinstance(time_unit, str) or time_unit not in ("s", "ms", "us"):
+        raise InvalidArgumentError(f"time_unit should be 's', 'ms' or 'us', got {time_unit!r}")
     if isinstance(window, Number) and not isinstance(window, bool):
         window = (window, window)
     if (not hasattr(window, "__len__") or len(window) != 2
             or not all(isinstance(x, Number) and not isinstance(x, bool) for x in window)):
-        raise InvalidInputError(f"window must be a number or a tuple of 2 numbers, got {window!r}")
+        raise InvalidArgumentError(f"window should be a tuple of 2 numbers or a single number, got {window!r}")
     return np.abs(np.asarray(v.to_s(np.asarray(window, dtype=np.float64), time_unit), dtype=np.float64))
 
 
@@ -117,7 +119,8 @@ def _align_regular(data: Any, events: np.ndarray, window: np.ndarray, budget: in
             _fill_epoch(out, col, ix, d, int(a), int(b), ev, w0, w1, budget)
         col += len(ev)
     if out.size == 0:
-        raise InvalidInputError("epochs must overlap the data: no event lies in the data's time support")
+        raise InvalidInputError(
+            "No overlap between input and epochs, perievent matrix is empty: no event lies in the data's time support")
     frame_support = IntervalSet(start=-window[0], end=window[1])
     if out.ndim == 2:
         return c.TsdFrame(t=time_idx, d=out, time_support=frame_support)
@@ -186,17 +189,19 @@ def compute_perievent(data: Any, events: Any, window: Any, time_unit: str = "s",
     if isinstance(data, c.TsGroup):
         return {k: compute_perievent(data[k], events, window, time_unit, epochs, max_memory) for k in data.keys()}
     if not isinstance(data, (c.Ts, c.Tsd, c.TsdFrame, c.TsdTensor)):
-        raise InvalidTypeError(f"data must be a Ts, Tsd, TsdFrame, TsdTensor or TsGroup, got {v.type_name(data)}")
+        raise InvalidTypeError(
+            f"data should be a time series object (Ts, Tsd, TsdFrame, TsdTensor or TsGroup), got {v.type_name(data)}")
     if not isinstance(events, (c.Ts, c.Tsd, c.TsdFrame, c.TsdTensor)):
-        raise InvalidTypeError(f"events must be a Ts, Tsd, TsdFrame or TsdTensor, got {v.type_name(events)}")
+        raise InvalidTypeError(
+            f"events should be a time series object (Ts, Tsd, TsdFrame or TsdTensor), got {v.type_name(events)}")
     epochs = data.time_support if v.check_epochs(epochs, "epochs") is None else epochs
     budget = resolve_budget(max_memory)
     ev = _event_times(events, epochs)
     if v.is_spikes(data):
         return _align_discrete(data, ev, win, budget)
     if not _is_regular(v.time_index_of(data), data.time_support, max(2, budget // 64)):
-        raise InvalidInputError(
-            "data must be regularly sampled for compute_perievent; interpolate or NaN-pad it to a "
+        raise InvalidArgumentError(
+            "Continuous data must be regularly sampled for compute_perievent; interpolate or NaN-pad it to a "
             "uniform time grid first")
     return _align_regular(data, ev, win, budget)
 
@@ -242,12 +247,16 @@ def compute_event_triggered_average(data: Any, events: Any, binsize: float, wind
     c = v.classes()
     win = _window(window, time_unit)
     if not isinstance(data, (c.Tsd, c.TsdFrame, c.TsdTensor)):
-        raise InvalidTypeError(f"data must be a Tsd, TsdFrame or TsdTensor, got {v.type_name(data)}")
+        raise InvalidTypeError(
+            f"data should be a continuous time series (Tsd, TsdFrame, or TsdTensor), got {v.type_name(data)}")
     if not isinstance(events, (c.Ts, c.Tsd, c.TsdFrame, c.TsdTensor, c.TsGroup)):
-        raise InvalidTypeError(f"events must be a Ts, Tsd, TsdFrame, TsdTensor or TsGroup, got {v.type_name(events)}")
+        raise InvalidTypeError(
+            f"events should be a time series object (Ts, Tsd, TsdFrame, TsdTensor or TsGroup), got {v.type_name(events)}")
     epochs = data.time_support if v.check_epochs(epochs, "epochs") is None else epochs
     if not _is_regular(v.time_index_of(data), data.time_support, 1 << 16):
-        raise InvalidInputError("data must be regularly sampled for compute_event_triggered_average")
+        raise InvalidArgumentError(
+            "Continuous data must be regularly sampled for compute_event_triggered_average; interpolate or "
+            "NaN-pad it to a uniform time grid first")
     return _event_triggered_average(data, events, float(v.to_s(binsize, time_unit)), win, epochs, max_memory)
 
 

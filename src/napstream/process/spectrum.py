@@ -26,10 +26,12 @@ from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..engine.planner import series_parts
 from ..engine.runner import run
+from numbers import Number
+
 from ..errors import InvalidInputError, InvalidTypeError
 from ._continuous import (
-    BandPowerWindows, WelchSum, check_fits, check_series, interval_in_seconds, restricted_rows, sampling_rate,
-    window_rows,
+    BandPowerWindows, EmptyEpochError, WelchSum, check_fits, check_series, interval_in_seconds, restricted_rows,
+    sampling_rate, window_rows,
 )
 
 __all__ = [
@@ -40,7 +42,45 @@ __all__ = [
 def _check_flags(**flags: Any) -> None:
     for name, value in flags.items():
         if not isinstance(value, bool):
-            raise InvalidTypeError(f"{name} must be a bool, got {type(value).__name__}")
+            raise InvalidTypeError(f"Invalid type. Parameter {name} must be of type {bool}. Got {type(value).__name__}.")
+
+
+def _check_types(sig: Any, **params: Any) -> None:
+    """pynapple's type checks of the spectrum functions (its messages; None means "not given")."""
+    from ..core.time_series import Tsd, TsdFrame
+
+    expected = {"fs": Number, "ep": IntervalSet, "n": int, "time_unit": str, "interval_size": Number,
+                "overlap": float}
+    if type(sig).__name__ not in ("Tsd", "TsdFrame") or not hasattr(sig, "_d"):
+        raise InvalidTypeError(f"Invalid type. Parameter sig must be of type {(Tsd, TsdFrame)}. "
+                               f"Got {type(sig).__name__}.")
+    for name, value in params.items():
+        kind = expected[name]
+        if value is not None and (not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)):
+            raise InvalidTypeError(f"Invalid type. Parameter {name} must be of type {kind}. Got {type(value).__name__}.")
+
+
+def _check_one_epoch(sig: Any, ep: Any) -> None:
+    support = sig.time_support if ep is None else ep
+    if isinstance(support, IntervalSet) and len(support) != 1:
+        raise InvalidInputError(
+            f"Given epoch (or signal time_support) must have length 1, got {len(support)} epochs: "
+            "pass one epoch as ep")
+
+
+def _windows(sig: Any, ep: IntervalSet, size: float, overlap: float, interval_size: Any) -> tuple[np.ndarray, int]:
+    """``window_rows`` with pynapple's RuntimeError messages."""
+    if len(ep) == 0 or np.max(ep.end - ep.start) < size:
+        raise EmptyEpochError(f"Splitting epochs with interval_size={interval_size} generated an empty "
+                              "IntervalSet. Try decreasing interval_size")
+    try:
+        return window_rows(sig, ep, size, overlap)
+    except EmptyEpochError as err:
+        if "empty IntervalSet" in str(err):
+            raise EmptyEpochError(f"Splitting epochs with interval_size={interval_size} generated an empty "
+                                  "IntervalSet. Try decreasing interval_size") from None
+        raise EmptyEpochError("One interval doesn't have any signal associated. Check the parameter ep or the "
+                              "time support if no epoch is passed.") from None
 
 
 def _epoch_values(sig: Any, ep: IntervalSet | None, max_memory: Any) -> np.ndarray:
@@ -88,8 +128,9 @@ def compute_fft(
     >>> float(fft.index[np.argmax(np.abs(fft.values[:, 0]))])
     5.0
     """
-    check_series(sig)
+    _check_types(sig, fs=fs, ep=ep, n=n)
     _check_flags(full_range=full_range, norm=norm)
+    _check_one_epoch(sig, ep)
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
         raise InvalidInputError(f"n must be a positive integer or None, got {n!r}")
     fs = sampling_rate(sig, fs)
@@ -118,7 +159,9 @@ def compute_power_spectral_density(
     >>> float(psd.index[np.argmax(psd.values[:, 0])])
     20.0
     """
-    check_series(sig)
+    _check_types(sig, fs=fs, ep=ep, n=n)
+    _check_flags(full_range=full_range)
+    _check_one_epoch(sig, ep)
     fs = sampling_rate(sig, fs)
     if n is None:
         a, b = restricted_rows(sig, ep)
@@ -185,16 +228,15 @@ def compute_mean_power_spectral_density(
     >>> nap.compute_mean_power_spectral_density(sig, 1.0, fs=100.0, max_memory="1MB").shape
     (51, 1)
     """
-    check_series(sig)
-    if isinstance(overlap, bool) or not isinstance(overlap, (float, int)) or not 0.0 <= overlap < 1.0:
-        raise InvalidInputError(f"overlap must be a float in [0, 1), got {overlap!r}")
+    _check_types(sig, fs=fs, ep=ep, interval_size=interval_size, time_unit=time_unit,
+                 overlap=float(overlap) if isinstance(overlap, int) and not isinstance(overlap, bool) else overlap)
     _check_flags(full_range=full_range)
+    if not 0.0 <= overlap < 1.0:
+        raise InvalidInputError(f"Overlap should be in intervals [0.0, 1.0). Got {overlap!r}.")
     size = interval_in_seconds(interval_size, time_unit)
     fs = sampling_rate(sig, fs)
     ep = sig.time_support if ep is None else ep
-    if not isinstance(ep, IntervalSet):
-        raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
-    starts, n = window_rows(sig, ep, size, float(overlap))
+    starts, n = _windows(sig, ep, size, float(overlap), interval_size)
     series, scale, offset = _stored_values(sig)
     algo = WelchSum(starts, n, fs, tuple(sig.shape[1:]), scale=scale, offset=offset)
     # chunks cover all rows of the windows, epoch by epoch

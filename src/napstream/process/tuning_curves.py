@@ -19,6 +19,7 @@ The legacy functions do **not** emit pynapple's FutureWarning: napstream keeps t
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -181,10 +182,11 @@ def _feature_names(features: Any, feature_names: Any, n_features: int) -> list[A
         return list(cols) if n_features > 1 or cols is not None and features.ndim == 2 else ["0"]
     if (not hasattr(feature_names, "__len__") or isinstance(feature_names, str)
             or not all(isinstance(n, str) for n in feature_names)):
-        raise InvalidTypeError(f"feature_names must be a list of strings, got {feature_names!r}")
+        raise InvalidTypeError(f"feature_names should be a list of strings. Got {feature_names!r}.")
     if len(feature_names) != n_features:
         raise InvalidInputError(
-            f"feature_names must have one name per feature ({n_features}), got {len(feature_names)}")
+            f"feature_names should match the number of features. Expected {n_features} names, "
+            f"got {len(feature_names)}.")
     return list(feature_names)
 
 
@@ -201,8 +203,8 @@ def _bin_specs(bins: Any, n_features: int) -> list[Any]:
         bins = [bins]
     if len(bins) != n_features:
         raise InvalidInputError(
-            f"bins must contain one specification per feature (expected {n_features}, got {len(bins)}); "
-            "to use explicit bin edges with several features, pass one array per feature")
+            f"bins should contain one specification per feature (expected {n_features}, got {len(bins)}). "
+            "To use explicit bin edges with several features, pass one array per feature.")
     return list(bins)
 
 
@@ -213,9 +215,11 @@ def _ranges(rng: Any, n_features: int) -> list[Any] | None:
         rng = [rng]
     elif isinstance(rng, tuple) and np.ndim(rng[0]) == 0:
         raise InvalidInputError(
-            f"range must be a sequence of (lower, upper) pairs, one per feature ({n_features}), got {rng!r}")
+            f"range should be a sequence of tuples, one for each feature. Expected {n_features} "
+            f"(lower, upper) pairs, got {rng!r}.")
     if not hasattr(rng, "__len__") or len(rng) != n_features:
-        raise InvalidInputError(f"range must have one entry per feature ({n_features}), got {rng!r}")
+        raise InvalidInputError(
+            f"range should be a sequence of tuples, one for each feature. Expected {n_features}, got {rng!r}.")
     return list(rng)
 
 
@@ -233,10 +237,11 @@ def _sampling_rate(ti: Any, segments: np.ndarray) -> float:
 def _check_inputs(data: Any, features: Any, epochs: Any) -> tuple[Any, Any, Any, IntervalSet]:
     c = v.classes()
     if not isinstance(data, (c.TsdFrame, c.TsGroup, c.Ts, c.Tsd)) or isinstance(data, c.TsdTensor):
-        raise InvalidTypeError(f"data must be a TsGroup, Ts, Tsd or TsdFrame, got {v.type_name(data)}")
+        raise InvalidTypeError(f"data should be a TsdFrame, TsGroup, Ts, or Tsd. Got {v.type_name(data)}.")
     if not isinstance(features, (c.Tsd, c.TsdFrame)) or isinstance(features, c.TsdTensor):
-        raise InvalidTypeError(f"features must be a Tsd or TsdFrame, got {v.type_name(features)}")
-    epochs = v.check_epochs(epochs, "epochs")
+        raise InvalidTypeError(f"features should be a Tsd or TsdFrame. Got {v.type_name(features)}.")
+    if epochs is not None and not isinstance(epochs, IntervalSet):
+        raise InvalidTypeError(f"epochs should be an IntervalSet. Got {v.type_name(epochs)}.")
     if epochs is None:
         epochs = features.time_support
     ti, d = v.time_index_of(features), v.data_of(features)
@@ -255,6 +260,9 @@ def _build_query(data: Any, epochs: IntervalSet) -> tuple[_Query, np.ndarray, bo
     if isinstance(data, c.TsGroup) or v.is_spikes(data):
         keys = np.asarray(list(data.keys())) if isinstance(data, c.TsGroup) else np.asarray([0])
         units = [data[k] for k in data.keys()] if isinstance(data, c.TsGroup) else [data]
+        for k, u in zip(keys, units):
+            if not v.is_spikes(u):
+                warnings.warn(f"TsGroup entry {k} was not a Ts, but treating it as one!", UserWarning, stacklevel=4)
         query = _Query([v.time_index_of(u) for u in units], epochs.start, epochs.end)
         counts = np.array([int((s[:, 1] - s[:, 0]).sum()) for s in query.segments], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -339,7 +347,7 @@ def compute_tuning_curves(
     """
     import xarray as xr
 
-    return_pandas = v.check_bool(return_pandas, "return_pandas")
+    v.check_flag(return_pandas, "return_pandas")
     r = _tuning(data, features, bins, range, epochs, fs, feature_names, return_counts, max_memory, executor)
     attrs = {"occupancy": r.occupancy, "bin_edges": r.edges, "fs": r.fs}
     if r.rates is not None:
@@ -359,8 +367,8 @@ def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any,
     if fs is None:
         fs = _sampling_rate(ti, segments)
     elif isinstance(fs, bool) or not isinstance(fs, (int, float)):
-        raise InvalidTypeError(f"fs must be a number (int or float), got {v.type_name(fs)}")
-    return_counts = v.check_bool(return_counts, "return_counts")
+        raise InvalidTypeError(f"fs should be a number (int or float). Got {v.type_name(fs)}.")
+    v.check_flag(return_counts, "return_counts")
     edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
     query, keys, continuous, rates = _build_query(data, epochs)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
@@ -426,12 +434,12 @@ def compute_response_per_epoch(data: Any, epochs_dict: dict, return_pandas: bool
 
     c = v.classes()
     if not isinstance(data, (c.TsdFrame, c.TsGroup, c.Ts, c.Tsd)) or isinstance(data, c.TsdTensor):
-        raise InvalidTypeError(f"data must be a TsGroup, Ts, Tsd or TsdFrame, got {v.type_name(data)}")
+        raise InvalidTypeError(f"data should be a TsdFrame, TsGroup, Ts, or Tsd. Got {v.type_name(data)}.")
     if (not isinstance(epochs_dict, dict) or len(epochs_dict) == 0
             or not all(isinstance(e, IntervalSet) for e in epochs_dict.values())):
         raise InvalidTypeError(
-            f"epochs_dict must be a non-empty dict of IntervalSet, got {v.type_name(epochs_dict)}")
-    return_pandas = v.check_bool(return_pandas, "return_pandas")
+            f"epochs_dict should be a dictionary of IntervalSets. Got {v.type_name(epochs_dict)}.")
+    v.check_flag(return_pandas, "return_pandas")
     columns = [_epoch_response(data, ep, max_memory=None) for ep in epochs_dict.values()]
     keys = _keys_of(data)
     out = xr.DataArray(np.stack(columns, axis=1), coords={"unit": keys, "epochs": list(epochs_dict)},
@@ -501,22 +509,23 @@ def compute_mutual_information(tuning_curves: Any, rates: Any = None) -> pd.Data
     >>> nap.compute_mutual_information(tc)["bits/spike"].tolist()
     [1.0]
     """
-    import warnings
 
     import xarray as xr
 
     if not isinstance(tuning_curves, xr.DataArray):
         raise InvalidTypeError(
-            f"tuning_curves must be an xarray.DataArray as computed by compute_tuning_curves, "
-            f"got {v.type_name(tuning_curves)}")
+            f"tuning_curves should be an xr.DataArray as computed by compute_tuning_curves. "
+            f"Got {v.type_name(tuning_curves)}.")
     if rates is not None:
         if not isinstance(rates, (list, np.ndarray)):
-            raise InvalidTypeError(f"rates must be a list or numpy array, got {v.type_name(rates)}")
+            raise InvalidTypeError(f"rates should be a list or array. Got {v.type_name(rates)}.")
         if tuning_curves.shape[0] != len(rates):
             raise InvalidInputError(
-                f"rates must have one value per unit ({tuning_curves.shape[0]}), got {len(rates)}")
+                f"dimension of rates should match that of the tuning curves: {tuning_curves.shape[0]} "
+                f"units, got {len(rates)} rates.")
     if "occupancy" not in tuning_curves.attrs:
-        raise InvalidInputError("tuning_curves has no 'occupancy' attribute (compute_tuning_curves sets it)")
+        raise InvalidInputError(
+            "No occupancy found in tuning curves. compute_tuning_curves stores it in the 'occupancy' attribute.")
     occupancy = tuning_curves.attrs["occupancy"] / np.nansum(tuning_curves.attrs["occupancy"])
     fx = tuning_curves.values
     fr = tuning_curves.attrs.get("rates") if rates is None else rates
@@ -543,25 +552,28 @@ def _legacy_checks(group: Any = None, feature: Any = None, features: Any = None,
                    ep: Any = None, minmax: Any = None, group_name: str = "group") -> None:
     c = v.classes()
     if group is not None and group_name == "group":
-        v.check_group(group, "group")
+        if not isinstance(group, c.TsGroup):
+            raise InvalidTypeError(f"group should be a TsGroup. Got {v.type_name(group)}.")
     if group is not None and group_name == "tsdframe" and not isinstance(group, (c.Tsd, c.TsdFrame)):
-        raise InvalidTypeError(f"tsdframe must be a Tsd or TsdFrame, got {v.type_name(group)}")
+        raise InvalidTypeError(f"Argument tsdframe should be of type Tsd or TsdFrame. Got {v.type_name(group)}.")
     if feature is not None:
         if not isinstance(feature, (c.Tsd, c.TsdFrame)) or isinstance(feature, c.TsdTensor):
-            raise InvalidTypeError(f"feature must be a Tsd (or a 1-column TsdFrame), got {v.type_name(feature)}")
+            raise InvalidTypeError(
+                f"feature should be a Tsd (or TsdFrame with 1 column only). Got {v.type_name(feature)}.")
         if len(feature.shape) == 2 and feature.shape[1] != 1:
             raise InvalidInputError(
-                f"feature must be a Tsd (or a 1-column TsdFrame), got a TsdFrame with {feature.shape[1]} columns")
+                f"feature should be a Tsd (or TsdFrame with 1 column only). Got {feature.shape[1]} columns.")
     if features is not None:
         if not isinstance(features, c.TsdFrame):
-            raise InvalidTypeError(f"features must be a TsdFrame with 2 columns, got {v.type_name(features)}")
+            raise InvalidTypeError(f"features should be a TsdFrame with 2 columns. Got {v.type_name(features)}.")
         if features.shape[1] != 2:
-            raise InvalidInputError(f"features must have 2 columns, got {features.shape[1]}")
+            raise InvalidInputError(f"features should have 2 columns only. Got {features.shape[1]}.")
     if nb_bins is not None:
         _check_nb_bins(nb_bins)
-    v.check_epochs(ep, "ep")
+    if ep is not None and not isinstance(ep, IntervalSet):
+        raise InvalidTypeError(f"ep should be an IntervalSet. Got {v.type_name(ep)}.")
     if minmax is not None and (not hasattr(minmax, "__iter__") or isinstance(minmax, str)):
-        raise InvalidTypeError(f"minmax must be a tuple/list of numbers, got {v.type_name(minmax)}")
+        raise InvalidTypeError(f"minmax should be a tuple/list of 2 numbers. Got {v.type_name(minmax)}.")
 
 
 def _check_nb_bins(nb_bins: Any) -> None:
@@ -569,7 +581,7 @@ def _check_nb_bins(nb_bins: Any) -> None:
     for b in items:
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)):
             raise InvalidTypeError(
-                f"nb_bins must be an int (or a tuple of ints for 2-D tuning curves), got {nb_bins!r}")
+                f"nb_bins should be of type int (or tuple with (int, int) for 2D tuning curves). Got {nb_bins!r}.")
         if b <= 0:
             raise InvalidInputError(f"nb_bins must be positive, got {nb_bins!r}")
 
@@ -678,9 +690,11 @@ def compute_discrete_tuning_curves(group: Any, dict_ep: dict) -> pd.DataFrame:
     >>> float(nap.compute_discrete_tuning_curves(group, {"a": nap.IntervalSet(0, 50)}).loc["a", 0])
     2.02
     """
-    v.check_group(group, "group")
-    if not isinstance(dict_ep, dict) or not all(isinstance(e, IntervalSet) for e in dict_ep.values()):
-        raise InvalidTypeError(f"dict_ep must be a dict of IntervalSet, got {v.type_name(dict_ep)}")
+    _legacy_checks(group=group)
+    if not isinstance(dict_ep, dict):
+        raise InvalidTypeError(f"dict_ep should be a dictionary of IntervalSet. Got {v.type_name(dict_ep)}.")
+    if not all(isinstance(e, IntervalSet) for e in dict_ep.values()):
+        raise InvalidTypeError("dict_ep argument should contain only IntervalSet.")
     return compute_response_per_epoch(group, dict_ep, return_pandas=True)
 
 
@@ -732,9 +746,9 @@ def compute_1d_mutual_info(tc: Any, feature: Any, ep: IntervalSet | None = None,
     import xarray as xr
 
     if not isinstance(tc, (pd.DataFrame, np.ndarray)):
-        raise InvalidTypeError(f"tc must be a pandas.DataFrame or numpy.ndarray, got {v.type_name(tc)}")
+        raise InvalidTypeError(f"Argument tc should be of type pandas.DataFrame or numpy.ndarray. Got {v.type_name(tc)}.")
     _legacy_checks(feature=feature, ep=ep, minmax=minmax)
-    bitssec = v.check_bool(bitssec, "bitssec")
+    bitssec = v.check_flag(bitssec, "bitssec", pynapple_type_message=True)
     if isinstance(tc, pd.DataFrame):
         tcs = xr.DataArray(tc.values.T, coords={"unit": tc.columns.values, "0": tc.index}, dims=["unit", "0"])
     else:
@@ -762,9 +776,10 @@ def compute_2d_mutual_info(dict_tc: Any, features: Any, ep: IntervalSet | None =
     import xarray as xr
 
     if not isinstance(dict_tc, (dict, np.ndarray)):
-        raise InvalidTypeError(f"dict_tc must be a dict of numpy arrays or a numpy array, got {v.type_name(dict_tc)}")
+        raise InvalidTypeError(
+            f"Argument dict_tc should be a dictionary of numpy.ndarray or numpy.ndarray. Got {v.type_name(dict_tc)}.")
     _legacy_checks(features=features, ep=ep, minmax=minmax)
-    bitssec = v.check_bool(bitssec, "bitssec")
+    bitssec = v.check_flag(bitssec, "bitssec", pynapple_type_message=True)
     if isinstance(dict_tc, dict):
         tcs = xr.DataArray(np.array([dict_tc[k] for k in dict_tc]), coords={"unit": list(dict_tc)},
                            dims=["unit", "0", "1"])

@@ -35,19 +35,26 @@ def _mother(m: int, gaussian_width: float, window_length: float, precision: floa
 
 
 def _positive(value: Any, name: str, kinds: tuple = (int, float, np.number)) -> None:
+    """pynapple's checks of the wavelet shape parameters (its messages, plus what came in)."""
     if isinstance(value, bool) or not isinstance(value, kinds):
-        raise InvalidTypeError(f"{name} must be a number, got {type(value).__name__}")
+        raise InvalidTypeError(f"{name} must be a float or int instance. Got {type(value).__name__}.")
     if not value > 0:
-        raise InvalidInputError(f"{name} must be positive, got {value!r}")
+        raise InvalidInputError(f"{name} must be a positive number. Got {value!r}.")
 
 
 def _check_freqs(freqs: Any) -> None:
     if not isinstance(freqs, np.ndarray):
-        raise InvalidTypeError(f"freqs must be a numpy ndarray, got {type(freqs).__name__}")
+        raise InvalidTypeError(f"`freqs` must be a ndarray. Got {type(freqs).__name__}.")
     if len(freqs) == 0:
-        raise InvalidInputError("freqs must not be empty")
+        raise InvalidInputError("Given list of freqs cannot be empty.")
     if np.min(freqs) <= 0:
-        raise InvalidInputError(f"freqs must be strictly positive, got min {np.min(freqs)}")
+        raise InvalidInputError(f"All frequencies in freqs must be strictly positive. Got min {np.min(freqs)}.")
+
+
+def _check_shape(gaussian_width: Any, window_length: Any, precision: Any) -> None:
+    _positive(gaussian_width, "gaussian_width")
+    _positive(window_length, "window_length")
+    _positive(precision, "precision", (int,))
 
 
 def morlet_bank(freqs: np.ndarray, fs: float, gaussian_width: float = 1.5, window_length: float = 1.0,
@@ -85,10 +92,10 @@ def generate_morlet_filterbank(
     from ..core import time_series as ts
 
     _check_freqs(freqs)
+    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.number)):
+        raise InvalidTypeError(f"`fs` must be of type float or int ndarray. Got {type(fs).__name__}.")
     _positive(fs, "fs")
-    _positive(gaussian_width, "gaussian_width")
-    _positive(window_length, "window_length")
-    _positive(precision, "precision", (int,))
+    _check_shape(gaussian_width, window_length, precision)
     kernels, times = morlet_bank(freqs, float(fs), gaussian_width, window_length, precision)
     return ts.TsdFrame(t=times, d=kernels)
 
@@ -129,12 +136,15 @@ def compute_wavelet_transform(
     from ..core import time_series as ts
 
     if type(sig).__name__ not in ("Tsd", "TsdFrame", "TsdTensor") or not hasattr(sig, "_d"):
-        raise InvalidTypeError(f"sig must be a Tsd, TsdFrame or TsdTensor, got {type(sig).__name__}")
+        raise InvalidTypeError(f"`sig` must be instance of Tsd, TsdFrame, or TsdTensor. Got {type(sig).__name__}.")
     _check_freqs(freqs)
     if fs is not None:
+        if isinstance(fs, bool) or not isinstance(fs, (int, float, np.number)):
+            raise InvalidTypeError(f"`fs` must be of type float or int or None. Got {type(fs).__name__}.")
         _positive(fs, "fs")
-    if norm not in (None, "l1", "l2"):
-        raise InvalidInputError(f"norm must be 'l1', 'l2' or None, got {norm!r}")
+    if norm is not None and norm not in ("l1", "l2"):
+        raise InvalidInputError(f"norm parameter must be 'l1', 'l2', or None. Got {norm!r}.")
+    _check_shape(gaussian_width, window_length, precision)
     fs = sampling_rate(sig, fs)
     kernels, _ = morlet_bank(freqs, fs, gaussian_width, window_length, precision)
     if norm == "l1":
