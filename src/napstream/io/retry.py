@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from ..errors import (
     RetryExhaustedError,
 )
 
-__all__ = ["RetryPolicy", "TransientError", "retry_async", "status_error", "safe_url", "parse_retry_after"]
+__all__ = ["RetryPolicy", "TransientError", "retry_async", "status_error", "safe_url", "scrub", "parse_retry_after"]
 
 T = TypeVar("T")
 
@@ -108,6 +109,27 @@ def safe_url(url: str) -> str:
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+_URL_IN_TEXT = re.compile(r"(?i)\b(?:https?|s3)://[^\s'\"<>()\[\]{}]+")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b([\w.-]*(?:signature|credential|token|password|passwd|secret|sig|key|auth|session)[\w.-]*)=[^&\s'\"<>]+"
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every http(s)/s3 URL shown as :func:`safe_url` and credential parameters hidden.
+
+    For messages that may quote URLs napstream did not build (a redirect's target, an aiohttp
+    error): user:password, query strings and fragments are removed from every URL, and
+    ``name=value`` pairs whose name looks like a credential (signature, token, key...) lose
+    their value.
+
+    >>> scrub("redirect to https://u:pw@h.org/f?X-Amz-Signature=abc failed; token=xyz")
+    'redirect to https://h.org/f failed; token=***'
+    """
+    text = _URL_IN_TEXT.sub(lambda m: safe_url(m.group(0).rstrip(".,;:")) + m.group(0)[len(m.group(0).rstrip(".,;:")):], text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 def parse_retry_after(value: str | None) -> float | None:
