@@ -167,7 +167,8 @@ class HTTPSource(BlockedSource):
             raise InvalidTypeError(f"resolver must be callable or None, got {type(resolver).__name__}")
         block_size = config._validate("block_size", block_size if block_size is not None else config.block_size)
         conc = config._validate("max_concurrency", max_concurrency if max_concurrency is not None else config.max_concurrency)
-        super().__init__(0, block_size, description or safe_url(url), None, None, conc, memory_bytes)
+        super().__init__(0, block_size, scrub(description) if description else safe_url(url), None, None, conc,
+                         memory_bytes)
         self.locator = url
         self._url = url
         self._url_generation = 0  # bumped each time the resolver hands out a fresh URL
@@ -352,6 +353,10 @@ class HTTPSource(BlockedSource):
                 return await handle(resp)
         except aiohttp.ClientSSLError as err:  # a bad certificate does not get better with retries
             raise RemoteAccessError(f"TLS verification failed for {self._what()}: {self._scrub(err)}") from None
+        except aiohttp.TooManyRedirects as err:  # a loop does not end with retries either
+            raise RemoteError(
+                f"too many redirects for {self._what()} ({len(err.history)} followed; a redirect loop?)"
+            ) from None
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError) as err:
             raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None
 

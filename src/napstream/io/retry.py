@@ -111,7 +111,7 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-_URL_IN_TEXT = re.compile(r"(?i)\b(?:https?|s3)://[^\s'\"<>()\[\]{}]+")
+_URL_IN_TEXT = re.compile(r"(?i)\b(?:https?|s3|dandi)://[^\s'\"<>()\[\]{}]+")
 _SECRET_PARAM = re.compile(
     r"(?i)\b([\w.-]*(?:signature|credential|token|password|passwd|secret|sig|key|auth|session)[\w.-]*)=[^&\s'\"<>]+"
 )
@@ -127,9 +127,19 @@ def scrub(text: str) -> str:
 
     >>> scrub("redirect to https://u:pw@h.org/f?X-Amz-Signature=abc failed; token=xyz")
     'redirect to https://h.org/f failed; token=***'
+    >>> scrub("dandi://000123@draft/sub/f.nwb?x=1")
+    'dandi://000123@draft/sub/f.nwb'
     """
-    text = _URL_IN_TEXT.sub(lambda m: safe_url(m.group(0).rstrip(".,;:")) + m.group(0)[len(m.group(0).rstrip(".,;:")):], text)
+    text = _URL_IN_TEXT.sub(_safe_match, text)
     return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+def _safe_match(match: re.Match[str]) -> str:
+    url = match.group(0)
+    core = url.rstrip(".,;:")
+    if core.lower().startswith("dandi://"):  # dandi://<id>@<version>/path: '@' is no userinfo there
+        return core.split("?")[0].split("#")[0] + url[len(core):]
+    return safe_url(core) + url[len(core):]
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -61,7 +61,7 @@ class ReadContext:
 
     file: h5py.File
     byte_source: Any = None
-    reopen: str | None = None
+    reopen: str | None = field(default=None, repr=False)  # may hold a signed URL: never shown
     io_options: dict[str, Any] = field(default_factory=dict)
     lazy_loading: bool = True
 

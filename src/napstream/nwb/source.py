@@ -27,6 +27,7 @@ import h5py
 
 from ..errors import FileFormatError, InvalidTypeError, NapstreamError, NotNWBError
 from ..io.fileobj import FileObject
+from ..io.retry import scrub
 from ..io.sources import open_source
 from .h5meta import prefetch_metadata
 
@@ -52,7 +53,7 @@ class OpenedSource:
     description: str
     name: str
     byte_source: Any = None  # napstream.io ByteSource when remote, else None
-    reopen: Any = None  # str path / URL usable by DatasetRef.open(), or None
+    reopen: Any = field(default=None, repr=False)  # path / URL for DatasetRef.open() (may be signed: not shown)
     io_options: dict[str, Any] = field(default_factory=dict)
     owned: list[Any] = field(default_factory=list)  # things to close, in order
 
@@ -204,6 +205,10 @@ class DatasetRef:
     source_description: str
     dataset_path: str
     io_options: tuple[tuple[str, Any], ...] = ()
+
+    def __repr__(self) -> str:  # the location may be a signed URL with credentials: show it scrubbed
+        return (f"DatasetRef(source_description={scrub(self.source_description)!r}, "
+                f"dataset_path={self.dataset_path!r}, io_options={self.io_options!r})")
 
     def open(self) -> Any:
         """Open the file (once per process) and return the dataset (wrapped for prefetching)."""
