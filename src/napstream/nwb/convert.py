@@ -37,7 +37,7 @@ from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, UnsupportedTypeError
-from .source import DatasetRef
+from .source import ClosedFileGuard, DatasetRef
 from .tables import colnames, column_is_large, decode_strings, read_column, read_table, table_ids
 from .tree import Entry
 
@@ -69,7 +69,8 @@ class ReadContext:
         ref = None
         if self.reopen is not None:
             ref = DatasetRef(self.reopen, dset.name, tuple(sorted(self.io_options.items())))
-        return LazyArray(wrap_dataset(dset, self.byte_source), scale=scale, offset=offset, ref=ref)
+        base = ClosedFileGuard(wrap_dataset(dset, self.byte_source), dset)  # "the file was closed", not h5py's errors
+        return LazyArray(base, scale=scale, offset=offset, ref=ref)
 
     def data(self, lazy: LazyArray) -> Any:
         return lazy if self.lazy_loading else lazy.load()

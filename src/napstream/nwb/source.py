@@ -25,13 +25,13 @@ from typing import Any
 
 import h5py
 
-from ..errors import FileFormatError, InvalidTypeError, NapstreamError, NotNWBError
+from ..errors import FileFormatError, InvalidInputError, InvalidTypeError, NapstreamError, NotNWBError
 from ..io.fileobj import FileObject
 from ..io.retry import scrub
 from ..io.sources import open_source
 from .h5meta import prefetch_metadata
 
-__all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url"]
+__all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url", "ClosedFileGuard"]
 
 _URL_PREFIXES = ("http://", "https://", "s3://", "dandi://")
 
@@ -226,3 +226,77 @@ class DatasetRef:
 
 
 _BYTE_SOURCES: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+
+
+# ---------------------------------------------------------------------------------------- closed files
+class ClosedFileGuard:
+    """An array-like over a dataset of an open file that says "the file was closed" once it is.
+
+    Everything is forwarded to ``base`` (an ``h5py.Dataset`` or a wrapper of one); an error raised
+    while the dataset's file is closed becomes an :class:`~napstream.errors.InvalidInputError`
+    naming the dataset, instead of h5py's raw ``RuntimeError`` / ``OSError`` / ``ValueError``.
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     f["x"] = np.arange(5)
+    >>> f = h5py.File(path, "r")
+    >>> x = ClosedFileGuard(f["x"], f["x"])
+    >>> x[1:3], x.shape
+    (array([1, 2]), (5,))
+    >>> f.close()
+    >>> x[1:3]
+    Traceback (most recent call last):
+    ...
+    napstream.errors.InvalidInputError: the file of dataset '/x' was closed (NWBFile.close() or the end of its with block); open the file again to read it
+    """
+
+    def __init__(self, base: Any, dset: h5py.Dataset) -> None:
+        self._base = base
+        self._file_id = dset.file.id
+        self._name = dset.name
+
+    def _closed(self, err: BaseException) -> BaseException:
+        try:
+            closed = not self._file_id.valid
+        except Exception:  # noqa: BLE001 - an id that cannot even say: closed
+            closed = True
+        if not closed or isinstance(err, (NapstreamError, AttributeError)):
+            return err
+        return InvalidInputError(
+            f"the file of dataset {self._name!r} was closed (NWBFile.close() or the end of its with block); "
+            "open the file again to read it"
+        )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - re-raised, translated only when the file is closed
+            new = self._closed(err)
+            if new is err:
+                raise
+            raise new from None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = self._call(getattr, self._base, name)
+        if callable(value) and not isinstance(value, type):
+            return lambda *args, **kwargs: self._call(value, *args, **kwargs)
+        return value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._call(self._base.__getitem__, key)
+
+    def __len__(self) -> int:
+        return self._call(len, self._base)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy as np
+
+        return self._call(lambda: np.asarray(self._base, dtype=dtype))
+
+    def __repr__(self) -> str:
+        return f"<closed-file guard of {self._base!r}>" if not self._file_id.valid else repr(self._base)
