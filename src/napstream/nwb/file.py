@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError
+from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError, NapstreamError
 from .convert import ReadContext, convert
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
 from .tree import Entry, assign_keys, walk
@@ -113,7 +113,12 @@ class NWBFile:
     def __getitem__(self, key: str) -> Any:
         entry = self._entry(key)
         if entry.key not in self._cache:
-            self._cache[entry.key] = convert(entry, self._ctx)
+            try:
+                self._cache[entry.key] = convert(entry, self._ctx)
+            except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:  # h5py meeting damaged metadata
+                if isinstance(err, NapstreamError):
+                    raise
+                raise FileFormatError(f"{self.name!r}: {key!r} could not be read: the file looks damaged ({err})") from err
         return self._cache[entry.key]
 
     def type_of(self, key: str) -> str:

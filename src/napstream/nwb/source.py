@@ -234,7 +234,9 @@ class ClosedFileGuard:
 
     Everything is forwarded to ``base`` (an ``h5py.Dataset`` or a wrapper of one); an error raised
     while the dataset's file is closed becomes an :class:`~napstream.errors.InvalidInputError`
-    naming the dataset, instead of h5py's raw ``RuntimeError`` / ``OSError`` / ``ValueError``.
+    naming the dataset, instead of h5py's raw ``RuntimeError`` / ``OSError`` / ``ValueError``; an
+    ``OSError`` / ``RuntimeError`` of h5py while the file is open (damaged storage) becomes a
+    :class:`~napstream.errors.FileFormatError` naming the dataset.
 
     Examples
     --------
@@ -263,7 +265,11 @@ class ClosedFileGuard:
             closed = not self._file_id.valid
         except Exception:  # noqa: BLE001 - an id that cannot even say: closed
             closed = True
-        if not closed or isinstance(err, (NapstreamError, AttributeError)):
+        if isinstance(err, (NapstreamError, AttributeError)):
+            return err
+        if not closed:
+            if isinstance(err, (OSError, RuntimeError)):
+                return FileFormatError(f"dataset {self._name!r} could not be read: the file looks damaged ({err})")
             return err
         return InvalidInputError(
             f"the file of dataset {self._name!r} was closed (NWBFile.close() or the end of its with block); "

@@ -57,7 +57,8 @@ def decode_strings(arr: np.ndarray) -> np.ndarray:
 def _ref_name(f: h5py.File, ref: Any) -> Any:
     if isinstance(ref, (h5py.Reference,)) and ref:
         try:
-            return f[ref].name.rsplit("/", 1)[-1]
+            name = f[ref].name  # None for an anonymous object (or a damaged reference)
+            return name.rsplit("/", 1)[-1] if name else None
         except (KeyError, ValueError, OSError):
             return None
     return ref
