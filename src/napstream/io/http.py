@@ -247,8 +247,9 @@ class HTTPSource(BlockedSource):
         """The HEAD probe and GETs of the sampled byte ranges, in one round trip."""
         tasks = [self._probe(), *(self._sample(start, start + len(data)) for start, data in samples)]
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        if isinstance(results[0], BaseException):
-            raise results[0]
+        for res in results:  # the network failed for good: the open fails, as a cold one would
+            if isinstance(res, BaseException):
+                raise res
         return results[0], list(results[1:])
 
     async def _sample(self, start: int, end: int) -> Any:
@@ -268,7 +269,8 @@ class HTTPSource(BlockedSource):
             async with sem:
                 return await self._request("GET", {"Range": f"bytes={start}-{end - 1}"}, on_get, end - start)
 
-        return await retry_async(attempt, self._policy, self._what(ByteRange(start, end)), self._count_retry)
+        what = self._what(ByteRange(start, end))
+        return await self._with_resolver(lambda: retry_async(attempt, self._policy, what, self._count_retry))
 
     def _store(self, index: int, block: bytes) -> None:
         super()._store(index, block)
