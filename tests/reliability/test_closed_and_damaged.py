@@ -75,3 +75,26 @@ def test_remote_chunk_past_the_end_says_the_file_is_damaged(rel_session, tmp_pat
     message = str(info.value)
     assert "damaged" in message and LFP + "/data" in message, message
     assert "byte range must satisfy" not in message
+
+
+def _huge_ids(f: Any) -> None:
+    """units/id declares 98 million rows (its chunks unallocated): a damaged shape found by fuzzing."""
+    ids = f["units/id"][()]
+    attrs = dict(f["units/id"].attrs)
+    del f["units/id"]
+    dset = f.create_dataset("units/id", data=ids, maxshape=(None,), chunks=(len(ids),))
+    dset.resize((98_782_988,))
+    dset.attrs.update(attrs)
+
+
+def test_table_column_declaring_a_huge_shape_is_refused_fast(server, rel_session, tmp_path):
+    from napstream.testing.corrupt import edit_copy
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    bad = edit_copy(rel_session, folder / "huge_ids.nwb", _huge_ids)
+    with RangeHTTPServer(folder) as srv, nap.config.override(retries=1, timeout=5.0):
+        for source in (bad, srv.url_for(bad.name)):
+            with nap.NWBFile(source, cache=False) if source != bad else nap.NWBFile(source) as nwb:
+                with pytest.raises(FileFormatError, match="units/id"):
+                    nwb["units"]

@@ -18,7 +18,7 @@ Consistency rules (see the user guide, "The block cache"):
   validators were caught lying on reopen (or ``check_content=True``), each batch of requests also
   re-reads a few random bytes read earlier in this open and compares them: a file replaced
   mid-job raises :class:`~napstream.errors.RemoteChangedError` instead of mixing two versions.
-* Every request has a deadline: ``timeout`` seconds plus one second per ``min_throughput``
+* Every request has a deadline: twice ``timeout`` seconds plus one second per ``min_throughput``
   bytes asked for. A request that misses it raises :class:`~napstream.errors.RemoteTimeoutError`
   naming the URL (``timeout`` alone only bounds a silence between two packets).
 
@@ -136,7 +136,7 @@ class HTTPSource(BlockedSource):
         :attr:`min_throughput`).
     """
 
-    #: bytes/s: a request of n bytes must end within ``timeout + n / min_throughput`` seconds
+    #: bytes/s: a request of n bytes must end within ``2 * timeout + n / min_throughput`` seconds
     min_throughput = 16 * 1024
     #: random bytes of cached blocks compared with the server's on a warm open
     reopen_samples = 2
@@ -331,14 +331,14 @@ class HTTPSource(BlockedSource):
         return f"{self.description}{where}"
 
     async def _request(self, method: str, headers: dict[str, str], handle: Callable[[Any], Any], nbytes: int = 0) -> Any:
-        """One request (no retry) with its deadline: ``timeout`` + ``nbytes / min_throughput`` seconds."""
-        deadline = self._timeout + nbytes / self.min_throughput
+        """One request (no retry) with its deadline: ``2 * timeout + nbytes / min_throughput`` seconds."""
+        deadline = 2 * self._timeout + nbytes / self.min_throughput
         try:
             return await asyncio.wait_for(self._request_once(method, headers, handle), deadline)
         except asyncio.TimeoutError:  # the request's own timeouts became TransientError: this is ours
             raise RemoteTimeoutError(
                 f"{self._what()}: too slow: a {method} of {nbytes} bytes did not complete within {deadline:.1f} s "
-                f"(napstream's rule: timeout {self._timeout:g} s plus one second per {self.min_throughput:g} bytes, "
+                f"(napstream's rule: twice the timeout of {self._timeout:g} s plus one second per {self.min_throughput:g} bytes, "
                 "i.e. the transfer ran slower than that); check the connection or raise napstream.config.timeout"
             ) from None
 

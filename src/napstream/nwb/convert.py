@@ -37,7 +37,7 @@ from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, UnsupportedTypeError
-from .source import ClosedFileGuard, DatasetRef
+from .source import ClosedFileGuard, DatasetRef, read_whole
 from .tables import colnames, column_is_large, decode_strings, read_column, read_table, table_ids
 from .tree import Entry
 
@@ -196,7 +196,7 @@ def _unit_supports(group: h5py.Group, n: int) -> list[IntervalSet | None]:
     if "obs_intervals" not in group or "obs_intervals_index" not in group:
         return [None] * n
     obs = np.asarray(group["obs_intervals"][()], dtype=np.float64).reshape(-1, 2)
-    bounds = np.concatenate([[0], np.asarray(group["obs_intervals_index"][()], dtype=np.int64)])
+    bounds = np.concatenate([[0], np.asarray(read_whole(group["obs_intervals_index"]), dtype=np.int64)])
     out: list[IntervalSet | None] = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         out.append(IntervalSet(obs[a:b, 0], obs[a:b, 1]) if b > a else None)
@@ -251,7 +251,7 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         raise FileFormatError(f"{group.name} lists the column {times_col!r} but the file has no "
                               f"{times_col} and {times_col}_index datasets; the file is damaged")
     ids = table_ids(group)
-    ends = np.asarray(group[f"{times_col}_index"][()], dtype=np.int64)
+    ends = np.asarray(read_whole(group[f"{times_col}_index"]), dtype=np.int64)
     n_times = int(group[times_col].shape[0])
     if len(ends) != len(ids) or (len(ends) and (ends.min() < 0 or ends.max() > n_times or (np.diff(ends) < 0).any())):
         raise FileFormatError(

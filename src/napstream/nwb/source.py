@@ -31,7 +31,8 @@ from ..io.retry import scrub
 from ..io.sources import open_source
 from .h5meta import prefetch_metadata
 
-__all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url", "ClosedFileGuard"]
+__all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url", "ClosedFileGuard",
+           "read_whole"]
 
 _URL_PREFIXES = ("http://", "https://", "s3://", "dandi://")
 
@@ -306,3 +307,36 @@ class ClosedFileGuard:
 
     def __repr__(self) -> str:
         return f"<closed-file guard of {self._base!r}>" if not self._file_id.valid else repr(self._base)
+
+
+def read_whole(dset: Any) -> Any:
+    """``dset[()]`` after checking that its declared size fits ``napstream.config.memory_budget``.
+
+    A damaged file can declare a billion rows for a 12-row table column; reading it whole would
+    take minutes and gigabytes before anything failed. Such a read raises
+    :class:`~napstream.errors.FileFormatError` naming the dataset instead.
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     f["x"] = np.arange(3)
+    >>> with h5py.File(path, "r") as f:
+    ...     read_whole(f["x"])
+    array([0, 1, 2])
+    """
+    import numpy as np
+
+    from ..config import config
+
+    shape = getattr(dset, "shape", None) or ()
+    itemsize = getattr(getattr(dset, "dtype", None), "itemsize", 1) or 1
+    nbytes = int(np.prod(shape, dtype=np.float64)) * itemsize
+    if nbytes > config.memory_budget:
+        raise FileFormatError(
+            f"dataset {getattr(dset, 'name', '?')!r} declares shape {tuple(shape)} ({nbytes / 2**20:.0f} MiB), more "
+            f"than napstream.config.memory_budget ({config.memory_budget / 2**20:.0f} MiB) allows reading at once; "
+            "for a table column or an index this means the file is damaged"
+        )
+    return dset[()]
