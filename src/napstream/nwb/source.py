@@ -287,7 +287,7 @@ class ClosedFileGuard:
             raise new from None
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith("__") or name in ("_base", "_file_id", "_name"):  # (copy/pickle: no recursion)
             raise AttributeError(name)
         value = self._call(getattr, self._base, name)
         if callable(value) and not isinstance(value, type):
