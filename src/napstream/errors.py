@@ -29,6 +29,7 @@ __all__ = [
     "RemoteAccessError",
     "RetryExhaustedError",
     "RemoteChangedError",
+    "RemoteTimeoutError",
     "CacheError",
     "MemoryBudgetError",
     "MissingDependencyError",
@@ -91,6 +92,10 @@ class RemoteUnreachableError(RetryExhaustedError, ConnectionError):
 
 class RemoteChangedError(RemoteError):
     """The remote file changed (ETag / size / Last-Modified) while it was being read."""
+
+
+class RemoteTimeoutError(RemoteError, TimeoutError):
+    """A remote request was too slow: it missed its deadline (napstream's minimum-throughput rule)."""
 
 
 class CacheError(NapstreamError, OSError):

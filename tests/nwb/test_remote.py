@@ -80,7 +80,9 @@ def test_every_object_equals_local_cold_and_warm(session, http_server, tmp_path,
     server.reset_stats()
     with nap.NWBFile(url, **opts) as warm:  # new session, persistent cache
         _assert_same(_read_all(warm), expected)
-    assert _gets(server) == 0 and server.stats.bytes_sent == 0
+    # only the content check of the reopen: a few random cached bytes compared with the server's
+    check = HTTPSource.reopen_samples * HTTPSource.sample_width
+    assert _gets(server) <= HTTPSource.reopen_samples and server.stats.bytes_sent <= check
 
 
 def test_without_cache_equals_local(session, http_server):

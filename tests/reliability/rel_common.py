@@ -98,6 +98,8 @@ def verify_cache(cache_dir: Path, local_file: Path, allow_tmp: bool = False) -> 
     if not root.exists():
         return 0
     for folder in root.glob("*/*"):
+        if folder.parent.name == "seen":  # seen/<hash of the URL>/key: the key it had last
+            continue
         meta = folder / "meta.json"
         record = json.loads(meta.read_text()) if meta.exists() else {}
         if record:

@@ -41,7 +41,10 @@ def test_threads_share_one_cache(server, rel_session, reference, tmp_path):
     # a warm reader of the shared cache gets the same numbers without a single GET
     server.reset_stats()
     _check(read_everything(url, str(cache), BLOCK), reference)
-    assert server.stats.by_method.get("GET", 0) == 0
+    from napstream.io.http import HTTPSource
+
+    # only the content check of the reopen: a few random cached bytes compared with the server's
+    assert server.stats.by_method.get("GET", 0) == HTTPSource.reopen_samples
 
 
 @pytest.mark.slow

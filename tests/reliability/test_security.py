@@ -62,7 +62,7 @@ def test_cache_names_are_hashes_never_url_parts(rel_session, reference, tmp_path
         assert path == cache or cache in path.parents or path in cache.parents, f"file outside the cache: {rel}"
         inner = path.relative_to(cache).parts if cache in path.parents else ()
         for part in inner:
-            assert re.fullmatch(r"v1|seen|[0-9a-f]{2}|[0-9a-f]{64}|meta\.json|\d+-\d+", part), f"odd cache name {part!r}"
+            assert re.fullmatch(r"v1|seen|[0-9a-f]{2}|[0-9a-f]{64}|meta\.json|key|\d+-\d+", part), f"odd cache name {part!r}"
     for path in cache.rglob("*"):
         if path.is_file():
             raw = path.read_bytes()
@@ -204,3 +204,33 @@ def test_self_signed_certificate_is_refused(tmp_path):
     assert _NeverServe.served == 0, "a request was sent over an unverified TLS connection"
     assert re.search(r"certificate|CERTIFICATE", str(info.value)), str(info.value)
     _assert_clean(str(info.value), "TLS error")
+
+
+# ------------------------------------------------------------------------------------------ reprs, redirects
+def test_reprs_of_references_and_redirect_loops_are_scrubbed(rel_session, tmp_path):
+    from napstream.testing.http_server import Response
+
+    def loop(method: str, path: str, query: Any, headers: Any) -> Any:
+        if not path.startswith("/loop"):
+            return None
+        n = int(path[len("/loop"):] or 0)
+        return Response(302, b"", {"Location": f"/loop{n + 1}?{QUERY}{n}"}, "text/plain")
+
+    with RangeHTTPServer(rel_session.parent, app=loop) as server, nap.config.override(retries=1, timeout=5.0):
+        url = _secret_url(server, rel_session.name)
+        with nap.NWBFile(url, cache_dir=tmp_path / "cache", block_size=BLOCK) as nwb:
+            lfp = nwb["ElectricalSeriesLFP"]
+            texts = {
+                "lazy ref": repr(lfp.lazy_data.ref) + str(lfp.lazy_data.ref),
+                "opened source": repr(nwb._src),
+                "read context": repr(nwb._ctx),
+            }
+        server.reset_stats()
+        with pytest.raises(RemoteError) as info:
+            nap.NWBFile(f"{server.url}/loop0?{QUERY}".replace("http://", "http://alice:p4ssw0rd@", 1), cache=False)
+        texts["redirect loop"] = f"{info.value} {info.value.args!r}"
+        assert "redirect" in str(info.value)
+        assert server.stats.requests <= 4 * 11  # each way of opening gives up after one loop: no retries
+    for where, text in texts.items():
+        _assert_clean(text, where)
+    assert server.url_for(rel_session.name).split("//")[1] in texts["lazy ref"]

@@ -322,8 +322,36 @@ def test_probability_is_seeded_and_skip_and_path_filter(server):
 
 def test_every_fault_kind_is_exercised():
     tested = {"drop", "truncate", "stall", "slow", "503", "429", "status", "bad_content_range",
-              "ignore_range", "change_etag", "gone"}
+              "ignore_range", "change_etag", "gone", "trickle"}
     assert set(FAULT_KINDS) == tested
+
+
+def test_trickle_sends_one_byte_per_delay(data, http_server):
+    server = http_server(data[0])
+    server.set_faults(FaultPlan("trickle", delay=0.1))
+    t0 = time.monotonic()
+    resp = get(server.url_for("sub/file.bin"), "bytes=0-9")
+    assert resp.status_code == 206 and resp.content == data[1][:10]
+    assert time.monotonic() - t0 >= 0.9  # ten bytes, one every 0.1 s
+
+
+@pytest.mark.parametrize("mode", ["none", "constant"])
+def test_validators_none_or_constant(data, http_server, mode):
+    server = http_server(data[0])
+    server.validators = mode
+    first = get(server.url_for("sub/file.bin"), "bytes=0-9")
+    path = data[0] / "sub" / "file.bin"
+    path.write_bytes(bytes(reversed(path.read_bytes())))
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    second = get(server.url_for("sub/file.bin"), "bytes=0-9")
+    for key in ("ETag", "Last-Modified"):
+        if mode == "none":
+            assert key not in first.headers and key not in second.headers
+        else:
+            assert first.headers[key] == second.headers[key]
+    assert second.content != first.content
+    with pytest.raises(InvalidInputError):
+        RangeHTTPServer(data[0], validators="weak")
 
 
 def test_stop_is_fast_with_open_connections_and_stalls(http_server, data):

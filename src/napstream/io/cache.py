@@ -5,15 +5,22 @@ the platform's user cache folder)::
 
     v1/<key[:2]>/<key>/meta.json          url (no query string), size, version of the remote file
     v1/<key[:2]>/<key>/<block_size>-<i>   block i: its bytes + a CRC32 trailer
-    v1/seen/<sha256 of the URL>/          empty folder: this URL was opened before
+    v1/seen/<sha256 of the URL>/key       this URL was opened before: the key it had then
 
-``key`` is a SHA-256 of (URL without query string, size, ETag or Last-Modified), so a changed
-remote file gets a new key and is never served stale; no file name contains URL parts. Blocks
-are written to a temporary file and moved into place with :func:`os.replace`, so a killed process
-never leaves a partial block; length and checksum are verified on every read. Past
+``key`` is a SHA-256 of (URL without query string, size, ETag or Last-Modified): a remote file
+whose size or validator changed gets a new key. A server whose validators do not change with the
+content cannot be caught that way: see :class:`~napstream.io.http.HTTPSource` for the content checks
+that cover it, and the user guide for exactly what is guaranteed. No file name contains URL parts.
+Blocks are written to a temporary file and moved into place with :func:`os.replace`, so a killed
+process never leaves a partial block; length and checksum are verified on every read. Past
 ``config.cache_size`` the least recently used blocks are evicted (a hit refreshes the block's
 mtime, so the order is shared by all processes). A cache that cannot be written (read-only
 folder, full disk) warns once and the source carries on without it.
+
+The folder may be shared and is not trusted: the cache never follows a symbolic link inside it,
+reads only regular files (a FIFO or device at a cache path is a miss, never a blocking read),
+and deletes (eviction, :func:`clear_cache`) only regular files with the names it writes itself.
+The writer thread of a folder ends after a second without work.
 
 Examples
 --------
@@ -30,12 +37,14 @@ b'abcd'
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
-import atexit
 import os
 import queue
-import shutil
+import random
+import re
+import stat
 import struct
 import threading
 import time
@@ -58,6 +67,59 @@ _SEEN = "seen"
 _TRAILER = struct.Struct("<I")
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600.0
+_HEX2 = re.compile(r"[0-9a-f]{2}\Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_BLOCK_NAME = re.compile(r"(\d+)-(\d+)\Z")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _scandir(path: str | Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except OSError:
+        return []
+
+
+def _read_regular(path: str | Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (never a link, FIFO or device), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _is_regular(path: str | Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _own_entries(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
+    """(key, entry) of every entry of the key folders ``root/<xx>/<key>/``, links never followed."""
+    out = []
+    for top in _scandir(root):
+        if not _HEX2.match(top.name) or not top.is_dir(follow_symlinks=False):
+            continue
+        for folder in _scandir(top.path):
+            if _HEX64.match(folder.name) and folder.is_dir(follow_symlinks=False):
+                out.extend((folder.name, entry) for entry in _scandir(folder.path))
+    return out
 
 
 def default_cache_dir() -> Path:
@@ -107,6 +169,8 @@ class BlockCache:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self.max_pending = 32
+        #: seconds without work after which the writer thread ends (a new one starts when needed)
+        self.idle_seconds = 1.0
         self.enabled = True
         try:
             self._root.mkdir(parents=True, exist_ok=True)
@@ -152,10 +216,7 @@ class BlockCache:
         record = {"url": safe_url(url), "size": int(size), "version": version, "created": time.time()}
         self._meta[key] = json.dumps(record).encode()
         self._write_meta(key)
-        try:  # an empty folder: nothing a block scan or a partial write could trip on
-            self._seen_path(url).mkdir(parents=True, exist_ok=True)
-        except OSError:
-            pass
+        self._write_atomic(self._seen_path(url) / "key", key.encode())
         return key
 
     def _seen_path(self, url: str) -> Path:
@@ -177,12 +238,59 @@ class BlockCache:
         """
         return self.enabled and self._seen_path(url).is_dir()
 
+    def last_key(self, url: str) -> str | None:
+        """The key this URL had when it was last registered here (None if unknown)."""
+        raw = _read_regular(self._seen_path(url) / "key") if self.enabled else None
+        text = raw.decode("ascii", "replace") if raw else ""
+        return text if _HEX64.match(text) else None
+
+    def blocks_of(self, key: str) -> list[tuple[int, int, int]]:
+        """``(block_size, index, length)`` of the intact-looking block files of ``key`` on disk."""
+        out = []
+        for entry in _scandir(self._folder(key)):
+            match = _BLOCK_NAME.match(entry.name)
+            if match and entry.is_file(follow_symlinks=False):
+                try:
+                    length = entry.stat(follow_symlinks=False).st_size - _TRAILER.size
+                except OSError:
+                    continue
+                if length > 0:
+                    out.append((int(match.group(1)), int(match.group(2)), length))
+        return out
+
+    def sample(self, key: str, n: int, width: int = 32) -> list[tuple[int, bytes]]:
+        """Up to ``n`` random ``(file offset, bytes)`` pieces of ``key``'s cached blocks (for a content check).
+
+        >>> import tempfile
+        >>> cache = BlockCache(tempfile.mkdtemp())
+        >>> cache.put("0" * 64, 4, 1, b"abcd"); cache.flush()
+        >>> cache.sample("0" * 64, 3, width=2)[0][1] in (b"ab", b"bc", b"cd")
+        True
+        """
+        blocks = self.blocks_of(key)
+        out = []
+        for block_size, index, length in random.sample(blocks, min(n, len(blocks))):
+            data = self.get(key, block_size, index, length, touch=False)
+            if data:
+                at = random.randrange(max(len(data) - width, 0) + 1)
+                out.append((block_size * index + at, data[at: at + width]))
+        return out
+
+    def purge(self, key: str) -> None:
+        """Forget every cached block of ``key`` (the remote file changed under the same validators)."""
+        self.flush()
+        for entry in _scandir(self._folder(key)):
+            if _BLOCK_NAME.match(entry.name):
+                self._discard(Path(entry.path))
+        with self._lock:
+            self._size = None
+
     def _write_meta(self, key: str) -> None:
         meta = self._folder(key) / "meta.json"
         if key in self._meta and not meta.exists():
             self._write_atomic(meta, self._meta[key])
 
-    def get(self, key: str, block_size: int, index: int, expected_length: int) -> bytes | None:
+    def get(self, key: str, block_size: int, index: int, expected_length: int, touch: bool = True) -> bytes | None:
         """The block's bytes if cached intact (exact length and checksum), else None."""
         if not self.enabled:
             return None
@@ -190,17 +298,17 @@ class BlockCache:
         data = self._pending.get(path)
         if data is not None and len(data) == expected_length:
             return data
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read()
-        except OSError:
+        raw = _read_regular(path)  # a link, FIFO or device planted there is a miss
+        if raw is None:
             return None
         data, trailer = raw[:-_TRAILER.size], raw[-_TRAILER.size:]
         if len(raw) != expected_length + _TRAILER.size or _TRAILER.unpack(trailer)[0] != zlib.crc32(data):
             self._discard(path)
             return None
+        if not touch:
+            return data
         try:
-            os.utime(path)  # LRU order, shared by every process using this folder
+            os.utime(path, follow_symlinks=False)  # LRU order, shared by every process using this folder
         except OSError:
             pass
         return data
@@ -214,9 +322,10 @@ class BlockCache:
         if data is not None and len(data) == expected_length:
             return True
         try:
-            return path.stat().st_size == expected_length + _TRAILER.size
+            st = os.lstat(path)
         except OSError:
             return False
+        return stat.S_ISREG(st.st_mode) and st.st_size == expected_length + _TRAILER.size
 
     def put(self, key: str, block_size: int, index: int, data: bytes) -> None:
         """Store one block atomically (a no-op once the cache is disabled).
@@ -260,7 +369,16 @@ class BlockCache:
 
     def _write_loop(self) -> None:
         while True:
-            self._run_job(self._jobs.get())
+            try:
+                job = self._jobs.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with _WRITERS_LOCK:  # a put() enqueues first, then looks for a live writer
+                    if self._jobs.empty():
+                        if self._writer is threading.current_thread():
+                            self._writer = None
+                        return
+                continue
+            self._run_job(job)
 
     def _drain(self) -> None:
         """Run the queued jobs in this thread (no writer thread running)."""
@@ -302,45 +420,64 @@ class BlockCache:
         if self._current_size() > self.max_size:
             self.evict()
 
-    def _write_atomic(self, path: Path, payload: bytes) -> bool:
+    def _linked(self, folder: Path) -> bool:
+        """True when ``folder`` or a folder between it and the cache's root is a symbolic link."""
+        while True:
+            if folder.is_symlink():
+                return True
+            if folder == self._root or folder.parent == folder or self._root not in folder.parents:
+                return False
+            folder = folder.parent
+
+    def _write_atomic(self, path: Path, payload: bytes, disable: bool = True) -> bool:
+        if not self.enabled:
+            return False
         tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            if self._linked(path.parent) or (os.path.lexists(path) and not _is_regular(path)):
+                return False  # never write through a link, never replace what napstream did not write
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+            with open(fd, "wb") as fh:
                 fh.write(payload)
             os.replace(tmp, path)
             return True
         except OSError as err:
             self._discard(tmp)
-            self._disable(err)
+            if disable:
+                self._disable(err)
             return False
 
     @staticmethod
     def _discard(path: Path) -> None:
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        """Delete ``path`` if it is a regular file (a link, folder, FIFO... is left alone)."""
+        if _is_regular(path):
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
     def _scan(self) -> list[tuple[float, int, Path]]:
-        """(mtime, bytes, path) of every block file; removes stale temporary files."""
+        """(mtime, bytes, path) of every block file; removes stale temporary files.
+
+        Only regular files named as napstream names them, in folders named as napstream names
+        them, are considered; symbolic links are never followed.
+        """
         out = []
         now = time.time()
-        for folder in self._root.glob("*/*"):
+        for _, entry in _own_entries(self._root):
+            own_tmp = entry.name.startswith(_TMP_PREFIX)
+            if not (own_tmp or _BLOCK_NAME.match(entry.name)) or not entry.is_file(follow_symlinks=False):
+                continue
             try:
-                entries = list(os.scandir(folder))
+                st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            for entry in entries:
-                try:
-                    st = entry.stat()
-                except OSError:
-                    continue
-                if entry.name.startswith(_TMP_PREFIX):
-                    if now - st.st_mtime > _STALE_TMP_SECONDS:
-                        self._discard(Path(entry.path))
-                elif entry.name != "meta.json":
-                    out.append((st.st_mtime, st.st_size, Path(entry.path)))
+            if own_tmp:
+                if now - st.st_mtime > _STALE_TMP_SECONDS:
+                    self._discard(Path(entry.path))
+            else:
+                out.append((st.st_mtime, st.st_size, Path(entry.path)))
         return out
 
     def _current_size(self) -> int:
@@ -476,20 +613,33 @@ def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any
     """
     directory = _as_dir(cache_dir)
     _flush_folder(directory)
+    folders: dict[str, dict[str, Any]] = {}
+    for key, entry in _own_entries(directory / _LAYOUT):
+        item = folders.setdefault(key, {"key": key, "meta": None, "blocks": 0, "cached_bytes": 0})
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        if entry.name == "meta.json":
+            item["meta"] = entry.path
+        elif _BLOCK_NAME.match(entry.name):
+            item["blocks"] += 1
+            item["cached_bytes"] += _file_size(entry)
     entries = []
-    for meta in sorted((directory / _LAYOUT).glob("*/*/meta.json")):
+    for key in sorted(folders):
+        item = folders[key]
+        if item["meta"] is None:
+            continue
         try:
-            record = json.loads(meta.read_text())
-        except (OSError, ValueError):
+            record = json.loads(_read_regular(item["meta"]) or b"{}")
+        except ValueError:
             record = {}
-        blocks = [p for p in meta.parent.iterdir() if p.name != "meta.json" and not p.name.startswith(_TMP_PREFIX)]
+        record = record if isinstance(record, dict) else {}
         entries.append({
-            "key": meta.parent.name,
+            "key": key,
             "url": record.get("url"),
             "size": record.get("size"),
             "version": record.get("version"),
-            "blocks": len(blocks),
-            "cached_bytes": sum(_file_size(p) for p in blocks),
+            "blocks": item["blocks"],
+            "cached_bytes": item["cached_bytes"],
         })
     return {
         "dir": str(directory),
@@ -500,15 +650,22 @@ def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any
     }
 
 
-def _file_size(path: Path) -> int:
+def _file_size(entry: os.DirEntry[str]) -> int:
     try:
-        return path.stat().st_size
+        return entry.stat(follow_symlinks=False).st_size
     except OSError:
         return 0
 
 
+def _rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)  # only when empty
+    except OSError:
+        pass
+
+
 def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> int:
-    """Delete every cached block (only napstream's own layout inside the folder).
+    """Delete every cached block (only the regular files napstream wrote; links are never followed).
 
     Returns the number of bytes freed.
 
@@ -520,7 +677,22 @@ def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> int:
     """
     directory = _as_dir(cache_dir)
     freed = cache_info(directory)["size"]  # flushes the queued writes first
-    shutil.rmtree(directory / _LAYOUT, ignore_errors=True)
+    root = directory / _LAYOUT
+    own = re.compile(rf"meta\.json\Z|{_BLOCK_NAME.pattern}|{re.escape(_TMP_PREFIX)}[0-9a-f]+\Z")
+    for key, entry in _own_entries(root):
+        if own.match(entry.name):
+            BlockCache._discard(Path(entry.path))
+    for seen in _scandir(root / _SEEN):
+        if _HEX64.match(seen.name) and seen.is_dir(follow_symlinks=False):
+            BlockCache._discard(Path(seen.path) / "key")
+    for top in [*_scandir(root), *_scandir(root / _SEEN)]:  # empty folders of ours only
+        if (_HEX2.match(top.name) or top.name == _SEEN) and top.is_dir(follow_symlinks=False):
+            for sub in _scandir(top.path):
+                if _HEX64.match(sub.name) and sub.is_dir(follow_symlinks=False):
+                    _rmdir(sub.path)
+            _rmdir(top.path)
+        elif _HEX64.match(top.name) and top.is_dir(follow_symlinks=False):
+            _rmdir(top.path)
     with _CACHES_LOCK:
         for (folder, _), cache in _CACHES.items():
             if folder == str(directory):

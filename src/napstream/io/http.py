@@ -3,7 +3,24 @@
 Opening a URL the cache has never seen costs one round trip: two concurrent GETs, of the first
 block and of the suffix ``bytes=-<block_size>``, give the first and last blocks (where HDF5 keeps
 its superblock and much metadata) and, from ``Content-Range`` and ``ETag``, the size and version
-(no HEAD). A URL seen before is validated with one HEAD, then its cached blocks are trusted.
+(no HEAD). A URL seen before is validated with one HEAD, sent together with GETs of a few random
+bytes of its cached blocks (same round trip): cached blocks are trusted only when the size and
+ETag/Last-Modified are unchanged *and* those bytes still match. A mismatch under unchanged
+validators (a server whose validators do not follow the content) drops the file's cached blocks.
+
+Consistency rules (see the user guide, "The block cache"):
+
+* A URL whose server sends neither ``ETag`` nor ``Last-Modified`` is never reused from the
+  persistent cache across opens unless the caller opts in (``cache_unvalidated=True``); within
+  one open its blocks live in memory only.
+* Within one open, every answer's size and validators are checked against those of the open
+  (:class:`~napstream.errors.RemoteChangedError`). When the server sends no validators, or its
+  validators were caught lying on reopen (or ``check_content=True``), each batch of requests also
+  re-reads a few random bytes read earlier in this open and compares them: a file replaced
+  mid-job raises :class:`~napstream.errors.RemoteChangedError` instead of mixing two versions.
+* Every request has a deadline: twice ``timeout`` seconds plus one second per ``min_throughput``
+  bytes asked for. A request that misses it raises :class:`~napstream.errors.RemoteTimeoutError`
+  naming the URL (``timeout`` alone only bounds a silence between two packets).
 
 Requests run concurrently on a private asyncio event loop *in the calling thread* (see
 :meth:`HTTPSource._sync` for why not on a background thread), at most ``max_concurrency`` at a
@@ -25,10 +42,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import random
 import re
 import socket
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,12 +60,13 @@ from ..errors import (
     RemoteChangedError,
     RemoteError,
     RemoteNotFoundError,
+    RemoteTimeoutError,
     RemoteUnreachableError,
 )
 from .base import BlockedSource
 from .cache import BlockCache
 from .ranges import ByteRange, blocks_for
-from .retry import RetryPolicy, TransientError, retry_async, safe_url, status_error
+from .retry import RetryPolicy, TransientError, retry_async, safe_url, scrub, status_error
 
 __all__ = ["HTTPSource"]
 
@@ -127,7 +147,25 @@ class HTTPSource(BlockedSource):
         Extra request headers.
     memory_bytes : int, optional
         Byte limit of the in-memory block LRU (default ``max(64 MiB, 8 blocks)``).
+    cache_unvalidated : bool
+        Reuse the persistent cache across opens even when the server sends neither ETag nor
+        Last-Modified (default False: such a file is cached in memory for one open only). Only a
+        few random bytes are then compared on reopen: a change elsewhere goes unnoticed.
+    check_content : bool or None
+        Re-read a few earlier bytes with every batch of requests to catch a file changing
+        mid-job. None (default): only when the server sends no validators or its validators were
+        caught not following the content.
+    min_throughput : float, optional
+        Bytes per second below which a request misses its deadline (default
+        :attr:`min_throughput`).
     """
+
+    #: bytes/s: a request of n bytes must end within ``2 * timeout + n / min_throughput`` seconds
+    min_throughput = 16 * 1024
+    #: random bytes of cached blocks compared with the server's on a warm open
+    reopen_samples = 2
+    #: width of each compared sample, in bytes
+    sample_width = 32
 
     def __init__(
         self,
@@ -143,6 +181,9 @@ class HTTPSource(BlockedSource):
         backoff: float = 0.1,
         headers: dict[str, str] | None = None,
         memory_bytes: int | None = None,
+        cache_unvalidated: bool = False,
+        check_content: bool | None = None,
+        min_throughput: float | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInputError(f"url must be an http:// or https:// URL, got {url!r:.200}")
@@ -150,7 +191,8 @@ class HTTPSource(BlockedSource):
             raise InvalidTypeError(f"resolver must be callable or None, got {type(resolver).__name__}")
         block_size = config._validate("block_size", block_size if block_size is not None else config.block_size)
         conc = config._validate("max_concurrency", max_concurrency if max_concurrency is not None else config.max_concurrency)
-        super().__init__(0, block_size, description or safe_url(url), None, None, conc, memory_bytes)
+        super().__init__(0, block_size, scrub(description) if description else safe_url(url), None, None, conc,
+                         memory_bytes)
         self.locator = url
         self._url = url
         self._url_generation = 0  # bumped each time the resolver hands out a fresh URL
@@ -158,6 +200,14 @@ class HTTPSource(BlockedSource):
         self._policy = RetryPolicy(config._validate("retries", retries if retries is not None else config.retries), backoff)
         self._timeout = config._validate("timeout", timeout if timeout is not None else config.timeout)
         self._headers = {"Accept-Encoding": "identity", **(headers or {})}
+        if min_throughput is not None:
+            if isinstance(min_throughput, bool) or not isinstance(min_throughput, (int, float)) or min_throughput <= 0:
+                raise InvalidInputError(f"min_throughput must be a positive number of bytes/s, got {min_throughput!r}")
+            self.min_throughput = float(min_throughput)
+        #: (file offset, bytes) read in this open, re-read to catch a file replaced mid-job
+        self._sentinels: list[tuple[int, bytes]] = []
+        self._check_content = bool(check_content)
+        self._held = threading.local()  # edges of held blocks next to the blocks being fetched
         self._tls = threading.local()  # this thread's aiohttp session, semaphore
         self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []  # never rebound (finalizer)
         self._lock = threading.Lock()
@@ -166,26 +216,98 @@ class HTTPSource(BlockedSource):
         t0 = time.perf_counter()
         ends: dict[int, bytes] | None = None
         trips = 0
+        last_key, samples, remote = None, [], []
         try:
             if cache is None or not cache.enabled or not cache.seen(url):
                 trips += 1
                 ends = self._sync(self._open_with_ends())  # cold: no HEAD, the ends come at once
-            if ends is None:  # known file (the cache is validated by one HEAD) or an odd server
+            if ends is None:  # known file (HEAD + a content check) or an odd server
                 trips += 1
-                self.size, self.etag, self.last_modified = self._sync(self._probe())
+                if cache is not None and cache.enabled:
+                    last_key = cache.last_key(url)
+                    samples = cache.sample(last_key, self.reopen_samples, self.sample_width) if last_key else []
+                (self.size, self.etag, self.last_modified), remote = self._sync(self._probe_and_sample(samples))
             self.stats.add(round_trips=trips, wait_seconds=time.perf_counter() - t0)
         except BaseException:
             self.close()
             raise
         self.version = self.etag or self.last_modified
-        if cache is not None and cache.enabled:
+        if check_content is None:
+            self._check_content = self.version is None
+        if cache is not None and cache.enabled and (self.version is not None or cache_unvalidated):
             self.cache, self.cache_key = cache, cache.register(url, self.size, self.version)
+            if samples and self.cache_key == last_key and not self._same_content(samples, remote):
+                self._distrust_validators()
         if ends is None:
             self._warm_ends()
         else:
             self.stats.add(cache_misses=len(ends))
             for index, block in ends.items():
                 self._store(index, block)
+
+    # -- content checks ------------------------------------------------------------------------
+    def _same_content(self, samples: list[tuple[int, bytes]], remote: list[Any]) -> bool:
+        """True when every sampled cached piece equals the server's bytes (same size and validators)."""
+        for (start, cached), got in zip(samples, remote):
+            if not isinstance(got, tuple):
+                return False
+            body, total, etag, modified = got
+            if body != cached or total != self.size or etag != self.etag or modified != self.last_modified:
+                return False
+        return True
+
+    def _distrust_validators(self) -> None:
+        """The cached blocks differ from the file under unchanged validators: drop them, check content."""
+        if self.cache is not None and self.cache_key:
+            self.cache.purge(self.cache_key)
+        self._check_content = True
+        warnings.warn(
+            f"{self.description}: the remote file changed but its server kept the same size and "
+            f"{'ETag' if self.etag else 'Last-Modified' if self.last_modified else 'validators (none)'}; "
+            "its cached blocks were dropped and this open compares sampled bytes as it reads",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+    async def _probe_and_sample(self, samples: list[tuple[int, bytes]]) -> tuple[Any, list[Any]]:
+        """The HEAD probe and GETs of the sampled byte ranges, in one round trip."""
+        tasks = [self._probe(), *(self._sample(start, start + len(data)) for start, data in samples)]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for res in results:  # the network failed for good: the open fails, as a cold one would
+            if isinstance(res, BaseException):
+                raise res
+        return results[0], list(results[1:])
+
+    async def _sample(self, start: int, end: int) -> Any:
+        """``(body, total, etag, last_modified)`` of bytes ``[start, end)``, or None (not a 206)."""
+
+        async def on_get(resp: Any) -> Any:
+            match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if resp.status != 206 or not match or (int(match.group(1)), int(match.group(2)) + 1) != (start, end):
+                return None
+            body = await resp.read()
+            self.stats.add(bytes_fetched=len(body))
+            total = None if match.group(3) == "*" else int(match.group(3))
+            return body, total, resp.headers.get("ETag"), resp.headers.get("Last-Modified")
+
+        async def attempt() -> Any:
+            _, sem = await self._ensure_session()
+            async with sem:
+                return await self._request("GET", {"Range": f"bytes={start}-{end - 1}"}, on_get, end - start)
+
+        what = self._what(ByteRange(start, end))
+        return await self._with_resolver(lambda: retry_async(attempt, self._policy, what, self._count_retry))
+
+    def _store(self, index: int, block: bytes) -> None:
+        super()._store(index, block)
+        if self._check_content and block:
+            width = min(self.sample_width, len(block))
+            at = random.randrange(len(block) - width + 1)
+            piece = (index * self.block_size + at, bytes(block[at: at + width]))
+            if len(self._sentinels) < 32:
+                self._sentinels.append(piece)
+            else:
+                self._sentinels[random.randrange(32)] = piece
 
     # -- session ---------------------------------------------------------------------------------
     def _sync(self, coro: Any) -> Any:
@@ -229,7 +351,19 @@ class HTTPSource(BlockedSource):
         where = f" bytes [{r.start}, {r.end})" if r is not None else ""
         return f"{self.description}{where}"
 
-    async def _request(self, method: str, headers: dict[str, str], handle: Callable[[Any], Any]) -> Any:
+    async def _request(self, method: str, headers: dict[str, str], handle: Callable[[Any], Any], nbytes: int = 0) -> Any:
+        """One request (no retry) with its deadline: ``2 * timeout + nbytes / min_throughput`` seconds."""
+        deadline = 2 * self._timeout + nbytes / self.min_throughput
+        try:
+            return await asyncio.wait_for(self._request_once(method, headers, handle), deadline)
+        except asyncio.TimeoutError:  # the request's own timeouts became TransientError: this is ours
+            raise RemoteTimeoutError(
+                f"{self._what()}: too slow: a {method} of {nbytes} bytes did not complete within {deadline:.1f} s "
+                f"(napstream's rule: twice the timeout of {self._timeout:g} s plus one second per {self.min_throughput:g} bytes, "
+                "i.e. the transfer ran slower than that); check the connection or raise napstream.config.timeout"
+            ) from None
+
+    async def _request_once(self, method: str, headers: dict[str, str], handle: Callable[[Any], Any]) -> Any:
         """One request (no retry): connection problems become TransientError."""
         import aiohttp
 
@@ -243,6 +377,10 @@ class HTTPSource(BlockedSource):
                 return await handle(resp)
         except aiohttp.ClientSSLError as err:  # a bad certificate does not get better with retries
             raise RemoteAccessError(f"TLS verification failed for {self._what()}: {self._scrub(err)}") from None
+        except aiohttp.TooManyRedirects as err:  # a loop does not end with retries either
+            raise RemoteError(
+                f"too many redirects for {self._what()} ({len(err.history)} followed; a redirect loop?)"
+            ) from None
         except aiohttp.ClientConnectorError as err:
             refused = isinstance(err.os_error, (ConnectionRefusedError, socket.gaierror))
             if refused and not self._reached:
@@ -259,11 +397,11 @@ class HTTPSource(BlockedSource):
             raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None
 
     def _scrub(self, err: BaseException) -> str:
-        """An error message without the URL's query string or credentials."""
+        """An error message without any URL's query string or credentials."""
         text = str(err)
         for secret in (self._url, self.locator):
             text = text.replace(secret, safe_url(secret))
-        return text
+        return scrub(text)
 
     async def _probe(self) -> tuple[int, str | None, str | None]:
         """Size, ETag and Last-Modified: HEAD, or a one-byte GET when HEAD is refused."""
@@ -292,7 +430,7 @@ class HTTPSource(BlockedSource):
             except RemoteError:  # e.g. 403/405: presigned URLs are signed for GET only
                 info = None
             if info is None:
-                info = await self._request("GET", {"Range": "bytes=0-0"}, on_get)
+                info = await self._request("GET", {"Range": "bytes=0-0"}, on_get, 1)
             return info
 
         return await self._with_resolver(lambda: retry_async(attempt, self._policy, self._what(), self._count_retry))
@@ -361,7 +499,7 @@ class HTTPSource(BlockedSource):
         async def attempt() -> Any:
             _, sem = await self._ensure_session()
             async with sem:
-                return await self._request("GET", {"Range": spec}, on_get)
+                return await self._request("GET", {"Range": spec}, on_get, want)
 
         return await self._with_resolver(lambda: retry_async(attempt, self._policy, self._what(), self._count_retry))
 
@@ -406,7 +544,7 @@ class HTTPSource(BlockedSource):
         async def attempt() -> bytes:
             _, sem = await self._ensure_session()
             async with sem:
-                body = await self._request("GET", {"Range": f"bytes={r.start}-{r.end - 1}"}, on_get)
+                body = await self._request("GET", {"Range": f"bytes={r.start}-{r.end - 1}"}, on_get, r.length)
             self.stats.add(bytes_fetched=len(body))
             return body
 
@@ -445,7 +583,49 @@ class HTTPSource(BlockedSource):
 
     def _fetch_ranges(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         self._check_open()
-        return self._sync(self._gather(ranges))
+        probes = self._probes() if self._check_content else []
+        if not probes:
+            return self._sync(self._gather(ranges))
+        checks = [ByteRange(start, start + len(expected)) for start, expected in probes]
+        bodies = self._sync(self._gather([*ranges, *checks]))
+        for probe, (_, expected), body in zip(checks, probes, bodies[len(ranges):]):
+            if body != expected:
+                raise RemoteChangedError(
+                    f"{self._what(probe)}: the remote file changed while it was read (these bytes differ from "
+                    "those read earlier; its server gives no usable ETag/Last-Modified, so napstream compares "
+                    "sampled bytes); open it again"
+                )
+        return bodies[: len(ranges)]
+
+    def _probes(self) -> list[tuple[int, bytes]]:
+        """Bytes read before, to read again with a batch: at the edge of a held block next to a
+        block to fetch (most likely the same array, and a read joining them is the one that could
+        mix two versions of the file), and anywhere earlier in this open."""
+        out = []
+        beside = getattr(self._held, "beside", None)
+        if beside:
+            out.append(random.choice(beside))
+        if self._sentinels:
+            out.append(random.choice(self._sentinels))
+        return out
+
+    def _fetch_blocks(self, missing: list[int], keep: dict[int, bytes] | None) -> None:
+        if not self._check_content:
+            super()._fetch_blocks(missing, keep)
+            return
+        wanted, beside = set(missing), []
+        for i in missing:
+            for j in (i - 1, i + 1):
+                block = None if j in wanted or j < 0 else self.memory.get(j)
+                if block:
+                    edge = min(self.sample_width, len(block))
+                    at = len(block) - edge if j < i else 0
+                    beside.append((j * self.block_size + at, bytes(block[at: at + edge])))
+        self._held.beside = beside
+        try:
+            super()._fetch_blocks(missing, keep)
+        finally:
+            self._held.beside = None
 
     def _warm_ends(self) -> None:
         """Fetch the first and last blocks (HDF5 metadata lives there) in one round trip."""

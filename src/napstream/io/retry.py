@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from ..errors import (
     RetryExhaustedError,
 )
 
-__all__ = ["RetryPolicy", "TransientError", "retry_async", "status_error", "safe_url", "parse_retry_after"]
+__all__ = ["RetryPolicy", "TransientError", "retry_async", "status_error", "safe_url", "scrub", "parse_retry_after"]
 
 T = TypeVar("T")
 
@@ -108,6 +109,37 @@ def safe_url(url: str) -> str:
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+_URL_IN_TEXT = re.compile(r"(?i)\b(?:https?|s3|dandi)://[^\s'\"<>()\[\]{}]+")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b([\w.-]*(?:signature|credential|token|password|passwd|secret|sig|key|auth|session)[\w.-]*)=[^&\s'\"<>]+"
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every http(s)/s3 URL shown as :func:`safe_url` and credential parameters hidden.
+
+    For messages that may quote URLs napstream did not build (a redirect's target, an aiohttp
+    error): user:password, query strings and fragments are removed from every URL, and
+    ``name=value`` pairs whose name looks like a credential (signature, token, key...) lose
+    their value.
+
+    >>> scrub("redirect to https://u:pw@h.org/f?X-Amz-Signature=abc failed; token=xyz")
+    'redirect to https://h.org/f failed; token=***'
+    >>> scrub("dandi://000123@draft/sub/f.nwb?x=1")
+    'dandi://000123@draft/sub/f.nwb'
+    """
+    text = _URL_IN_TEXT.sub(_safe_match, text)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+def _safe_match(match: re.Match[str]) -> str:
+    url = match.group(0)
+    core = url.rstrip(".,;:")
+    if core.lower().startswith("dandi://"):  # dandi://<id>@<version>/path: '@' is no userinfo there
+        return core.split("?")[0].split("#")[0] + url[len(core):]
+    return safe_url(core) + url[len(core):]
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -63,6 +63,8 @@ def open_source(
     max_concurrency: int | None = None,
     retries: int | None = None,
     timeout: float | None = None,
+    cache_unvalidated: bool = False,
+    check_content: bool | None = None,
 ) -> BaseSource:
     """Open a local or remote file as a :class:`~napstream.io.base.ByteSource`.
 
@@ -78,6 +80,13 @@ def open_source(
         Use the persistent block cache (False: an in-memory LRU only).
     block_size, max_concurrency, retries, timeout : optional
         Override ``napstream.config`` for this source (remote sources only).
+    cache_unvalidated : bool
+        Reuse cached blocks across opens even when the server sends neither ETag nor
+        Last-Modified (default False: such files are cached in memory for one open only; only a
+        few sampled bytes are then compared on reopen).
+    check_content : bool or None
+        Re-read a few bytes read earlier with every batch of requests, to catch a file changing
+        mid-job (None: only when the server gives no usable validators).
 
     Returns
     -------
@@ -92,9 +101,14 @@ def open_source(
         raise InvalidTypeError(f"source must be a path or URL string, got {type(source).__name__}")
     if not isinstance(cache, bool):
         raise InvalidTypeError(f"cache must be True or False, got {type(cache).__name__}")
+    if not isinstance(cache_unvalidated, bool):
+        raise InvalidTypeError(f"cache_unvalidated must be True or False, got {type(cache_unvalidated).__name__}")
+    if check_content not in (None, True, False):
+        raise InvalidTypeError(f"check_content must be True, False or None, got {check_content!r}")
     options: dict[str, Any] = {
         "cache_dir": None if cache_dir is None else os.fspath(cache_dir), "cache": cache,
         "block_size": block_size, "max_concurrency": max_concurrency, "retries": retries, "timeout": timeout,
+        "cache_unvalidated": cache_unvalidated, "check_content": check_content,
     }
     text = os.fspath(source)
     match = _SCHEME.match(text)
@@ -115,7 +129,8 @@ def _open_remote(text: str, scheme: str, options: dict[str, Any]) -> BaseSource:
     from .http import HTTPSource
 
     block_cache = get_cache(options["cache_dir"]) if options["cache"] else None
-    kwargs = {k: options[k] for k in ("block_size", "max_concurrency", "retries", "timeout")}
+    kwargs = {k: options[k] for k in ("block_size", "max_concurrency", "retries", "timeout",
+                                      "cache_unvalidated", "check_content")}
     if isinstance(kwargs["block_size"], str):
         from ..config import parse_bytes
 

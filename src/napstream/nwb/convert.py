@@ -39,7 +39,7 @@ from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
-from .source import DatasetRef
+from .source import ClosedFileGuard, DatasetRef, read_whole
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
 from .timestamps import SCAN_MAX_ROWS, finite_for_sorting, scan_unsorted, user_stacklevel, warn_sorted
 from .tree import Entry
@@ -64,7 +64,7 @@ class ReadContext:
 
     file: h5py.File
     byte_source: Any = None
-    reopen: str | None = None
+    reopen: str | None = field(default=None, repr=False)  # may hold a signed URL: never shown
     io_options: dict[str, Any] = field(default_factory=dict)
     lazy_loading: bool = True
     name: str = ""  # the file, as error messages name it
@@ -73,7 +73,8 @@ class ReadContext:
         ref = None
         if self.reopen is not None:
             ref = DatasetRef(self.reopen, dset.name, tuple(sorted(self.io_options.items())))
-        return LazyArray(wrap_dataset(dset, self.byte_source), scale=scale, offset=offset, ref=ref)
+        base = ClosedFileGuard(wrap_dataset(dset, self.byte_source), dset)  # "the file was closed", not h5py's errors
+        return LazyArray(base, scale=scale, offset=offset, ref=ref)
 
     def data(self, lazy: LazyArray) -> Any:
         return lazy if self.lazy_loading else lazy.load()
@@ -297,7 +298,7 @@ def _unit_supports(group: h5py.Group, n: int) -> list[IntervalSet | None]:
     if "obs_intervals" not in group or "obs_intervals_index" not in group:
         return [None] * n
     obs = np.asarray(group["obs_intervals"][()], dtype=np.float64).reshape(-1, 2)
-    bounds = np.concatenate([[0], np.asarray(group["obs_intervals_index"][()], dtype=np.int64)])
+    bounds = np.concatenate([[0], np.asarray(read_whole(group["obs_intervals_index"]), dtype=np.int64)])
     out: list[IntervalSet | None] = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         out.append(IntervalSet(obs[a:b, 0], obs[a:b, 1]) if b > a else None)
@@ -378,7 +379,7 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         raise FileFormatError(f"{group.name} lists the column {times_col!r} but the file has no "
                               f"{times_col} and {times_col}_index datasets; the file is damaged")
     ids = table_ids(group)
-    ends = np.asarray(group[f"{times_col}_index"][()], dtype=np.int64)
+    ends = np.asarray(read_whole(group[f"{times_col}_index"]), dtype=np.int64)
     n_times = int(group[times_col].shape[0])
     if len(ends) != len(ids) or (len(ends) and (ends.min() < 0 or ends.max() > n_times or (np.diff(ends) < 0).any())):
         raise FileFormatError(

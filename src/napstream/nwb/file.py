@@ -116,7 +116,12 @@ class NWBFile:
     def __getitem__(self, key: str) -> Any:
         entry = self._entry(key)
         if entry.key not in self._cache:
-            self._cache[entry.key] = convert(entry, self._ctx)
+            try:
+                self._cache[entry.key] = convert(entry, self._ctx)
+            except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:  # h5py meeting damaged metadata
+                if isinstance(err, NapstreamError):
+                    raise
+                raise FileFormatError(f"{self.name!r}: {key!r} could not be read: the file looks damaged ({err})") from err
         return self._cache[entry.key]
 
     def table(self, key: str) -> pd.DataFrame:

@@ -27,6 +27,13 @@ as it always does, with the block read-ahead of forward scans. The walk only war
 never wrong data. A failure to parse stops it silently for the same reason; a failure to fetch
 (the network failed for good) is raised, as h5py's next read would raise it.
 
+The walk's work is bounded, so a crafted file cannot keep it busy: at most ``max_rounds`` fetch
+batches, ``max_items`` structures, a byte budget (``base_bytes`` plus ``bytes_per_object`` for
+each object header parsed, at most ``cap_bytes``; counted in whole blocks of the source, as they
+are fetched) and a time budget (``base_seconds`` plus ``seconds_per_object``, at most
+``cap_seconds``, network waits excluded). A real file stays far inside them (its metadata grows
+with its number of objects); a hostile one is stopped early and h5py decides what it is.
+
 Examples
 --------
 >>> import h5py, numpy as np, tempfile, os
@@ -46,6 +53,7 @@ True
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from ..errors import NapstreamError
@@ -80,7 +88,10 @@ def prefetch_metadata(source: Any, *, max_rounds: int = 6, small_data: int = 4 *
     """
     walk = MetadataWalk(source, max_rounds=max_rounds, small_data=small_data)
     try:
-        return walk.run()
+        rounds = walk.run()
+        if walk.stopped:
+            _log.debug("metadata walk of %s stopped early (%s budget)", getattr(source, "description", source), walk.stopped)
+        return rounds
     except NapstreamError:
         raise
     except Exception as err:  # noqa: BLE001 - a hint only: h5py reads and reports for real
@@ -106,7 +117,15 @@ class MetadataWalk:
     #: largest single structure read (a larger size read from a header is taken as a misparse)
     max_piece = 4 * 2**20
     #: at most this many structures visited
-    max_items = 500_000
+    max_items = 200_000
+    #: byte budget: fetched bytes (whole blocks) may not exceed base + per object parsed, capped
+    base_bytes = 8 * 2**20
+    bytes_per_object = 256 * _KiB
+    cap_bytes = 256 * 2**20
+    #: time budget (parsing only, network waits excluded): base + per object parsed, capped
+    base_seconds = 2.0
+    seconds_per_object = 0.002
+    cap_seconds = 20.0
 
     def __init__(self, source: Any, *, max_rounds: int = 6, small_data: int = 4 * _KiB) -> None:
         self.src = source
@@ -123,6 +142,31 @@ class MetadataWalk:
         self._queue: list[tuple[str, int, Any]] = []
         self._deferred: list[tuple[str, int, Any]] = []
         self._wanted: list[tuple[int, int]] = []
+        self._blocks: set[int] = set()  # blocks asked for so far (the byte budget counts them)
+        self.stopped: str | None = None  #: why the walk stopped early ("bytes", "time", ...), if it did
+
+    @property
+    def byte_budget(self) -> int:
+        """Bytes the walk may have fetched so far (grows with the objects parsed)."""
+        return min(self.base_bytes + self.bytes_per_object * self.objects, self.cap_bytes)
+
+    def _time_budget(self) -> float:
+        return min(self.base_seconds + self.seconds_per_object * self.objects, self.cap_seconds)
+
+    def _affordable(self, wanted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The leading part of ``wanted`` that fits the byte budget (whole blocks of the source)."""
+        block = int(getattr(self.src, "block_size", 0) or 1)
+        room = self.byte_budget // block - len(self._blocks)
+        out = []
+        for start, end in wanted:
+            new = {i for i in range(start // block, (end - 1) // block + 1)} - self._blocks
+            if len(new) > room:
+                self.stopped = "bytes"
+                break
+            room -= len(new)
+            self._blocks |= new
+            out.append((start, end))
+        return out
 
     # -- driver --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -131,11 +175,17 @@ class MetadataWalk:
             return 0
         self._queue.append(("super", 0, None))
         visited = 0
+        waited = 0.0
+        t0 = time.perf_counter()
         while True:
             while self._queue:
                 kind, addr, arg = self._queue.pop()
                 visited += 1
                 if visited > self.max_items:
+                    self.stopped = "items"
+                    return self.rounds
+                if visited % 64 == 0 and time.perf_counter() - t0 - waited > self._time_budget():
+                    self.stopped = "time"
                     return self.rounds
                 try:
                     getattr(self, "_visit_" + kind)(addr, arg)
@@ -144,10 +194,14 @@ class MetadataWalk:
                     self._wanted.append((need.start, need.end))
                 except (ValueError, IndexError, KeyError):  # not what we expected: leave it to h5py
                     continue
-            if not self._deferred or self.rounds >= self.max_rounds:
+            if not self._deferred or self.rounds >= self.max_rounds or self.stopped:
                 return self.rounds
-            wanted, self._wanted = sorted(set(self._wanted)), []
+            wanted, self._wanted = self._affordable(sorted(set(self._wanted))), []
+            if not wanted:
+                return self.rounds
+            t1 = time.perf_counter()
             self.src.prefetch(wanted)
+            waited += time.perf_counter() - t1
             self.rounds += 1
             self._queue, self._deferred = self._deferred[::-1], []
 
@@ -233,6 +287,8 @@ class MetadataWalk:
         pos = 0
         while pos + 8 <= len(body):
             mtype, msize = _u(body, pos, 2), _u(body, pos + 2, 2)
+            if mtype == msize == 0:  # an empty NIL message: padding to the end (or not a header)
+                break
             self._message(mtype, body[pos + 8: pos + 8 + msize], body[pos + 4], state, version=1)
             pos += 8 + msize
 
@@ -259,6 +315,8 @@ class MetadataWalk:
         state["oh_flags"] = oh_flags
         while pos + head <= len(body):
             mtype, msize, flags = body[pos], _u(body, pos + 1, 2), body[pos + 3]
+            if mtype == msize == 0:  # an empty NIL message: padding to the end (or not a header)
+                break
             self._message(mtype, body[pos + head: pos + head + msize], flags, state, version=2)
             pos += head + msize
 

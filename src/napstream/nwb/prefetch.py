@@ -38,7 +38,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..errors import InvalidTypeError
+from ..errors import FileFormatError, InvalidTypeError
 from ..io.ranges import coalesce_ranges
 from .chunk_codec import ChunkCodec, ChunkTable
 
@@ -311,15 +311,29 @@ class PrefetchingDataset(_WrappedDataset):
 
     def prefetch_rows(self, start: int, stop: int) -> int:
         """Fetch the storage of rows ``[start, stop)`` into the source's cache; returns bytes."""
-        ranges = coalesce_ranges(self.index.ranges(start, stop), max_gap=_COALESCE_GAP)
+        ranges = coalesce_ranges(self._inside(self.index.ranges(start, stop)), max_gap=_COALESCE_GAP)
         if ranges:
             self.source.prefetch(ranges)
         return sum(b - a for a, b in ranges)
 
+    def _inside(self, ranges: Any) -> Any:
+        """``ranges`` if they lie inside the file, else a FileFormatError naming the dataset."""
+        size = self.source.size
+        for a, b in ranges:
+            if a < 0 or b > size or b < a:
+                raise FileFormatError(
+                    f"{self.source.description}: the file is damaged: dataset {self.name!r} has storage at bytes "
+                    f"[{a}, {b}), past the end of the file ({size} bytes); the file may be truncated or corrupt"
+                )
+        return ranges
+
+    def _read_ranges(self, ranges: Any) -> Any:
+        return self.source.read_ranges(self._inside(list(ranges)))
+
     def _read(self, key: Any, a: int, b: int) -> Any:
         """Rows ``[a, b)`` of ``key``: fetched concurrently, then decoded by napstream or h5py."""
         self.prefetch_rows(a, b)
-        out = self._direct(key, a, b, self.source.read_ranges)
+        out = self._direct(key, a, b, self._read_ranges)
         return self.dataset[key] if out is None else out
 
     def _fetch_whole(self) -> bool:
@@ -341,7 +355,7 @@ class PrefetchingDataset(_WrappedDataset):
             return self.dataset[key]
         span = row_span(key, shape[0]) or (0, shape[0])
         if self._fetch_whole():  # small: every row is here now, h5py decodes from the cache
-            out = self._direct(key, *span, self.source.read_ranges) if span[1] - span[0] > 1 else None
+            out = self._direct(key, *span, self._read_ranges) if span[1] - span[0] > 1 else None
             return self.dataset[key] if out is None else out
         index = self.index
         if index.is_small(*span):  # a few chunks: h5py finds them itself (forward reads are read ahead)

@@ -25,12 +25,14 @@ from typing import Any
 
 import h5py
 
-from ..errors import FileFormatError, InvalidTypeError, NapstreamError, NotNWBError
+from ..errors import FileFormatError, InvalidInputError, InvalidTypeError, NapstreamError, NotNWBError
 from ..io.fileobj import FileObject
+from ..io.retry import scrub
 from ..io.sources import open_source
 from .h5meta import prefetch_metadata
 
-__all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url"]
+__all__ = ["OpenedSource", "DatasetRef", "LocalFileNotFoundError", "open_nwb_source", "is_url", "ClosedFileGuard",
+           "read_whole"]
 
 _URL_PREFIXES = ("http://", "https://", "s3://", "dandi://")
 
@@ -52,7 +54,7 @@ class OpenedSource:
     description: str
     name: str
     byte_source: Any = None  # napstream.io ByteSource when remote, else None
-    reopen: Any = None  # str path / URL usable by DatasetRef.open(), or None
+    reopen: Any = field(default=None, repr=False)  # path / URL for DatasetRef.open() (may be signed: not shown)
     io_options: dict[str, Any] = field(default_factory=dict)
     owned: list[Any] = field(default_factory=list)  # things to close, in order
 
@@ -210,6 +212,10 @@ class DatasetRef:
     dataset_path: str
     io_options: tuple[tuple[str, Any], ...] = ()
 
+    def __repr__(self) -> str:  # the location may be a signed URL with credentials: show it scrubbed
+        return (f"DatasetRef(source_description={scrub(self.source_description)!r}, "
+                f"dataset_path={self.dataset_path!r}, io_options={self.io_options!r})")
+
     def open(self) -> Any:
         """Open the file (once per process) and return the dataset (wrapped for prefetching)."""
         key = (self.source_description, self.io_options)
@@ -226,3 +232,116 @@ class DatasetRef:
 
 
 _BYTE_SOURCES: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+
+
+# ---------------------------------------------------------------------------------------- closed files
+class ClosedFileGuard:
+    """An array-like over a dataset of an open file that says "the file was closed" once it is.
+
+    Everything is forwarded to ``base`` (an ``h5py.Dataset`` or a wrapper of one); an error raised
+    while the dataset's file is closed becomes an :class:`~napstream.errors.InvalidInputError`
+    naming the dataset, instead of h5py's raw ``RuntimeError`` / ``OSError`` / ``ValueError``; an
+    ``OSError`` / ``RuntimeError`` of h5py while the file is open (damaged storage) becomes a
+    :class:`~napstream.errors.FileFormatError` naming the dataset.
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     f["x"] = np.arange(5)
+    >>> f = h5py.File(path, "r")
+    >>> x = ClosedFileGuard(f["x"], f["x"])
+    >>> x[1:3], x.shape
+    (array([1, 2]), (5,))
+    >>> f.close()
+    >>> x[1:3]
+    Traceback (most recent call last):
+    ...
+    napstream.errors.InvalidInputError: the file of dataset '/x' was closed (NWBFile.close() or the end of its with block); open the file again to read it
+    """
+
+    def __init__(self, base: Any, dset: h5py.Dataset) -> None:
+        self._base = base
+        self._file_id = dset.file.id
+        self._name = dset.name
+
+    def _closed(self, err: BaseException) -> BaseException:
+        try:
+            closed = not self._file_id.valid
+        except Exception:  # noqa: BLE001 - an id that cannot even say: closed
+            closed = True
+        if isinstance(err, (NapstreamError, AttributeError)):
+            return err
+        if not closed:
+            if isinstance(err, (OSError, RuntimeError)):
+                return FileFormatError(f"dataset {self._name!r} could not be read: the file looks damaged ({err})")
+            return err
+        return InvalidInputError(
+            f"the file of dataset {self._name!r} was closed (NWBFile.close() or the end of its with block); "
+            "open the file again to read it"
+        )
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - re-raised, translated only when the file is closed
+            new = self._closed(err)
+            if new is err:
+                raise
+            raise new from None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_base", "_file_id", "_name"):  # (copy/pickle: no recursion)
+            raise AttributeError(name)
+        value = self._call(getattr, self._base, name)
+        if callable(value) and not isinstance(value, type):
+            return lambda *args, **kwargs: self._call(value, *args, **kwargs)
+        return value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._call(self._base.__getitem__, key)
+
+    def __len__(self) -> int:
+        return self._call(len, self._base)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy as np
+
+        return self._call(lambda: np.asarray(self._base, dtype=dtype))
+
+    def __repr__(self) -> str:
+        return f"<closed-file guard of {self._base!r}>" if not self._file_id.valid else repr(self._base)
+
+
+def read_whole(dset: Any) -> Any:
+    """``dset[()]`` after checking that its declared size fits ``napstream.config.memory_budget``.
+
+    A damaged file can declare a billion rows for a 12-row table column; reading it whole would
+    take minutes and gigabytes before anything failed. Such a read raises
+    :class:`~napstream.errors.FileFormatError` naming the dataset instead.
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     f["x"] = np.arange(3)
+    >>> with h5py.File(path, "r") as f:
+    ...     read_whole(f["x"])
+    array([0, 1, 2])
+    """
+    import numpy as np
+
+    from ..config import config
+
+    shape = getattr(dset, "shape", None) or ()
+    itemsize = getattr(getattr(dset, "dtype", None), "itemsize", 1) or 1
+    nbytes = int(np.prod(shape, dtype=np.float64)) * itemsize
+    if nbytes > config.memory_budget:
+        raise FileFormatError(
+            f"dataset {getattr(dset, 'name', '?')!r} declares shape {tuple(shape)} ({nbytes / 2**20:.0f} MiB), more "
+            f"than napstream.config.memory_budget ({config.memory_budget / 2**20:.0f} MiB) allows reading at once; "
+            "for a table column or an index this means the file is damaged"
+        )
+    return dset[()]

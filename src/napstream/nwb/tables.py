@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FileFormatError, KeyNotFoundError
+from .source import read_whole
 
 __all__ = ["colnames", "read_column", "read_table", "split_ragged", "table_ids", "decode_strings"]
 
@@ -36,7 +37,7 @@ def colnames(group: h5py.Group) -> list[str]:
 
 def table_ids(group: h5py.Group) -> np.ndarray:
     """The ``id`` column (small: one integer per row)."""
-    return np.asarray(group["id"][()], dtype=np.int64)
+    return np.asarray(read_whole(group["id"]), dtype=np.int64)
 
 
 def split_ragged(values: Any, index: np.ndarray) -> list[Any]:
@@ -57,14 +58,15 @@ def decode_strings(arr: np.ndarray) -> np.ndarray:
 def _ref_name(f: h5py.File, ref: Any) -> Any:
     if isinstance(ref, (h5py.Reference,)) and ref:
         try:
-            return f[ref].name.rsplit("/", 1)[-1]
+            name = f[ref].name  # None for an anonymous object (or a damaged reference)
+            return name.rsplit("/", 1)[-1] if name else None
         except (KeyError, ValueError, OSError):
             return None
     return ref
 
 
 def _read_dataset(dset: h5py.Dataset) -> np.ndarray:
-    raw = np.asarray(dset[()])
+    raw = np.asarray(read_whole(dset))
     if raw.ndim == 0:
         raw = raw.reshape(1)
     if raw.dtype.names:  # compound: resolve references inside each record
@@ -102,7 +104,7 @@ def read_column(group: h5py.Group, name: str) -> np.ndarray:
         indexes.append(level)
         level = f"{level}_index"
     for idx in indexes:
-        values = split_ragged(values, np.asarray(group[idx][()]))
+        values = split_ragged(values, np.asarray(read_whole(group[idx])))
     if indexes:
         out = np.empty(len(values), dtype=object)
         out[:] = values

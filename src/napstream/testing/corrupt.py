@@ -29,7 +29,7 @@ from ..errors import InvalidInputError, KeyNotFoundError
 
 __all__ = [
     "CORRUPTIONS", "corrupt", "write_empty", "write_random_bytes", "write_hdf5_not_nwb", "write_truncated",
-    "edit_copy", "UNITS", "POSITION", "LFP", "HUGE_ROWS",
+    "edit_copy", "UNITS", "POSITION", "LFP", "HUGE_ROWS", "write_walk_bomb",
 ]
 
 UNITS = "/units"
@@ -81,6 +81,43 @@ def write_hdf5_not_nwb(path: str | os.PathLike) -> Path:
         f["data"] = np.arange(10.0)
         f.create_group("acquisition")
         f.attrs["note"] = "plain HDF5"
+    return path
+
+
+def write_walk_bomb(path: str | os.PathLike, size: int = 64 * 2**30, pieces: int = 64,
+                    piece: int = 4 * 2**20) -> Path:
+    """A sparse ``size``-byte HDF5 look-alike whose root object header sends a metadata walker far away.
+
+    A version 0 superblock whose root object header holds ``pieces`` continuation messages, each
+    pointing to ``piece`` bytes (zeros: empty messages to loop over) spread over the whole file.
+    h5py refuses it at once; an unbounded walker would fetch ``pieces * piece`` bytes and loop over
+    every 8 of them. The file is sparse: it takes a few kilobytes on disk.
+
+    >>> import tempfile, pathlib
+    >>> out = write_walk_bomb(pathlib.Path(tempfile.mkdtemp()) / "b.nwb", size=2**30)
+    >>> with open(out, "rb") as fh:
+    ...     out.stat().st_size, fh.read(4)
+    (1073741824, b'\x89HDF')
+    """
+    import struct
+
+    path = Path(path)
+    undefined = 2**64 - 1
+    header_at = 4096
+    superblock = b"\x89HDF\r\n\x1a\n" + bytes([0, 0, 0, 0, 0, 8, 8, 0]) + struct.pack("<HHI", 4, 16, 0)
+    superblock += struct.pack("<QQQQ", 0, undefined, size, undefined)
+    superblock += struct.pack("<QQII", 0, header_at, 0, 0) + bytes(16)  # root symbol table entry
+    stride = (size - header_at - 2 * piece) // max(pieces, 1) // 4096 * 4096
+    messages = b"".join(
+        struct.pack("<HHB3x", 0x10, 16, 0) + struct.pack("<QQ", header_at + 8192 + k * stride, piece)
+        for k in range(pieces)
+    )
+    header = struct.pack("<BBHII", 1, 0, pieces, 1, len(messages)) + bytes(4) + messages
+    with open(path, "wb") as fh:
+        fh.write(superblock)
+        fh.seek(header_at)
+        fh.write(header)
+        fh.truncate(size)
     return path
 
 

@@ -13,7 +13,10 @@ remote byte sources are tested against the same wire behaviour they meet on S3 o
 * ``latency`` seconds added to every request, ``bandwidth`` bytes/s cap per response;
 * faults (:class:`FaultPlan`) applied to the next N matching requests or with a seeded
   probability: dropped connections, 503 bursts, 429 + ``Retry-After``, slow responses, stalls,
-  truncated bodies, wrong ``Content-Range``, ``Range`` ignored, changing ETags, server gone.
+  truncated bodies, wrong ``Content-Range``, ``Range`` ignored, changing ETags, server gone, and
+  a ``trickle`` (one byte every ``delay`` seconds);
+* ``validators="none"`` sends neither ETag nor Last-Modified, ``"constant"`` the same ones whatever
+  the file holds (servers whose validators do not follow the content).
 
 Everything is bounded: stalls and delays have a maximum duration and end early on :meth:`stop`,
 which closes the listening socket and every open connection.
@@ -71,8 +74,10 @@ FAULT_KINDS = (
     "ignore_range",       # answer a Range request with 200 and the whole file
     "change_etag",        # a different ETag on each matching request
     "gone",               # close the connection without answering and stop accepting connections
+    "trickle",            # send the body one byte every `delay` s (never silent long enough to time out)
 )
 _BODY_FAULTS = ("drop", "truncate", "stall")
+VALIDATORS = ("file", "none", "constant")
 _RANGE_FAULTS = ("bad_content_range", "ignore_range")
 MAX_DELAY = 30.0
 """Upper bound (seconds) of any stall, delay or added latency: the server never hangs longer."""
@@ -301,6 +306,9 @@ class RangeHTTPServer:
         file lookup (used by the local DANDI API server); None falls through to the files.
     max_records : int
         Most recent request records kept in ``stats.records`` (counters are never capped).
+    validators : str
+        ``"file"`` (ETag and Last-Modified from the file's mtime and size), ``"none"`` (neither
+        header) or ``"constant"`` (the same ETag and Last-Modified whatever the file holds).
 
     Examples
     --------
@@ -322,7 +330,11 @@ class RangeHTTPServer:
         faults: Iterable[FaultPlan] = (),
         app: Callable[[str, str, dict[str, list[str]], Any], Response | None] | None = None,
         max_records: int = 100_000,
+        validators: str = "file",
     ) -> None:
+        if validators not in VALIDATORS:
+            raise InvalidInputError(f"validators must be one of {VALIDATORS}, got {validators!r}")
+        self.validators = validators
         if isinstance(root, Mapping):
             self.root: Path | None = None
             self.files = {str(k).lstrip("/"): Path(v) for k, v in root.items()}
@@ -677,6 +689,12 @@ class _Handler(BaseHTTPRequestHandler):
             "Accept-Ranges": "bytes", "ETag": etag, "Last-Modified": _http_date(st.st_mtime),
             "Content-Type": "application/octet-stream",
         }
+        if owner.validators == "constant":
+            etag = headers["ETag"] = '"constant"'
+            headers["Last-Modified"] = _http_date(0.0)
+        elif owner.validators == "none":
+            etag = "\x00none"  # matches no If-Match / If-Range
+            del headers["ETag"], headers["Last-Modified"]
         kind = fault.kind if fault is not None else None
         if_match = self.headers.get("If-Match")
         if if_match is not None and if_match.strip() not in ("*", etag):
@@ -684,7 +702,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._start(412, headers)
             return
         if_range = self.headers.get("If-Range")
-        if if_range is not None and if_range.strip() not in (etag, headers["Last-Modified"]):
+        if if_range is not None and if_range.strip() not in (etag, headers.get("Last-Modified")):
             rng = None  # RFC 9110 If-Range: the representation changed, send all of it
         ranges = None if kind == "ignore_range" else parse_range_header(rng, size)
         if ranges == []:
@@ -706,7 +724,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "HEAD":
             return
         limit = int(total * fault.fraction) if kind in _BODY_FAULTS and fault is not None else total
-        sent = self._write_pieces(local, pieces, limit)
+        sent = self._write_pieces(local, pieces, limit, fault.delay if kind == "trickle" and fault else None)
         if sent < total:
             self._cut(fault)
 
@@ -734,11 +752,11 @@ class _Handler(BaseHTTPRequestHandler):
             length -= len(data)
             yield data
 
-    def _write_pieces(self, local: Path, pieces: list[Any], limit: int) -> int:
+    def _write_pieces(self, local: Path, pieces: list[Any], limit: int, trickle: float | None = None) -> int:
         """Write the body pieces (bytes or (offset, length) of the file) up to ``limit`` bytes."""
         owner = self.server.owner
-        bw = owner.bandwidth
-        block = _BLOCK if bw is None else int(min(_BLOCK, max(512, bw / 20)))
+        bw = owner.bandwidth if trickle is None else 1.0 / max(trickle, 1e-3)
+        block = _BLOCK if bw is None else 1 if trickle is not None else int(min(_BLOCK, max(512, bw / 20)))
         sent, t0 = 0, time.monotonic()
         with open(local, "rb") as fh:
             for piece in pieces:
