@@ -540,6 +540,11 @@ def _as_xarray(value: Any, label: str) -> Any:
 
     if isinstance(value, (xr.DataArray, xr.Dataset)):
         return value
+    if _is_legacy_tuning(value):  # pynapple's (dict unit -> curve, [bins per feature]) of 2-D tuning curves
+        curves, bins = value
+        dims = ("unit", *("xyz"[: len(bins)]))
+        coords = {"unit": list(curves), **{d: np.asarray(b) for d, b in zip(dims[1:], bins)}}
+        return xr.DataArray(np.stack([np.asarray(curves[k]) for k in curves]), dims=dims, coords=coords)
     if isinstance(value, (pd.DataFrame, pd.Series)):
         return xr.DataArray(value)
     if isinstance(value, dict) and value and all(np.ndim(v) >= 0 for v in value.values()):
@@ -556,6 +561,18 @@ def _as_xarray(value: Any, label: str) -> Any:
     )
 
 
+def _is_legacy_tuning(value: Any) -> bool:
+    import numpy as np
+
+    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict) and value[0]):
+        return False
+    curves, bins = value
+    if not isinstance(bins, (list, tuple)) or not 1 <= len(bins) <= 3:
+        return False
+    shape = tuple(len(b) for b in bins)
+    return all(np.shape(c) == shape for c in curves.values())
+
+
 def combine_sessions(results: Mapping[Any, Any], dim: str = "session", along: str | None = None) -> Any:
     """Combine per-session results of a common shape into one xarray object.
 
@@ -563,9 +580,9 @@ def combine_sessions(results: Mapping[Any, Any], dim: str = "session", along: st
     ----------
     results : SessionResults or mapping
         source -> result, e.g. from :func:`map_sessions` (failed sessions are not in it). Results
-        may be xarray objects, pandas DataFrames/Series, numpy arrays, numbers, or dicts of them
-        (a dict becomes a ``key`` dimension, e.g. the legacy ``compute_2d_tuning_curves`` dict of
-        units).
+        may be xarray objects, pandas DataFrames/Series, numpy arrays, numbers, dicts of them (a
+        dict becomes a ``key`` dimension), or the ``(tuning curves, bins)`` pair of pynapple's
+        ``compute_2d_tuning_curves`` (dimensions ``unit``, ``x``, ``y``; bin centres as coordinates).
     dim : str
         Name of the session dimension / coordinate (labels: asset paths or source strings).
     along : str, optional

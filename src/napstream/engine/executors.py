@@ -163,8 +163,10 @@ def start_local_cluster(n_workers: int, processes: bool = False) -> tuple[Any, A
         cause = str(getattr(err, "__cause__", None) or err).splitlines()[0][:200]
         raise ClusterStartError(
             f"could not start a local dask cluster of {n_workers} {'process' if processes else 'thread'} "
-            f"worker(s) ({type(err).__name__}: {cause}); start one yourself and pass it as executor= "
-            "(client = distributed.Client(...)), or use executor='threads'"
+            f"worker(s) ({type(err).__name__}: {cause}); "
+            + ("a script starting worker processes must do it under `if __name__ == '__main__':`; " if processes else "")
+            + "or start a cluster yourself and pass its client as executor= (client = distributed.Client(...)), "
+            "or use executor='threads'"
         ) from err
     try:
         return distributed.Client(cluster), cluster
