@@ -85,6 +85,8 @@ class SessionStats:
     ----------
     seconds : float
         Wall time on the worker: opening the file plus ``func`` (all attempts).
+    cpu_seconds : float
+        CPU time of the thread that ran the session (background reads not included).
     open_seconds : float
         Time to open the file (last attempt).
     bytes_fetched : int
@@ -93,6 +95,8 @@ class SessionStats:
         Bytes served by the block cache.
     requests : int
         HTTP range requests sent.
+    round_trips : int
+        Waits for the network (concurrent requests count once): what latency multiplies.
     attempts : int
         1, or more when a transient failure re-ran the session.
     worker : str
@@ -100,10 +104,12 @@ class SessionStats:
     """
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     open_seconds: float = 0.0
     bytes_fetched: int = 0
     bytes_from_cache: int = 0
     requests: int = 0
+    round_trips: int = 0
     attempts: int = 0
     worker: str = ""
 
@@ -200,9 +206,10 @@ class SessionResults(Mapping):
     def total(self) -> SessionStats:
         """Sums over every session (``seconds`` is the wall time of the whole map)."""
         st = list(self.stats.values())
-        return SessionStats(self.seconds, sum(s.open_seconds for s in st), sum(s.bytes_fetched for s in st),
+        return SessionStats(self.seconds, sum(s.cpu_seconds for s in st), sum(s.open_seconds for s in st),
+                            sum(s.bytes_fetched for s in st),
                             sum(s.bytes_from_cache for s in st), sum(s.requests for s in st),
-                            sum(s.attempts for s in st), "all")
+                            sum(s.round_trips for s in st), sum(s.attempts for s in st), "all")
 
     def combine(self, dim: str = "session", along: str | None = None) -> Any:
         """:func:`combine_sessions` of these results."""
@@ -301,7 +308,7 @@ def run_session(func: Callable[[Any], Any], task: _Task) -> _Outcome:
 
     This is what a worker runs; it is public so that a cluster can be checked by hand.
     """
-    start = time.perf_counter()
+    start = (time.perf_counter(), time.thread_time())
     options, worker = _worker_context(task)
     attempts, open_seconds, io = 0, 0.0, None
     while True:
@@ -329,9 +336,11 @@ def run_session(func: Callable[[Any], Any], task: _Task) -> _Outcome:
                 nwb.close()
 
 
-def _stats(start: float, open_seconds: float, io: Any, attempts: int, worker: str) -> SessionStats:
-    return SessionStats(time.perf_counter() - start, open_seconds, int(getattr(io, "bytes_fetched", 0)),
-                        int(getattr(io, "bytes_from_cache", 0)), int(getattr(io, "requests", 0)), attempts, worker)
+def _stats(start: tuple[float, float], open_seconds: float, io: Any, attempts: int, worker: str) -> SessionStats:
+    return SessionStats(time.perf_counter() - start[0], time.thread_time() - start[1], open_seconds,
+                        int(getattr(io, "bytes_fetched", 0)),
+                        int(getattr(io, "bytes_from_cache", 0)), int(getattr(io, "requests", 0)),
+                        int(getattr(io, "round_trips", 0)), attempts, worker)
 
 
 # --------------------------------------------------------------------------------------- executors

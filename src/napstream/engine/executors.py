@@ -153,8 +153,11 @@ def start_local_cluster(n_workers: int, processes: bool = False) -> tuple[Any, A
         raise InvalidInputError(f"n_workers must be a positive integer, got {n_workers!r}")
     # In-process workers talk over the inproc transport, which takes no host; worker processes
     # listen on the loopback interface only.
+    # No dashboard; the scheduler's own HTTP routes (health, metrics) on a free loopback port, never
+    # on the shared default 8787 (a second cluster would warn that the port is taken).
     options: dict[str, Any] = {"n_workers": n_workers, "threads_per_worker": 1, "processes": processes,
-                               "dashboard_address": None}
+                               "dashboard_address": None,
+                               "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
     if processes:
         options.update(host="127.0.0.1", protocol="tcp")
     try:
