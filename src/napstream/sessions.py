@@ -376,9 +376,15 @@ def _run_dask(func: Callable, tasks: list[_Task], executor: Any, n_workers: int)
             client, cluster = start_local_cluster(n_workers, processes=True)
     futures = [client.submit(run_session, func, t, pure=False, key=f"napstream-session-{t.index}-{os.urandom(4).hex()}")
                for t in tasks]
+    index = {f.key: t.index for f, t in zip(futures, tasks)}
     try:
         for future in distributed.as_completed(futures):
-            yield future.result()
+            try:
+                yield future.result()
+            except Exception as err:  # noqa: BLE001 - the task itself failed: func did not unpickle, or
+                # its workers kept dying (KilledWorker): that session's error, the others go on
+                yield _Outcome(index[future.key], error=_one_line(err), exception=_portable(err),
+                               traceback="".join(traceback.format_exception(err)))
     finally:
         client.cancel([f for f in futures if not f.done()])
         if cluster is not None:

@@ -1,4 +1,4 @@
-"""A dandiset of small generated sessions on the local DANDI API server, built once per module.
+"""A dandiset of small generated sessions on the local DANDI API server, built once per test run.
 
 Six good sessions (``sub-0N/sub-0N_ses-1_behavior+ecephys.nwb``), a damaged file (``sub-07``), an
 asset whose blob answers 404 (``sub-08``), and non-NWB assets to exercise glob matching. The server
@@ -23,7 +23,7 @@ BINS = 6
 MINMAX = (0.0, 1.0, 0.0, 1.0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dandiset_files(tmp_path_factory):
     from napstream.testing.sessions import write_session
 
@@ -45,7 +45,7 @@ def dandiset_files(tmp_path_factory):
     return files
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dandi(dandiset_files):
     from napstream.testing.dandi_server import LocalDandiServer
 
@@ -55,7 +55,7 @@ def dandi(dandiset_files):
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reference(dandiset_files):
     """pynapple's 2-D tuning curves of every good session, from the local files."""
     pnap = pytest.importorskip("pynapple")

@@ -168,6 +168,64 @@ def test_combine_sessions_of_dataframes_aligns_bins():
     np.testing.assert_array_equal(got.sel(session="b.nwb").values, b.values)
 
 
+def test_a_dandiset_means_its_nwb_assets(dandi):
+    ds = nap.Dandiset("000582", api_url=dandi.api_url)
+    got = nap.map_sessions(lambda nwb: len(nwb["units"]), ds, on_error="collect", progress=False, cache=False)
+    assert got.sources == ds.assets("*.nwb")  # the derivative .NWB too: DANDI's glob ignores case
+    assert got.labels == GOOD and set(got.values()) == {3}
+    assert {a.path for a in got.errors} == {DAMAGED, MISSING, "derivatives/sub-01/tc.NWB"}
+
+
+class _FakeWorker:
+    """What run_session reads from a dask worker, without starting one."""
+
+    def __init__(self, folder, memory_limit, nthreads):
+        self.local_directory = str(folder)
+        self.address = "tcp://127.0.0.1:1"
+        self.memory_manager = type("M", (), {"memory_limit": memory_limit})()
+        self.state = type("S", (), {"nthreads": nthreads})()
+
+
+@pytest.mark.parametrize("limit, threads, expected", [
+    (12 * 10**9, 1, 256 * 2**20),   # a big worker keeps the client's budget
+    (400 * 10**6, 2, 100 * 10**6),  # half the memory limit, shared by the worker's threads
+    (10**6, 1, 16 * 2**20),         # never below 16 MiB
+])
+def test_a_worker_process_takes_the_settings_and_its_share_of_memory(monkeypatch, tmp_path, dandiset_files,
+                                                                     limit, threads, expected):
+    from napstream import sessions
+
+    monkeypatch.setattr(sessions, "_dask_worker", lambda: _FakeWorker(tmp_path, limit, threads))
+    seen = {}
+
+    def probe(nwb):
+        seen.update(budget=nap.config.memory_budget, executor=nap.config.executor, block=nap.config.block_size)
+        return 1
+
+    settings = tuple({"memory_budget": 256 * 2**20, "block_size": 64 * 2**10}.items())
+    task = sessions._Task(0, str(dandiset_files[GOOD[0]]), (), settings, 0, client_pid=-1)  # another process
+    with nap.config.override(memory_budget="1GiB", executor="auto", block_size=256 * 2**10):
+        outcome = sessions.run_session(probe, task)
+        assert outcome.error is None and outcome.stats.worker == "tcp://127.0.0.1:1"
+        assert seen == {"budget": expected, "executor": "serial", "block": 64 * 2**10}
+        options, _ = sessions._worker_context(task)
+        assert options["cache_dir"] == str(tmp_path / "napstream-cache")  # a cache folder per worker
+        shared = sessions._Task(0, "x.nwb", (("cache_dir", "/shared/cache"),), settings, 0, client_pid=-1)
+        assert sessions._worker_context(shared)[0]["cache_dir"] == "/shared/cache"
+
+
+def test_progress_counts_sessions_and_bytes(assets, tmp_path, capsys):
+    import time
+
+    def slow(nwb):
+        time.sleep(0.6)  # the bar appears after a second
+        return len(nwb["units"])
+
+    nap.map_sessions(slow, assets[:3], progress=True, cache_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert "sessions" in err and "/3" in err and "fetched" in err
+
+
 def test_input_validation(assets):
     with pytest.raises(InvalidTypeError, match="func must be a callable"):
         nap.map_sessions("tuning", assets)
