@@ -85,6 +85,21 @@ def cost_model(ds, assets, files, scratch: Path) -> None:
           f"({cpu / size * 1e9:.1f} CPU s per GB: decode + FFT)")
 
 
+def tree_cpu() -> float:
+    """CPU seconds used so far by this process (the loopback server included) and its live children."""
+    import psutil
+
+    total = 0.0
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def _warm_up() -> None:
     import h5py  # noqa: F401
     import scipy.signal  # noqa: F401
@@ -166,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         names = ("serial loop", "map_sessions dask (cluster start included)",
                  "map_sessions dask (cluster running, workers warm)")
         times: dict[str, list[float]] = {n: [] for n in names}
+        cpu_used: dict[str, list[float]] = {names[0]: [], names[2]: []}  # CPU s of this process + its workers
         loads: list[float] = []
         cpu: dict[str, float] = {}
         with LocalDandiServer(files, latency=args.latency) as server:
@@ -176,9 +192,10 @@ def main(argv: list[str] | None = None) -> None:
                 return
             for r in range(args.repeats):  # the runs are interleaved: the machine's load hits them alike
                 loads.append(os.getloadavg()[0])
-                t = time.perf_counter()
+                t, c = time.perf_counter(), tree_cpu()
                 ref = serial_loop(job, ds, assets, scratch / f"loop{r}")
                 times[names[0]].append(time.perf_counter() - t)
+                cpu_used[names[0]].append(tree_cpu() - c)
 
                 t = time.perf_counter()
                 got = nap.map_sessions(job, assets, "dask", n_workers=2, progress=False,
@@ -191,10 +208,11 @@ def main(argv: list[str] | None = None) -> None:
                     client.run(_warm_up)  # imports done and every code path run once, as on a cluster
                     nap.map_sessions(job, assets[:2], client, progress=False,  # that has been working
                                      cache_dir=scratch / f"warm-up{r}")
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), tree_cpu()
                     got = nap.map_sessions(job, assets, client, progress=False,
                                            cache_dir=scratch / f"warm{r}")
                     times[names[2]].append(time.perf_counter() - t)
+                    cpu_used[names[2]].append(tree_cpu() - c)
                 finally:
                     client.close()
                     cluster.close()
@@ -212,6 +230,10 @@ def main(argv: list[str] | None = None) -> None:
         for name, values in times.items():
             best, med = min(values), statistics.median(values)
             print(f"| {name} | {best:.2f} s | {base_min / best:.2f}x | {med:.2f} s | {base_med / med:.2f}x |")
+        for name, values in cpu_used.items():
+            wall = statistics.median(times[name])
+            print(f"{name}: {statistics.median(values):.1f} CPU s in {wall:.1f} s "
+                  f"({statistics.median(values) / wall:.2f} cores busy; client, server and workers)")
         print(f"\nresults equal (tuning curves and spectra, rtol 1e-12); {fetched / 1e6:.0f} MB fetched over HTTP "
               f"per run; session threads' CPU: {cpu['serial']:.1f} s serial, {cpu['dask']:.1f} s on the 2 workers; "
               f"load average during the runs {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
