@@ -247,7 +247,8 @@ def _worker_context(task: _Task) -> tuple[dict[str, Any], str]:
     options = dict(task.io_options)
     worker = _dask_worker()
     if worker is None:
-        return options, threading.current_thread().name if threading.current_thread() is not threading.main_thread() else "main"
+        thread = threading.current_thread()
+        return options, "main" if thread is threading.main_thread() else thread.name
     if "cache_dir" not in options:  # a cache folder per worker, in its scratch space
         options["cache_dir"] = os.path.join(worker.local_directory, "napstream-cache")
     if os.getpid() != task.client_pid:  # a worker process: take the client's settings, its share of memory
@@ -417,7 +418,8 @@ def _check_sources(sources: Any) -> list[Any]:
 def _check_executor(executor: Any) -> Any:
     if isinstance(executor, str):
         if executor not in ("serial", "threads", "dask"):
-            raise InvalidInputError(f"executor must be 'serial', 'threads', 'dask' or a distributed.Client, got {executor!r}")
+            raise InvalidInputError(
+                f"executor must be 'serial', 'threads', 'dask' or a distributed.Client, got {executor!r}")
     elif type(executor).__name__ != "Client":
         raise InvalidTypeError(f"executor must be 'serial', 'threads', 'dask' or a distributed.Client, "
                                f"got {type(executor).__name__}")
@@ -623,7 +625,8 @@ def combine_sessions(results: Mapping[Any, Any], dim: str = "session", along: st
     import xarray as xr
 
     if not isinstance(results, Mapping):
-        raise InvalidTypeError(f"results must be a mapping of source -> result (SessionResults), got {type(results).__name__}")
+        raise InvalidTypeError(
+            f"results must be a mapping of source -> result (SessionResults), got {type(results).__name__}")
     if not isinstance(dim, str) or not dim:
         raise InvalidInputError(f"dim must be a non-empty string, got {dim!r}")
     labels = [_label(s) for s in results]

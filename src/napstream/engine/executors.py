@@ -167,7 +167,8 @@ def start_local_cluster(n_workers: int, processes: bool = False) -> tuple[Any, A
         raise ClusterStartError(
             f"could not start a local dask cluster of {n_workers} {'process' if processes else 'thread'} "
             f"worker(s) ({type(err).__name__}: {cause}); "
-            + ("a script starting worker processes must do it under `if __name__ == '__main__':`; " if processes else "")
+            + ("a script starting worker processes must do so under `if __name__ == '__main__':`; "
+               if processes else "")
             + "or start a cluster yourself and pass its client as executor= (client = distributed.Client(...)), "
             "or use executor='threads'"
         ) from err

@@ -550,7 +550,8 @@ def list_dandi_assets(
     if pattern is not None and (not isinstance(pattern, str) or not pattern):
         raise InvalidInputError(f"pattern must be a non-empty glob like 'sub-*/*.nwb' or None, got {pattern!r}")
     if not isinstance(order, str) or order.lstrip("-") not in ("path", "created", "modified"):
-        raise InvalidInputError(f"order must be 'path', 'created' or 'modified' (a leading '-' reverses), got {order!r}")
+        raise InvalidInputError(
+            f"order must be 'path', 'created' or 'modified' (a leading '-' reverses), got {order!r}")
     if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int)
                                   or not 1 <= page_size <= 1000):
         raise InvalidInputError(f"page_size must be an integer from 1 to 1000, got {page_size!r}")
