@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
               f"(written in {time.perf_counter() - t0:.0f} s); latency {args.latency * 1e3:.0f} ms; "
               f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}; job: {args.job} ({job.__doc__.strip()})")
         names = ("serial loop", "map_sessions dask (cluster start included)",
-                 "map_sessions dask (cluster running, workers warm)")
+                 "map_sessions dask (cluster running, workers warm)", "map_sessions threads (2)")
         times: dict[str, list[float]] = {n: [] for n in names}
         cpu_used: dict[str, list[float]] = {names[0]: [], names[2]: []}  # CPU s of this process + its workers
         loads: list[float] = []
@@ -217,6 +217,11 @@ def main(argv: list[str] | None = None) -> None:
                     client.close()
                     cluster.close()
                 same(ref, {a.path: v for a, v in got.items()})
+                t = time.perf_counter()
+                got_threads = nap.map_sessions(job, assets, "threads", n_workers=2, progress=False,
+                                               cache_dir=scratch / f"threads{r}")
+                times[names[3]].append(time.perf_counter() - t)
+                same(ref, {a.path: v for a, v in got_threads.items()})
                 serial = nap.map_sessions(job, assets, "serial", progress=False, cache_dir=scratch / f"s{r}")
                 cpu["serial"] = serial.total.cpu_seconds
                 cpu["dask"] = got.total.cpu_seconds
