@@ -39,3 +39,18 @@ def test_start_local_cluster_rejects_bad_worker_counts():
 
     with pytest.raises(nap.NapstreamError, match="n_workers must be a positive integer"):
         start_local_cluster(0)
+
+
+def test_a_cluster_that_cannot_start_is_one_clear_error(monkeypatch):
+    from napstream.engine.executors import ClusterStartError, start_local_cluster
+
+    def broken(**kwargs):
+        raise RuntimeError("Cluster failed to start: Scheduler failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", broken)
+    with pytest.raises(ClusterStartError) as info:
+        start_local_cluster(2, processes=True)
+    message = str(info.value)
+    assert "\n" not in message and "Scheduler failed to start" in message
+    assert "if __name__ == '__main__':" in message and "executor='threads'" in message
+    assert isinstance(info.value, RuntimeError)  # still a RuntimeError for existing handlers
