@@ -64,7 +64,7 @@ class DandiURL(NamedTuple):
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DandiAsset:
     """An asset found in a dandiset version.
 
@@ -104,6 +104,9 @@ class DandiAsset:
 
     def __str__(self) -> str:
         return self.path
+
+    def __repr__(self) -> str:  # short: lists of assets and .errors of map_sessions stay readable
+        return f"DandiAsset({self.path!r}, size={self.size}, dandiset={self.dandiset_id}@{self.version})"
 
 
 def parse_dandi_url(url: str) -> DandiURL:
