@@ -33,6 +33,7 @@ from .io.dandi import (
     DandiAsset,
     find_dandi_asset,
     list_dandi_assets,
+    list_dandi_versions,
     resolve_asset_content_url,
     resolve_dandi_version,
 )
@@ -144,6 +145,16 @@ class Dandiset:
         """
         return list_dandi_assets(self.dandiset_id, self.version, pattern, api_url=self.api_url,
                                  api_key=self._api_key, order=order)
+
+    def versions(self) -> list[str]:
+        """Every version of the dandiset (published ids and ``"draft"``), through every page.
+
+        Examples
+        --------
+        >>> Dandiset("000582").versions()  # doctest: +SKIP
+        ['0.230101.0101', 'draft']
+        """
+        return list_dandi_versions(self.dandiset_id, api_url=self.api_url, api_key=self._api_key)
 
     def asset(self, path: str) -> DandiAsset:
         """The asset at exactly ``path`` (the error lists the closest paths when there is none).

@@ -38,6 +38,18 @@ def test_version_is_the_newest_published_else_the_draft(dandi, dandiset_files):
         nap.Dandiset("582", api_url=dandi.api_url)
 
 
+def test_versions_page_through_the_api(dandiset_files):
+    from napstream.testing.dandi_server import LocalDandiServer
+
+    versions = ("draft", "0.230101.0101", "0.230601.0101", "0.240202.0202")
+    with LocalDandiServer({GOOD[0]: dandiset_files[GOOD[0]]}, versions=versions, page_size=1) as server:
+        ds = nap.Dandiset("000582", api_url=server.api_url)
+        server.api.reset_stats()
+        assert ds.versions() == ["0.230101.0101", "0.230601.0101", "0.240202.0202", "draft"]
+        assert sum(r.path.endswith("/versions/") for r in server.api.stats.records) == 4  # one page each
+        assert ds.version == "0.240202.0202"
+
+
 def test_assets_pages_through_the_api(dandi):
     ds = nap.Dandiset("000582", api_url=dandi.api_url)
     dandi.api.reset_stats()

@@ -46,7 +46,7 @@ from ..errors import (
 )
 
 __all__ = ["DandiURL", "DandiAsset", "parse_dandi_url", "find_dandi_asset", "resolve_dandi_asset", "resolve_dandi_url",
-           "resolve_dandi_version", "list_dandi_assets", "resolve_asset_content_url"]
+           "resolve_dandi_version", "list_dandi_versions", "list_dandi_assets", "resolve_asset_content_url"]
 
 _DANDISET_RE = re.compile(r"^\d{6}$")
 _VERSION_RE = re.compile(r"^(draft|\d+\.\d{6}\.\d{4})$")
@@ -498,6 +498,39 @@ def resolve_dandi_version(
         if version is not None:
             _check_version_exists(client, dandiset_id, resolved)
         return resolved
+    finally:
+        client.close()
+
+
+def list_dandi_versions(
+    dandiset_id: str,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+) -> list[str]:
+    """Every version of a dandiset (``GET /dandisets/{id}/versions/``, every page), as the API orders them.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from napstream.testing.dandi_server import LocalDandiServer
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.nwb"
+    >>> _ = f.write_bytes(b"abc")
+    >>> with LocalDandiServer({"x.nwb": f}, versions=("draft", "0.230101.0101")) as dandi:
+    ...     list_dandi_versions("000582", api_url=dandi.api_url)
+    ['0.230101.0101', 'draft']
+    """
+    dandiset_id, _, api = _check_dandiset(dandiset_id, None, api_url)
+    client = _Client(api, api_key, timeout, retries)
+    out: list[str] = []
+    try:
+        url = f"{api}/dandisets/{dandiset_id}/versions/"
+        for rows in client.pages(url, f"listing the versions of dandiset {dandiset_id}", {}):
+            if rows is None:
+                raise DandiError(f"dandiset {dandiset_id} not found at {api}")
+            out += [str(r["version"]) for r in rows if isinstance(r, dict) and r.get("version")]
+        return out
     finally:
         client.close()
 
