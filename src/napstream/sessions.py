@@ -407,9 +407,10 @@ def _check_sources(sources: Any) -> list[Any]:
     out = list(sources)
     for s in out:
         if not isinstance(s, (str, os.PathLike, DandiAsset)):
-            raise InvalidTypeError(f"each source must be a path, a URL or a DandiAsset, got {type(s).__name__}: {s!r}")
-    seen: set[str] = set()
-    dupes = [_label(s) for s in out if _label(s) in seen or seen.add(_label(s))]  # type: ignore[func-returns-value]
+            raise InvalidTypeError(
+                f"each source must be a path, a URL or a DandiAsset, got {type(s).__name__}: {s!r}"[:300])
+    labels = [_label(s) for s in out]
+    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if dupes:
         raise InvalidInputError(f"sources must be distinct, got {dupes[:3]} more than once")
     return out
