@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import os
 import threading
@@ -409,8 +410,8 @@ def _check_sources(sources: Any) -> list[Any]:
         if not isinstance(s, (str, os.PathLike, DandiAsset)):
             raise InvalidTypeError(
                 f"each source must be a path, a URL or a DandiAsset, got {type(s).__name__}: {s!r}"[:300])
-    labels = [_label(s) for s in out]
-    dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    counts = collections.Counter(_label(s) for s in out)
+    dupes = sorted(lab for lab, n in counts.items() if n > 1)
     if dupes:
         raise InvalidInputError(f"sources must be distinct, got {dupes[:3]} more than once")
     return out
