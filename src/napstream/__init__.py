@@ -33,6 +33,8 @@ _EXPORTS: dict[str, str] = {
     "ArrayTimeIndex": "core",
     # nwb
     "NWBFile": "nwb", "load_file": "nwb",
+    # sessions: many files at once
+    "Dandiset": "dandiset", "map_sessions": "sessions", "combine_sessions": "sessions",
     # io
     "cache_info": "io", "clear_cache": "io", "track_io": "io", "IOStats": "io",
     # process: spikes and behaviour

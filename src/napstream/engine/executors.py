@@ -25,9 +25,9 @@ import numpy as np
 
 from ..config import EXECUTORS, config
 from ..core.chunking import ChunkTask
-from ..errors import InvalidInputError, missing_dependency
+from ..errors import InvalidInputError, NapstreamError, missing_dependency
 
-__all__ = ["EXECUTOR_NAMES", "resolve_executor", "execute", "process_task"]
+__all__ = ["EXECUTOR_NAMES", "resolve_executor", "execute", "process_task", "start_local_cluster", "ClusterStartError"]
 
 EXECUTOR_NAMES = tuple(EXECUTORS)
 
@@ -115,6 +115,70 @@ def _portable(task: ChunkTask) -> ChunkTask:
         return ChunkTask(chunk.t, chunk.d, task.rows)
 
 
+class ClusterStartError(NapstreamError, RuntimeError):
+    """A local dask cluster could not be started."""
+
+
+def start_local_cluster(n_workers: int, processes: bool = False) -> tuple[Any, Any]:
+    """Start a dask ``LocalCluster`` and a ``Client`` on it; the caller closes both.
+
+    Parameters
+    ----------
+    n_workers : int
+        Workers, one thread each.
+    processes : bool
+        False (default): workers are threads of this process, talking in-process (starts in
+        milliseconds; right for chunk tasks, whose kernels release the GIL). True: worker processes
+        on 127.0.0.1 (about a second to start; right for whole sessions, which run Python code).
+
+    Returns
+    -------
+    (client, cluster)
+
+    Raises
+    ------
+    ClusterStartError
+        The cluster could not start (the message says what to do instead).
+
+    Examples
+    --------
+    >>> client, cluster = start_local_cluster(1)  # doctest: +SKIP
+    >>> client.close(); cluster.close()  # doctest: +SKIP
+    """
+    try:
+        import distributed
+    except ImportError as err:
+        raise missing_dependency("dask", "dask") from err
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise InvalidInputError(f"n_workers must be a positive integer, got {n_workers!r}")
+    # In-process workers talk over the inproc transport, which takes no host; worker processes
+    # listen on the loopback interface only.
+    # No dashboard; the scheduler's own HTTP routes (health, metrics) on a free loopback port, never
+    # on the shared default 8787 (a second cluster would warn that the port is taken).
+    options: dict[str, Any] = {"n_workers": n_workers, "threads_per_worker": 1, "processes": processes,
+                               "dashboard_address": None,
+                               "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
+    if processes:
+        options.update(host="127.0.0.1", protocol="tcp")
+    try:
+        cluster = distributed.LocalCluster(**options)
+    except Exception as err:  # noqa: BLE001 - dask raises RuntimeError/OSError/ValueError here
+        cause = str(getattr(err, "__cause__", None) or err).splitlines()[0][:200]
+        raise ClusterStartError(
+            f"could not start a local dask cluster of {n_workers} {'process' if processes else 'thread'} "
+            f"worker(s) ({type(err).__name__}: {cause}); "
+            + ("a script starting worker processes must do so under `if __name__ == '__main__':`; "
+               if processes else "")
+            + "or start a cluster yourself and pass its client as executor= (client = distributed.Client(...)), "
+            "or use executor='threads'"
+        ) from err
+    try:
+        return distributed.Client(cluster), cluster
+    except BaseException:
+        cluster.close()
+        raise
+
+
 def _dask_client(executor: Any, n_workers: int) -> tuple[Any, Any]:
     try:
         import distributed
@@ -124,12 +188,8 @@ def _dask_client(executor: Any, n_workers: int) -> tuple[Any, Any]:
         return executor, None
     try:
         return distributed.get_client(), None
-    except ValueError:
-        cluster = distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=False, host="127.0.0.1",
-            dashboard_address=None,
-        )
-        return distributed.Client(cluster), cluster
+    except ValueError:  # no client yet: a cluster of threads in this process, for this call only
+        return start_local_cluster(n_workers, processes=False)
 
 
 def _dask(algorithm: Any, tasks: list[ChunkTask], executor: Any, n_workers: int, on_done: Callable[[], None]) -> Any:

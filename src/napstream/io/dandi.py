@@ -45,7 +45,8 @@ from ..errors import (
     RetryExhaustedError,
 )
 
-__all__ = ["DandiURL", "DandiAsset", "parse_dandi_url", "find_dandi_asset", "resolve_dandi_asset", "resolve_dandi_url"]
+__all__ = ["DandiURL", "DandiAsset", "parse_dandi_url", "find_dandi_asset", "resolve_dandi_asset", "resolve_dandi_url",
+           "resolve_dandi_version", "list_dandi_versions", "list_dandi_assets", "resolve_asset_content_url"]
 
 _DANDISET_RE = re.compile(r"^\d{6}$")
 _VERSION_RE = re.compile(r"^(draft|\d+\.\d{6}\.\d{4})$")
@@ -63,7 +64,7 @@ class DandiURL(NamedTuple):
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DandiAsset:
     """An asset found in a dandiset version.
 
@@ -90,6 +91,22 @@ class DandiAsset:
     def download_url(self) -> str:
         """The API download endpoint (answers a redirect to the bytes)."""
         return f"{self.api_url}/assets/{self.asset_id}/download/"
+
+    @property
+    def url(self) -> str:
+        """Where the asset's bytes are served: the API download endpoint (alias of ``download_url``)."""
+        return self.download_url
+
+    @property
+    def dandi_url(self) -> str:
+        """``dandi://<dandiset>@<version>/<path>``: the asset, pinned to its version."""
+        return f"dandi://{self.dandiset_id}@{self.version}/{urllib.parse.quote(self.path, safe='/+')}"
+
+    def __str__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:  # short: lists of assets and .errors of map_sessions stay readable
+        return f"DandiAsset({self.path!r}, size={self.size}, dandiset={self.dandiset_id}@{self.version})"
 
 
 def parse_dandi_url(url: str) -> DandiURL:
@@ -261,6 +278,12 @@ def _resolve_version(client: _Client, dandiset_id: str, version: str | None) -> 
     return str(published["version"]) if published else "draft"
 
 
+def _check_version_exists(client: _Client, dandiset_id: str, version: str) -> None:
+    url = f"{client.api_url}/dandisets/{dandiset_id}/versions/{version}/info/"
+    if client.get_json(url, f"looking up version {version} of dandiset {dandiset_id}") is None:
+        raise _missing_version_or_dandiset(client, dandiset_id, version)
+
+
 def _missing_version_or_dandiset(client: _Client, dandiset_id: str, version: str) -> DandiError:
     what = f"looking up dandiset {dandiset_id}"
     if client.get_json(f"{client.api_url}/dandisets/{dandiset_id}/", what) is None:
@@ -402,16 +425,7 @@ def resolve_dandi_asset(
     dandiset_id, path, version, api = _check_args(dandiset_id, path, version, api_url)
     client = _Client(api, api_key, timeout, retries)
     try:
-        asset = _find(client, dandiset_id, path, version)
-        what = f"resolving the download of {path!r} (dandiset {dandiset_id} version {asset.version})"
-        resp = client.request("HEAD", asset.download_url, what)
-        if resp.status_code == 404:
-            raise DandiError(f"asset {asset.asset_id} ({path!r}) has no download at {api}")
-        location = resp.headers.get("Location") if 300 <= resp.status_code < 400 else None
-        url = urllib.parse.urljoin(asset.download_url, location) if location else asset.download_url
-        if strip_query if strip_query is not None else not client.authenticated:
-            url = urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(query="", fragment=""))
-        return url
+        return _content_url(client, _find(client, dandiset_id, path, version), strip_query)
     finally:
         client.close()
 
@@ -431,3 +445,218 @@ def resolve_dandi_url(url: str, api_url: str | None = None, api_key: str | None 
     """
     dandiset_id, version, path = parse_dandi_url(url)
     return resolve_dandi_asset(dandiset_id, path, version=version, api_url=api_url, api_key=api_key, **options)
+
+
+def _check_dandiset(dandiset_id: Any, version: Any, api_url: Any) -> tuple[str, str | None, str]:
+    dandiset_id, _, version, api = _check_args(dandiset_id, "x", version, api_url)
+    return dandiset_id, version, api
+
+
+def resolve_dandi_version(
+    dandiset_id: str,
+    version: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+) -> str:
+    """The version a dandiset is read at: dandi-cli's rule.
+
+    ``None`` / ``"latest"`` is the most recent published version if there is one, else the draft
+    (as ``dandi-cli``'s ``DandiAPIClient.get_dandiset(id)`` and ``dandi://<id>/<path>`` URLs);
+    an explicit version is checked to exist.
+
+    Parameters
+    ----------
+    dandiset_id, version, api_url, api_key, timeout, retries :
+        As in :func:`find_dandi_asset`.
+
+    Returns
+    -------
+    str
+        ``"draft"`` or a published version id.
+
+    Raises
+    ------
+    DandiError
+        Unknown dandiset or version (the message lists the existing versions).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from napstream.testing.dandi_server import LocalDandiServer
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.nwb"
+    >>> _ = f.write_bytes(b"abc")
+    >>> with LocalDandiServer({"x.nwb": f}, versions=("draft", "0.230101.0101")) as dandi:
+    ...     resolve_dandi_version("000582", api_url=dandi.api_url)
+    '0.230101.0101'
+    """
+    dandiset_id, version, api = _check_dandiset(dandiset_id, version, api_url)
+    client = _Client(api, api_key, timeout, retries)
+    try:
+        resolved = _resolve_version(client, dandiset_id, version)
+        if version is not None:
+            _check_version_exists(client, dandiset_id, resolved)
+        return resolved
+    finally:
+        client.close()
+
+
+def list_dandi_versions(
+    dandiset_id: str,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+) -> list[str]:
+    """Every version of a dandiset (``GET /dandisets/{id}/versions/``, every page), as the API orders them.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from napstream.testing.dandi_server import LocalDandiServer
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.nwb"
+    >>> _ = f.write_bytes(b"abc")
+    >>> with LocalDandiServer({"x.nwb": f}, versions=("draft", "0.230101.0101")) as dandi:
+    ...     list_dandi_versions("000582", api_url=dandi.api_url)
+    ['0.230101.0101', 'draft']
+    """
+    dandiset_id, _, api = _check_dandiset(dandiset_id, None, api_url)
+    client = _Client(api, api_key, timeout, retries)
+    out: list[str] = []
+    try:
+        url = f"{api}/dandisets/{dandiset_id}/versions/"
+        for rows in client.pages(url, f"listing the versions of dandiset {dandiset_id}", {}):
+            if rows is None:
+                raise DandiError(f"dandiset {dandiset_id} not found at {api}")
+            out += [str(r["version"]) for r in rows if isinstance(r, dict) and r.get("version")]
+        return out
+    finally:
+        client.close()
+
+
+def list_dandi_assets(
+    dandiset_id: str,
+    version: str,
+    pattern: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    order: str = "path",
+    page_size: int | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+) -> list[DandiAsset]:
+    """List the assets of a dandiset version, following the API's pages.
+
+    Parameters
+    ----------
+    dandiset_id : str
+        Six-digit identifier.
+    version : str
+        ``"draft"`` or a published version id (see :func:`resolve_dandi_version`).
+    pattern : str, optional
+        A glob matched by the server on the whole asset path, as ``dandi ls`` / dandi-cli's
+        ``get_assets_by_glob`` do: ``*`` matches any characters *including* ``/``; ``?`` and
+        ``[`` are literal; the match ignores case. None lists every asset.
+    api_url, api_key, timeout, retries :
+        As in :func:`find_dandi_asset`.
+    order : str
+        ``"path"`` (default), ``"created"`` or ``"modified"``; a leading ``-`` reverses it.
+    page_size : int, optional
+        Rows per page (the server's default is 100, its maximum 1000).
+
+    Returns
+    -------
+    list of DandiAsset
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from napstream.testing.dandi_server import LocalDandiServer
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.nwb"
+    >>> _ = f.write_bytes(b"abc")
+    >>> files = {"sub-1/sub-1_ses-1.nwb": f, "sub-2/sub-2_ses-1.nwb": f, "README.md": f}
+    >>> with LocalDandiServer(files) as dandi:
+    ...     [a.path for a in list_dandi_assets("000582", "draft", "sub-*.nwb", api_url=dandi.api_url)]
+    ['sub-1/sub-1_ses-1.nwb', 'sub-2/sub-2_ses-1.nwb']
+    """
+    dandiset_id, version_, api = _check_dandiset(dandiset_id, version, api_url)
+    if version_ is None:
+        raise InvalidInputError("version must be 'draft' or a published id; resolve it with resolve_dandi_version()")
+    if pattern is not None and (not isinstance(pattern, str) or not pattern):
+        raise InvalidInputError(f"pattern must be a non-empty glob like 'sub-*/*.nwb' or None, got {pattern!r}")
+    if not isinstance(order, str) or order.lstrip("-") not in ("path", "created", "modified"):
+        raise InvalidInputError(
+            f"order must be 'path', 'created' or 'modified' (a leading '-' reverses), got {order!r}")
+    if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int)
+                                  or not 1 <= page_size <= 1000):
+        raise InvalidInputError(f"page_size must be an integer from 1 to 1000, got {page_size!r}")
+    params: dict[str, Any] = {"order": order}
+    if pattern is not None:
+        params["glob"] = pattern
+    if page_size is not None:
+        params["page_size"] = page_size
+    client = _Client(api, api_key, timeout, retries)
+    url = f"{api}/dandisets/{dandiset_id}/versions/{version_}/assets/"
+    out: list[DandiAsset] = []
+    try:
+        for rows in client.pages(url, f"listing the assets of dandiset {dandiset_id} version {version_}", params):
+            if rows is None:
+                raise _missing_version_or_dandiset(client, dandiset_id, version_)
+            for row in rows:
+                if not isinstance(row, dict) or not row.get("asset_id") or not isinstance(row.get("path"), str):
+                    raise RemoteError(f"DANDI API listed an asset without a path or asset_id: {str(row)[:200]}")
+                size = row.get("size")
+                out.append(DandiAsset(dandiset_id, version_, row["path"], str(row["asset_id"]),
+                                      int(size) if isinstance(size, int) else None, api))
+        return out
+    finally:
+        client.close()
+
+
+def resolve_asset_content_url(
+    asset: DandiAsset,
+    api_key: str | None = None,
+    strip_query: bool | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+) -> str:
+    """The URL of an asset's bytes: one ``HEAD`` of its download endpoint (no path lookup).
+
+    Parameters
+    ----------
+    asset : DandiAsset
+        From :func:`list_dandi_assets` or :func:`find_dandi_asset`.
+    api_key, strip_query, timeout, retries :
+        As in :func:`resolve_dandi_asset`.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from napstream.testing.dandi_server import LocalDandiServer
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.nwb"
+    >>> _ = f.write_bytes(b"abc")
+    >>> with LocalDandiServer({"x.nwb": f}) as dandi:
+    ...     asset = list_dandi_assets("000582", "draft", api_url=dandi.api_url)[0]
+    ...     "/blobs/" in resolve_asset_content_url(asset)
+    True
+    """
+    if not isinstance(asset, DandiAsset):
+        raise InvalidTypeError(f"asset must be a DandiAsset, got {type(asset).__name__}")
+    client = _Client(asset.api_url, api_key, timeout, retries)
+    try:
+        return _content_url(client, asset, strip_query)
+    finally:
+        client.close()
+
+
+def _content_url(client: _Client, asset: DandiAsset, strip_query: bool | None) -> str:
+    what = f"resolving the download of {asset.path!r} (dandiset {asset.dandiset_id} version {asset.version})"
+    resp = client.request("HEAD", asset.download_url, what)
+    if resp.status_code == 404:
+        raise DandiError(f"asset {asset.asset_id} ({asset.path!r}) has no download at {asset.api_url}")
+    location = resp.headers.get("Location") if 300 <= resp.status_code < 400 else None
+    url = urllib.parse.urljoin(asset.download_url, location) if location else asset.download_url
+    if strip_query if strip_query is not None else not client.authenticated:
+        url = urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(query="", fragment=""))
+    return url

@@ -240,14 +240,17 @@ class NWBFile:
         self.close()
 
     @classmethod
-    def from_dandi(cls, dandiset_id: str, path: str, version: str = "draft", **io_options: Any) -> NWBFile:
-        """Open an asset of a DANDI dandiset by path (``dandi://<id>@<version>/<path>``).
+    def from_dandi(cls, dandiset_id: str, path: str, version: str | None = None, **io_options: Any) -> NWBFile:
+        """Open an asset of a DANDI dandiset by path (``dandi://<id>[@<version>]/<path>``).
+
+        ``version=None`` reads the most recent published version, else the draft (dandi-cli's
+        rule); ``"draft"`` reads the draft.
 
         Examples
         --------
         >>> NWBFile.from_dandi("000582", "sub-10073/sub-10073_ses-17010302_behavior+ecephys.nwb")  # doctest: +SKIP
         """
-        suffix = "" if version in (None, "draft") else f"@{version}"
+        suffix = "" if version in (None, "latest") else f"@{version}"
         return cls(f"dandi://{dandiset_id}{suffix}/{path.lstrip('/')}", **io_options)
 
 

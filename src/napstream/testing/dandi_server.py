@@ -7,15 +7,21 @@
   - ``GET /api/dandisets/{id}/`` - identifier, ``draft_version``, ``most_recent_published_version``
   - ``GET /api/dandisets/{id}/versions/`` - paginated list of versions
   - ``GET /api/dandisets/{id}/versions/{version}/`` - version metadata; ``.../info/`` - version info
-  - ``GET /api/dandisets/{id}/versions/{version}/assets/?path=<prefix>&page=&page_size=`` -
-    paginated ``{"count", "next", "previous", "results": [{"asset_id", "blob", "zarr", "path",
-    "size", "created", "modified"}]}``; ``path`` is a *prefix* filter, as on the real server
+  - ``GET /api/dandisets/{id}/versions/{version}/assets/?path=<prefix>&glob=<pattern>&order=&page=&page_size=``
+    - paginated ``{"count", "next", "previous", "results": [{"asset_id", "blob", "zarr", "path",
+    "size", "created", "modified"}]}``, as dandi-archive answers it: ``path`` is a
+    case-insensitive *prefix* filter; ``glob`` matches the whole path case-insensitively, where
+    only ``*`` is special and it matches any characters *including* ``/`` (the archive escapes the
+    pattern and turns an escaped ``*`` into ``.*``; ``?`` and ``[`` are literal); ``order`` is ``created``
+    (the default), ``modified`` or ``path``, ``-`` in front reverses it; pages hold 100 rows by
+    default, ``page_size`` is capped at 1000, a page past the end answers 404
   - ``GET /api/assets/{asset_id}/`` and ``.../versions/{version}/assets/{asset_id}/`` - asset
     metadata with ``contentUrl`` (API download URL, then the S3 URL) and ``contentSize``
   - ``GET|HEAD /api/assets/{asset_id}/download/`` - ``302`` to the S3 URL with a presigned-looking
     query string (``X-Amz-Signature=...``)
 
-  Unknown objects answer ``404 {"detail": "Not found."}``. With ``api_key`` set the dandiset is
+  Unknown objects answer ``404 {"detail": "Not found."}``. :meth:`LocalDandiServer.remove_blob`
+  makes an asset's bytes answer 404 on the S3 side (a lost blob) while the API still lists it. With ``api_key`` set the dandiset is
   embargoed: every API request needs ``Authorization: token <api_key>`` (else 401) and the S3 side
   refuses URLs without the presigned query (403). :meth:`LocalDandiServer.expire_signatures` makes
   the presigned URLs handed out so far answer 403, like expired S3 signatures.
@@ -125,6 +131,7 @@ class LocalDandiServer:
         }
         self._by_id = {aid: (v, p) for v, table in self.assets.items() for p, aid in table.items()}
         self._generation = 0
+        self._removed: set[str] = set()
         self._blob_paths = {"/" + self._blob_key(p): p for p in self.files}
         self.s3 = RangeHTTPServer({self._blob_key(p): f for p, f in self.files.items()},
                                   latency=latency, bandwidth=bandwidth, app=self._s3_app)
@@ -172,6 +179,13 @@ class LocalDandiServer:
         with self._lock:
             self._generation += 1
 
+    def remove_blob(self, path: str) -> None:
+        """Make the bytes of asset ``path`` answer 404 on the S3 side (the API still lists it)."""
+        if path not in self.files:
+            raise InvalidInputError(f"path must be one of the served asset paths {sorted(self.files)}, got {path!r}")
+        with self._lock:
+            self._removed.add(path)
+
     def _signature(self, path: str) -> str:
         with self._lock:
             generation = self._generation
@@ -185,6 +199,10 @@ class LocalDandiServer:
     def _s3_app(self, method: str, path: str, query: dict[str, list[str]], headers: Any) -> Response | None:
         signature = query.get("X-Amz-Signature", [None])[0]
         apath = self._blob_paths.get(path)
+        with self._lock:
+            removed = apath in self._removed
+        if removed:
+            return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", content_type="application/xml")
         if apath is not None and signature is not None and signature != self._signature(apath):
             return Response(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
                             content_type="application/xml")
@@ -221,13 +239,30 @@ class LocalDandiServer:
             return _json({**self._version_json(version), "asset_validation_errors": [],
                           "version_validation_errors": [], "metadata": self._version_metadata(version)})
         if tail == ["assets"]:
-            prefix = query.get("path", [""])[0]
-            rows = [self._asset_row(version, p) for p in self.assets[version] if p.startswith(prefix)]
+            rows = self._asset_rows(version, query)
+            if rows is None:
+                return _json({"order": ["Select a valid choice."]}, 400)
             return self._page(rows, path, query)
         if tail[0] == "assets" and len(tail) in (2, 3) and self._by_id.get(tail[1], ("",))[0] == version:
             if len(tail) == 2 or tail[2] == "info":
                 return _json(self._asset_metadata(tail[1]))
         return _NOT_FOUND
+
+    def _asset_rows(self, version: str, query: dict[str, list[str]]) -> list[dict[str, Any]] | None:
+        """Rows of the assets listing after dandi-archive's filters (None: an invalid ``order``)."""
+        prefix = query.get("path", [""])[0].lower()
+        paths = [p for p in self.assets[version] if p.lower().startswith(prefix)]  # istartswith
+        if "glob" in query:  # '^' + re.escape(glob) + '$', '\\*' -> '.*', case-insensitive
+            regex = re.compile("^" + re.escape(query["glob"][0]).replace("\\*", ".*") + "$", re.IGNORECASE)
+            paths = [p for p in paths if regex.search(p)]
+        order = query.get("order", ["created"])[0]
+        if order.lstrip("-") not in ("created", "modified", "path"):
+            return None
+        if order.lstrip("-") == "path":
+            paths.sort()
+        if order.startswith("-"):
+            paths.reverse()
+        return [self._asset_row(version, p) for p in paths]
 
     def _asset_route(self, asset_id: str, tail: list[str]) -> Response:
         if asset_id not in self._by_id:
