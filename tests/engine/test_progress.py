@@ -70,3 +70,12 @@ def test_no_bar_when_disabled(capsys, no_delay):
     lfp = nap.TsdFrame(t=np.arange(2000) / 100.0, d=np.ones((2000, 2)))
     nap.compute_mean_power_spectral_density(lfp, 1.0, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_an_explicit_progress_true_shows_at_once_the_default_waits():
+    # a short job asked for a bar gets it at once (a notebook cell that says progress=True shows a
+    # widget however fast the machine is); the default keeps short jobs quiet for prog.DELAY seconds
+    assert prog._delay(True) == 0.0
+    assert prog._delay(None) == prog.DELAY > 0
+    with nap.config.override(progress=True):
+        assert prog._delay(None) == 0.0

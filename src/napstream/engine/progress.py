@@ -62,6 +62,13 @@ def resolve_progress(progress: bool | None) -> bool:
     return bool(progress)
 
 
+def _delay(enabled: bool | None) -> float:
+    """Seconds before a bar appears: none when asked for explicitly (``progress=True`` or
+    ``nap.config.progress = True``), else ``DELAY`` so that short jobs stay quiet."""
+    asked = enabled if enabled is not None else config.progress
+    return 0.0 if asked is True else DELAY
+
+
 def _tqdm(**kwargs: Any) -> Any:
     if in_notebook():
         from tqdm.auto import tqdm
@@ -78,7 +85,7 @@ def progress_bar(total: int, enabled: bool | None = None, desc: str = "chunks", 
     if not resolve_progress(enabled):
         yield _NullBar()
         return
-    bar = _tqdm(total=total, desc=desc, unit=unit, delay=DELAY)
+    bar = _tqdm(total=total, desc=desc, unit=unit, delay=_delay(enabled))
     try:
         yield bar
     finally:
@@ -149,11 +156,11 @@ def job_progress(tasks: Sequence[Any], enabled: bool | None = None, label: str =
     sizes = [_task_size(t) for t in tasks]
     rows, nbytes = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
     if nbytes == 0:  # sizes unknown: count chunks
-        with progress_bar(len(tasks), True, desc=label) as bar:
+        with progress_bar(len(tasks), enabled if enabled is not None else None, desc=label) as bar:
             yield bar
         return
     bar = _tqdm(total=nbytes, desc=f"{label}, {rows:,} rows", unit="B", unit_scale=True, unit_divisor=1024,
-                delay=DELAY)
+                delay=_delay(enabled))
     try:
         yield _JobBar(bar, len(tasks), nbytes)
     finally:
