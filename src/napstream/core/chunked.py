@@ -61,8 +61,11 @@ class ArraySink:
     def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
         self.array = np.zeros(shape, dtype=dtype)
 
-    def write(self, a: int, b: int, values: np.ndarray) -> None:
-        self.array[a:b] = values
+    def write(self, a: int, b: int, values: np.ndarray, cols: tuple[int, int] | None = None) -> None:
+        if cols is None:
+            self.array[a:b] = values
+        else:
+            self.array[a:b, cols[0]:cols[1]] = values
 
     def result(self) -> np.ndarray:
         return self.array
@@ -84,8 +87,11 @@ class H5Sink:
         self.file = h5py.File(self.path, "w")
         self.dset = self.file.create_dataset(self.name, shape=shape, dtype=dtype, chunks=(rows,) + tuple(shape[1:]))
 
-    def write(self, a: int, b: int, values: np.ndarray) -> None:
-        self.dset[a:b] = values
+    def write(self, a: int, b: int, values: np.ndarray, cols: tuple[int, int] | None = None) -> None:
+        if cols is None:
+            self.dset[a:b] = values
+        else:
+            self.dset[a:b, cols[0]:cols[1]] = values
 
     def result(self) -> LazyArray:
         """A LazyArray over the written dataset; a temporary file is deleted with its last user."""

@@ -160,14 +160,20 @@ class ChunkCodec:
             return np.ascontiguousarray(planes.T).view(self.dtype).reshape(self.chunks)
         return np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
 
-    def read_rows(self, table: ChunkTable, start: int, stop: int, fetch: Fetch) -> np.ndarray | None:
-        """Rows ``[start, stop)`` (all trailing columns), or None when h5py must read them.
+    def read_rows(
+        self, table: ChunkTable, start: int, stop: int, fetch: Fetch, cols: tuple[int, int] | None = None,
+    ) -> np.ndarray | None:
+        """Rows ``[start, stop)`` (all trailing columns, or columns ``cols`` of a 2-D dataset: then
+        only the chunks holding them are read), or None when h5py must read them.
 
         ``fetch(ranges)`` returns the stored bytes of each ``(begin, end)`` range, in order (it may
         be a generator, so only one chunk's bytes need be held at a time).
         """
         start, stop = max(int(start), 0), min(int(stop), self.shape[0])
-        out = np.empty((max(stop - start, 0),) + self.shape[1:], dtype=self.dtype)
+        window = cols is not None and len(self.shape) == 2
+        c_lo, c_hi = cols if window else (0, 0)  # type: ignore[misc]
+        trailing = (max(c_hi - c_lo, 0),) if window else self.shape[1:]
+        out = np.empty((max(stop - start, 0),) + trailing, dtype=self.dtype)
         if stop <= start:
             return out
         sel = table.between(start, stop, self.chunks[0])
@@ -176,18 +182,26 @@ class ChunkCodec:
         n_row_chunks = -(-stop // self.chunks[0]) - start // self.chunks[0]
         if len(coords) != n_row_chunks * per_row or masks.any():
             return None  # a chunk never written (fill value) or with skipped filters: h5py knows
-        ranges = [(int(a), int(a + s)) for a, s in zip(table.starts[sel], table.sizes[sel])]
+        starts, sizes = table.starts[sel], table.sizes[sel]
+        if window:  # the chunks overlapping the columns only
+            keep = (coords[:, 1] < c_hi) & (coords[:, 1] + self.chunks[1] > c_lo)
+            coords, starts, sizes = coords[keep], starts[keep], sizes[keep]
+        ranges = [(int(a), int(a + s)) for a, s in zip(starts, sizes)]
         for coord, raw in zip(coords, fetch(ranges)):
-            self._place(out, start, stop, coord, self.decode(raw))
+            self._place(out, start, stop, coord, self.decode(raw), c_lo)
         return out
 
-    def _place(self, out: np.ndarray, start: int, stop: int, coord: np.ndarray, chunk: np.ndarray) -> None:
+    def _place(self, out: np.ndarray, start: int, stop: int, coord: np.ndarray, chunk: np.ndarray,
+               col0: int = 0) -> None:
         r0 = int(coord[0])
         a, b = max(r0, start), min(r0 + self.chunks[0], stop)
         dst: list[slice] = [slice(a - start, b - start)]
         src: list[slice] = [slice(a - r0, b - r0)]
-        for c0, c, n in zip(coord[1:], self.chunks[1:], self.shape[1:]):
+        for axis, (c0, c, n) in enumerate(zip(coord[1:], self.chunks[1:], self.shape[1:])):
             c0 = int(c0)
-            dst.append(slice(c0, min(c0 + c, n)))
-            src.append(slice(0, min(c, n - c0)))
+            lo, hi = c0, min(c0 + c, n)
+            shift = col0 if axis == 0 else 0  # columns [col0, col0 + width) of the dataset
+            lo, hi = max(lo, shift), min(hi, shift + out.shape[axis + 1])
+            dst.append(slice(lo - shift, hi - shift))
+            src.append(slice(lo - c0, hi - c0))
         out[tuple(dst)] = chunk[tuple(src)]

@@ -7,6 +7,7 @@ from the engine.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -199,7 +200,9 @@ class WelchSum(ChunkAlgorithmBase):
         self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
         self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
         self.fft_len = _padded_length(self.n) if self.padded else self.n
-        self.fixed_nbytes = 8 * (self.n_channels * (self.fft_len + self.n) + 2 * self.channel_block * self.fft_len)
+        # one state per chunk in flight and the running sum (see the planner), and the FFT buffers
+        self.state_nbytes = 8 * self.n_channels * (2 * (self.fft_len // 2 + 1) + (self.n if offset else 0))
+        self.fixed_nbytes = 8 * 4 * min(self.channel_block, self.n_channels) * self.fft_len
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
@@ -233,6 +236,15 @@ class WelchSum(ChunkAlgorithmBase):
                 np.multiply(v, v, out=v)
                 power[c0:c0 + k] += v
         return power, summed, count + len(mine)
+
+    def for_columns(self, first: int, stop: int) -> WelchSum:
+        """The same sums over channels ``[first, stop)`` of 2-D data (a job split along channels)."""
+        scale = None if self.scale is None else self.scale[first:stop]
+        return WelchSum(self.starts, self.n, self.fs, (stop - first,), scale=scale, offset=self.offset)
+
+    def join_columns(self, results: list[np.ndarray]) -> np.ndarray:
+        """``finalize`` results of consecutive channel groups -> the result of all channels."""
+        return np.concatenate(results, axis=1).reshape((self.n // 2 + 1,) + self.trailing)
 
     def merge(self, states: list[tuple]) -> tuple:
         power, summed, count = states[0]
@@ -271,6 +283,27 @@ class WelchSum(ChunkAlgorithmBase):
         return out
 
 
+def welch_frame(algo: WelchSum, total: np.ndarray, count: int, full_range: bool) -> Any:
+    """pynapple's mean-PSD DataFrame from WelchSum's one-sided sums over ``count`` windows.
+
+    One-sided (the default), it is built in place from the sums (no two-sided copy: at 30 kHz and
+    hundreds of channels that copy and pandas' sorted copies of it took several times the result).
+    """
+    import pandas as pd
+
+    n, fs = algo.n, algo.fs
+    if full_range:
+        psd = (algo.full(total) / float(count)).reshape(n, -1)
+        return pd.DataFrame(psd, index=np.fft.fftfreq(n, 1.0 / fs)).sort_index()
+    m = (n - 1) // 2 + 1  # frequencies >= 0 of fftfreq (an even n's Nyquist is negative there)
+    half = total.reshape(len(total), -1)[:m]
+    half /= float(count)
+    freqs = np.fft.fftfreq(n, 1.0 / fs)[:m]
+    doubled = (freqs != 0) & (freqs < fs / 2 - 1e-6)
+    half[doubled] *= 2
+    return pd.DataFrame(half, index=freqs, copy=False)
+
+
 class BandPowerWindows(ChunkAlgorithmBase):
     """Per window ``[start, start + n)``: periodogram power summed over each band (x df)."""
 
@@ -304,6 +337,14 @@ class BandPowerWindows(ChunkAlgorithmBase):
             out.extend(s)
         return out
 
+    def for_columns(self, first: int, stop: int) -> BandPowerWindows:
+        """The same windows over channels ``[first, stop)`` (nothing depends on the channels)."""
+        return self
+
+    def join_columns(self, results: list[list]) -> list:
+        """Per window, the (channels, bands) rows of consecutive channel groups joined."""
+        return [np.concatenate(parts, axis=0) for parts in zip(*results)]
+
 
 # ---------------------------------------------------------------------------------------------- filters
 def sos_margin(sos: np.ndarray, fs: float, low: float, tol: float = 1e-28) -> int:
@@ -312,7 +353,15 @@ def sos_margin(sos: np.ndarray, fs: float, low: float, tol: float = 1e-28) -> in
     The response is computed on a window that doubles until its tail is below ``tol`` (narrow
     bands ring longer than their lowest cutoff suggests).
     """
+    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    return _sos_margin(sos.tobytes(), sos.shape, float(fs), float(low), float(tol))
+
+
+@functools.lru_cache(maxsize=64)
+def _sos_margin(key: bytes, shape: tuple[int, ...], fs: float, low: float, tol: float) -> int:
     from scipy.signal import sosfilt
+
+    sos = np.frombuffer(key, dtype=np.float64).reshape(shape).copy()
 
     length = int(max(16 * fs / max(low, 1e-3), 1024))
     while True:
@@ -332,9 +381,21 @@ def fir_margin(kernel_len: int) -> int:
 
 
 class _WritesRows(ChunkAlgorithmBase):
-    """Partials are ``(core_start, core_stop, values)``; merge writes them into ``self.sink``."""
+    """Partials are ``(core_start, core_stop, values)``; merge writes them into ``self.sink``
+    (into columns ``self.cols`` when the job is split along channels)."""
 
     sink: Any = None
+    cols: tuple[int, int] | None = None
+
+    def for_columns(self, first: int, stop: int) -> Any:
+        """A copy writing into columns ``[first, stop)`` of the same sink."""
+        sub = object.__new__(type(self))
+        sub.__dict__.update(self.__dict__)  # not copy.copy: pickling state drops the sink
+        sub.sink, sub.cols = self.sink, (int(first), int(stop))
+        return sub
+
+    def join_columns(self, results: list[Any]) -> Any:
+        return results[-1]  # every group wrote into the same sink
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -348,7 +409,7 @@ class _WritesRows(ChunkAlgorithmBase):
         for part in states:
             if part is not None:
                 a, b, values = part
-                self.sink.write(a, b, values)
+                self.sink.write(a, b, values, self.cols)
         return None
 
     def finalize(self, state: Any) -> Any:
