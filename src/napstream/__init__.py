@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
     "apply_lowpass_filter": "process", "apply_highpass_filter": "process",
     "apply_bandstop_filter": "process", "get_filter_frequency_response": "process",
     "compute_wavelet_transform": "process",
-    "generate_morlet_filterbank": "process",
+    "generate_morlet_filterbank": "process", "write_series": "process",
 }
 
 nap_config = config

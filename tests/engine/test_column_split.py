@@ -57,12 +57,18 @@ def _signal(n_rows, n_cols, seed, lazy=True, col_chunk=4):
 ANALYSES = {
     "mean_psd": lambda s, **k: nap.compute_mean_power_spectral_density(s, 0.25, overlap=0.5, **k),
     "band_power": lambda s, **k: nap.compute_band_power(s, {"a": (5.0, 40.0), "b": (40.0, 200.0)}, 0.2, **k),
-    "bandpass_butter": lambda s, **k: nap.apply_bandpass_filter(s, (20.0, 150.0), **k),
-    "highpass_butter": lambda s, **k: nap.apply_highpass_filter(s, 30.0, **k),
-    "lowpass_sinc": lambda s, **k: nap.apply_lowpass_filter(s, 80.0, mode="sinc", transition_bandwidth=0.1, **k),
-    "bandstop_sinc": lambda s, **k: nap.apply_bandstop_filter(s, (50.0, 90.0), mode="sinc", transition_bandwidth=0.1,
-                                                              **k),
-    "wavelet": lambda s, **k: nap.compute_wavelet_transform(s, freqs=np.array([40.0, 90.0]), precision=8, **k),
+    # filters of in-memory data run now (lazy data give lazy results, computed when read)
+    "bandpass_butter": lambda s, **k: nap.apply_bandpass_filter(s.load(), (20.0, 150.0), **k),
+    "highpass_butter": lambda s, **k: nap.apply_highpass_filter(s.load(), 30.0, **k),
+    "lowpass_sinc": lambda s, **k: nap.apply_lowpass_filter(s.load(), 80.0, mode="sinc", transition_bandwidth=0.1,
+                                                            **k),
+    "bandstop_sinc": lambda s, **k: nap.apply_bandstop_filter(s.load(), (50.0, 90.0), mode="sinc",
+                                                              transition_bandwidth=0.1, **k),
+    "wavelet": lambda s, **k: nap.compute_wavelet_transform(s.load(), freqs=np.array([40.0, 90.0]), precision=8, **k),
+    # fused: a lazy filter read by a chunked consumer
+    "write_filtered": lambda s, **k: nap.write_series(nap.apply_highpass_filter(s, 30.0), **k),
+    "psd_of_filtered": lambda s, **k: nap.compute_mean_power_spectral_density(
+        nap.apply_bandpass_filter(s, (20.0, 150.0)), 0.25, **k),
 }
 
 

@@ -33,7 +33,9 @@ import numpy as np
 from ..config import config, parse_bytes
 from ..errors import InvalidInputError, InvalidTypeError
 from ._series_kernels import epoch_bins
-from .chunking import Chunk, epoch_segments, plan_tasks, rows_for_budget, run_serial, working_row_nbytes
+from .chunking import (
+    Chunk, epoch_segments, plan_tasks, rows_for_budget, run_serial, with_read_margin, working_row_nbytes,
+)
 from .lazy import LazyArray
 
 __all__ = ["ChunkedMixin", "EpochStats", "BinAverage", "ThresholdCrossings", "make_sink", "H5DatasetRef", "ArraySink", "H5Sink"]
@@ -289,7 +291,7 @@ class ChunkedMixin:
             raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
         budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
         align = getattr(self._d, "chunk_rows", None)
-        rows = rows_for_budget(working_row_nbytes(self._d), budget, overlap, align)
+        rows = rows_for_budget(working_row_nbytes(self._d), budget, with_read_margin(self._d, overlap), align)
         if window is not None:
             rows = max(1, min(rows, _rows_arg(window, "window")))
         segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
@@ -402,7 +404,8 @@ class ChunkedMixin:
             raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
         budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
         margin = as_margin(getattr(algorithm, "margin", 0))
-        rows = rows_for_budget(working_row_nbytes(self._d, getattr(algorithm, "row_factor", 2.0)), budget, margin,
+        rows = rows_for_budget(working_row_nbytes(self._d, getattr(algorithm, "row_factor", 2.0)), budget,
+                               with_read_margin(self._d, margin),
                                getattr(self._d, "chunk_rows", None), getattr(algorithm, "fixed_nbytes", 0))
         segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
         return run_serial(algorithm, plan_tasks(self._t, self._d, segments, rows, margin))

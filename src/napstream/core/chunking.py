@@ -29,7 +29,7 @@ from ..errors import InvalidInputError, MemoryBudgetError
 
 __all__ = [
     "RowChunk", "as_margin", "rows_for_budget", "plan_row_chunks", "Chunk", "ChunkTask", "epoch_segments",
-    "plan_tasks", "working_row_nbytes", "run_serial",
+    "plan_tasks", "working_row_nbytes", "run_serial", "read_cost", "with_read_margin",
 ]
 
 
@@ -290,11 +290,26 @@ def plan_tasks(
 
 
 def working_row_nbytes(data: Any, row_factor: float = 2.0) -> int:
-    """Working bytes per row: the row as read, ``row_factor`` float64 copies of it, and its time."""
+    """Working bytes per row: the row as read, ``row_factor`` float64 copies of it, and its time
+    (and what a computed base, e.g. a lazy filter, holds per row while it computes a read)."""
     shape = tuple(data.shape[1:])
     n_el = int(np.prod(shape, dtype=np.int64)) if shape else 1
     raw = n_el * np.dtype(data.dtype).itemsize
-    return int(raw + row_factor * 8 * n_el + 8)
+    return int(raw + row_factor * 8 * n_el + 8 + read_cost(data)[1] * n_el)
+
+
+def read_cost(data: Any) -> tuple[int, int]:
+    """``(rows, bytes)``: rows a computed base reads beyond each side of a read (a filter's margin)
+    and its working bytes per element; ``(0, 0)`` for stored data."""
+    base = getattr(data, "base", None)
+    return int(getattr(base, "read_margin", 0)), int(getattr(base, "work_row_nbytes", 0))
+
+
+def with_read_margin(data: Any, margin: Any) -> tuple[int, int]:
+    """``margin`` (a pair) plus the rows a computed base reads beyond each side of a read."""
+    left, right = as_margin(margin)
+    extra = read_cost(data)[0]
+    return left + extra, right + extra
 
 
 def run_serial(algorithm: Any, tasks: list[ChunkTask]) -> Any:

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..config import config, parse_bytes
-from ..core.chunking import ChunkTask, as_margin, epoch_segments, plan_tasks, rows_for_budget, working_row_nbytes
+from ..core.chunking import (
+    ChunkTask, as_margin, epoch_segments, plan_tasks, read_cost, rows_for_budget, with_read_margin, working_row_nbytes,
+)
 from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, TimeIndex
@@ -136,21 +138,15 @@ def _cost(d: Any, algorithm: Any, width: int | None, budget: int, in_flight: int
     margin = as_margin(getattr(algo, "margin", 0))
     factor = getattr(algo, "row_factor", 2.0)
     if width is None:
-        row_nbytes = working_row_nbytes(d, factor)
+        row_nbytes = working_row_nbytes(d, factor)  # counts what a computed base (lazy filter) holds
     else:
-        row_nbytes = int(width * (np.dtype(d.dtype).itemsize + factor * 8) + 8)
-    row_nbytes += int(getattr(getattr(d, "base", None), "work_row_nbytes", 0)) * (width or _n_columns(d))
-    extra = int(getattr(getattr(d, "base", None), "read_margin", 0))  # rows a lazy base reads beyond a read
-    margin = (margin[0] + extra, margin[1] + extra)
+        row_nbytes = int(width * (np.dtype(d.dtype).itemsize + factor * 8 + read_cost(d)[1]) + 8)
+    margin = with_read_margin(d, margin)  # rows a computed base reads beyond each read
     # partial states: one per chunk in flight and the running result
     fixed = int(getattr(algo, "fixed_nbytes", 0)) + int(getattr(algo, "state_nbytes", 0)) * (in_flight + 1)
     rows = rows_for_budget(row_nbytes, budget, margin, getattr(d, "chunk_rows", None), fixed, in_flight)
     max_rows = getattr(algo, "max_rows", None)
     return min(rows, int(max_rows)) if max_rows else rows  # memory must not grow with the budget either
-
-
-def _n_columns(d: Any) -> int:
-    return int(np.prod(d.shape[1:], dtype=np.int64)) if d.ndim > 1 else 1
 
 
 def _column_chunk(d: Any) -> int:

@@ -23,6 +23,7 @@ _TABLE = {
         "apply_bandpass_filter", "apply_lowpass_filter", "apply_highpass_filter", "apply_bandstop_filter",
         "get_filter_frequency_response")},
     **{name: "wavelets" for name in ("compute_wavelet_transform", "generate_morlet_filterbank")},
+    "write_series": "_filtered",
 }
 __all__ = sorted(_TABLE)
 __getattr__, __dir__ = lazy_exports(__name__, _TABLE, globals())

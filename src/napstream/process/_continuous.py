@@ -405,6 +405,12 @@ class _WritesRows(ChunkAlgorithmBase):
     def init(self) -> Any:
         return None
 
+    def transform(self, d: np.ndarray, core: slice) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, state: Any, chunk: Chunk) -> Any:
+        return chunk.core_start, chunk.core_stop, self.transform(chunk.d, chunk.core_slice)
+
     def merge(self, states: list[Any]) -> Any:
         for part in states:
             if part is not None:
@@ -427,14 +433,14 @@ class SosFiltFilt(_WritesRows):
         self.margin = int(margin)
         self.out_dtype = np.dtype(out_dtype)
 
-    def update(self, state: Any, chunk: Chunk) -> Any:
+    def transform(self, d: np.ndarray, core: slice) -> np.ndarray:
+        """The filtered rows ``core`` of ``d`` (``d`` holds them with their margins), in ``out_dtype``."""
         from scipy.signal import sosfiltfilt
 
-        d = chunk.d
         if np.issubdtype(d.dtype, np.floating) and np.isnan(d).any():
             raise InvalidInputError("the signal contains NaN values, which filters do not support (use dropna())")
-        y = sosfiltfilt(self.sos, d, axis=0)[chunk.core_slice]
-        return chunk.core_start, chunk.core_stop, y.astype(self.out_dtype, copy=False)
+        y = sosfiltfilt(self.sos, d, axis=0)[core]
+        return y.astype(self.out_dtype, copy=False)
 
 
 class FirConvolve(_WritesRows):
@@ -453,31 +459,35 @@ class FirConvolve(_WritesRows):
         self.row_factor = 4.0 + 4.0 * bank * (2 if np.iscomplexobj(self.kernel) else 1)
         self.out_dtype = np.dtype(out_dtype)
 
-    def update(self, state: Any, chunk: Chunk) -> Any:
+    def transform(self, d: np.ndarray, core: slice) -> np.ndarray:
+        """The convolved rows ``core`` of ``d`` (``d`` holds them with their margins), in ``out_dtype``."""
         from scipy.signal import oaconvolve
 
-        d = np.asarray(chunk.d, dtype=np.float64)
+        d = np.asarray(d, dtype=np.float64)
         if np.isnan(d).any():
             raise InvalidInputError("the signal contains NaN values, which filters do not support (use dropna())")
         k = len(self.kernel)
         x = d.reshape(len(d), -1)
         lo = (k - 1) // 2
-        core = chunk.core_slice
         if self.kernel.ndim == 1:
             full = oaconvolve(x, self.kernel[:, None], axes=0)
             y = full[lo + core.start: lo + core.stop].reshape((-1,) + d.shape[1:])
         else:
             full = oaconvolve(x[:, :, None], self.kernel[:, None, :], axes=0)
             y = full[lo + core.start: lo + core.stop].reshape((-1,) + d.shape[1:] + self.kernel.shape[1:])
-        return chunk.core_start, chunk.core_stop, y.astype(self.out_dtype, copy=False)
+        return y.astype(self.out_dtype, copy=False)
 
 
 def run_writer(algorithm: _WritesRows, sig: Any, shape: tuple[int, ...], dtype: Any, engine: dict) -> Any:
-    """Run a row-writing algorithm over ``sig``'s time support into an in-memory or HDF5 sink."""
+    """Values of a row kernel over ``sig``'s time support: computed now into memory for in-memory
+    data; for lazy data a lazy :class:`~napstream.process._filtered.FilteredArray` computed when read
+    (the engine settings are checked now: a budget that cannot hold one chunk fails here)."""
     from ..engine.runner import run
+    from ._filtered import lazy_rows
 
     t, d, support = series_parts(sig)
-    lazy = not isinstance(d, np.ndarray)
-    algorithm.sink = make_sink(shape, dtype, lazy=lazy, chunk_rows=getattr(d, "chunk_rows", None))
+    if not isinstance(d, np.ndarray):
+        return lazy_rows(algorithm, sig, shape, dtype, engine)
+    algorithm.sink = make_sink(shape, dtype, lazy=False)
     sink = run(algorithm, sig, ep=support, **engine)
     return sink.result()
