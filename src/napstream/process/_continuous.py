@@ -423,24 +423,109 @@ class _WritesRows(ChunkAlgorithmBase):
 
 
 class SosFiltFilt(_WritesRows):
-    """Zero-phase Butterworth (``sosfiltfilt``) with a margin long enough for the response to decay."""
+    """Zero-phase Butterworth (``sosfiltfilt``) with a margin long enough for the response to decay.
 
-    row_factor = 6.0
+    Rows farther than the margin from an epoch's edges are the two-sided convolution of the signal
+    with the autocorrelation ``g`` of the filter's impulse response (forward then backward
+    filtering), truncated where the response has decayed (below 1e-28 of its energy, like the
+    margin): those chunks are filtered with one FFT convolution per channel, several times faster
+    than running the recursive sections twice. Chunks touching an epoch's edge run
+    ``scipy.signal.sosfiltfilt`` itself (its padding and initial conditions). Both work on blocks
+    of ``channel_block`` channels, transposed so that each channel is contiguous.
+    """
+
     preferred_executor = "threads"
+    channel_block = 16
 
-    def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any) -> None:
-        self.sos = sos
+    def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any, n_columns: int = 1) -> None:
+        self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self.margin = int(margin)
         self.out_dtype = np.dtype(out_dtype)
+        self.n_columns = max(int(n_columns), 1)
+        self._spectra: dict[int, np.ndarray] = {}
 
-    def transform(self, d: np.ndarray, core: slice) -> np.ndarray:
-        """The filtered rows ``core`` of ``d`` (``d`` holds them with their margins), in ``out_dtype``."""
-        from scipy.signal import sosfiltfilt
+    @property
+    def row_factor(self) -> float:  # type: ignore[override]
+        """float64 copies per element: the output, and the buffers of one block of channels."""
+        return 1.5 + 4.0 * min(self.channel_block, self.n_columns) / self.n_columns
+
+    def for_columns(self, first: int, stop: int) -> Any:
+        sub = super().for_columns(first, stop)
+        sub.n_columns = int(stop) - int(first)
+        return sub
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_spectra"] = {}
+        return state
+
+    def _spectrum(self, size: int) -> np.ndarray:
+        """rfft of the circular zero-phase kernel for FFT length ``size``."""
+        spectrum = self._spectra.get(size)
+        if spectrum is None:
+            g = _zero_phase_kernel(self.sos.tobytes(), self.sos.shape, self.margin)
+            circ = np.zeros(size)
+            circ[:len(g)] = g
+            circ[size - len(g) + 1:] = g[:0:-1]
+            spectrum = np.fft.rfft(circ)
+            if len(self._spectra) > 8:
+                self._spectra.clear()
+            self._spectra[size] = spectrum
+        return spectrum
+
+    def transform(self, d: np.ndarray, core: slice, pool: Any = None) -> np.ndarray:
+        """The filtered rows ``core`` of ``d`` (``d`` holds them with their margins), in ``out_dtype``.
+
+        The result is column-major (each channel contiguous). ``pool``: an executor to spread the
+        blocks of channels on (the engine's threads pass none: they are the parallelism).
+        """
+        import scipy.fft
 
         if np.issubdtype(d.dtype, np.floating) and np.isnan(d).any():
             raise InvalidInputError("the signal contains NaN values, which filters do not support (use dropna())")
-        y = sosfiltfilt(self.sos, d, axis=0)[core]
-        return y.astype(self.out_dtype, copy=False)
+        x = d.reshape(len(d), -1)
+        out_t = np.empty((x.shape[1], core.stop - core.start), dtype=self.out_dtype)
+        edge = core.start < self.margin or len(d) - core.stop < self.margin  # a margin was clipped
+        size = 0 if edge or len(d) < 2 * self.margin + 1 else scipy.fft.next_fast_len(len(d), real=True)
+        starts = range(0, x.shape[1], self.channel_block)
+
+        def one(c0: int) -> None:
+            c1 = min(c0 + self.channel_block, x.shape[1])
+            self._filter_block(np.ascontiguousarray(x[:, c0:c1].T, dtype=np.float64), core, size, out_t[c0:c1])
+
+        if pool is None or len(starts) < 2:
+            for c0 in starts:
+                one(c0)
+        else:
+            list(pool.map(one, starts))
+        return out_t.T.reshape((-1,) + d.shape[1:])
+
+    def _filter_block(self, block: np.ndarray, core: slice, size: int, out: np.ndarray) -> None:
+        """Filter channels x rows ``block`` into ``out`` (its ``core`` columns): FFT of ``size``, or
+        sosfiltfilt when ``size`` is 0 (a chunk at an epoch edge)."""
+        import scipy.fft
+        from scipy.signal import sosfiltfilt
+
+        if not size:
+            out[:] = sosfiltfilt(self.sos, block, axis=-1)[:, core]
+            return
+        f = scipy.fft.rfft(block, n=size, axis=-1, workers=1)
+        f *= self._spectrum(size)
+        out[:] = scipy.fft.irfft(f, n=size, axis=-1, workers=1)[:, core]
+
+
+@functools.lru_cache(maxsize=32)
+def _zero_phase_kernel(key: bytes, shape: tuple[int, ...], margin: int) -> np.ndarray:
+    """``g[0..margin]``: autocorrelation of the impulse response (forward-backward filtering)."""
+    from scipy.signal import sosfilt
+
+    sos = np.frombuffer(key, dtype=np.float64).reshape(shape).copy()
+    impulse = np.zeros(2 * margin + 1)
+    impulse[0] = 1.0
+    h = sosfilt(sos, impulse)
+    size = int(2 ** np.ceil(np.log2(2 * len(h))))
+    spec = np.fft.rfft(h, n=size)
+    return np.fft.irfft(spec.real ** 2 + spec.imag ** 2, n=size)[:margin + 1]
 
 
 class FirConvolve(_WritesRows):

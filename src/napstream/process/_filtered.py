@@ -32,6 +32,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from typing import Any
 
 import numpy as np
@@ -127,8 +128,18 @@ class FilteredArray:
                 if cols is not None:
                     view = view.select_columns(*cols.indices(self.shape[1])[:2])
                 x = view.read(0, r1 - r0)
-                out[k0 - a:k1 - a] = self.kernel.transform(x, slice(k0 - r0, k1 - r0))
+                out[k0 - a:k1 - a] = self._transform(x, slice(k0 - r0, k1 - r0))
         return out[(slice(None),) + rest] if rest else out
+
+    def _transform(self, x: np.ndarray, core: slice) -> np.ndarray:
+        """The kernel on one block; read outside the engine's workers (``iter_chunks``, ``.values``),
+        channels are spread on ``config.n_workers`` threads unless ``config.executor`` is serial."""
+        pool = None
+        if ("pool" in getattr(self.kernel.transform, "__code__", _NO_CODE).co_varnames
+                and config.executor != "serial" and config.n_workers > 1
+                and not threading.current_thread().name.startswith("napstream")):
+            pool = _pool(int(config.n_workers))
+        return self.kernel.transform(x, core) if pool is None else self.kernel.transform(x, core, pool=pool)
 
     def _block_rows(self, n_el: int) -> int:
         """Rows computed at once: a read the planner sized is one block; ``.values`` of a long
@@ -139,6 +150,23 @@ class FilteredArray:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[:]
         return out if dtype is None else out.astype(dtype)
+
+
+_NO_CODE = (lambda: None).__code__
+_POOL: list = []  # [(n_workers, executor)]
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(n_workers: int) -> Any:
+    """A shared pool of ``n_workers`` threads named ``napstream-filter-*`` (made once)."""
+    import concurrent.futures as cf
+
+    with _POOL_LOCK:
+        if not _POOL or _POOL[0][0] != n_workers:
+            if _POOL:
+                _POOL.pop()[1].shutdown(wait=False)
+            _POOL.append((n_workers, cf.ThreadPoolExecutor(n_workers, thread_name_prefix="napstream-filter")))
+        return _POOL[0][1]
 
 
 class _Itself:
