@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -129,6 +130,10 @@ class ChunkCodec:
         self.deflate = deflate
         self.chunk_nbytes = int(np.prod(chunks, dtype=np.int64)) * dtype.itemsize
         self._lock = threading.Lock()
+        # recently decoded chunks (LRU): a read that is not aligned to the chunks (a filter's
+        # margins, pieces shorter than a chunk of rows) finds its neighbours' chunks here
+        self._decoded: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self._decoded_nbytes = 0
 
     @classmethod
     def for_dataset(cls, dset: Any) -> ChunkCodec | None:
@@ -186,10 +191,39 @@ class ChunkCodec:
         if window:  # the chunks overlapping the columns only
             keep = (coords[:, 1] < c_hi) & (coords[:, 1] + self.chunks[1] > c_lo)
             coords, starts, sizes = coords[keep], starts[keep], sizes[keep]
-        ranges = [(int(a), int(a + s)) for a, s in zip(starts, sizes)]
-        for coord, raw in zip(coords, fetch(ranges)):
-            self._place(out, start, stop, coord, self.decode(raw), c_lo)
+        keys = [tuple(int(c) for c in coord) for coord in coords]
+        with self._lock:
+            hits = {k: self._decoded[k] for k in keys if k in self._decoded}
+            for k in hits:
+                self._decoded.move_to_end(k)
+        missing = [i for i, k in enumerate(keys) if k not in hits]
+        ranges = [(int(starts[i]), int(starts[i] + sizes[i])) for i in missing]
+        for i, raw in zip(missing, fetch(ranges)):
+            chunk = self.decode(raw)
+            self._remember(keys[i], chunk)
+            self._place(out, start, stop, coords[i], chunk, c_lo)
+        for i, k in enumerate(keys):
+            if k in hits:
+                self._place(out, start, stop, coords[i], hits[k], c_lo)
         return out
+
+    #: bytes of decoded chunks kept (per dataset) for reads that are not aligned to the chunks:
+    #: at most this, and at most an eighth of ``napstream.config.memory_budget``
+    decoded_cache_bytes = 64 * 2**20
+
+    def _remember(self, key: tuple[int, ...], chunk: np.ndarray) -> None:
+        from ..config import config
+
+        limit = min(self.decoded_cache_bytes, int(config.memory_budget) // 8)
+        if self.chunk_nbytes > limit // 4:
+            return
+        with self._lock:
+            if key not in self._decoded:
+                self._decoded[key] = chunk
+                self._decoded_nbytes += self.chunk_nbytes
+            while self._decoded_nbytes > limit:
+                self._decoded.popitem(last=False)
+                self._decoded_nbytes -= self.chunk_nbytes
 
     def _place(self, out: np.ndarray, start: int, stop: int, coord: np.ndarray, chunk: np.ndarray,
                col0: int = 0) -> None:

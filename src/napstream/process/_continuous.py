@@ -473,11 +473,15 @@ class SosFiltFilt(_WritesRows):
             self._spectra[size] = spectrum
         return spectrum
 
-    def transform(self, d: np.ndarray, core: slice, pool: Any = None) -> np.ndarray:
-        """The filtered rows ``core`` of ``d`` (``d`` holds them with their margins), in ``out_dtype``.
+    def transform(self, d: np.ndarray, core: slice, pool: Any = None, scale: Any = None,
+                  offset: float = 0.0) -> np.ndarray:
+        """The filtered rows ``core`` of ``d * scale + offset`` (``d`` holds them with their
+        margins; ``scale`` a number or one per column), in ``out_dtype``.
 
         The result is column-major (each channel contiguous). ``pool``: an executor to spread the
-        blocks of channels on (the engine's threads pass none: they are the parallelism).
+        blocks of channels on (the engine's threads pass none: they are the parallelism). The
+        filter is linear: stored values are filtered as they are and the scale is applied to the
+        kernel's spectrum, so no scaled copy of the input is made.
         """
         import scipy.fft
 
@@ -488,10 +492,16 @@ class SosFiltFilt(_WritesRows):
         edge = core.start < self.margin or len(d) - core.stop < self.margin  # a margin was clipped
         size = 0 if edge or len(d) < 2 * self.margin + 1 else scipy.fft.next_fast_len(len(d), real=True)
         starts = range(0, x.shape[1], self.channel_block)
+        scales = None if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), (x.shape[1],))
 
         def one(c0: int) -> None:
             c1 = min(c0 + self.channel_block, x.shape[1])
-            self._filter_block(np.ascontiguousarray(x[:, c0:c1].T, dtype=np.float64), core, size, out_t[c0:c1])
+            # channels x rows, converted, scaled and zero-padded to the FFT length in one pass
+            block = np.empty((c1 - c0, size or len(x)))
+            factor = 1.0 if scales is None else scales[c0:c1, None]
+            np.multiply(x[:, c0:c1].T, factor, out=block[:, :len(x)], casting="unsafe")
+            block[:, len(x):] = 0.0
+            self._filter_block(block, core, size, out_t[c0:c1], offset)
 
         if pool is None or len(starts) < 2:
             for c0 in starts:
@@ -500,18 +510,24 @@ class SosFiltFilt(_WritesRows):
             list(pool.map(one, starts))
         return out_t.T.reshape((-1,) + d.shape[1:])
 
-    def _filter_block(self, block: np.ndarray, core: slice, size: int, out: np.ndarray) -> None:
-        """Filter channels x rows ``block`` into ``out`` (its ``core`` columns): FFT of ``size``, or
-        sosfiltfilt when ``size`` is 0 (a chunk at an epoch edge)."""
+    def _filter_block(self, block: np.ndarray, core: slice, size: int, out: np.ndarray, offset: float) -> None:
+        """Filter channels x rows ``block + offset`` into ``out`` (its ``core`` columns): FFT of
+        ``size`` (``block`` is zero-padded to it), or sosfiltfilt when ``size`` is 0 (a chunk at
+        an epoch edge)."""
         import scipy.fft
         from scipy.signal import sosfiltfilt
 
         if not size:
+            if offset:
+                block += offset
             out[:] = sosfiltfilt(self.sos, block, axis=-1)[:, core]
             return
-        f = scipy.fft.rfft(block, n=size, axis=-1, workers=1)
-        f *= self._spectrum(size)
+        spectrum = self._spectrum(size)
+        f = scipy.fft.rfft(block, axis=-1, workers=1)
+        f *= spectrum
         out[:] = scipy.fft.irfft(f, n=size, axis=-1, workers=1)[:, core]
+        if offset:  # the kernel's response to a constant: its gain at 0 Hz
+            out += offset * spectrum[0].real
 
 
 @functools.lru_cache(maxsize=32)

@@ -89,6 +89,13 @@ class FilteredArray:
             and not getattr(source, "post", ()) else None
         self.chunks = None if not rows else ((rows, cols) if cols else (rows,) + self.shape[1:])
         self.name = f"{type(kernel).__name__} of {getattr(getattr(source, 'base', None), 'name', 'a signal')}"
+        # a linear kernel that takes the scale itself reads the stored values (no scaled copy)
+        self.raw, self.scale, self.offset = source, None, 0.0
+        takes_scale = "scale" in getattr(kernel.transform, "__code__", _NO_CODE).co_varnames
+        if takes_scale and isinstance(source, LazyArray) and not source.post and source.ndim <= 2:
+            s = source.scale
+            if s is None or s.ndim == 0 or (source.ndim == 2 and s.shape == (source.shape[1],)):
+                self.raw, self.scale, self.offset = source._replace(scale=None, offset=0.0), s, source.offset
 
     @property
     def ndim(self) -> int:
@@ -116,30 +123,38 @@ class FilteredArray:
         a, b, cols, rest = self._key(key)
         width = None if cols is None else len(range(*cols.indices(self.shape[1])))
         trailing = self.shape[1:] if width is None else (width,) + self.shape[2:]
-        out = np.zeros((b - a,) + trailing, dtype=self.dtype)
         block = self._block_rows(int(np.prod(trailing, dtype=np.int64)) or 1)
         left, right = self.margin
+        c_lo, c_hi = (0, 0) if cols is None else cols.indices(self.shape[1])[:2]
+        scale = self.scale if self.scale is None or self.scale.ndim == 0 or cols is None else self.scale[c_lo:c_hi]
+        parts = []
         for s0, s1 in self.segments:
             c0, c1 = max(a, int(s0)), min(b, int(s1))
             for k0 in range(c0, c1, block):  # one read per call unless it is larger than the budget
                 k1 = min(c1, k0 + block)
                 r0, r1 = max(int(s0), k0 - left), min(int(s1), k1 + right)
-                view = self.source.select([[r0, r1]])
+                view = self.raw.select([[r0, r1]])
                 if cols is not None:
-                    view = view.select_columns(*cols.indices(self.shape[1])[:2])
-                x = view.read(0, r1 - r0)
-                out[k0 - a:k1 - a] = self._transform(x, slice(k0 - r0, k1 - r0))
+                    view = view.select_columns(c_lo, c_hi)
+                parts.append((k0 - a, k1 - a, self._transform(view.read(0, r1 - r0), slice(k0 - r0, k1 - r0), scale)))
+        if len(parts) == 1 and parts[0][:2] == (0, b - a):
+            out = parts[0][2]  # the common case: one block, used as computed (column-major)
+        else:
+            out = np.zeros((b - a,) + trailing, dtype=self.dtype, order="F" if len(trailing) == 1 else "C")
+            for i, j, values in parts:
+                out[i:j] = values
         return out[(slice(None),) + rest] if rest else out
 
-    def _transform(self, x: np.ndarray, core: slice) -> np.ndarray:
+    def _transform(self, x: np.ndarray, core: slice, scale: Any) -> np.ndarray:
         """The kernel on one block; read outside the engine's workers (``iter_chunks``, ``.values``),
         channels are spread on ``config.n_workers`` threads unless ``config.executor`` is serial."""
+        if self.raw is self.source:
+            return self.kernel.transform(x, core)
         pool = None
-        if ("pool" in getattr(self.kernel.transform, "__code__", _NO_CODE).co_varnames
-                and config.executor != "serial" and config.n_workers > 1
+        if (config.executor != "serial" and config.n_workers > 1
                 and not threading.current_thread().name.startswith("napstream")):
             pool = _pool(int(config.n_workers))
-        return self.kernel.transform(x, core) if pool is None else self.kernel.transform(x, core, pool=pool)
+        return self.kernel.transform(x, core, pool=pool, scale=scale, offset=self.offset)
 
     def _block_rows(self, n_el: int) -> int:
         """Rows computed at once: a read the planner sized is one block; ``.values`` of a long
