@@ -207,9 +207,18 @@ class WelchSum(ChunkAlgorithmBase):
     # (channels, 2 * (fft_len // 2 + 1)); sum of the windows (n, channels) when there is an
     # offset, else None; number of windows)
     def init(self) -> tuple:
-        power = np.zeros((self.n_channels, 2 * (self.fft_len // 2 + 1)))
+        try:  # a merged partial's buffer: reused, so threads do not grow the heap with fresh ones
+            power = self._free.pop()
+            power.fill(0.0)
+        except (AttributeError, IndexError):
+            power = np.zeros((self.n_channels, 2 * (self.fft_len // 2 + 1)))
         summed = np.zeros((self.n, self.n_channels)) if self.offset != 0.0 else None
         return power, summed, 0
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_free", None)
+        return state
 
     def update(self, state: tuple, chunk: Chunk) -> tuple:
         power, summed, count = state
@@ -244,8 +253,11 @@ class WelchSum(ChunkAlgorithmBase):
 
     def merge(self, states: list[tuple]) -> tuple:
         power, summed, count = states[0]  # the running state: summed into in place
+        free = self.__dict__.setdefault("_free", [])
         for p, s, c in states[1:]:
             power += p
+            if len(free) < 4:
+                free.append(p)
             if summed is not None:
                 summed += s
             count += c
@@ -254,12 +266,20 @@ class WelchSum(ChunkAlgorithmBase):
     def finalize(self, state: tuple) -> np.ndarray:
         """One-sided summed periodograms ``(n // 2 + 1,) + trailing`` of the (scaled) signal."""
         power, summed, count = state
-        power = power[:, 0::2] + power[:, 1::2]
+        del state
+        self.__dict__.pop("_free", None)
+        half = power[:, 0::2] + power[:, 1::2]
+        del power  # the interleaved sums are the largest buffer: gone before the transforms
         if self.padded:  # summed linear autocorrelation -> circular (length n) -> its DFT
-            lin = np.fft.irfft(power, n=self.fft_len, axis=-1)
-            circ = lin[:, :self.n].copy()
-            circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
-            power = np.fft.rfft(circ, axis=-1).real
+            out = np.empty((self.n_channels, self.n // 2 + 1))
+            for c0 in range(0, self.n_channels, self.channel_block):  # small transients
+                c1 = min(c0 + self.channel_block, self.n_channels)
+                lin = np.fft.irfft(half[c0:c1], n=self.fft_len, axis=-1)
+                circ = lin[:, :self.n].copy()
+                circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
+                out[c0:c1] = np.fft.rfft(circ, axis=-1).real
+            half = out
+        power = half
         if self.scale is not None:
             power = power * (self.scale ** 2)[:, None]
         if summed is not None:
