@@ -44,8 +44,9 @@ def _pair(n=12_000, channels=3, epochs=((0.0, 5.0), (6.0, 11.999)), seed=0):
     t = np.arange(n) / RATE
     ep = nap.IntervalSet([e[0] for e in epochs], [e[1] for e in epochs])
     base = Counting(raw)
-    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(base, scale=scale), time_support=ep)
-    ref = pnap.TsdFrame(t=t, d=raw * scale, time_support=pnap.IntervalSet(ep.start, ep.end))
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(base, scale=scale, offset=0.25),
+                        time_support=ep)
+    ref = pnap.TsdFrame(t=t, d=raw * scale + 0.25, time_support=pnap.IntervalSet(ep.start, ep.end))
     return lazy, ref, base
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..config import config, parse_bytes
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError, MemoryBudgetError
 from ._series_kernels import epoch_bins
 from .chunking import (
     Chunk, epoch_segments, plan_tasks, read_cost, rows_for_budget, run_serial, with_read_margin, working_row_nbytes,
@@ -358,7 +358,12 @@ class ChunkedMixin:
 
         overlap = _rows_arg(overlap, "overlap")
         workers = _readahead_workers(self._d)
-        tasks = self._chunk_tasks(max_memory, overlap, ep, in_flight=workers + 1)
+        try:
+            tasks = self._chunk_tasks(max_memory, overlap, ep, in_flight=workers + 1)
+        except MemoryBudgetError:
+            if not workers:
+                raise
+            workers, tasks = 0, self._chunk_tasks(max_memory, overlap, ep)  # no room to read ahead
         for c in _loaded(tasks, workers):
             yield self._chunk_like(c.t, c.d, IntervalSet(c.t[0], c.t[-1]))
 

@@ -79,10 +79,12 @@ class FilteredArray:
         self.margin = as_margin(getattr(kernel, "margin", 0))
         #: rows read beyond each side of a read (the planner counts them)
         self.read_margin = max(self.margin)
-        #: working bytes per output element while the kernel runs (the planner counts them)
+        #: working bytes per output element while the kernel runs, beyond the output itself (the
+        #: planner counts them): the source rows read, the kernel's other float64 buffers
         n_in = int(np.prod(source.shape[1:], dtype=np.int64)) or 1
         n_out = int(np.prod(self.shape[1:], dtype=np.int64)) or 1
-        self.work_row_nbytes = int(np.ceil(8 * getattr(kernel, "row_factor", 2.0) * n_in / n_out))
+        per_in = np.dtype(source.dtype).itemsize + 8 * max(getattr(kernel, "row_factor", 2.0) - 1.0, 0.0)
+        self.work_row_nbytes = int(np.ceil(per_in * n_in / n_out))
         rows = getattr(source, "chunk_rows", None)
         base_chunks = getattr(getattr(source, "base", None), "chunks", None)
         cols = base_chunks[1] if isinstance(base_chunks, tuple) and len(base_chunks) == 2 and len(self.shape) == 2 \
