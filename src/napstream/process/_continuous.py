@@ -148,10 +148,15 @@ def _largest_prime_factor(n: int) -> int:
 
 
 def _padded_length(n: int) -> int:
-    """Smallest length >= 2n - 1 whose real FFT is fast (prime factors 2, 3, 5, 7, 11)."""
-    import scipy.fft
-
-    return int(scipy.fft.next_fast_len(2 * n - 1, real=True))
+    """Smallest ``2**a * (1, 3, 5 or 15)`` >= 2n - 1: a length whose real FFT is fast (measured:
+    61440 = 2**12 * 15 beats both 65536 and scipy's next fast length 60750 = 2 * 3**5 * 5**3)."""
+    need, best = 2 * n - 1, None
+    for m in (1, 3, 5, 15):
+        size = m
+        while size < need:
+            size *= 2
+        best = size if best is None else min(best, size)
+    return int(best)  # type: ignore[arg-type]
 
 
 class WelchSum(ChunkAlgorithmBase):
