@@ -253,8 +253,15 @@ class WelchSum(ChunkAlgorithmBase):
         return WelchSum(self.starts, self.n, self.fs, (stop - first,), scale=scale, offset=self.offset)
 
     def join_columns(self, results: list[np.ndarray]) -> np.ndarray:
-        """``finalize`` results of consecutive channel groups -> the result of all channels."""
-        return np.concatenate(results, axis=1).reshape((self.n // 2 + 1,) + self.trailing)
+        """``finalize`` results of consecutive channel groups -> the result of all channels
+        (each group's array is dropped from ``results`` once copied: one copy at a time)."""
+        out = np.empty((self.n // 2 + 1, self.n_channels))
+        col = 0
+        while results:
+            part = results.pop(0)
+            out[:, col:col + part.shape[1]] = part
+            col += part.shape[1]
+        return out.reshape((self.n // 2 + 1,) + self.trailing)
 
     def merge(self, states: list[tuple]) -> tuple:
         power, summed, count = states[0]  # the running state: summed into in place
@@ -321,8 +328,11 @@ def welch_frame(algo: WelchSum, total: np.ndarray, count: int, full_range: bool)
     half = total.reshape(len(total), -1)[:m]
     half /= float(count)
     freqs = np.fft.fftfreq(n, 1.0 / fs)[:m]
-    doubled = (freqs != 0) & (freqs < fs / 2 - 1e-6)
-    half[doubled] *= 2
+    doubled = np.flatnonzero((freqs != 0) & (freqs < fs / 2 - 1e-6))
+    if len(doubled) and doubled[-1] - doubled[0] + 1 == len(doubled):
+        half[doubled[0]:doubled[-1] + 1] *= 2  # in place (a mask would copy the rows)
+    else:
+        half[doubled] *= 2
     return pd.DataFrame(half, index=freqs, copy=False)
 
 
