@@ -150,18 +150,19 @@ def test_split_reads_only_the_columns_of_each_group():
     assert {(k[1].start, k[1].stop) for k in base.reads} == {(0, 4), (4, 8), (8, 12)}
 
 
-def test_384_channels_at_the_default_budget():
+@pytest.mark.parametrize("channels", [384, 1200])
+def test_wide_probes_at_the_default_budget(channels):
     """A Neuropixels-wide probe: Welch on 1-s windows at 30 kHz needs the split at the default budget."""
     n = 30_000 * 3
-    base = Chunked(np.zeros((1, 384), np.int16), (30_000, 64))
-    base.shape = (n, 384)  # planning never reads
+    base = Chunked(np.zeros((1, channels), np.int16), (30_000, 64))
+    base.shape = (n, channels)  # planning never reads
     sig = (RegularTimeIndex(0.0, 30_000.0, n), LazyArray(base))
-    algo = WelchSum(np.arange(0, n - 30_001, 22_500), 30_001, 30_000.0, (384,))
+    algo = WelchSum(np.arange(0, n - 30_001, 22_500), 30_001, 30_000.0, (channels,))
     with pytest.raises(MemoryBudgetError):
         plan(sig, _Unsplittable(algo), in_flight=3)
     job = plan(sig, algo, in_flight=3)
     assert job.groups is not None and all((b - a) % 64 == 0 for a, b in job.groups)
-    assert not job.tasks[0].d.shape[1] == 384
+    assert job.tasks[0].d.shape[1] < channels and job.groups[-1][1] == channels
 
 
 class _Unsplittable:
