@@ -54,7 +54,7 @@ _EXPORTS: dict[str, str] = {
     "apply_lowpass_filter": "process", "apply_highpass_filter": "process",
     "apply_bandstop_filter": "process", "get_filter_frequency_response": "process",
     "compute_wavelet_transform": "process",
-    "generate_morlet_filterbank": "process",
+    "generate_morlet_filterbank": "process", "write_series": "process",
     # process: surrogates, Hilbert transform, oscillatory events, trial tensors
     "shift_timestamps": "process", "shuffle_ts_intervals": "process", "jitter_timestamps": "process",
     "resample_timestamps": "process", "apply_hilbert_transform": "process",

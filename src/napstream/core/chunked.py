@@ -31,9 +31,11 @@ from typing import Any
 import numpy as np
 
 from ..config import config, parse_bytes
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError, MemoryBudgetError
 from ._series_kernels import epoch_bins
-from .chunking import Chunk, epoch_segments, plan_tasks, rows_for_budget, run_serial, working_row_nbytes
+from .chunking import (
+    Chunk, epoch_segments, plan_tasks, read_cost, rows_for_budget, run_serial, with_read_margin, working_row_nbytes,
+)
 from .lazy import LazyArray
 
 __all__ = ["ChunkedMixin", "EpochStats", "BinAverage", "ThresholdCrossings", "make_sink", "H5DatasetRef", "ArraySink", "H5Sink"]
@@ -61,8 +63,11 @@ class ArraySink:
     def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
         self.array = np.zeros(shape, dtype=dtype)
 
-    def write(self, a: int, b: int, values: np.ndarray) -> None:
-        self.array[a:b] = values
+    def write(self, a: int, b: int, values: np.ndarray, cols: tuple[int, int] | None = None) -> None:
+        if cols is None:
+            self.array[a:b] = values
+        else:
+            self.array[a:b, cols[0]:cols[1]] = values
 
     def result(self) -> np.ndarray:
         return self.array
@@ -84,8 +89,11 @@ class H5Sink:
         self.file = h5py.File(self.path, "w")
         self.dset = self.file.create_dataset(self.name, shape=shape, dtype=dtype, chunks=(rows,) + tuple(shape[1:]))
 
-    def write(self, a: int, b: int, values: np.ndarray) -> None:
-        self.dset[a:b] = values
+    def write(self, a: int, b: int, values: np.ndarray, cols: tuple[int, int] | None = None) -> None:
+        if cols is None:
+            self.dset[a:b] = values
+        else:
+            self.dset[a:b, cols[0]:cols[1]] = values
 
     def result(self) -> LazyArray:
         """A LazyArray over the written dataset; a temporary file is deleted with its last user."""
@@ -264,6 +272,37 @@ def _rows_arg(value: Any, name: str) -> int:
     return int(value)
 
 
+def _readahead_workers(data: Any) -> int:
+    """Threads reading pieces ahead for ``iter_chunks``: ``config.n_workers`` for data computed when
+    read (a lazy filter: its reads are the computation), unless ``config.executor`` is serial."""
+    if read_cost(data)[0] == 0 or config.executor == "serial" or int(config.n_workers) < 2:
+        return 0
+    return int(config.n_workers)
+
+
+def _loaded(tasks: list, workers: int) -> Iterator[Chunk]:
+    """The tasks' chunks in order; with ``workers``, up to ``workers`` are read ahead on threads."""
+    if not workers:
+        for task in tasks:
+            yield task.load()
+        return
+    import concurrent.futures as cf
+
+    pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="napstream-readahead")
+    pending: list = []
+    try:
+        for task in tasks:
+            pending.append(pool.submit(task.load))
+            if len(pending) >= workers:
+                yield pending.pop(0).result()
+        while pending:
+            yield pending.pop(0).result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class ChunkedMixin:
     """``iter_chunks`` and ``apply`` for time series holding ``_t`` (TimeIndex), ``_d`` and ``time_support``."""
 
@@ -275,7 +314,8 @@ class ChunkedMixin:
             kwargs["columns"] = columns
         return type(self)(t=t, d=d, time_support=time_support, **kwargs)
 
-    def _chunk_tasks(self, max_memory: Any, overlap: int, ep: Any, window: int | None = None) -> list:
+    def _chunk_tasks(self, max_memory: Any, overlap: int, ep: Any, window: int | None = None,
+                     in_flight: int = 1) -> list:
         from .interval_set import IntervalSet
 
         ep = self.time_support if ep is None else ep
@@ -283,7 +323,8 @@ class ChunkedMixin:
             raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
         budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
         align = getattr(self._d, "chunk_rows", None)
-        rows = rows_for_budget(working_row_nbytes(self._d), budget, overlap, align)
+        rows = rows_for_budget(working_row_nbytes(self._d), budget, with_read_margin(self._d, overlap), align,
+                               in_flight=in_flight)
         if window is not None:
             rows = max(1, min(rows, _rows_arg(window, "window")))
         segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
@@ -316,8 +357,14 @@ class ChunkedMixin:
         from .interval_set import IntervalSet
 
         overlap = _rows_arg(overlap, "overlap")
-        for task in self._chunk_tasks(max_memory, overlap, ep):
-            c = task.load()
+        workers = _readahead_workers(self._d)
+        try:
+            tasks = self._chunk_tasks(max_memory, overlap, ep, in_flight=workers + 1)
+        except MemoryBudgetError:
+            if not workers:
+                raise
+            workers, tasks = 0, self._chunk_tasks(max_memory, overlap, ep)  # no room to read ahead
+        for c in _loaded(tasks, workers):
             yield self._chunk_like(c.t, c.d, IntervalSet(c.t[0], c.t[-1]))
 
     def apply(
@@ -396,7 +443,8 @@ class ChunkedMixin:
             raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
         budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
         margin = as_margin(getattr(algorithm, "margin", 0))
-        rows = rows_for_budget(working_row_nbytes(self._d, getattr(algorithm, "row_factor", 2.0)), budget, margin,
+        rows = rows_for_budget(working_row_nbytes(self._d, getattr(algorithm, "row_factor", 2.0)), budget,
+                               with_read_margin(self._d, margin),
                                getattr(self._d, "chunk_rows", None), getattr(algorithm, "fixed_nbytes", 0))
         segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
         return run_serial(algorithm, plan_tasks(self._t, self._d, segments, rows, margin))

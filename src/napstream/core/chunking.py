@@ -29,7 +29,7 @@ from ..errors import InvalidInputError, MemoryBudgetError
 
 __all__ = [
     "RowChunk", "as_margin", "rows_for_budget", "plan_row_chunks", "Chunk", "ChunkTask", "epoch_segments",
-    "plan_tasks", "working_row_nbytes", "run_serial",
+    "plan_tasks", "working_row_nbytes", "run_serial", "read_cost", "with_read_margin",
 ]
 
 
@@ -203,6 +203,9 @@ class Chunk:
     stop_row: int
     core_slice: slice
     segment: int = 0
+    #: ``(first, stop)`` columns of the series that ``d`` holds when the job is split along
+    #: channels (None: all of them)
+    cols: tuple[int, int] | None = None
 
     @property
     def core_start(self) -> int:
@@ -214,27 +217,34 @@ class Chunk:
         return self.start_row + self.core_slice.stop
 
 
-def _view(x: Any, a: int, b: int) -> Any:
-    """Rows [a, b) of an index or array without I/O (a numpy view, or a lazy selection)."""
+def _view(x: Any, a: int, b: int, cols: tuple[int, int] | None = None) -> Any:
+    """Rows [a, b) (and columns ``cols``) of an index or array without I/O (a view, or a lazy selection)."""
     if isinstance(x, np.ndarray):
-        return x[a:b]
-    return x.select([[a, b]])
+        return x[a:b] if cols is None else x[a:b, cols[0]:cols[1]]
+    view = x.select([[a, b]])
+    return view if cols is None else view.select_columns(*cols)
 
 
 @dataclass
 class ChunkTask:
-    """A serialisable description of one chunk: lazy (or small numpy) views of time and data."""
+    """A serialisable description of one chunk: lazy (or small numpy) views of time and data.
+
+    ``cols``: the columns ``[first, stop)`` of the series that ``d`` already holds when the job
+    is split along channels (None: all).
+    """
 
     t: Any
     d: Any
     rows: RowChunk
+    cols: tuple[int, int] | None = None
 
     def load(self) -> Chunk:
         """Read the rows of this task (the only place data are read)."""
         t = self.t.read(0, len(self.t)) if hasattr(self.t, "read") else np.asarray(self.t)
         d = self.d.read(0, len(self.d)) if hasattr(self.d, "read") else np.asarray(self.d)
         r = self.rows
-        return Chunk(np.asarray(t, dtype=np.float64), np.asarray(d), r.read_start, r.read_stop, r.core_slice, r.segment)
+        return Chunk(np.asarray(t, dtype=np.float64), np.asarray(d), r.read_start, r.read_stop, r.core_slice,
+                     r.segment, self.cols)
 
 
 def epoch_segments(time_index: Any, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -260,10 +270,12 @@ def plan_tasks(
     rows: int,
     margin: Any = 0,
     tail_split: int = 0,
+    cols: tuple[int, int] | None = None,
 ) -> list[ChunkTask]:
     """Chunk tasks over ``segments`` of (time_index, data), aligned to the data's storage chunks.
 
-    ``tail_split``: see :func:`plan_row_chunks`.
+    ``tail_split``: see :func:`plan_row_chunks`. ``cols``: only these columns ``[first, stop)`` of
+    2-D data (read from storage alone).
     """
     align = getattr(data, "chunk_rows", None)
     offsets = None
@@ -273,16 +285,31 @@ def plan_tasks(
     tasks = []
     for rc in plan_row_chunks(segments, rows, margin, align, offsets, tail_split):
         a, b = rc.read_start, rc.read_stop
-        tasks.append(ChunkTask(_view(time_index, a, b), _view(data, a, b), rc))
+        tasks.append(ChunkTask(_view(time_index, a, b), _view(data, a, b, cols), rc, cols))
     return tasks
 
 
 def working_row_nbytes(data: Any, row_factor: float = 2.0) -> int:
-    """Working bytes per row: the row as read, ``row_factor`` float64 copies of it, and its time."""
+    """Working bytes per row: the row as read, ``row_factor`` float64 copies of it, and its time
+    (and what a computed base, e.g. a lazy filter, holds per row while it computes a read)."""
     shape = tuple(data.shape[1:])
     n_el = int(np.prod(shape, dtype=np.int64)) if shape else 1
     raw = n_el * np.dtype(data.dtype).itemsize
-    return int(raw + row_factor * 8 * n_el + 8)
+    return int(raw + row_factor * 8 * n_el + 8 + read_cost(data)[1] * n_el)
+
+
+def read_cost(data: Any) -> tuple[int, int]:
+    """``(rows, bytes)``: rows a computed base reads beyond each side of a read (a filter's margin)
+    and its working bytes per element; ``(0, 0)`` for stored data."""
+    base = getattr(data, "base", None)
+    return int(getattr(base, "read_margin", 0)), int(getattr(base, "work_row_nbytes", 0))
+
+
+def with_read_margin(data: Any, margin: Any) -> tuple[int, int]:
+    """``margin`` (a pair) plus the rows a computed base reads beyond each side of a read."""
+    left, right = as_margin(margin)
+    extra = read_cost(data)[0]
+    return left + extra, right + extra
 
 
 def run_serial(algorithm: Any, tasks: list[ChunkTask]) -> Any:

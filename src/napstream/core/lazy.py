@@ -241,17 +241,53 @@ class LazyArray:
         key = (slice(a, b),) + (slice(None),) * (ndim - 1)
         return np.asarray(self.base[key])
 
+    def _pushed_columns(self) -> slice | None:
+        """The first ``post`` key when it is a plain column range of a 2-D base (read from the base
+        itself, so a chunked dataset decodes only the storage chunks of those columns)."""
+        if len(self.base.shape) != 2 or not self.post:
+            return None
+        key = self.post[0]
+        if len(key) != 1 or not isinstance(key[0], slice) or key[0].step not in (None, 1):
+            return None
+        if self.scale is not None and self.scale.ndim > 0 and self.scale.size != int(self.base.shape[1]):
+            return None
+        return key[0]
+
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Read logical rows ``[start, stop)`` into memory (contiguous base slices only)."""
         n = len(self)
         stop = n if stop is None else stop
         start, stop = max(0, int(start)), min(n, int(stop))
+        cols = self._pushed_columns()
+        if cols is not None:  # the column range goes to the base; the rest of the keys apply after
+            view = self._replace(post=self.post[1:], scale=self._column_scale(cols))
+            if stop <= start:
+                return view._apply(np.empty((0,) + tuple(self.base.shape[1:]), dtype=self.base.dtype)[:, cols])
+            parts = [np.asarray(self.base[a:b, cols]) for a, b in self.base_rows([[start, stop]])]
+            return view._apply(parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0))
         if stop <= start:
             empty = np.empty((0,) + tuple(self.base.shape[1:]), dtype=self.base.dtype)
             return self._apply(empty)
         parts = [self._read_base(a, b) for a, b in self.base_rows([[start, stop]])]
         raw = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
         return self._apply(raw)
+
+    def _column_scale(self, cols: slice) -> np.ndarray | None:
+        if self.scale is None or self.scale.ndim == 0:
+            return self.scale
+        return self.scale[cols]
+
+    def select_columns(self, start: int, stop: int) -> LazyArray:
+        """Columns ``[start, stop)`` of a 2-D LazyArray, read from the base only (no I/O now).
+
+        >>> lazy = LazyArray(np.arange(12.0).reshape(3, 4), scale=np.array([1.0, 2.0, 3.0, 4.0]))
+        >>> lazy.select_columns(1, 3).read(0, 2)
+        array([[ 2.,  6.],
+               [10., 18.]])
+        """
+        if self.ndim != 2:
+            raise InvalidInputError(f"select_columns needs a 2-D LazyArray, got {self.ndim} dimensions")
+        return self._replace(post=self.post + ((slice(int(start), int(stop)),),))
 
     def load(self) -> np.ndarray:
         """Read everything into a numpy array (materialises)."""

@@ -105,14 +105,14 @@ def _portable(task: ChunkTask) -> ChunkTask:
     """
     if isinstance(getattr(task.d, "base", None), np.ndarray) and not isinstance(task.d, np.ndarray):
         chunk = task.load()
-        return ChunkTask(chunk.t, chunk.d, task.rows)
+        return ChunkTask(chunk.t, chunk.d, task.rows, task.cols)
     try:
         pickle.dumps(task.d)
         pickle.dumps(task.t)
         return task
     except TypeError:
         chunk = task.load()
-        return ChunkTask(chunk.t, chunk.d, task.rows)
+        return ChunkTask(chunk.t, chunk.d, task.rows, task.cols)
 
 
 class ClusterStartError(NapstreamError, RuntimeError):

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from ..config import config, parse_bytes
-from ..core.chunking import ChunkTask, as_margin, epoch_segments, plan_tasks, rows_for_budget, working_row_nbytes
+from ..core.chunking import (
+    ChunkTask, as_margin, epoch_segments, plan_tasks, read_cost, rows_for_budget, with_read_margin, working_row_nbytes,
+)
 from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, TimeIndex
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError, MemoryBudgetError
 
 __all__ = ["Plan", "plan", "series_parts", "resolve_budget"]
 
@@ -36,6 +38,8 @@ class Plan:
     margin: tuple[int, int]
     budget: int
     segments: np.ndarray
+    #: column groups ``[(first, stop), ...]`` when the job is split along channels, else None
+    groups: list[tuple[int, int]] | None = None
 
 
 def series_parts(obj: Any) -> tuple[TimeIndex, Any, IntervalSet | None]:
@@ -89,6 +93,12 @@ def plan(
 ) -> Plan:
     """Plan the chunk tasks of running ``algorithm`` over ``obj`` restricted to ``ep``.
 
+    Chunks are cut along time; when one time chunk of all the channels of 2-D data does not fit
+    the budget (at least a storage chunk of rows, and at least as many rows as the margins), and
+    the algorithm can run on a subset of columns (``for_columns(first, stop)`` and
+    ``join_columns(results)``), the columns are split into groups too (``Plan.groups``; the tasks
+    come group after group, aligned to the storage chunks' columns).
+
     Parameters
     ----------
     obj : Tsd, TsdFrame, TsdTensor or (TimeIndex, data)
@@ -106,19 +116,80 @@ def plan(
     Raises
     ------
     MemoryBudgetError
-        When one chunk and its margins do not fit the budget.
+        When one chunk and its margins do not fit the budget, even for one column.
     """
     t, d, support = series_parts(obj)
     budget = resolve_budget(max_memory)
+    rows, groups = _rows_and_groups(d, algorithm, budget, in_flight)
     margin = as_margin(getattr(algorithm, "margin", 0))
-    row_nbytes = working_row_nbytes(d, getattr(algorithm, "row_factor", 2.0))
-    fixed = int(getattr(algorithm, "fixed_nbytes", 0))
-    align = getattr(d, "chunk_rows", None)
-    rows = rows_for_budget(row_nbytes, budget, margin, align, fixed, in_flight)
-    max_rows = getattr(algorithm, "max_rows", None)
-    if max_rows:  # an algorithm whose memory must not grow with the budget either
-        rows = min(rows, int(max_rows))
     segments = _segments(t, ep, support)
     # several workers: the last chunks are cut in halves so that the workers finish together
-    tasks = plan_tasks(t, d, segments, rows, margin, tail_split=max(in_flight - 1, 0) if in_flight > 1 else 0)
-    return Plan(tasks, rows, margin, budget, segments)
+    tail = max(in_flight - 1, 0) if in_flight > 1 else 0
+    if groups is None:
+        tasks = plan_tasks(t, d, segments, rows, margin, tail_split=tail)
+    else:
+        tasks = [task for cols in groups for task in plan_tasks(t, d, segments, rows, margin, tail, cols)]
+    return Plan(tasks, rows, margin, budget, segments, groups)
+
+
+def _cost(d: Any, algorithm: Any, width: int | None, budget: int, in_flight: int) -> int:
+    """Core rows per chunk for ``width`` columns (None: all), MemoryBudgetError when none fit."""
+    algo = algorithm if width is None else algorithm.for_columns(0, width)
+    margin = as_margin(getattr(algo, "margin", 0))
+    factor = getattr(algo, "row_factor", 2.0)
+    if width is None:
+        row_nbytes = working_row_nbytes(d, factor)  # counts what a computed base (lazy filter) holds
+    else:
+        row_nbytes = int(width * (np.dtype(d.dtype).itemsize + factor * 8 + read_cost(d)[1]) + 8)
+    margin = with_read_margin(d, margin)  # rows a computed base reads beyond each read
+    # partial states: one per chunk in flight and the running result
+    fixed = int(getattr(algo, "fixed_nbytes", 0)) + int(getattr(algo, "state_nbytes", 0)) * (in_flight + 1)
+    rows = rows_for_budget(row_nbytes, budget, margin, getattr(d, "chunk_rows", None), fixed, in_flight)
+    max_rows = getattr(algo, "max_rows", None)
+    return min(rows, int(max_rows)) if max_rows else rows  # memory must not grow with the budget either
+
+
+def _column_chunk(d: Any) -> int:
+    """Columns per storage chunk of 2-D lazy data (1 when unknown)."""
+    chunks = getattr(getattr(d, "base", None), "chunks", None)
+    post = getattr(d, "post", ())
+    if isinstance(chunks, tuple) and len(chunks) == 2 and not post:
+        return max(int(chunks[1]), 1)
+    return 1
+
+
+def _rows_and_groups(d: Any, algorithm: Any, budget: int, in_flight: int) -> tuple[int, list | None]:
+    """Rows per chunk, and the column groups when all columns do not fit (see :func:`plan`)."""
+    margin = as_margin(getattr(algorithm, "margin", 0))
+    max_rows = getattr(algorithm, "max_rows", None)
+    target = max(getattr(d, "chunk_rows", None) or 1, margin[0] + margin[1], 1)
+    target = min(target, int(max_rows)) if max_rows else target
+    splittable = d.ndim == 2 and d.shape[1] > 1 and callable(getattr(algorithm, "for_columns", None))
+    try:
+        rows = _cost(d, algorithm, None, budget, in_flight)
+        if rows >= target or not splittable:
+            return rows, None
+    except MemoryBudgetError:
+        if not splittable:
+            raise
+    n, align = int(d.shape[1]), _column_chunk(d)
+    best, tried = None, set()
+    for groups in range(2, n + 1):
+        width = -(-n // groups)
+        if width > align:
+            width = -(-width // align) * align
+        if width in tried or width >= n:
+            continue
+        tried.add(width)
+        try:
+            rows = _cost(d, algorithm, width, budget, in_flight)
+        except MemoryBudgetError:
+            continue
+        best = (rows, width)
+        if rows >= target:
+            break
+    if best is None:
+        _cost(d, algorithm, 1, budget, in_flight)  # raises the error that says the minimum
+        raise MemoryBudgetError("max_memory is too small for one column")  # pragma: no cover
+    rows, width = best
+    return rows, [(c, min(c + width, n)) for c in range(0, n, width)]

@@ -80,5 +80,12 @@ def run(
         executor, in_flight = "serial", 1  # "auto": a budget too small for parallel chunks runs serially
         job = plan(obj, algorithm, ep, max_memory, in_flight)
     with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar:
-        state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
-    return algorithm.finalize(state)
+        if job.groups is None:
+            state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
+            return algorithm.finalize(state)
+        results = []  # split along channels: one group of columns after the other
+        for cols in job.groups:
+            sub = algorithm.for_columns(*cols)
+            tasks = [task for task in job.tasks if task.cols == cols]
+            results.append(sub.finalize(execute(sub, tasks, executor, n_workers, lambda: bar.update(1))))
+    return algorithm.join_columns(results)

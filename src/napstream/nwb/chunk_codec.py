@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -129,6 +130,10 @@ class ChunkCodec:
         self.deflate = deflate
         self.chunk_nbytes = int(np.prod(chunks, dtype=np.int64)) * dtype.itemsize
         self._lock = threading.Lock()
+        # recently decoded chunks (LRU): a read that is not aligned to the chunks (a filter's
+        # margins, pieces shorter than a chunk of rows) finds its neighbours' chunks here
+        self._decoded: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
+        self._decoded_nbytes = 0
 
     @classmethod
     def for_dataset(cls, dset: Any) -> ChunkCodec | None:
@@ -160,14 +165,20 @@ class ChunkCodec:
             return np.ascontiguousarray(planes.T).view(self.dtype).reshape(self.chunks)
         return np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
 
-    def read_rows(self, table: ChunkTable, start: int, stop: int, fetch: Fetch) -> np.ndarray | None:
-        """Rows ``[start, stop)`` (all trailing columns), or None when h5py must read them.
+    def read_rows(
+        self, table: ChunkTable, start: int, stop: int, fetch: Fetch, cols: tuple[int, int] | None = None,
+    ) -> np.ndarray | None:
+        """Rows ``[start, stop)`` (all trailing columns, or columns ``cols`` of a 2-D dataset: then
+        only the chunks holding them are read), or None when h5py must read them.
 
         ``fetch(ranges)`` returns the stored bytes of each ``(begin, end)`` range, in order (it may
         be a generator, so only one chunk's bytes need be held at a time).
         """
         start, stop = max(int(start), 0), min(int(stop), self.shape[0])
-        out = np.empty((max(stop - start, 0),) + self.shape[1:], dtype=self.dtype)
+        window = cols is not None and len(self.shape) == 2
+        c_lo, c_hi = cols if window else (0, 0)  # type: ignore[misc]
+        trailing = (max(c_hi - c_lo, 0),) if window else self.shape[1:]
+        out = np.empty((max(stop - start, 0),) + trailing, dtype=self.dtype)
         if stop <= start:
             return out
         sel = table.between(start, stop, self.chunks[0])
@@ -176,18 +187,55 @@ class ChunkCodec:
         n_row_chunks = -(-stop // self.chunks[0]) - start // self.chunks[0]
         if len(coords) != n_row_chunks * per_row or masks.any():
             return None  # a chunk never written (fill value) or with skipped filters: h5py knows
-        ranges = [(int(a), int(a + s)) for a, s in zip(table.starts[sel], table.sizes[sel])]
-        for coord, raw in zip(coords, fetch(ranges)):
-            self._place(out, start, stop, coord, self.decode(raw))
+        starts, sizes = table.starts[sel], table.sizes[sel]
+        if window:  # the chunks overlapping the columns only
+            keep = (coords[:, 1] < c_hi) & (coords[:, 1] + self.chunks[1] > c_lo)
+            coords, starts, sizes = coords[keep], starts[keep], sizes[keep]
+        keys = [tuple(int(c) for c in coord) for coord in coords]
+        with self._lock:
+            hits = {k: self._decoded[k] for k in keys if k in self._decoded}
+            for k in hits:
+                self._decoded.move_to_end(k)
+        missing = [i for i, k in enumerate(keys) if k not in hits]
+        ranges = [(int(starts[i]), int(starts[i] + sizes[i])) for i in missing]
+        for i, raw in zip(missing, fetch(ranges)):
+            chunk = self.decode(raw)
+            self._remember(keys[i], chunk)
+            self._place(out, start, stop, coords[i], chunk, c_lo)
+        for i, k in enumerate(keys):
+            if k in hits:
+                self._place(out, start, stop, coords[i], hits[k], c_lo)
         return out
 
-    def _place(self, out: np.ndarray, start: int, stop: int, coord: np.ndarray, chunk: np.ndarray) -> None:
+    #: bytes of decoded chunks kept (per dataset) for reads that are not aligned to the chunks:
+    #: at most this, and at most an eighth of ``napstream.config.memory_budget``
+    decoded_cache_bytes = 64 * 2**20
+
+    def _remember(self, key: tuple[int, ...], chunk: np.ndarray) -> None:
+        from ..config import config
+
+        limit = min(self.decoded_cache_bytes, int(config.memory_budget) // 8)
+        if self.chunk_nbytes > limit // 4:
+            return
+        with self._lock:
+            if key not in self._decoded:
+                self._decoded[key] = chunk
+                self._decoded_nbytes += self.chunk_nbytes
+            while self._decoded_nbytes > limit:
+                self._decoded.popitem(last=False)
+                self._decoded_nbytes -= self.chunk_nbytes
+
+    def _place(self, out: np.ndarray, start: int, stop: int, coord: np.ndarray, chunk: np.ndarray,
+               col0: int = 0) -> None:
         r0 = int(coord[0])
         a, b = max(r0, start), min(r0 + self.chunks[0], stop)
         dst: list[slice] = [slice(a - start, b - start)]
         src: list[slice] = [slice(a - r0, b - r0)]
-        for c0, c, n in zip(coord[1:], self.chunks[1:], self.shape[1:]):
+        for axis, (c0, c, n) in enumerate(zip(coord[1:], self.chunks[1:], self.shape[1:])):
             c0 = int(c0)
-            dst.append(slice(c0, min(c0 + c, n)))
-            src.append(slice(0, min(c, n - c0)))
+            lo, hi = c0, min(c0 + c, n)
+            shift = col0 if axis == 0 else 0  # columns [col0, col0 + width) of the dataset
+            lo, hi = max(lo, shift), min(hi, shift + out.shape[axis + 1])
+            dst.append(slice(lo - shift, hi - shift))
+            src.append(slice(lo - c0, hi - c0))
         out[tuple(dst)] = chunk[tuple(src)]

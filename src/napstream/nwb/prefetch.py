@@ -254,6 +254,9 @@ class _WrappedDataset:
         codec = self.codec
         if rest is None or codec is None:
             return None
+        cols = _column_window(rest, codec.shape)
+        if cols is not None:  # only the chunks of those columns are decoded
+            return codec.read_rows(self.index.table(), start, stop, fetch, cols)
         rows = codec.read_rows(self.index.table(), start, stop, fetch)
         if rows is None:
             return None
@@ -381,6 +384,14 @@ def _wrap_local(dset: Any) -> Any:
     if codec is None or not codec.deflate:
         return dset
     return LocalChunkedDataset(dset)
+
+
+def _column_window(rest: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """``(c0, c1)`` when ``rest`` is one step-1 column slice of a 2-D dataset, else None."""
+    if len(shape) != 2 or len(rest) != 1 or not isinstance(rest[0], slice):
+        return None
+    c0, c1, step = rest[0].indices(shape[1])
+    return (c0, max(c0, c1)) if step == 1 else None
 
 
 def _simple_row_slice(key: Any) -> tuple[Any, ...] | None:

@@ -29,6 +29,7 @@ _TABLE = {
         "apply_hilbert_transform", "compute_hilbert_envelope", "compute_hilbert_phase")},
     "detect_oscillatory_events": "oscillatory_events",
     **{name: "tensors" for name in ("build_tensor", "warp_tensor")},
+    "write_series": "_filtered",
 }
 __all__ = sorted(_TABLE)
 __getattr__, __dir__ = lazy_exports(__name__, _TABLE, globals())

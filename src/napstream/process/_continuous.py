@@ -7,6 +7,7 @@ from the engine.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -147,9 +148,10 @@ def _largest_prime_factor(n: int) -> int:
 
 
 def _padded_length(n: int) -> int:
-    """Smallest ``2**a * (1, 3 or 5)`` >= 2n - 1: a length whose real FFT is fast."""
+    """Smallest ``2**a * (1, 3, 5 or 15)`` >= 2n - 1: a length whose real FFT is fast (measured:
+    61440 = 2**12 * 15 beats both 65536 and scipy's next fast length 60750 = 2 * 3**5 * 5**3)."""
     need, best = 2 * n - 1, None
-    for m in (1, 3, 5):
+    for m in (1, 3, 5, 15):
         size = m
         while size < need:
             size *= 2
@@ -185,7 +187,7 @@ class WelchSum(ChunkAlgorithmBase):
     row_factor = 0.5
     preferred_executor = "threads"
     #: channels of a window transformed per FFT call (small blocks stay in the CPU caches)
-    channel_block = 8
+    channel_block = 16
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...],
@@ -199,7 +201,9 @@ class WelchSum(ChunkAlgorithmBase):
         self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
         self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
         self.fft_len = _padded_length(self.n) if self.padded else self.n
-        self.fixed_nbytes = 8 * (self.n_channels * (self.fft_len + self.n) + 2 * self.channel_block * self.fft_len)
+        # one state per chunk in flight and the running sum (see the planner), and the FFT buffers
+        self.state_nbytes = 8 * self.n_channels * (2 * (self.fft_len // 2 + 1) + (self.n if offset else 0))
+        self.fixed_nbytes = 8 * 4 * min(self.channel_block, self.n_channels) * self.fft_len
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
@@ -208,9 +212,18 @@ class WelchSum(ChunkAlgorithmBase):
     # (channels, 2 * (fft_len // 2 + 1)); sum of the windows (n, channels) when there is an
     # offset, else None; number of windows)
     def init(self) -> tuple:
-        power = np.zeros((self.n_channels, 2 * (self.fft_len // 2 + 1)))
+        try:  # a merged partial's buffer: reused, so threads do not grow the heap with fresh ones
+            power = self._free.pop()
+            power.fill(0.0)
+        except (AttributeError, IndexError):
+            power = np.zeros((self.n_channels, 2 * (self.fft_len // 2 + 1)))
         summed = np.zeros((self.n, self.n_channels)) if self.offset != 0.0 else None
         return power, summed, 0
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_free", None)
+        return state
 
     def update(self, state: tuple, chunk: Chunk) -> tuple:
         power, summed, count = state
@@ -234,23 +247,51 @@ class WelchSum(ChunkAlgorithmBase):
                 power[c0:c0 + k] += v
         return power, summed, count + len(mine)
 
+    def for_columns(self, first: int, stop: int) -> WelchSum:
+        """The same sums over channels ``[first, stop)`` of 2-D data (a job split along channels)."""
+        scale = None if self.scale is None else self.scale[first:stop]
+        return WelchSum(self.starts, self.n, self.fs, (stop - first,), scale=scale, offset=self.offset)
+
+    def join_columns(self, results: list[np.ndarray]) -> np.ndarray:
+        """``finalize`` results of consecutive channel groups -> the result of all channels
+        (each group's array is dropped from ``results`` once copied: one copy at a time)."""
+        out = np.empty((self.n // 2 + 1, self.n_channels))
+        col = 0
+        while results:
+            part = results.pop(0)
+            out[:, col:col + part.shape[1]] = part
+            col += part.shape[1]
+        return out.reshape((self.n // 2 + 1,) + self.trailing)
+
     def merge(self, states: list[tuple]) -> tuple:
-        power, summed, count = states[0]
+        power, summed, count = states[0]  # the running state: summed into in place
+        free = self.__dict__.setdefault("_free", [])
         for p, s, c in states[1:]:
-            power = power + p
-            summed = None if summed is None else summed + s
+            power += p
+            if len(free) < 4:
+                free.append(p)
+            if summed is not None:
+                summed += s
             count += c
         return power, summed, count
 
     def finalize(self, state: tuple) -> np.ndarray:
         """One-sided summed periodograms ``(n // 2 + 1,) + trailing`` of the (scaled) signal."""
         power, summed, count = state
-        power = power[:, 0::2] + power[:, 1::2]
+        del state
+        self.__dict__.pop("_free", None)
+        half = power[:, 0::2] + power[:, 1::2]
+        del power  # the interleaved sums are the largest buffer: gone before the transforms
         if self.padded:  # summed linear autocorrelation -> circular (length n) -> its DFT
-            lin = np.fft.irfft(power, n=self.fft_len, axis=-1)
-            circ = lin[:, :self.n].copy()
-            circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
-            power = np.fft.rfft(circ, axis=-1).real
+            out = np.empty((self.n_channels, self.n // 2 + 1))
+            for c0 in range(0, self.n_channels, self.channel_block):  # small transients
+                c1 = min(c0 + self.channel_block, self.n_channels)
+                lin = np.fft.irfft(half[c0:c1], n=self.fft_len, axis=-1)
+                circ = lin[:, :self.n].copy()
+                circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
+                out[c0:c1] = np.fft.rfft(circ, axis=-1).real
+            half = out
+        power = half
         if self.scale is not None:
             power = power * (self.scale ** 2)[:, None]
         if summed is not None:
@@ -269,6 +310,30 @@ class WelchSum(ChunkAlgorithmBase):
         out[: n // 2 + 1] = half
         out[n // 2 + 1:] = half[1:(n + 1) // 2][::-1]
         return out
+
+
+def welch_frame(algo: WelchSum, total: np.ndarray, count: int, full_range: bool) -> Any:
+    """pynapple's mean-PSD DataFrame from WelchSum's one-sided sums over ``count`` windows.
+
+    One-sided (the default), it is built in place from the sums (no two-sided copy: at 30 kHz and
+    hundreds of channels that copy and pandas' sorted copies of it took several times the result).
+    """
+    import pandas as pd
+
+    n, fs = algo.n, algo.fs
+    if full_range:
+        psd = (algo.full(total) / float(count)).reshape(n, -1)
+        return pd.DataFrame(psd, index=np.fft.fftfreq(n, 1.0 / fs)).sort_index()
+    m = (n - 1) // 2 + 1  # frequencies >= 0 of fftfreq (an even n's Nyquist is negative there)
+    half = total.reshape(len(total), -1)[:m]
+    half /= float(count)
+    freqs = np.fft.fftfreq(n, 1.0 / fs)[:m]
+    doubled = np.flatnonzero((freqs != 0) & (freqs < fs / 2 - 1e-6))
+    if len(doubled) and doubled[-1] - doubled[0] + 1 == len(doubled):
+        half[doubled[0]:doubled[-1] + 1] *= 2  # in place (a mask would copy the rows)
+    else:
+        half[doubled] *= 2
+    return pd.DataFrame(half, index=freqs, copy=False)
 
 
 class BandPowerWindows(ChunkAlgorithmBase):
@@ -304,6 +369,14 @@ class BandPowerWindows(ChunkAlgorithmBase):
             out.extend(s)
         return out
 
+    def for_columns(self, first: int, stop: int) -> BandPowerWindows:
+        """The same windows over channels ``[first, stop)`` (nothing depends on the channels)."""
+        return self
+
+    def join_columns(self, results: list[list]) -> list:
+        """Per window, the (channels, bands) rows of consecutive channel groups joined."""
+        return [np.concatenate(parts, axis=0) for parts in zip(*results)]
+
 
 # ---------------------------------------------------------------------------------------------- filters
 def sos_margin(sos: np.ndarray, fs: float, low: float, tol: float = 1e-28) -> int:
@@ -312,7 +385,15 @@ def sos_margin(sos: np.ndarray, fs: float, low: float, tol: float = 1e-28) -> in
     The response is computed on a window that doubles until its tail is below ``tol`` (narrow
     bands ring longer than their lowest cutoff suggests).
     """
+    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    return _sos_margin(sos.tobytes(), sos.shape, float(fs), float(low), float(tol))
+
+
+@functools.lru_cache(maxsize=64)
+def _sos_margin(key: bytes, shape: tuple[int, ...], fs: float, low: float, tol: float) -> int:
     from scipy.signal import sosfilt
+
+    sos = np.frombuffer(key, dtype=np.float64).reshape(shape).copy()
 
     length = int(max(16 * fs / max(low, 1e-3), 1024))
     while True:
@@ -332,9 +413,21 @@ def fir_margin(kernel_len: int) -> int:
 
 
 class _WritesRows(ChunkAlgorithmBase):
-    """Partials are ``(core_start, core_stop, values)``; merge writes them into ``self.sink``."""
+    """Partials are ``(core_start, core_stop, values)``; merge writes them into ``self.sink``
+    (into columns ``self.cols`` when the job is split along channels)."""
 
     sink: Any = None
+    cols: tuple[int, int] | None = None
+
+    def for_columns(self, first: int, stop: int) -> Any:
+        """A copy writing into columns ``[first, stop)`` of the same sink."""
+        sub = object.__new__(type(self))
+        sub.__dict__.update(self.__dict__)  # not copy.copy: pickling state drops the sink
+        sub.sink, sub.cols = self.sink, (int(first), int(stop))
+        return sub
+
+    def join_columns(self, results: list[Any]) -> Any:
+        return results[-1]  # every group wrote into the same sink
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -344,11 +437,17 @@ class _WritesRows(ChunkAlgorithmBase):
     def init(self) -> Any:
         return None
 
+    def transform(self, d: np.ndarray, core: slice) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update(self, state: Any, chunk: Chunk) -> Any:
+        return chunk.core_start, chunk.core_stop, self.transform(chunk.d, chunk.core_slice)
+
     def merge(self, states: list[Any]) -> Any:
         for part in states:
             if part is not None:
                 a, b, values = part
-                self.sink.write(a, b, values)
+                self.sink.write(a, b, values, self.cols)
         return None
 
     def finalize(self, state: Any) -> Any:
@@ -356,24 +455,125 @@ class _WritesRows(ChunkAlgorithmBase):
 
 
 class SosFiltFilt(_WritesRows):
-    """Zero-phase Butterworth (``sosfiltfilt``) with a margin long enough for the response to decay."""
+    """Zero-phase Butterworth (``sosfiltfilt``) with a margin long enough for the response to decay.
 
-    row_factor = 6.0
+    Rows farther than the margin from an epoch's edges are the two-sided convolution of the signal
+    with the autocorrelation ``g`` of the filter's impulse response (forward then backward
+    filtering), truncated where the response has decayed (below 1e-28 of its energy, like the
+    margin): those chunks are filtered with one FFT convolution per channel, several times faster
+    than running the recursive sections twice. Chunks touching an epoch's edge run
+    ``scipy.signal.sosfiltfilt`` itself (its padding and initial conditions). Both work on blocks
+    of ``channel_block`` channels, transposed so that each channel is contiguous.
+    """
+
     preferred_executor = "threads"
+    channel_block = 16
 
-    def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any) -> None:
-        self.sos = sos
+    def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any, n_columns: int = 1) -> None:
+        self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self.margin = int(margin)
         self.out_dtype = np.dtype(out_dtype)
+        self.n_columns = max(int(n_columns), 1)
+        self._spectra: dict[int, np.ndarray] = {}
 
-    def update(self, state: Any, chunk: Chunk) -> Any:
-        from scipy.signal import sosfiltfilt
+    @property
+    def row_factor(self) -> float:  # type: ignore[override]
+        """float64 copies per element: the output, and the buffers of one block of channels."""
+        return 1.5 + 4.0 * min(self.channel_block, self.n_columns) / self.n_columns
 
-        d = chunk.d
+    def for_columns(self, first: int, stop: int) -> Any:
+        sub = super().for_columns(first, stop)
+        sub.n_columns = int(stop) - int(first)
+        return sub
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_spectra"] = {}
+        return state
+
+    def _spectrum(self, size: int) -> np.ndarray:
+        """rfft of the circular zero-phase kernel for FFT length ``size``."""
+        spectrum = self._spectra.get(size)
+        if spectrum is None:
+            g = _zero_phase_kernel(self.sos.tobytes(), self.sos.shape, self.margin)
+            circ = np.zeros(size)
+            circ[:len(g)] = g
+            circ[size - len(g) + 1:] = g[:0:-1]
+            spectrum = np.fft.rfft(circ)
+            if len(self._spectra) > 8:
+                self._spectra.clear()
+            self._spectra[size] = spectrum
+        return spectrum
+
+    def transform(self, d: np.ndarray, core: slice, pool: Any = None, scale: Any = None,
+                  offset: float = 0.0) -> np.ndarray:
+        """The filtered rows ``core`` of ``d * scale + offset`` (``d`` holds them with their
+        margins; ``scale`` a number or one per column), in ``out_dtype``.
+
+        The result is column-major (each channel contiguous). ``pool``: an executor to spread the
+        blocks of channels on (the engine's threads pass none: they are the parallelism). The
+        filter is linear: stored values are filtered as they are and the scale is applied to the
+        kernel's spectrum, so no scaled copy of the input is made.
+        """
+        import scipy.fft
+
         if np.issubdtype(d.dtype, np.floating) and np.isnan(d).any():
             raise InvalidInputError("the signal contains NaN values, which filters do not support (use dropna())")
-        y = sosfiltfilt(self.sos, d, axis=0)[chunk.core_slice]
-        return chunk.core_start, chunk.core_stop, y.astype(self.out_dtype, copy=False)
+        x = d.reshape(len(d), -1)
+        out_t = np.empty((x.shape[1], core.stop - core.start), dtype=self.out_dtype)
+        edge = core.start < self.margin or len(d) - core.stop < self.margin  # a margin was clipped
+        size = 0 if edge or len(d) < 2 * self.margin + 1 else scipy.fft.next_fast_len(len(d), real=True)
+        starts = range(0, x.shape[1], self.channel_block)
+        scales = None if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), (x.shape[1],))
+
+        def one(c0: int) -> None:
+            c1 = min(c0 + self.channel_block, x.shape[1])
+            # channels x rows, converted, scaled and zero-padded to the FFT length in one pass
+            block = np.empty((c1 - c0, size or len(x)))
+            factor = 1.0 if scales is None else scales[c0:c1, None]
+            np.multiply(x[:, c0:c1].T, factor, out=block[:, :len(x)], casting="unsafe")
+            block[:, len(x):] = 0.0
+            self._filter_block(block, core, size, out_t[c0:c1], offset)
+
+        if pool is None or len(starts) < 2:
+            for c0 in starts:
+                one(c0)
+        else:
+            list(pool.map(one, starts))
+        return out_t.T.reshape((-1,) + d.shape[1:])
+
+    def _filter_block(self, block: np.ndarray, core: slice, size: int, out: np.ndarray, offset: float) -> None:
+        """Filter channels x rows ``block + offset`` into ``out`` (its ``core`` columns): FFT of
+        ``size`` (``block`` is zero-padded to it), or sosfiltfilt when ``size`` is 0 (a chunk at
+        an epoch edge)."""
+        import scipy.fft
+        from scipy.signal import sosfiltfilt
+
+        if not size:
+            if offset:
+                block += offset
+            out[:] = sosfiltfilt(self.sos, block, axis=-1)[:, core]
+            return
+        spectrum = self._spectrum(size)
+        f = scipy.fft.rfft(block, axis=-1, workers=1)
+        f *= spectrum
+        out[:] = scipy.fft.irfft(f, n=size, axis=-1, workers=1)[:, core]
+        if offset:  # the kernel's response to a constant: its gain at 0 Hz
+            out += offset * spectrum[0].real
+
+
+@functools.lru_cache(maxsize=32)
+def _zero_phase_kernel(key: bytes, shape: tuple[int, ...], margin: int) -> np.ndarray:
+    """``g[0..margin]``: autocorrelation of the impulse response (forward-backward filtering)."""
+    from scipy.signal import sosfilt
+
+    sos = np.frombuffer(key, dtype=np.float64).reshape(shape).copy()
+    impulse = np.zeros(2 * margin + 1)
+    impulse[0] = 1.0
+    h = sosfilt(sos, impulse)
+    size = int(2 ** np.ceil(np.log2(2 * len(h))))
+    spec = np.fft.rfft(h, n=size)
+    return np.fft.irfft(spec.real ** 2 + spec.imag ** 2, n=size)[:margin + 1]
 
 
 class FirConvolve(_WritesRows):
@@ -392,31 +592,35 @@ class FirConvolve(_WritesRows):
         self.row_factor = 4.0 + 4.0 * bank * (2 if np.iscomplexobj(self.kernel) else 1)
         self.out_dtype = np.dtype(out_dtype)
 
-    def update(self, state: Any, chunk: Chunk) -> Any:
+    def transform(self, d: np.ndarray, core: slice) -> np.ndarray:
+        """The convolved rows ``core`` of ``d`` (``d`` holds them with their margins), in ``out_dtype``."""
         from scipy.signal import oaconvolve
 
-        d = np.asarray(chunk.d, dtype=np.float64)
+        d = np.asarray(d, dtype=np.float64)
         if np.isnan(d).any():
             raise InvalidInputError("the signal contains NaN values, which filters do not support (use dropna())")
         k = len(self.kernel)
         x = d.reshape(len(d), -1)
         lo = (k - 1) // 2
-        core = chunk.core_slice
         if self.kernel.ndim == 1:
             full = oaconvolve(x, self.kernel[:, None], axes=0)
             y = full[lo + core.start: lo + core.stop].reshape((-1,) + d.shape[1:])
         else:
             full = oaconvolve(x[:, :, None], self.kernel[:, None, :], axes=0)
             y = full[lo + core.start: lo + core.stop].reshape((-1,) + d.shape[1:] + self.kernel.shape[1:])
-        return chunk.core_start, chunk.core_stop, y.astype(self.out_dtype, copy=False)
+        return y.astype(self.out_dtype, copy=False)
 
 
 def run_writer(algorithm: _WritesRows, sig: Any, shape: tuple[int, ...], dtype: Any, engine: dict) -> Any:
-    """Run a row-writing algorithm over ``sig``'s time support into an in-memory or HDF5 sink."""
+    """Values of a row kernel over ``sig``'s time support: computed now into memory for in-memory
+    data; for lazy data a lazy :class:`~napstream.process._filtered.FilteredArray` computed when read
+    (the engine settings are checked now: a budget that cannot hold one chunk fails here)."""
     from ..engine.runner import run
+    from ._filtered import lazy_rows
 
     t, d, support = series_parts(sig)
-    lazy = not isinstance(d, np.ndarray)
-    algorithm.sink = make_sink(shape, dtype, lazy=lazy, chunk_rows=getattr(d, "chunk_rows", None))
+    if not isinstance(d, np.ndarray):
+        return lazy_rows(algorithm, sig, shape, dtype, engine)
+    algorithm.sink = make_sink(shape, dtype, lazy=False)
     sink = run(algorithm, sig, ep=support, **engine)
     return sink.result()

@@ -131,7 +131,8 @@ def _filter(data: Any, cutoff: Any, fs: Any, mode: str, order: int, transition_b
         from scipy.signal import butter
 
         sos = butter(order, cut, btype=filter_type, fs=fs, output="sos")
-        algo: Any = SosFiltFilt(sos, sos_margin(sos, fs, float(cut.min())), d.dtype)
+        n_columns = int(np.prod(d.shape[1:], dtype=np.int64)) if d.ndim > 1 else 1
+        algo: Any = SosFiltFilt(sos, sos_margin(sos, fs, float(cut.min())), d.dtype, n_columns)
         dtype = d.dtype
     else:
         algo = FirConvolve(sinc_kernel(cut, filter_type, fs, transition_bandwidth))

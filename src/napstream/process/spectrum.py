@@ -31,7 +31,7 @@ from numbers import Number
 from ..errors import InvalidInputError, InvalidTypeError
 from ._continuous import (
     BandPowerWindows, EmptyEpochError, WelchSum, check_fits, check_series, interval_in_seconds, restricted_rows,
-    sampling_rate, window_rows,
+    sampling_rate, welch_frame, window_rows,
 )
 
 __all__ = [
@@ -241,13 +241,7 @@ def compute_mean_power_spectral_density(
     algo = WelchSum(starts, n, fs, tuple(sig.shape[1:]), scale=scale, offset=offset)
     # chunks cover all rows of the windows, epoch by epoch
     total = run(algo, series, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
-    psd = (algo.full(total) / float(len(starts))).reshape(n, -1)
-    ret = pd.DataFrame(psd, index=np.fft.fftfreq(n, 1.0 / fs)).sort_index()
-    if not full_range:
-        ret = ret.loc[ret.index >= 0]
-        doubled = (ret.index != 0) & (ret.index < fs / 2 - 1e-6)
-        ret[doubled] *= 2
-    return ret
+    return welch_frame(algo, total, len(starts), full_range)
 
 
 def compute_band_power(
