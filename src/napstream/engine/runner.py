@@ -19,7 +19,7 @@ from ..config import config
 from ..core.interval_set import IntervalSet
 from ..errors import MemoryBudgetError
 from .executors import execute, resolve_executor
-from .planner import plan
+from .readahead import plan_with_readahead
 from .progress import analysis_label, job_progress
 from .protocol import check_algorithm
 
@@ -73,12 +73,13 @@ def run(
     executor, n_workers = resolve_executor(executor, n_workers, algorithm)
     in_flight = 1 if executor == "serial" else n_workers + 1
     try:
-        job = plan(obj, algorithm, ep, max_memory, in_flight)
+        job, ahead = plan_with_readahead(obj, algorithm, ep, max_memory, in_flight, executor)
     except MemoryBudgetError:
         if not auto or in_flight == 1:
             raise
         executor, in_flight = "serial", 1  # "auto": a budget too small for parallel chunks runs serially
-        job = plan(obj, algorithm, ep, max_memory, in_flight)
-    with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar:
+        job, ahead = plan_with_readahead(obj, algorithm, ep, max_memory, in_flight, executor)
+    # read-ahead of remote chunks (engine/readahead.py): announced here, cancelled on any exit
+    with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar, ahead:
         state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
     return algorithm.finalize(state)
