@@ -6,8 +6,8 @@ base may offer the optional hint ``will_read(row_segments, max_bytes, requests=N
 chunks' byte ranges and lets the byte source fetch them in the background, in order, pinning them
 until they are read, at most ``max_bytes`` at once. The handle has ``cancel()``.
 
-:func:`plan_with_readahead` plans the job with part of the memory budget held back for those
-pinned bytes (``ReadAheadJob.share`` chunk's worth, so chunk memory plus read-ahead stay inside the
+:func:`plan_with_readahead` plans the job of any lazy series with part of the memory budget held back
+for those pinned bytes (``ReadAheadJob.share`` chunk's worth, so chunk memory plus read-ahead stay inside the
 budget) and returns a :class:`ReadAheadJob`, a context manager that announces the tasks' rows on
 entry and cancels the read-ahead on exit - normal end, an error in a kernel or Ctrl-C - so no
 fetch thread or request outlives the job. Read-ahead runs for the serial and threads executors
@@ -21,8 +21,8 @@ Examples
 >>> from napstream.engine.reductions import EpochStats
 >>> series = (RegularTimeIndex(0.0, 100.0, 1000), LazyArray(np.arange(1000.0)))
 >>> job, ahead = plan_with_readahead(series, EpochStats(n_epochs=1), None, "16kB", 1, "serial")
->>> ahead.pin_bytes, len(job.tasks) > 1       # numpy data: no hint, the whole budget for chunks
-(0, True)
+>>> ahead.pin_bytes, ahead.parts, job.budget   # half the budget held back; nothing to read ahead here
+(8000, (), 8000)
 """
 
 from __future__ import annotations
@@ -136,8 +136,11 @@ def plan_with_readahead(
     MemoryBudgetError
         When one chunk does not fit even the whole budget.
     """
-    parts = hinted_parts(obj) if executor in ("serial", "threads") else []
-    if parts:
+    t, d, _ = series_parts(obj)
+    if isinstance(d, LazyArray) or isinstance(getattr(t, "values", None), LazyArray):
+        # every lazy series holds the share back, local or remote: the same chunks (and so the
+        # same floating-point result) whether the file is read from disk or over the network
+        parts = hinted_parts(obj) if executor in ("serial", "threads") else []
         budget = resolve_budget(max_memory)
         pin = budget * ReadAheadJob.share // (in_flight + ReadAheadJob.share)
         try:

@@ -519,4 +519,11 @@ class BlockedSource(BaseSource):
         batch_bytes = min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
         per_batch = max(1, batch_bytes // self.block_size)
         for k in range(0, len(missing), per_batch):
-            self._fetch_blocks(missing[k: k + per_batch], None)
+            # blocks another thread (a reader, the read-ahead) is fetching now are not fetched twice:
+            # the read that follows waits for them
+            mine, _ = self._claim(missing[k: k + per_batch], {})
+            try:
+                if mine:
+                    self._fetch_blocks(mine, None)
+            finally:
+                self._release(mine)
