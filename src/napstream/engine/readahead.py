@@ -21,8 +21,8 @@ Examples
 >>> from napstream.engine.reductions import EpochStats
 >>> series = (RegularTimeIndex(0.0, 100.0, 1000), LazyArray(np.arange(1000.0)))
 >>> job, ahead = plan_with_readahead(series, EpochStats(n_epochs=1), None, "16kB", 1, "serial")
->>> ahead.pin_bytes, ahead.parts, job.budget   # half the budget held back; nothing to read ahead here
-(8000, (), 8000)
+>>> job.budget, 0 < ahead.pin_bytes <= 8000, ahead.parts   # half held back; nothing to read ahead here
+(8000, True, ())
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ class ReadAheadJob:
 
     #: chunks' worth of the memory budget held back for pinned read-ahead bytes
     share = 1
+    #: at most this many chunks' stored bytes are pinned at once (within the share)
+    ahead = 2
+    #: ... but at least this much (within the share): a few requests' worth of blocks
+    min_bytes = 8 * 2**20
 
     def __init__(self, tasks: list[Any], pin_bytes: int, parts: tuple[str, ...] | list[str] = ("d",),
                  requests: int | None = None) -> None:
@@ -145,7 +149,11 @@ def plan_with_readahead(
         pin = budget * ReadAheadJob.share // (in_flight + ReadAheadJob.share)
         try:
             job = plan(obj, algorithm, ep, budget - pin, in_flight)
-            return job, ReadAheadJob(job.tasks, pin, parts)
+            # no more pinned than ``ahead`` chunks' stored bytes: the rest of the share stays unused
+            n_el = int(np.prod(d.shape[1:], dtype=np.int64)) if len(d.shape) > 1 else 1
+            stored_row = n_el * np.dtype(getattr(getattr(d, "base", d), "dtype", d.dtype)).itemsize
+            cap = ReadAheadJob.ahead * (job.rows + sum(job.margin)) * stored_row
+            return job, ReadAheadJob(job.tasks, min(pin, max(cap, ReadAheadJob.min_bytes)), parts)
         except MemoryBudgetError:
             pass  # too small to share: chunks first, no read-ahead
     job = plan(obj, algorithm, ep, max_memory, in_flight)

@@ -355,8 +355,9 @@ class ReadAhead:
                     self._reserved += nbytes
                     self.max_in_flight = max(self.max_in_flight, self._busy)
                     return run
-                self._cond.notify_all()  # wake _wait_idle
-                self._cond.wait(0.25)  # nothing to do, or no room: reads free pins
+                # nothing to do, or no room: wait for a read to free pins (no notify here: waiting
+                # fetchers waking each other would spin)
+                self._cond.wait(0.25)
             return None
 
     def _fetcher(self) -> None:
