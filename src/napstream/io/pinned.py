@@ -225,7 +225,7 @@ class ReadAhead:
     """
 
     #: bytes of one read-ahead request (a contiguous run of blocks)
-    run_bytes = 4 * _MiB
+    run_bytes = 2 * _MiB
     #: seconds :meth:`stop` waits for each fetcher's current request
     join_timeout = 60.0
 
