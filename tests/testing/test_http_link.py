@@ -53,13 +53,12 @@ def test_two_concurrent_responses_share_the_link(http_server, root):
     assert server.stats.bytes_sent == 2 * SIZE
 
 
-def test_link_cap_alone_is_not_per_response(http_server, root):
-    # the same two responses without a link cap go in parallel at their own 200 kB/s each
-    server = http_server(root[0], bandwidth=200_000)
-    _, parallel = _fetch_all([server.url_for("a.bin"), server.url_for("b.bin")])
-    linked = http_server(root[0], bandwidth=200_000, link=200_000)
-    _, shared = _fetch_all([linked.url_for("a.bin"), linked.url_for("b.bin")])
-    assert shared >= 1.5 * parallel * 0.9  # both through one 200 kB/s link: about twice as long
+def test_link_cap_applies_across_connections_with_no_per_response_cap(http_server, root):
+    linked = http_server(root[0], link=200_000)
+    out, shared = _fetch_all([linked.url_for("a.bin"), linked.url_for("b.bin")])
+    assert len(out) == 2
+    # both bodies through one 200 kB/s link (a lower bound: a loaded machine only makes it slower)
+    assert shared >= (2 * SIZE - 65536) / 200_000 * 0.95
 
 
 def test_link_cap_reserves_in_arrival_order():
