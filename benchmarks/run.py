@@ -5,6 +5,9 @@ Usage (from the repository root, after ``pip install -e ".[test]"``)::
     python -m benchmarks.run                    # default sizes, 0 and 20 ms latency, 3 repeats
     python -m benchmarks.run --quick            # a small session only, 1 repeat (a smoke run)
     python -m benchmarks.run --sizes 1h --latency 0.02 --workloads open_list tuning_2d
+    python -m benchmarks.run --sizes 1h --workloads mean_psd --link 30,200,100 30,200,1000
+        # a modelled link: 30 ms latency, 200 Mbit/s per response, 100 Mbit/s (then 1 Gbit/s) shared;
+        # the table adds the floor max(local time, bytes / link rate) and cold / floor
 
 Every workload runs in its own subprocess (so peak RSS is the workload's own) under a memory cap
 (``--mem-cap``, default 8 GiB); remote stacks read through the loopback Range server with added latency
@@ -77,7 +80,7 @@ def _run(stack: str, workload: str, url: str, path: Path, cache_dir: Path, mem_c
 def _measure_once(server: Any, stack: str, workload: str, url: str, path: Path, mem_cap: int,
                   timeout: float) -> dict[str, Any]:
     cache = WORK / "cache" / stack / workload
-    if stack in ("napstream_cold", "pynapple_fsspec"):
+    if stack in ("napstream_cold", "napstream_cold_noahead", "pynapple_fsspec"):
         shutil.rmtree(cache, ignore_errors=True)
     elif stack == "napstream_warm" and not cache.exists():
         _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # this workload's blocks
@@ -162,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     p.add_argument("--stacks", nargs="+", default=list(STACKS), choices=list(STACKS))
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--link", nargs="+", type=_link, default=None, metavar="MS,STREAM_MBIT,LINK_MBIT",
+                   help="model links instead of --latency: latency (ms), cap per response and cap shared "
+                        "by all responses (Mbit/s; 0 = none), e.g. 30,200,400")
     p.add_argument("--mem-cap", default="8GiB", help="address-space cap per workload process")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--quick", action="store_true", help="10min session, 20 ms latency, 1 repeat")
@@ -183,31 +189,64 @@ def main(argv: list[str] | None = None) -> int:
         "Ratios: peer time / napstream time (>1 means napstream is faster). \"cold bytes\": bytes the cold "
         "napstream run fetched (open included) over the stored size of the datasets the workload reads.", "",
     ]
+    links = args.link or [(latency, None, None) for latency in args.latency]
     for size in args.sizes:
         path = _session(size)
-        for latency in args.latency:
-            lines += [f"## {size} session ({path.stat().st_size / 1e6:.0f} MB), {latency * 1000:.0f} ms latency", ""]
+        for latency, stream, link in links:
+            lines += [f"## {size} session ({path.stat().st_size / 1e6:.0f} MB), {_link_label(latency, stream, link)}", ""]
             lines += ["| workload | " + " | ".join(args.stacks)
-                      + " | vs fsspec | vs remfile | vs local pynapple | cold bytes |",
-                      "|" + "---|" * (len(args.stacks) + 5)]
-            with RangeHTTPServer(WORK, latency=latency) as server:
+                      + " | vs fsspec | vs remfile | vs local pynapple | cold bytes |"
+                      + (" floor | cold / floor | no read-ahead / floor |" if link else ""),
+                      "|" + "---|" * (len(args.stacks) + 5 + (3 if link else 0))]
+            with RangeHTTPServer(WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
                 for workload in args.workloads:
                     stacks = [s for s in args.stacks if s.endswith("_local") or workload in REMOTE_ONLY_WORKLOADS]
                     row: dict[str, dict[str, Any] | None] = dict.fromkeys(args.stacks)
                     row.update(_measure_row(server, stacks, workload, url, path, args.repeats, mem_cap,
-                                            args.timeout, f"{size} {latency * 1000:.0f}ms"))
+                                            args.timeout, f"{size} {_link_label(latency, stream, link)}"))
                     lines.append(
                         f"| {workload} | " + " | ".join(_fmt(row.get(s)) for s in args.stacks)
                         + f" | {_ratio(row.get('napstream_cold'), row.get('pynapple_fsspec'))}"
                         + f" | {_ratio(row.get('napstream_cold'), row.get('pynapple_remfile'))}"
                         + f" | {_ratio(row.get('napstream_local'), row.get('pynapple_local'))}"
                         + f" | {_bytes_ratio(row.get('napstream_cold'), _needed_bytes(path, workload))} |"
+                        + (_floor_cells(row, link) if link else "")
                     )
             lines.append("")
     Path(args.output).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
     return 0
+
+
+def _link(text: str) -> tuple[float, float | None, float | None]:
+    """``"30,200,400"`` -> (0.03 s, 25e6 B/s per response, 50e6 B/s shared); 0 means no cap."""
+    try:
+        ms, stream, link = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--link wants MS,STREAM_MBIT,LINK_MBIT, got {text!r}") from None
+    return ms / 1000.0, stream * 1e6 / 8 or None, link * 1e6 / 8 or None
+
+
+def _link_label(latency: float, stream: float | None, link: float | None) -> str:
+    label = f"{latency * 1000:.0f} ms latency"
+    if stream:
+        label += f", {stream * 8 / 1e6:.0f} Mbit/s per stream"
+    if link:
+        label += f", {link * 8 / 1e6:.0f} Mbit/s link"
+    return label
+
+
+def _floor_cells(row: dict[str, Any], link: float) -> str:
+    """Floor = max(local napstream time, cold bytes / link rate), all measured in this run."""
+    local, cold = row.get("napstream_local"), row.get("napstream_cold")
+    if not local or not cold or "error" in local or "error" in cold:
+        return " - | - | - |"
+    floor = max(local["seconds"], cold["bytes"] / link)
+    before = row.get("napstream_cold_noahead")
+    after = f"{cold['seconds'] / floor:.2f}x"
+    prior = f"{before['seconds'] / floor:.2f}x" if before and "error" not in before else "-"
+    return f" {floor:.1f} s | {after} | {prior} |"
 
 
 def _versions() -> str:

@@ -10,6 +10,7 @@ pynapple_fsspec   guide step 2: h5py.File(fsspec CachingFileSystem(http).open(ur
 pynapple_remfile  remfile.File(url) + h5py + NWBHDF5IO + pynapple
 pynapple_local    NWBHDF5IO(path) + pynapple
 napstream_cold    napstream.NWBFile(url) with an empty cache
+napstream_cold_noahead  the same without the engine's read-ahead (fetching and computing take turns)
 napstream_warm    napstream.NWBFile(url) with the cache filled by a previous run
 napstream_local   napstream.NWBFile(path)
 """
@@ -27,7 +28,7 @@ import numpy as np
 
 STACKS = (
     "pynapple_fsspec", "pynapple_remfile", "pynapple_local",
-    "napstream_cold", "napstream_warm", "napstream_local",
+    "napstream_cold", "napstream_warm", "napstream_local", "napstream_cold_noahead",
 )
 WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "perievent", "crosscorr")
 REMOTE_ONLY_WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd")
@@ -126,6 +127,10 @@ def _import_stack(stack: str) -> None:
         import napstream.process.tuning_curves  # noqa: F401
 
         napstream.NWBFile  # noqa: B018 - resolve the lazy export
+        if stack == "napstream_cold_noahead":
+            from napstream.engine.readahead import ReadAheadJob
+
+            ReadAheadJob.share = 0  # no budget held back, nothing announced: the behaviour before #15
         return
     import fsspec  # noqa: F401
     import pynapple  # noqa: F401

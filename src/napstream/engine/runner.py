@@ -19,7 +19,7 @@ from ..config import config
 from ..core.interval_set import IntervalSet
 from ..errors import MemoryBudgetError
 from .executors import execute, resolve_executor
-from .planner import plan
+from .readahead import plan_with_readahead
 from .progress import analysis_label, job_progress
 from .protocol import check_algorithm
 
@@ -73,17 +73,21 @@ def run(
     executor, n_workers = resolve_executor(executor, n_workers, algorithm)
     in_flight = 1 if executor == "serial" else n_workers + 1
     try:
-        job = plan(obj, algorithm, ep, max_memory, in_flight)
+        job, ahead = plan_with_readahead(obj, algorithm, ep, max_memory, in_flight, executor)
     except MemoryBudgetError:
         if not auto or in_flight == 1:
             raise
         executor, in_flight = "serial", 1  # "auto": a budget too small for parallel chunks runs serially
-        job = plan(obj, algorithm, ep, max_memory, in_flight)
-    with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar:
-        if job.groups is None:
+        job, ahead = plan_with_readahead(obj, algorithm, ep, max_memory, in_flight, executor)
+    if job.groups is None:
+        # read-ahead of remote chunks (engine/readahead.py): announced here, cancelled on any exit
+        with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar, ahead:
             state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
-            return algorithm.finalize(state)
-        results = []  # split along channels: one group of columns after the other
+        return algorithm.finalize(state)
+    # split along channels: one group of columns after the other (no read-ahead: the hint
+    # announces whole rows, and each group reads only its own columns)
+    results = []
+    with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar:
         for cols in job.groups:
             sub = algorithm.for_columns(*cols)
             tasks = [task for task in job.tasks if task.cols == cols]

@@ -36,7 +36,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidInputError, InvalidTypeError
-from .cache import BlockCache, MemoryLRU
+from .cache import BlockCache
+from .pinned import PinnedLRU, ReadAhead, ReadAheadHandle
 from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
 from .stats import IOStats
 
@@ -163,6 +164,10 @@ class BaseSource:
         """Release the file handle or network session (idempotent)."""
         self._closed = True
 
+    def read_ahead(self, ranges: Iterable[tuple[int, int]], max_bytes: int, requests: int | None = None) -> Any:
+        """Background read-ahead of planned ranges; None here (local files need none)."""
+        return None
+
     @property
     def closed(self) -> bool:
         """True after :meth:`close`."""
@@ -251,7 +256,8 @@ class BlockedSource(BaseSource):
         self.max_concurrency = max_concurrency
         self.cache = cache
         self.cache_key = cache_key
-        self.memory = MemoryLRU(memory_bytes if memory_bytes is not None else max(64 * _MiB, 8 * block_size))
+        self.memory = PinnedLRU(memory_bytes if memory_bytes is not None else max(64 * _MiB, 8 * block_size))
+        self._ahead: ReadAhead | None = None  # background read-ahead of planned reads (io/pinned.py)
         #: (block index, start, bytes): the already fetched end of an incomplete block (from the
         #: suffix request at open), joined to the rest of that block when it is fetched
         self._fragment: tuple[int, int, bytes] | None = None
@@ -262,10 +268,32 @@ class BlockedSource(BaseSource):
 
     def close(self) -> None:
         """Close the source; blocks still queued for the disk cache are written first."""
+        ahead = self._ahead
+        if ahead is not None:
+            ahead.stop()
         super().close()
         disk = self._disk
         if disk is not None:
             disk.flush()
+
+    def read_ahead(self, ranges: Iterable[tuple[int, int]], max_bytes: int,
+                   requests: int | None = None) -> ReadAheadHandle | None:
+        """Fetch ``ranges`` in the background, in order, and pin them until read (see :mod:`.pinned`).
+
+        At most ``max_bytes`` are pinned at once (the caller counts them in its memory budget)
+        and ``requests`` (default ``max_concurrency``) requests are in flight. Cancel the
+        returned handle when the reads are done or abandoned. Local sources return None.
+        """
+        self._check_open()
+        if max_bytes < self.block_size:
+            return None
+        todo = normalize_ranges(ranges, self.size)
+        if not todo:
+            return None
+        if self._ahead is None:
+            self._ahead = ReadAhead(self)
+        n = self.max_concurrency if requests is None else min(int(requests), self.max_concurrency)
+        return self._ahead.announce(todo, max_bytes, max(1, n))
 
     @property
     def prefetch_limit(self) -> int:
@@ -491,4 +519,11 @@ class BlockedSource(BaseSource):
         batch_bytes = min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
         per_batch = max(1, batch_bytes // self.block_size)
         for k in range(0, len(missing), per_batch):
-            self._fetch_blocks(missing[k: k + per_batch], None)
+            # blocks another thread (a reader, the read-ahead) is fetching now are not fetched twice:
+            # the read that follows waits for them
+            mine, _ = self._claim(missing[k: k + per_batch], {})
+            try:
+                if mine:
+                    self._fetch_blocks(mine, None)
+            finally:
+                self._release(mine)

@@ -338,6 +338,20 @@ class HTTPSource(BlockedSource):
             _LIVE.add(self)
         return session, self._tls.sem
 
+    def _close_thread_session(self) -> None:
+        """Close this thread's session and event loop (a read-ahead thread that ends, io/pinned.py)."""
+        session = getattr(self._tls, "session", None)
+        loop = getattr(_THREAD, "loop", None)
+        if session is not None:
+            with self._lock:
+                mine = [(lp, s) for lp, s in self._sessions if s is session]
+                self._sessions[:] = [(lp, s) for lp, s in self._sessions if s is not session]
+            _close_sessions(mine)
+            self._tls.session = None
+        if loop is not None and not loop.is_running() and not loop.is_closed():
+            loop.close()
+            _THREAD.loop = None
+
     def close(self) -> None:
         """Close the HTTP sessions (idempotent)."""
         super().close()  # first: in-flight requests must not open a new session

@@ -333,6 +333,26 @@ class PrefetchingDataset(_WrappedDataset):
     def _read_ranges(self, ranges: Any) -> Any:
         return self.source.read_ranges(self._inside(list(ranges)))
 
+    def will_read(self, segments: Any, max_bytes: int, requests: int | None = None) -> Any:
+        """Announce the row ``segments`` (``[[start, stop), ...]``, in reading order) read next.
+
+        The read-ahead hint of lazy array bases (see :mod:`napstream.engine.readahead`): the
+        storage chunks of those rows are fetched in the background, in order, and pinned until
+        read, at most ``max_bytes`` at once (see :mod:`napstream.io.pinned`). Returns a handle
+        to ``cancel()`` when the reads end, or None when there is nothing to read ahead.
+        """
+        if not self.dataset.shape or self._fetch_whole():
+            return None  # small: already fetched whole
+        rows = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
+        index = self.index
+        if index.kind == "chunked" and sum(index.n_chunks(int(a), int(b)) for a, b in rows) > index.lookup_limit:
+            index.table()  # one walk of the chunk index rather than one lookup per chunk
+        ranges = [r for a, b in rows for r in index.ranges(int(a), int(b))]
+        if not ranges:
+            return None
+        read_ahead = getattr(self.source, "read_ahead", None)
+        return None if read_ahead is None else read_ahead(ranges, max_bytes, requests)
+
     def _read(self, key: Any, a: int, b: int) -> Any:
         """Rows ``[a, b)`` of ``key``: fetched concurrently, then decoded by napstream or h5py."""
         self.prefetch_rows(a, b)

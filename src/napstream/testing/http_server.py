@@ -10,7 +10,8 @@ remote byte sources are tested against the same wire behaviour they meet on S3 o
   mtime and size (changing the file changes the ETag); ``If-Match`` (412) and ``If-Range``;
 * query strings are ignored for the file lookup (presigned-URL look-alikes work);
 * ``/redirect/<relpath>`` answers ``302`` to ``/<relpath>`` (query kept), like DANDI's download;
-* ``latency`` seconds added to every request, ``bandwidth`` bytes/s cap per response;
+* ``latency`` seconds added to every request, ``bandwidth`` bytes/s cap per response, ``link``
+  bytes/s cap shared by all responses (:class:`LinkCap`, a token bucket across connections);
 * faults (:class:`FaultPlan`) applied to the next N matching requests or with a seeded
   probability: dropped connections, 503 bursts, 429 + ``Retry-After``, slow responses, stalls,
   truncated bodies, wrong ``Content-Range``, ``Range`` ignored, changing ETags, server gone, and
@@ -60,6 +61,7 @@ __all__ = [
     "RequestRecord",
     "Response",
     "parse_range_header",
+    "LinkCap",
 ]
 
 FAULT_KINDS = (
@@ -182,6 +184,44 @@ class FaultPlan:
         return True
 
 
+class LinkCap:
+    """A link of ``rate`` bytes/s shared by every response of a server (a token bucket).
+
+    Senders reserve their bytes before writing them; reservations are served in arrival order
+    at ``rate``, so concurrent responses split the link between them and together never exceed
+    ``rate`` (plus one ``burst`` of bytes after an idle spell).
+
+    Parameters
+    ----------
+    rate : float
+        Bytes per second of the whole link.
+    burst : int
+        Bytes that may go out at once after the link was idle (default 64 KiB).
+
+    Examples
+    --------
+    >>> link = LinkCap(1000.0, burst=0)
+    >>> round(link.reserve(500), 2), round(link.reserve(500), 2)   # the second waits for the first
+    (0.5, 1.0)
+    """
+
+    def __init__(self, rate: float, burst: int = _BLOCK) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            raise InvalidInputError(f"link must be a positive number of bytes/s or None, got {rate!r}")
+        self.rate = float(rate)
+        self.burst = max(int(burst), 0)
+        self._next = 0.0  # monotonic time at which the link is free again
+        self._lock = threading.Lock()
+
+    def reserve(self, nbytes: int) -> float:
+        """Book ``nbytes`` on the link; returns the seconds to wait before they are on the wire."""
+        with self._lock:
+            now = time.monotonic()
+            start = max(self._next, now - self.burst / self.rate)
+            self._next = start + nbytes / self.rate
+            return max(0.0, self._next - now)
+
+
 class RequestRecord(NamedTuple):
     """One request seen by the server: method, URL path (no query) and Range header (or None)."""
 
@@ -295,6 +335,9 @@ class RangeHTTPServer:
         Seconds added before every response (capped at :data:`MAX_DELAY`).
     bandwidth : int or None
         Cap of each response body in bytes per second (None: unlimited).
+    link : int or None
+        Cap in bytes per second shared by all response bodies at once, across connections
+        (None: unlimited); with ``bandwidth`` and ``latency`` it models a real link.
     host : str
         Address to bind; only ``127.0.0.1`` (or ``localhost``) is allowed.
     port : int
@@ -331,10 +374,12 @@ class RangeHTTPServer:
         app: Callable[[str, str, dict[str, list[str]], Any], Response | None] | None = None,
         max_records: int = 100_000,
         validators: str = "file",
+        link: int | None = None,
     ) -> None:
         if validators not in VALIDATORS:
             raise InvalidInputError(f"validators must be one of {VALIDATORS}, got {validators!r}")
         self.validators = validators
+        self.link = None if link is None else LinkCap(link)
         if isinstance(root, Mapping):
             self.root: Path | None = None
             self.files = {str(k).lstrip("/"): Path(v) for k, v in root.items()}
@@ -756,12 +801,17 @@ class _Handler(BaseHTTPRequestHandler):
         """Write the body pieces (bytes or (offset, length) of the file) up to ``limit`` bytes."""
         owner = self.server.owner
         bw = owner.bandwidth if trickle is None else 1.0 / max(trickle, 1e-3)
-        block = _BLOCK if bw is None else 1 if trickle is not None else int(min(_BLOCK, max(512, bw / 20)))
+        link = owner.link
+        slowest = min(r for r in (bw, link.rate if link is not None else None, float("inf")) if r is not None)
+        block = (_BLOCK if slowest == float("inf") else 1 if trickle is not None
+                 else int(min(_BLOCK, max(512, slowest / 20))))
         sent, t0 = 0, time.monotonic()
         with open(local, "rb") as fh:
             for piece in pieces:
                 for data in self._chunks(fh, piece, block):
                     data = data[: max(0, limit - sent)]
+                    if data and link is not None and owner.wait(link.reserve(len(data))):
+                        return sent
                     if data:
                         self._write(data)
                         sent += len(data)

@@ -1,0 +1,425 @@
+"""Read-ahead of planned reads: announced blocks are fetched in the background and pinned until read.
+
+The engine knows which rows a job reads next; the NWB layer turns them into byte ranges and
+announces them with :meth:`BlockedSource.read_ahead <napstream.io.base.BlockedSource.read_ahead>`.
+A :class:`ReadAhead` then keeps up to ``requests`` range requests in flight (each on its own
+thread, one contiguous run of blocks per request) in announcement order, while the reads of
+earlier rows are decoded and analysed.
+
+Fetched blocks are *pinned* in the source's :class:`PinnedLRU`: they cannot be evicted by other
+reads (an earlier read-ahead failed exactly there: prefetched blocks were dropped from the memory
+LRU before their chunk was read, then fetched again). The first read of a pinned block unpins it
+(it becomes an ordinary LRU entry). Pinned bytes never exceed the ``max_bytes`` the caller
+reserved out of its memory budget: the fetchers wait for reads to free room. A block a reader
+asks for before its read-ahead comes is read by that reader as usual and dropped from the plan,
+so no block is fetched twice by the read-ahead. :meth:`ReadAheadHandle.cancel` (the engine calls
+it when a job ends, fails or is interrupted) forgets the plan, unpins its blocks and, when no
+other plan is active, stops the fetch threads after their current request.
+
+Examples
+--------
+>>> from napstream.io.base import BlockedSource
+>>> class Fake(BlockedSource):
+...     def __init__(self, data):
+...         self.data = data
+...         super().__init__(len(data), block_size=4, description="fake")
+...     def _fetch_ranges(self, ranges):
+...         return [self.data[a:b] for a, b in ranges]
+>>> src = Fake(bytes(range(64)))
+>>> handle = src.read_ahead([(0, 32)], max_bytes=64)
+>>> handle.wait(timeout=5)                 # every announced block is here (pinned)
+True
+>>> src.memory.pinned_bytes, src.read_range(0, 4)
+(32, b'\\x00\\x01\\x02\\x03')
+>>> src.memory.pinned_bytes                # the read unpinned its block
+28
+>>> handle.cancel(); src.memory.pinned_bytes
+0
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..errors import InvalidInputError
+from .cache import MemoryLRU
+from .ranges import ByteRange, block_bounds, blocks_for
+
+__all__ = ["PinnedLRU", "ReadAhead", "ReadAheadHandle"]
+
+_MiB = 2**20
+
+
+class PinnedLRU(MemoryLRU):
+    """A :class:`~napstream.io.cache.MemoryLRU` whose read-ahead blocks are pinned until read.
+
+    Blocks put by a read-ahead fetcher (inside :meth:`prefetching`) while *wanted* (announced and
+    not read yet) are pinned: kept outside the LRU, never evicted, counted in
+    :attr:`pinned_bytes`. A :meth:`get` by anyone else returns a pinned block and unpins it; a
+    get or put of a wanted block that is not pinned yet (a reader got there first) drops it from
+    the wanted set, so the read-ahead will not fetch it again.
+
+    >>> lru = PinnedLRU(max_bytes=8)
+    >>> lru.want([1])
+    >>> with lru.prefetching():
+    ...     lru.put(1, b"pinned!!")
+    >>> lru.put(2, b"12345678"); lru.put(3, b"abcdefgh")      # the LRU evicts 2, never 1
+    >>> lru.pinned_bytes, lru.get(2), lru.get(1)
+    (8, None, b'pinned!!')
+    >>> lru.pinned_bytes
+    0
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self._pinned: dict[Any, bytes] = {}
+        self._pinned_bytes = 0
+        self._wanted: set[Any] = set()
+        self._local = threading.local()
+        #: called (without any lock held) when pinned bytes are freed
+        self.on_unpin: Callable[[], None] | None = None
+        self.pinned_hits = 0
+        self.peak_pinned_bytes = 0
+
+    # -- who is putting ------------------------------------------------------------------------
+    class _Prefetching:
+        def __init__(self, local: threading.local) -> None:
+            self.local = local
+
+        def __enter__(self) -> None:
+            self.local.on = True
+
+        def __exit__(self, *exc: object) -> None:
+            self.local.on = False
+
+    def prefetching(self) -> "PinnedLRU._Prefetching":
+        """Context in which this thread's puts pin wanted blocks and its gets unpin nothing."""
+        return self._Prefetching(self._local)
+
+    def _is_prefetcher(self) -> bool:
+        return getattr(self._local, "on", False)
+
+    # -- the wanted set --------------------------------------------------------------------------
+    def want(self, keys: Iterable[Any]) -> None:
+        """Mark ``keys`` as announced: a prefetcher's put of one of them pins it."""
+        with self._lock:
+            self._wanted.update(keys)
+
+    def unwant(self, keys: Iterable[Any]) -> None:
+        """Forget ``keys``: not wanted any more, and their pins become ordinary LRU entries."""
+        freed = []
+        with self._lock:
+            for key in keys:
+                self._wanted.discard(key)
+                value = self._pinned.pop(key, None)
+                if value is not None:
+                    self._pinned_bytes -= len(value)
+                    freed.append((key, value))
+        for key, value in freed:
+            super().put(key, value)
+        if freed:
+            self._notify()
+
+    def is_wanted(self, key: Any) -> bool:
+        """True while ``key`` is announced and neither pinned nor read yet."""
+        with self._lock:
+            return key in self._wanted
+
+    def contains(self, key: Any) -> bool:
+        """True if ``key`` is pinned or in the LRU (no side effect)."""
+        with self._lock:
+            return key in self._pinned or key in self._items
+
+    # -- MemoryLRU -------------------------------------------------------------------------------
+    def get(self, key: Any) -> bytes | None:
+        """The block; a pinned one is unpinned by this read (except in a prefetcher's thread)."""
+        if self._is_prefetcher():
+            with self._lock:
+                value = self._pinned.get(key)
+            return value if value is not None else super().get(key)
+        with self._lock:
+            value = self._pinned.pop(key, None)
+            if value is None:
+                self._wanted.discard(key)  # asked for before it came: the reader fetches it
+            else:
+                self._pinned_bytes -= len(value)
+                self.pinned_hits += 1
+        if value is None:
+            return super().get(key)
+        super().put(key, value)  # read once: an ordinary cached block from now on
+        self._notify()
+        return value
+
+    def put(self, key: Any, value: bytes) -> None:
+        """Insert ``value``: pinned if a prefetcher puts a wanted block, else into the LRU."""
+        with self._lock:
+            if self._is_prefetcher() and key in self._wanted:
+                self._wanted.discard(key)
+                old = self._items.pop(key, None)
+                if old is not None:
+                    self._bytes -= len(old)
+                if key not in self._pinned:
+                    self._pinned[key] = value
+                    self._pinned_bytes += len(value)
+                    self.peak_pinned_bytes = max(self.peak_pinned_bytes, self._pinned_bytes)
+                return
+            if not self._is_prefetcher():
+                self._wanted.discard(key)
+        super().put(key, value)
+
+    def clear(self) -> None:
+        """Drop everything, pinned blocks included."""
+        with self._lock:
+            self._pinned.clear()
+            self._pinned_bytes = 0
+            self._wanted.clear()
+        super().clear()
+        self._notify()
+
+    @property
+    def pinned_bytes(self) -> int:
+        """Bytes pinned now (read-ahead not read yet)."""
+        return self._pinned_bytes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held, pinned ones included."""
+        return self._bytes + self._pinned_bytes
+
+    def _notify(self) -> None:
+        callback = self.on_unpin
+        if callback is not None:
+            callback()
+
+
+class ReadAheadHandle:
+    """One announced plan of blocks; :meth:`cancel` it when the job ends (idempotent)."""
+
+    def __init__(self, owner: "ReadAhead", blocks: list[int]) -> None:
+        self._owner = owner
+        self.blocks = blocks
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Forget this plan, unpin its blocks, stop the fetchers if no other plan is active."""
+        if not self.cancelled:
+            self.cancelled = True
+            self._owner._cancel(self)
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Wait until every block of the plan was fetched, read or dropped; False on timeout."""
+        return self._owner._wait_idle(timeout)
+
+
+class ReadAhead:
+    """Background fetchers of one :class:`~napstream.io.base.BlockedSource` (see the module docstring).
+
+    Parameters
+    ----------
+    source : BlockedSource
+        The source; its ``memory`` must be a :class:`PinnedLRU`.
+    """
+
+    #: bytes of one read-ahead request (a contiguous run of blocks)
+    run_bytes = 2 * _MiB
+    #: seconds :meth:`stop` waits for each fetcher's current request
+    join_timeout = 60.0
+
+    def __init__(self, source: Any) -> None:
+        if not isinstance(source.memory, PinnedLRU):
+            raise InvalidInputError("read-ahead needs a source whose memory is a PinnedLRU")
+        self.source = source
+        self.memory: PinnedLRU = source.memory
+        self.memory.on_unpin = self._wake
+        self._queue: collections.deque[int] = collections.deque()
+        self._handles: list[ReadAheadHandle] = []
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self._busy = 0  # fetchers with a request out
+        self._reserved = 0  # bytes of requests out (counted against the pin limit)
+        self.max_bytes = 0
+        self.requests = 1
+        self.error: BaseException | None = None
+        #: counters: requests sent, blocks and bytes fetched, most requests out at once
+        self.sent = 0
+        self.blocks_fetched = 0
+        self.bytes_fetched = 0
+        self.max_in_flight = 0
+
+    # -- plans -----------------------------------------------------------------------------------
+    def announce(self, ranges: Iterable[tuple[int, int]], max_bytes: int, requests: int) -> ReadAheadHandle:
+        """Queue the blocks of ``ranges`` (in order) for read-ahead; returns the plan's handle."""
+        bs, seen, blocks = self.source.block_size, set(), []
+        for a, b in ranges:
+            for i in blocks_for(int(a), int(b), bs):
+                if i not in seen:
+                    seen.add(i)
+                    blocks.append(i)
+        handle = ReadAheadHandle(self, blocks)
+        self.memory.want(blocks)
+        with self._cond:
+            self._handles.append(handle)
+            self._queue.extend(blocks)
+            self.max_bytes = max(int(max_bytes), self.max_bytes if len(self._handles) > 1 else 0)
+            self.requests = max(1, int(requests))
+            self.error = None
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self.requests:
+                t = threading.Thread(target=self._fetcher, name=f"napstream-readahead-{len(self._threads)}", daemon=True)
+                self._threads.append(t)
+                t.start()
+            self._cond.notify_all()
+        return handle
+
+    def _cancel(self, handle: ReadAheadHandle) -> None:
+        with self._cond:
+            if handle in self._handles:
+                self._handles.remove(handle)
+            drop = set(handle.blocks)
+            self._queue = collections.deque(i for i in self._queue if i not in drop)
+            last = not self._handles
+        self.memory.unwant(handle.blocks)
+        if last:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the fetchers (after their current request) and wait for them."""
+        with self._cond:
+            self._stopping = True
+            self._queue.clear()
+            threads, self._threads = self._threads, []
+            self._cond.notify_all()
+        deadline = time.monotonic() + self.join_timeout
+        for t in threads:
+            if t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            self._stopping = False
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The live fetch threads."""
+        with self._cond:
+            return [t for t in self._threads if t.is_alive()]
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stopping or self.error is not None:
+                    return False
+                self._cond.wait(min(left, 0.05))
+            return True
+
+    # -- fetchers --------------------------------------------------------------------------------
+    def _present(self, i: int) -> bool:
+        if self.memory.contains(i):
+            return True
+        disk = self.source._disk
+        return disk is not None and disk.has(self.source.cache_key, self.source.block_size, i, self.source._block_len(i))
+
+    def _next_run(self) -> list[int] | None:
+        """The next contiguous run of wanted blocks that fits the pin room (None: stop)."""
+        with self._cond:
+            while not self._stopping and self.error is None:
+                if len(self._threads) > self.requests and threading.current_thread() in self._threads[self.requests:]:
+                    return None
+                room = self.max_bytes - self.memory.pinned_bytes - self._reserved
+                limit = min(self.run_bytes, max(self.max_bytes // max(self.requests, 1), self.source.block_size))
+                run: list[int] = []
+                nbytes = 0
+                while self._queue:
+                    i = self._queue[0]
+                    if not self.memory.is_wanted(i) or self._present(i):
+                        self._queue.popleft()
+                        self.memory.unwant([i])  # a reader has it (or will fetch it): not ours
+                        continue
+                    n = self.source._block_len(i)
+                    if (run and i != run[-1] + 1) or nbytes + n > min(room, limit):
+                        break
+                    self._queue.popleft()
+                    run.append(i)
+                    nbytes += n
+                if run:
+                    self._busy += 1
+                    self._reserved += nbytes
+                    self.max_in_flight = max(self.max_in_flight, self._busy)
+                    return run
+                # nothing to do, or no room: wait for a read to free pins (no notify here: waiting
+                # fetchers waking each other would spin)
+                self._cond.wait(0.25)
+            return None
+
+    def _fetcher(self) -> None:
+        try:
+            while True:
+                run = self._next_run()
+                if run is None:
+                    return
+                nbytes = sum(self.source._block_len(i) for i in run)
+                try:
+                    self._fetch_run(run)
+                except BaseException as err:  # noqa: BLE001 - readers will meet it themselves
+                    with self._cond:
+                        self.error = err
+                    self.memory.unwant(run)
+                finally:
+                    with self._cond:
+                        self._busy -= 1
+                        self._reserved -= nbytes
+                        self._cond.notify_all()
+        finally:
+            closer = getattr(self.source, "_close_thread_session", None)
+            if closer is not None:
+                closer()
+
+    def _fetch_run(self, run: list[int]) -> None:
+        """One request for a contiguous run of blocks; pinned as they land."""
+        from .base import gc_paused  # base imports this module
+
+        src = self.source
+        found: dict[int, bytes] = {}
+        with self.memory.prefetching(), gc_paused():
+            mine, _ = src._claim(run, found)  # blocks a reader fetches now are theirs
+            try:
+                if not mine:
+                    return
+                lo = block_bounds(mine[0], src.block_size, src.size).start
+                hi = block_bounds(mine[-1], src.block_size, src.size).end
+                t0 = time.perf_counter()
+                pieces = []
+                for first, last in _contiguous(mine):  # claimed runs are contiguous; split if not
+                    pieces.append((first, last, ByteRange(block_bounds(first, src.block_size, src.size).start,
+                                                          block_bounds(last, src.block_size, src.size).end)))
+                bodies = src._fetch_ranges([p[2] for p in pieces])
+                src.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
+                for (first, last, rng), body in zip(pieces, bodies):
+                    for i in range(first, last + 1):
+                        b = block_bounds(i, src.block_size, src.size)
+                        src._store(i, body[b.start - rng.start: b.end - rng.start])
+                with self._cond:
+                    self.sent += len(pieces)
+                    self.blocks_fetched += len(mine)
+                    self.bytes_fetched += hi - lo
+            finally:
+                src._release(mine)
+
+
+def _contiguous(indices: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for i in indices:
+        if out and out[-1][1] == i - 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
