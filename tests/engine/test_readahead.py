@@ -34,10 +34,10 @@ def _remote_lfp(server):
 def test_remote_psd_with_read_ahead_is_identical_to_local(session, http_server, executor):
     folder, path = session
     local = nap.NWBFile(str(path))["ElectricalSeriesLFP"]
-    ref = nap.compute_mean_power_spectral_density(local, 2.0, max_memory="4MB", executor=executor)
+    ref = nap.compute_mean_power_spectral_density(local, 2.0, max_memory="16MB", executor=executor)
     server = http_server(folder, latency=0.005)
     nwb, lfp = _remote_lfp(server)
-    out = nap.compute_mean_power_spectral_density(lfp, 2.0, max_memory="4MB", executor=executor)
+    out = nap.compute_mean_power_spectral_density(lfp, 2.0, max_memory="16MB", executor=executor)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
     np.testing.assert_array_equal(np.asarray(out.index), np.asarray(ref.index))
     src = lfp._d.base.source

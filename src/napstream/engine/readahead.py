@@ -11,8 +11,9 @@ for those pinned bytes (``ReadAheadJob.share`` chunk's worth, so chunk memory pl
 budget) and returns a :class:`ReadAheadJob`, a context manager that announces the tasks' rows on
 entry and cancels the read-ahead on exit - normal end, an error in a kernel or Ctrl-C - so no
 fetch thread or request outlives the job. Read-ahead runs for the serial and threads executors
-(dask workers in other processes would not read the bytes fetched here); data without the hint
-(local files, numpy arrays) are planned as before.
+(dask workers in other processes would not read the bytes fetched here) and for jobs that are not
+split along channels (the hint announces whole rows, a channel group reads only its own columns);
+data without the hint (local files, numpy arrays) are planned as before.
 
 Examples
 --------
