@@ -66,7 +66,9 @@ if os.environ.get("NAPSTREAM_CONFORMANCE_TARGET") == "napstream":
 
 
 _OUT = None
-_PRIVATE = re.compile(r"\b(?:nap|pynapple)(?:\.[A-Za-z]\w*)*\.(_[A-Za-z]\w*)")
+# a private name reached through pynapple (nap.core._jitted_functions) or a private attribute or
+# method of any object (tsd._get_slice, ep._metadata); dunders (__len__) are public protocol
+_PRIVATE = re.compile(r"\b(?:nap|pynapple)(?:\.[A-Za-z]\w*)*\.(_[A-Za-z]\w*)|\b\w+\.(_[A-Za-z]\w*)")
 
 
 def _private_names(module) -> set[str]:

@@ -29,8 +29,10 @@ A test counts when it passes with pynapple and is not classed out by one of thes
   routing between private restrict kernels, subclasses of the private ``_Base``/``_BaseTsd``, the
   source code of pynapple's private helpers): also in :data:`OUT_OF_SCOPE_FILES`;
 * the test's own source (decorators included) uses a private pynapple name: an attribute path from
-  ``nap``/``pynapple`` with a component starting with ``_`` (``nap.core._jitted_functions.x``), or a
-  name starting with ``_`` imported from ``pynapple`` by the test module (``_Metadata``);
+  ``nap``/``pynapple`` with a component starting with ``_`` (``nap.core._jitted_functions.x``), a
+  private attribute or method of an object (``tsd._get_slice``, ``ep._metadata``; dunders such as
+  ``__len__`` are not private), or a name starting with ``_`` imported from ``pynapple`` by the
+  test module (``_Metadata``);
 * its name says it tests npz folders (:data:`OUT_OF_SCOPE_NAMES`).
 
 Everything else counts, including tests that check pynapple's error types, messages and warnings.
@@ -39,6 +41,7 @@ Everything else counts, including tests that check pynapple's error types, messa
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -189,7 +192,8 @@ def baseline(cache: Path, tests: Path, version: str, timeout: int, refresh: bool
     if not vers.startswith(version + " "):
         raise SystemExit(f"installed pynapple is {vers.split()[0] if vers else 'missing'}, "
                          f"the suite is pinned to {version}: pip install pynapple=={version}")
-    path = cache / f"baseline-{vers.replace(' ', '-')}.jsonl"
+    rule = hashlib.sha1((HERE / "_pynapple_alias_plugin.py").read_bytes()).hexdigest()[:8]
+    path = cache / f"baseline-{vers.replace(' ', '-')}-{rule}.jsonl"
     if path.exists() and not refresh:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     print(f"[pynapple] running the baseline once (cached in {path})", file=sys.stderr)

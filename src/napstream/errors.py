@@ -33,6 +33,8 @@ __all__ = [
     "MemoryBudgetError",
     "MissingDependencyError",
     "DandiError",
+    "ArgumentIOError",
+    "ArgumentRuntimeError",
 ]
 
 
@@ -97,6 +99,15 @@ class MemoryBudgetError(NapstreamError, ValueError):
 
 class MissingDependencyError(NapstreamError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class ArgumentIOError(InvalidInputError, OSError):
+    """An invalid argument where pynapple raises ``IOError``: also an OSError, so pynapple scripts
+    that catch ``IOError`` keep working (a ValueError too)."""
+
+
+class ArgumentRuntimeError(InvalidInputError, RuntimeError):
+    """An invalid argument where pynapple raises ``RuntimeError`` (a ValueError too)."""
 
 
 class DandiError(NapstreamError, LookupError):

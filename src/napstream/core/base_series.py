@@ -35,7 +35,7 @@ from . import _series_kernels as kern
 from .chunked import ChunkedMixin
 from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like, normalize_segments
-from .time_index import ArrayTimeIndex, TimeIndex
+from .time_index import ArrayTimeIndex, TimeIndex, TsIndex
 from .units import check_units, from_seconds, to_seconds
 
 __all__ = ["_TimeSeriesBase", "TsIndexView", "register_classes"]
@@ -49,15 +49,8 @@ def register_classes(**classes: type) -> None:
     CLASSES.update(classes)
 
 
-class TsIndexView(np.ndarray):
-    """The timestamps as a numpy array with pynapple's ``TsIndex`` extras (``values``, ``in_units``)."""
-
-    @property
-    def values(self) -> np.ndarray:
-        return np.asarray(self)
-
-    def in_units(self, time_units: str = "s") -> np.ndarray:
-        return from_seconds(np.asarray(self), time_units)
+#: the type of ``obj.index`` (pynapple's TsIndex; the old name is kept for existing imports)
+TsIndexView = TsIndex
 
 
 def check_iset(iset: Any, name: str = "iset") -> IntervalSet:

@@ -78,6 +78,17 @@ def _readonly(arr: Any) -> np.ndarray:
     return out
 
 
+class _Metadata(dict):
+    """The metadata store: column name -> read-only array, plus the row labels (pynapple's name).
+
+    A plain ``dict`` of columns; ``index`` is informative (hosts answer ``_metadata_index``).
+    """
+
+    def __init__(self, index: Any = None, data: Mapping | None = None) -> None:
+        super().__init__(data or {})
+        self.index = index
+
+
 class MetadataMixin:
     """Per-row metadata for a host object (see the module docstring for the plug-in contract)."""
 
@@ -85,7 +96,7 @@ class MetadataMixin:
     def _init_metadata(self) -> None:
         """Create empty metadata storage; call first thing in the host's ``__init__``."""
         self.__dict__["_initialized"] = False
-        self.__dict__["_metadata"] = {}
+        self.__dict__["_metadata"] = _Metadata()
 
     def _finish_metadata_init(self) -> None:
         """Freeze the host's attributes; later ``obj.name = v`` stores metadata."""
@@ -103,7 +114,7 @@ class MetadataMixin:
     def _metadata_store(self) -> dict:
         store = self.__dict__.get("_metadata")
         if store is None:
-            store = self.__dict__["_metadata"] = {}
+            store = self.__dict__["_metadata"] = _Metadata()
         return store
 
     def _metadata_take(self, positions: Any) -> dict:
@@ -148,6 +159,19 @@ class MetadataMixin:
         self.set_info({key: value})
 
     # -- public API -------------------------------------------------------------------------
+    @property
+    def metadata_index(self) -> Any:
+        """Row labels of the metadata: interval numbers (IntervalSet), unit keys (TsGroup),
+        columns (TsdFrame).
+
+        Examples
+        --------
+        >>> from napstream.core.interval_set import IntervalSet
+        >>> IntervalSet([0, 10], [5, 20]).metadata_index
+        array([0, 1])
+        """
+        return self._metadata_index
+
     @property
     def metadata(self) -> pd.DataFrame:
         """A copy of the metadata as a DataFrame indexed like the object.

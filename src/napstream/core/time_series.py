@@ -35,13 +35,14 @@ from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like
 from .metadata import MetadataMixin
 from .numpy_interop import NumpyInteropMixin
+from .trial_methods import SeriesTrialMethods, TsTrialMethods
 from .time_index import ArrayTimeIndex, TimeIndex, as_time_index, check_timestamps
 from .units import to_seconds
 
 __all__ = ["Ts", "Tsd", "TsdFrame", "TsdTensor"]
 
 
-class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
+class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
     """What Tsd, TsdFrame and TsdTensor share: values, indexing, value-based methods."""
 
     _ndim_ok: tuple[int, ...] = (1,)
@@ -714,7 +715,7 @@ class TsdTensor(_BaseTsd):
         return [np.array2string(flat[:2], precision=2, separator=", ")[:-1] + " ...]"]
 
 
-class Ts(_TimeSeriesBase):
+class Ts(TsTrialMethods, _TimeSeriesBase):
     """Timestamps only (e.g. spike times).
 
     Parameters
