@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     # core
     "IntervalSet": "core", "Ts": "core", "Tsd": "core", "TsdFrame": "core", "TsdTensor": "core",
     "TsGroup": "core", "LazyArray": "core", "TimeIndex": "core", "RegularTimeIndex": "core",
-    "ArrayTimeIndex": "core", "TsIndex": "core",
+    "ArrayTimeIndex": "core", "TsIndex": "core", "NPZFile": "core",
     # nwb
     "NWBFile": "nwb", "load_file": "nwb",
     # io

@@ -204,3 +204,59 @@ def test_per_epoch_method_errors_keep_pynapple_types():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert nap.Tsd(t=np.arange(100.0), d=np.arange(100.0)).decimate(2).shape == (50,)
+
+
+# -- npz files: pynapple's and napstream's, both ways ---------------------------------------
+
+
+def _objects(lib):
+    t = np.arange(20.0)
+    return {
+        "ts": lib.Ts(t=t),
+        "tsd": lib.Tsd(t=t, d=t * 2),
+        "tsdframe": lib.TsdFrame(t=t, d=np.stack([t, -t], 1), columns=["a", "b"]),
+        "tsdtensor": lib.TsdTensor(t=t, d=np.ones((20, 2, 3))),
+        "iset": lib.IntervalSet([0, 10], [5, 15]),
+    }
+
+
+@pytest.mark.parametrize("name", ["ts", "tsd", "tsdframe", "tsdtensor", "iset"])
+def test_load_file_reads_pynapple_npz_as_object(tmp_path, name):
+    ref = _objects(pynapple)[name]
+    ref.save(tmp_path / f"{name}.npz")
+    got = nap.load_file(str(tmp_path / f"{name}.npz"))
+    assert type(got).__name__ == type(ref).__name__
+    assert nap.NPZFile(tmp_path / f"{name}.npz").type == type(ref).__name__
+    if name != "ts":
+        np.testing.assert_array_equal(np.asarray(got.values), np.asarray(ref.values))
+    if name != "iset":
+        np.testing.assert_array_equal(got.t, ref.t)
+        np.testing.assert_array_equal(got.time_support.values, ref.time_support.values)
+    # and napstream's file reads back in pynapple
+    ours = _objects(nap)[name]
+    ours.save(tmp_path / f"ours_{name}.npz")
+    back = pynapple.load_file(str(tmp_path / f"ours_{name}.npz"))
+    assert type(back).__name__ == type(ours).__name__
+    if name != "ts":
+        np.testing.assert_array_equal(np.asarray(back.values), np.asarray(ours.values))
+
+
+def test_save_errors_keep_pynapple_types(tmp_path):
+    tsd = nap.Tsd(t=np.arange(3.0), d=np.arange(3.0))
+    with pytest.raises(TypeError):
+        tsd.save(dict)
+    with pytest.raises(RuntimeError, match="is directory"):
+        tsd.save(tmp_path)
+    with pytest.raises(RuntimeError, match="does not exist"):
+        nap.IntervalSet(0, 1).save(tmp_path / "missing" / "x.npz")
+
+
+def test_metadata_machinery_names_cannot_be_overwritten():
+    ep = nap.IntervalSet([0, 10], [5, 20])
+    ep.set_info(label=[1, 2])
+    with pytest.raises(AttributeError, match="Cannot set attribute"):
+        ep._metadata = np.ones(2)
+    with pytest.warns(UserWarning, match="overlaps with an existing"):
+        ep.set_info({"_class_attributes": np.ones(2)})
+    np.testing.assert_array_equal(ep.get_info("_class_attributes"), [1.0, 1.0])
+    assert ep.metadata_columns == ["label", "_class_attributes"]

@@ -576,15 +576,16 @@ class _TimeSeriesBase(ChunkedMixin):
         >>> sorted(np.load(path).files)
         ['end', 'start', 't', 'type']
         """
-        if not isinstance(filename, (str, Path)):
-            raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
-        path = Path(filename).resolve()
-        if path.is_dir():
-            raise InvalidInputError(f"filename must be a file, got the directory {path}")
-        path = path.with_suffix(".npz")
-        if not path.parent.exists():
-            raise InvalidInputError(f"the folder of filename does not exist: {path.parent}")
-        np.savez(path, **self._save_dict())
+        from .npz import npz_path
+
+        np.savez(npz_path(filename), **self._save_dict())
+
+    @classmethod
+    def _from_npz_reader(cls, file: Any) -> Any:
+        """The object saved in an opened npz file (pynapple's hook, used by ``load_file``)."""
+        from .npz import series_from_npz
+
+        return series_from_npz(cls, file)
 
     def to_pynapple(self) -> Any:
         """The equivalent pynapple object (materialises; needs pynapple installed).

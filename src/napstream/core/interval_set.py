@@ -552,14 +552,9 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         >>> IntervalSet.load(path).values.tolist()
         [[0.0, 5.0], [10.0, 20.0]]
         """
-        if not isinstance(filename, (str, Path)):
-            raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
-        path = Path(filename).resolve()
-        if path.is_dir():
-            raise InvalidInputError(f"filename must be a file, got the directory {str(path)!r}")
-        path = path.with_suffix(".npz")
-        if not path.parent.exists():
-            raise InvalidInputError(f"filename's folder {str(path.parent)!r} does not exist")
+        from .npz import npz_path
+
+        path = npz_path(filename)
         np.savez(
             path, start=self.values[:, 0], end=self.values[:, 1],
             type=np.array(["IntervalSet"], dtype=np.str_), _metadata=dict(self._metadata),

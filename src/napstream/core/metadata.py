@@ -68,6 +68,9 @@ __all__ = ["MetadataMixin"]
 _PICKLE_NAMES = ("__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__deepcopy__", "__copy__")
 
 
+#: the metadata machinery's own attributes: never replaced by ``obj.name = value`` once built
+_MACHINERY = frozenset({"_metadata", "_class_attributes", "_initialized"})
+
 #: dir() of each host class, computed once (dir() is slow and hosts are built often)
 _CLASS_NAMES: dict[type, frozenset] = {}
 
@@ -104,7 +107,7 @@ class MetadataMixin:
         names = _CLASS_NAMES.get(cls)
         if names is None:
             names = _CLASS_NAMES[cls] = frozenset(dir(cls))
-        self.__dict__["_class_attributes"] = names.union(self.__dict__)
+        self.__dict__["_class_attributes"] = names.union(self.__dict__, _MACHINERY)
         self.__dict__["_initialized"] = True
 
     @property
@@ -140,9 +143,10 @@ class MetadataMixin:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_") or not self.__dict__.get("_initialized", False):
+        initialized = self.__dict__.get("_initialized", False)
+        if not initialized or (name.startswith("_") and name not in _MACHINERY):
             object.__setattr__(self, name, value)
-        elif name in self.__dict__.get("_class_attributes", ()):
+        elif name in self.__dict__.get("_class_attributes", ()) or name in _MACHINERY:
             raise AttributeError(
                 f"Cannot set attribute '{name}': it is a reserved attribute of {type(self).__name__}. "
                 f"Use 'set_info()' to set '{name}' as metadata."

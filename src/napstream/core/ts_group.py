@@ -688,12 +688,9 @@ class TsGroup(UserDict, MetadataMixin):
         >>> sorted(np.load(path, allow_pickle=True).files)[:3]
         ['_metadata', 'end', 'index']
         """
-        if not isinstance(filename, (str, Path)):
-            raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
-        path = Path(filename).resolve()
-        if path.is_dir() or not path.parent.exists():
-            raise InvalidInputError(f"filename must be a file in an existing folder, got {path}")
-        path = path.with_suffix(".npz")
+        from .npz import npz_path
+
+        path = npz_path(filename)
         times, data, index = [], [], []
         for k, u in self.data.items():
             t = np.asarray(u.t, dtype=np.float64)
