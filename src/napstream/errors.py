@@ -35,6 +35,7 @@ __all__ = [
     "DandiError",
     "ArgumentIOError",
     "ArgumentRuntimeError",
+    "UnknownFormatError",
 ]
 
 
@@ -108,6 +109,10 @@ class ArgumentIOError(InvalidInputError, OSError):
 
 class ArgumentRuntimeError(InvalidInputError, RuntimeError):
     """An invalid argument where pynapple raises ``RuntimeError`` (a ValueError too)."""
+
+
+class UnknownFormatError(InvalidTypeError, RuntimeError):
+    """Times or values of a type that is not array-like (a TypeError; a RuntimeError as in pynapple)."""
 
 
 class DandiError(NapstreamError, LookupError):

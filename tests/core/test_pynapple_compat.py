@@ -260,3 +260,37 @@ def test_metadata_machinery_names_cannot_be_overwritten():
         ep.set_info({"_class_attributes": np.ones(2)})
     np.testing.assert_array_equal(ep.get_info("_class_attributes"), [1.0, 1.0])
     assert ep.metadata_columns == ["label", "_class_attributes"]
+
+
+class _MockArray:
+    """A non-NumPy array-like (shape, dtype, ndim, indexable, iterable)."""
+
+    def __init__(self, data):
+        self.data = np.asarray(data)
+        self.shape, self.dtype, self.ndim = self.data.shape, self.data.dtype, self.data.ndim
+
+    def __getitem__(self, i):
+        return self.data[i]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self):
+        return len(self.data)
+
+
+def test_conversion_warning_like_pynapple():
+    with pytest.warns(UserWarning, match="Converting 't' to numpy.array"):
+        nap.Tsd(t=_MockArray([0.0, 1.0]), d=np.array([1.0, 2.0]))
+    with pytest.warns(UserWarning, match="Converting 'd' to numpy.array"):
+        tsd = nap.Tsd(t=np.array([0.0, 1.0]), d=_MockArray([1.0, 2.0]))
+    np.testing.assert_array_equal(tsd.d, [1.0, 2.0])
+    try:
+        config.suppress_conversion_warnings = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            nap.Ts(t=_MockArray([0.0, 1.0]))
+    finally:
+        config.restore_defaults()
+    with pytest.raises(RuntimeError, match="Unknown format for t"):
+        nap.Ts(t="abc")

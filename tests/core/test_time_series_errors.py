@@ -12,8 +12,9 @@ from napstream.errors import InvalidInputError, InvalidTypeError
 @pytest.mark.parametrize("cls", ["Ts", "Tsd", "TsdFrame"])
 def test_bad_times(cls):
     make = (lambda t: nap.Ts(t=t)) if cls == "Ts" else (lambda t: getattr(nap, cls)(t=t, d=np.zeros(len(t))))
-    with pytest.raises(ValueError, match="t must be sorted"):
-        make(np.array([0.0, 2.0, 1.0]))
+    with pytest.warns(UserWarning, match="timestamps are not sorted"):  # pynapple: warn and sort
+        obj = make(np.array([0.0, 2.0, 1.0]))
+    np.testing.assert_array_equal(obj.t, [0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="t must be finite"):
         make(np.array([0.0, np.nan, 1.0]))
     with pytest.raises(ValueError, match="t must be finite"):
@@ -32,7 +33,7 @@ def test_bad_data_and_arguments():
         nap.Tsd(t=t, d=np.zeros((3, 2)))
     with pytest.raises(ValueError, match="d must have 3"):
         nap.TsdTensor(t=t, d=np.zeros((3, 2)))
-    with pytest.raises(TypeError, match="d must be array-like"):
+    with pytest.raises(TypeError, match="Unknown format for d"):
         nap.Tsd(t=t, d={"a": 1})
     with pytest.raises(TypeError, match="d is required"):
         nap.Tsd(t=t)
@@ -87,3 +88,13 @@ def test_lazy_objects_refuse_assignment():
     loaded = tsd.load()
     loaded[0] = 1.0
     assert loaded.values[0] == 1.0 and not loaded.is_lazy
+
+
+def test_unsorted_times_are_sorted_with_their_values():
+    with pytest.warns(UserWarning, match="timestamps are not sorted"):
+        tsd = nap.Tsd(t=np.array([3.0, 1.0, 2.0]), d=np.array([30.0, 10.0, 20.0]))
+    np.testing.assert_array_equal(tsd.t, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(tsd.d, [10.0, 20.0, 30.0])
+    with pytest.warns(UserWarning, match="timestamps are not sorted"):
+        tf = nap.TsdFrame(t=np.array([1.0, 0.0]), d=np.array([[1, 2], [3, 4]]))
+    np.testing.assert_array_equal(tf.values, [[3, 4], [1, 2]])

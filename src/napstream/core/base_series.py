@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import config
-from ..errors import InvalidInputError, InvalidTypeError, missing_dependency
+from ..errors import InvalidInputError, InvalidTypeError, UnknownFormatError, missing_dependency
 from . import _series_kernels as kern
 from .chunked import ChunkedMixin
 from .interval_set import IntervalSet
@@ -99,9 +99,15 @@ def as_data(d: Any, load_array: bool) -> Any:
     if isinstance(d, (list, tuple)):
         return np.array(d)
     if is_array_like(d):
-        return np.asarray(d[()] if not len(d.shape) else d[...]) if load_array else LazyArray(d)
-    raise InvalidTypeError(
-        f"d must be array-like (numpy array, list, h5py dataset, LazyArray...), got {type(d).__name__}"
+        if not load_array:
+            return LazyArray(d)
+        from .utils import warn_conversion
+
+        warn_conversion(d, "d")
+        return np.asarray(d[()] if not len(d.shape) else d[...])
+    raise UnknownFormatError(
+        "Unknown format for d. Accepted formats are numpy.ndarray, list, tuple or any array-like objects "
+        f"(numpy array, list, h5py dataset, LazyArray...; got {type(d).__name__})."
     )
 
 

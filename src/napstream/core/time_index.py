@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FileFormatError, InvalidInputError, InvalidTypeError, NapstreamError
+from ..errors import FileFormatError, InvalidInputError, InvalidTypeError, NapstreamError, UnknownFormatError
 from .lazy import LazyArray, normalize_segments
 
 __all__ = ["TimeIndex", "ArrayTimeIndex", "RegularTimeIndex", "TsIndex", "as_time_index", "SEARCH_BLOCK"]
@@ -465,7 +465,8 @@ def as_time_index(t: Any, time_units: str = "s", name: str = "t") -> TimeIndex:
             t = t.with_transform(scale=1.0 / {"ms": 1e3, "us": 1e6}[time_units])
         return ArrayTimeIndex(t, check=False)
     if isinstance(t, (str, bytes)) or t is None:
-        raise InvalidTypeError(f"{name} must be an array of times, got {type(t).__name__}")
+        raise UnknownFormatError(f"Unknown format for {name}. Accepted formats are numpy.ndarray, list, tuple "
+                                 f"or any array-like objects (got {type(t).__name__}).")
     try:
         arr = np.asarray(t)
     except Exception as err:  # noqa: BLE001 - re-raise with a clear message
@@ -478,3 +479,35 @@ def as_time_index(t: Any, time_units: str = "s", name: str = "t") -> TimeIndex:
     arr = np.asarray(to_seconds(arr.astype(np.float64), time_units), dtype=np.float64)
     check_timestamps(arr, name)
     return ArrayTimeIndex(arr, check=False)
+
+
+def as_time_index_sorting(t: Any, time_units: str = "s", name: str = "t") -> tuple[TimeIndex, np.ndarray | None]:
+    """Like :func:`as_time_index`, but unsorted in-memory times are sorted (stable) with pynapple's
+    "timestamps are not sorted" warning instead of rejected; returns ``(index, order)`` where
+    ``order`` (or None when already sorted) is the permutation to apply to the values."""
+    if isinstance(t, (TimeIndex, LazyArray)):
+        return as_time_index(t, time_units, name), None
+    if not isinstance(t, (str, bytes)) and t is not None and not isinstance(t, np.ndarray):
+        from .utils import is_array_like, warn_conversion
+
+        if is_array_like(t) and not isinstance(t, (list, tuple)):
+            warn_conversion(t, name)
+            t = np.asarray(t)
+    try:
+        return as_time_index(t, time_units, name), None
+    except InvalidInputError:
+        arr = np.atleast_1d(np.asarray(t))
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+            raise
+        sec = np.asarray(to_seconds_any(arr.astype(np.float64), time_units), dtype=np.float64)
+        if not np.isfinite(sec).all():
+            raise
+        warn_unsorted()
+        order = np.argsort(sec, kind="stable")
+        return ArrayTimeIndex(sec[order], check=False), order
+
+
+def to_seconds_any(t: np.ndarray, time_units: str) -> np.ndarray:
+    from .units import to_seconds
+
+    return to_seconds(t, time_units)

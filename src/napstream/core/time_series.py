@@ -36,7 +36,7 @@ from .lazy import LazyArray, is_array_like
 from .metadata import MetadataMixin
 from .numpy_interop import NumpyInteropMixin
 from .trial_methods import SeriesTrialMethods, TsTrialMethods
-from .time_index import ArrayTimeIndex, TimeIndex, as_time_index, check_timestamps
+from .time_index import ArrayTimeIndex, TimeIndex, as_time_index, as_time_index_sorting, check_timestamps
 from .units import to_seconds
 
 __all__ = ["Ts", "Tsd", "TsdFrame", "TsdTensor"]
@@ -51,8 +51,10 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
                  load_array: bool = True, **extra: Any) -> None:
         if d is None:
             raise InvalidTypeError(f"d is required to build a {type(self).__name__} (got None)")
-        tidx = as_time_index(t, self._check_units(time_units), "t")
+        tidx, order = as_time_index_sorting(t, self._check_units(time_units), "t")
         data = self._shape_data(as_data(d, load_array))
+        if order is not None and data.shape[0] == len(order):
+            data = np.asarray(data)[order]  # values follow their timestamps (pynapple leaves them)
         if data.shape[0] != len(tidx):
             raise InvalidInputError(
                 f"t and d must have the same length, got len(t)={len(tidx)} and len(d)={data.shape[0]}"
@@ -117,7 +119,8 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
                 return func(self, *args, **kwargs)
 
             return method
-        raise AttributeError(f"{type(self).__name__} object has no attribute {name!r}")
+        # pynapple's wording (scripts match on it)
+        raise AttributeError(f"Time series object does not have the attribute {name}")
 
     # ------------------------------------------------------------------ indexing
     def _bool_key(self, key: Any) -> Any:
@@ -733,7 +736,7 @@ class Ts(TsTrialMethods, _TimeSeriesBase):
     """
 
     def __init__(self, t: Any, time_units: str = "s", time_support: IntervalSet | None = None) -> None:
-        tidx = as_time_index(t, self._check_units(time_units), "t")
+        tidx, _ = as_time_index_sorting(t, self._check_units(time_units), "t")
         self._setup(tidx, None, as_support(time_support), True)
 
     def __getitem__(self, key: Any) -> Ts:

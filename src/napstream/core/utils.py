@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["is_array_like", "get_backend"]
+__all__ = ["is_array_like", "get_backend", "warn_conversion"]
 
 
 def is_array_like(obj: Any) -> bool:
@@ -56,3 +56,15 @@ def get_backend() -> str:
     from ..config import config
 
     return config.backend
+
+
+def warn_conversion(array: Any, name: str) -> None:
+    """pynapple's warning when a non-NumPy array-like is converted to a NumPy array in memory
+    (silenced by ``nap.config.suppress_conversion_warnings = True``)."""
+    import warnings
+
+    from ..config import config
+
+    if not config.suppress_conversion_warnings:
+        warnings.warn(f"Converting '{name}' to numpy.array. The provided array was of type "
+                      f"'{type(array).__name__}'.", UserWarning, stacklevel=4)
