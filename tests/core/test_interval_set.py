@@ -115,11 +115,24 @@ def test_constructor_from_dataframe_and_intervalset(seed):
     assert_same(IntervalSet(ours, metadata=z), nap.IntervalSet(ref, metadata=z))
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_start_after_end_dropped_like_pynapple(seed):
+    rng = np.random.default_rng(seed)
+    s = np.sort(rng.integers(0, 30, 6)).astype(float)
+    e = np.sort(rng.integers(0, 30, 6)).astype(float)
+    with warnings.catch_warnings(record=True) as ours_w:
+        warnings.simplefilter("always")
+        ours = IntervalSet(s, e)
+    with warnings.catch_warnings(record=True) as ref_w:
+        warnings.simplefilter("always")
+        ref = nap.IntervalSet(s, e)
+    np.testing.assert_array_equal(ours.values, ref.values)
+    assert [str(w.message) for w in ours_w] == [str(w.message) for w in ref_w]
+
+
 def test_bad_input_raises():
-    with pytest.raises(InvalidInputError, match=r"interval 1 has start=12.0 > end=11.0"):
-        IntervalSet([0, 12], [5, 11])
-    with pytest.raises(ValueError, match="start must be <= end"):
-        IntervalSet([[3, 1]])
+    with pytest.warns(UserWarning, match="Some ends precede the relative start. Dropping them!"):
+        assert len(IntervalSet([[3, 1]])) == 0
     with pytest.raises(InvalidInputError, match="same length, got 2 and 3"):
         IntervalSet([0, 10], [5, 12, 20])
     with pytest.raises(InvalidTypeError, match="start must be"):

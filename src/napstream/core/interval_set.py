@@ -124,11 +124,8 @@ def _check_values(s: np.ndarray, e: np.ndarray) -> None:
         raise InvalidInputError(
             f"start and end must be finite times; interval {bad} is [{float(s[bad])}, {float(e[bad])}]"
         )
-    if (s > e).any():
-        i = int(np.flatnonzero(s > e)[0])
-        raise InvalidInputError(
-            f"start must be <= end for every interval; interval {i} has start={float(s[i])} > end={float(e[i])}"
-        )
+    # start > end is not an error: as in pynapple, such intervals are dropped with the warning
+    # "Some ends precede the relative start. Dropping them!" (K.fix_intervals)
 
 
 def _sort_separately(s: np.ndarray, e: np.ndarray, has_meta: bool) -> tuple[np.ndarray, np.ndarray, bool]:

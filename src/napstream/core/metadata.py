@@ -147,9 +147,10 @@ class MetadataMixin:
         if not initialized or (name.startswith("_") and name not in _MACHINERY):
             object.__setattr__(self, name, value)
         elif name in self.__dict__.get("_class_attributes", ()) or name in _MACHINERY:
+            why = ("IntervalSet is immutable" if type(self).__name__ == "IntervalSet"  # pynapple's wording
+                   else f"it is a reserved attribute of {type(self).__name__}")
             raise AttributeError(
-                f"Cannot set attribute '{name}': it is a reserved attribute of {type(self).__name__}. "
-                f"Use 'set_info()' to set '{name}' as metadata."
+                f"Cannot set attribute '{name}'; {why}. Use 'set_info()' to set '{name}' as metadata."
             )
         else:
             self.set_info(**{name: value})
@@ -159,7 +160,7 @@ class MetadataMixin:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if not isinstance(key, str):
-            raise InvalidTypeError(f"metadata keys must be strings, got {type(key).__name__}")
+            raise InvalidTypeError(f"Metadata keys must be strings! Got {type(key).__name__}.")
         self.set_info({key: value})
 
     # -- public API -------------------------------------------------------------------------
@@ -357,6 +358,8 @@ class MetadataMixin:
         keys = self._as_key_list(key)
         self._check_droppable(keys)
         missing = [k for k in keys if k not in self._metadata_store()]
+        if missing and isinstance(key, str):
+            raise KeyNotFoundError(f"Metadata column {key} not found. Metadata columns are {self.metadata_columns}")
         if missing:
             raise KeyNotFoundError(
                 f"Metadata column(s) {missing} not found. Metadata columns are {self.metadata_columns}"
@@ -375,7 +378,10 @@ class MetadataMixin:
         >>> ep.metadata_columns
         ['l2']
         """
-        keys = self._as_key_list(key)
+        if isinstance(key, (list, tuple, np.ndarray)):
+            keys = list(key)
+        else:
+            keys = self._as_key_list(key)
         missing = [k for k in keys if k not in self._metadata_store()]
         if missing:
             raise KeyNotFoundError(

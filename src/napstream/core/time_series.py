@@ -622,7 +622,7 @@ class TsdFrame(MetadataMixin, _BaseTsd):
     def _check_metadata_name(self, name: Any) -> None:
         super()._check_metadata_name(name)
         if name in self.columns:
-            raise InvalidInputError(f"metadata name {name!r} is also a column label of the TsdFrame")
+            raise InvalidInputError(f"Invalid metadata name '{name}'. Metadata name must differ from {list(self.columns)} column names!")
 
     def as_dataframe(self) -> pd.DataFrame:
         """A pandas DataFrame indexed by time (materialises).
