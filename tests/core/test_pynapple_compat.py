@@ -294,3 +294,43 @@ def test_conversion_warning_like_pynapple():
         config.restore_defaults()
     with pytest.raises(RuntimeError, match="Unknown format for t"):
         nap.Ts(t="abc")
+
+
+class _CountingDataset:
+    """An h5py dataset wrapper counting the elements read (has shape, dtype, ndim like h5py)."""
+
+    def __init__(self, dset):
+        self.dset, self.shape, self.dtype, self.ndim, self.chunks = dset, dset.shape, dset.dtype, dset.ndim, dset.chunks
+        self.elements = 0
+
+    def __getitem__(self, key):
+        out = self.dset[key]
+        self.elements += int(np.size(out))
+        return out
+
+    def __len__(self):
+        return self.shape[0]
+
+
+def test_file_timestamps_stay_lazy_with_load_array_false(tmp_path):
+    n = 200_000
+    t = np.arange(n) / 1000.0
+    d = np.sin(t)
+    with h5py.File(tmp_path / "big.h5", "w") as h:
+        h.create_dataset("t", data=t, chunks=(4096,))
+        h.create_dataset("d", data=d, chunks=(4096,))
+    with h5py.File(tmp_path / "big.h5", "r") as h:
+        rt, rd = _CountingDataset(h["t"]), _CountingDataset(h["d"])
+        tsd = nap.Tsd(t=rt, d=rd, load_array=False)
+        assert tsd.is_lazy and tsd.time_index.is_lazy
+        assert rt.elements < 100 and rd.elements == 0  # construction: first/last timestamps only
+        win = tsd.get(100.0, 101.0)
+        np.testing.assert_array_equal(win.t, pynapple.Tsd(t=t, d=d).get(100.0, 101.0).t)
+        np.testing.assert_array_equal(win.d, d[100_000:101_001])
+        assert rt.elements < 10 * 4096 and rd.elements < 3 * 4096  # a few blocks, not 200 000 rows
+        ref = pynapple.Tsd(t=t, d=d)
+        ep = nap.IntervalSet([10.0, 150.0], [12.0, 150.5])
+        got = tsd.restrict(ep)
+        want = ref.restrict(pynapple.IntervalSet([10.0, 150.0], [12.0, 150.5]))
+        np.testing.assert_array_equal(got.t, want.t)
+        np.testing.assert_array_equal(got.d, want.d)
