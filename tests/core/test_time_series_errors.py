@@ -44,7 +44,7 @@ def test_bad_data_and_arguments():
     tsd = nap.Tsd(t=t, d=t)
     with pytest.raises(TypeError, match="iset must be an IntervalSet"):
         tsd.restrict([0, 1])
-    with pytest.raises(TypeError, match="bin_size must be a float or an int"):
+    with pytest.raises(TypeError, match="bin_size argument should be float or int"):
         tsd.count("1")
     with pytest.raises(ValueError, match="bin_size must be > 0"):
         tsd.count(-1.0)
@@ -56,11 +56,11 @@ def test_bad_data_and_arguments():
         tsd.get(2.0, 1.0)
     with pytest.raises(TypeError, match="start must be an int or a float"):
         tsd.get("a")
-    with pytest.raises(ValueError, match="method must be"):
+    with pytest.raises(ValueError, match="Method over for thresholding is not accepted"):
         tsd.threshold(1.0, method="over")
-    with pytest.raises(ValueError, match="mode must be"):
+    with pytest.raises(ValueError, match="Argument ``mode`` should be"):
         tsd.value_from(tsd, mode="nearest")
-    with pytest.raises(TypeError, match="data must be a Tsd"):
+    with pytest.raises(TypeError, match="First argument should be an instance of Tsd"):
         tsd.value_from(np.arange(3))
     with pytest.raises(TypeError, match="update_time_support must be a bool"):
         tsd.dropna(1)
@@ -70,7 +70,7 @@ def test_bad_data_and_arguments():
         tsd.interpolate(np.arange(3))
     with pytest.raises(TypeError, match="std must be an int or a float"):
         tsd.smooth("1")
-    with pytest.raises(InvalidInputError, match="a time series used as index must hold booleans"):
+    with pytest.raises(InvalidInputError, match="When indexing with a Tsd, it must contain boolean values"):
         tsd[tsd]
     with pytest.raises(RuntimeError, match="not permitted"):
         tsd.time_support = nap.IntervalSet(0, 1)

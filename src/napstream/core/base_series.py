@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import config
-from ..errors import InvalidInputError, InvalidTypeError, UnknownFormatError, missing_dependency
+from ..errors import ArgumentRuntimeError, InvalidInputError, InvalidTypeError, UnknownFormatError, missing_dependency
 from . import _series_kernels as kern
 from .chunked import ChunkedMixin
 from .interval_set import IntervalSet
@@ -56,7 +56,10 @@ TsIndexView = TsIndex
 def check_iset(iset: Any, name: str = "iset") -> IntervalSet:
     """Raise a clear TypeError unless ``iset`` is an IntervalSet."""
     if not isinstance(iset, IntervalSet):
-        raise InvalidTypeError(f"{name} must be an IntervalSet, got {type(iset).__name__}")
+        lead = {"iset": "Argument should be IntervalSet",
+                "epochs": "epochs should be an object of type IntervalSet"}.get(name)  # pynapple's wording
+        detail = f"{name} must be an IntervalSet, got {type(iset).__name__}"
+        raise InvalidTypeError(f"{lead}: {detail}" if lead else detail)
     return iset
 
 
@@ -390,7 +393,7 @@ class _TimeSeriesBase(ChunkedMixin):
         """
         if bin_size is not None:
             if isinstance(bin_size, bool) or not isinstance(bin_size, Number):
-                raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
+                raise InvalidTypeError(f"bin_size argument should be float or int. Got {type(bin_size).__name__}.")
             bin_size = float(to_seconds(float(bin_size), self._check_units(time_units)))
             if not bin_size > 0:
                 raise InvalidInputError(f"bin_size must be > 0, got {bin_size}")
@@ -399,7 +402,7 @@ class _TimeSeriesBase(ChunkedMixin):
         try:
             dtype = np.dtype(np.int64 if dtype is None else dtype)
         except TypeError as err:
-            raise InvalidInputError(f"dtype must be a numpy dtype, got {dtype!r}") from err
+            raise InvalidInputError(f"{dtype} is not a valid numpy dtype") from err
         starts, ends = ep.start, ep.end
         lo, hi = self._epoch_rows(starts, ends)
         if bin_size is None:
@@ -469,10 +472,10 @@ class _TimeSeriesBase(ChunkedMixin):
         array([10, 20])
         """
         if not isinstance(data, _TimeSeriesBase) or data._d is None:
-            raise InvalidTypeError(f"data must be a Tsd, TsdFrame or TsdTensor, got {type(data).__name__}")
+            raise InvalidTypeError(f"First argument should be an instance of Tsd, TsdFrame or TsdTensor, got {type(data).__name__}")
         ep = data.time_support if ep is None else check_iset(ep, "ep")
         if mode not in ("closest", "before", "after"):
-            raise InvalidInputError(f"mode must be 'closest', 'before' or 'after', got {mode!r}")
+            raise InvalidInputError(f'Argument ``mode`` should be "closest", "before", or "after". {mode!r} provided instead.')
         t = self.t
         lo, hi = kern.epoch_rows(t, ep.start, ep.end)
         tlo, thi = data._epoch_rows(ep.start, ep.end)
@@ -516,7 +519,7 @@ class _TimeSeriesBase(ChunkedMixin):
         """
         alphas = {"start": 0.0, "center": 0.5, "end": 1.0}
         if align not in alphas:
-            raise InvalidInputError(f"align must be 'start', 'center' or 'end', got {align!r}")
+            raise ArgumentRuntimeError(f"align should be 'start', 'center' or 'end', got {align!r}")
         epochs = self.time_support if epochs is None else check_iset(epochs, "epochs")
         t_all = self.t
         ts, ds = [], []

@@ -134,7 +134,7 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
     def _bool_key(self, key: Any) -> Any:
         if isinstance(key, _BaseTsd):
             if not np.issubdtype(key.dtype, np.bool_):
-                raise InvalidInputError(f"a time series used as index must hold booleans, got dtype {key.dtype}")
+                raise InvalidInputError("When indexing with a Tsd, it must contain boolean values")
             return np.asarray(key.values)
         return key
 
@@ -182,7 +182,7 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
         array([2., 5.])
         """
         if isinstance(bin_size, bool) or not isinstance(bin_size, Number):
-            raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
+            raise InvalidTypeError(f"bin_size argument should be float or int. Got {type(bin_size).__name__}.")
         ep = self.time_support if not isinstance(ep, IntervalSet) else ep
         bs = float(to_seconds(float(bin_size), self._check_units(time_units)))  # type: ignore[arg-type]
         if not bs > 0:
@@ -471,7 +471,7 @@ class Tsd(_BaseTsd):
         """
         if method not in ("above", "below", "aboveequal", "belowequal"):
             raise InvalidInputError(
-                f"method must be 'above', 'below', 'aboveequal' or 'belowequal', got {method!r}"
+                f"Method {method} for thresholding is not accepted."
             )
         if isinstance(thr, bool) or not isinstance(thr, Number):
             raise InvalidTypeError(f"thr must be a number, got {type(thr).__name__}")

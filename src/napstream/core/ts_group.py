@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
+from ..errors import ArgumentRuntimeError, InvalidInputError, InvalidTypeError, KeyNotFoundError
 from ._group_kernels import bin_edges, count_index, is_subset, union_intervals
 from .base_series import _import_pynapple
 from .interval_set import IntervalSet
@@ -80,12 +80,12 @@ def _check_keys(data: Any) -> dict[int, Any]:
         try:
             keys.append(int(k))
         except (TypeError, ValueError) as err:
-            raise InvalidInputError(f"data keys must be convertible to integers, got key {k!r}") from err
+            raise InvalidInputError(f"All keys must be convertible to integers (got key {k!r}).") from err
     for k, ik in zip(data, keys):
         if abs(ik - float(k)) > 1e-8 + 1e-5 * abs(float(k)):  # np.allclose, as pynapple checks
-            raise InvalidInputError(f"data keys must have integer values, got key {k!r}")
+            raise InvalidInputError(f"All keys must have integer value (got key {k!r}).")
     if len(keys) != len(set(keys)):
-        raise InvalidInputError(f"two data keys map to the same integer: {list(data)}")
+        raise InvalidInputError(f"Two dictionary keys contain the same integer value: {list(data)}")
     by_int = dict(zip(keys, data.values()))
     return {k: by_int[k] for k in sorted(keys)}
 
@@ -377,12 +377,12 @@ class TsGroup(UserDict, MetadataMixin):
         array([10., 20.])
         """
         if not (isinstance(tsd, Tsd) or (hasattr(tsd, "lazy_data") and hasattr(tsd, "time_support"))):
-            raise InvalidTypeError(f"tsd must be a Tsd, TsdFrame or TsdTensor, got {type(tsd).__name__}")
+            raise InvalidTypeError(f"First argument should be an instance of Tsd, TsdFrame or TsdTensor, got {type(tsd).__name__}")
         ep = tsd.time_support if ep is None else ep
         if not isinstance(ep, IntervalSet):
-            raise InvalidTypeError(f"ep must be an IntervalSet or None, got {type(ep).__name__}")
+            raise InvalidTypeError(f"Argument ep should be of type IntervalSet or None, got {type(ep).__name__}")
         if mode not in ("closest", "before", "after"):
-            raise InvalidInputError(f"mode must be 'closest', 'before' or 'after', got {mode!r}")
+            raise InvalidInputError(f'Argument ``mode`` should be "closest", "before", or "after". {mode!r} provided instead.')
         units = {k: u.value_from(tsd, ep=ep, mode=mode) for k, u in self.data.items()}
         return TsGroup(units, time_support=ep, metadata=self._user_metadata())
 
@@ -421,7 +421,7 @@ class TsGroup(UserDict, MetadataMixin):
             if isinstance(bin_size, (int, np.integer)) and not isinstance(bin_size, bool):
                 bin_size = float(bin_size)
             if not isinstance(bin_size, (float, np.floating)):
-                raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
+                raise InvalidTypeError(f"bin_size argument should be float or int. Got {type(bin_size).__name__}.")
             if not np.isfinite(bin_size) or bin_size <= 0:
                 raise InvalidInputError(f"bin_size must be a positive finite number, got {bin_size!r}")
         if not isinstance(time_units, str) or time_units not in ("s", "ms", "us"):
@@ -432,7 +432,7 @@ class TsGroup(UserDict, MetadataMixin):
         try:
             dtype = np.dtype(np.int64 if dtype is None else dtype)
         except TypeError as err:
-            raise InvalidInputError(f"dtype must be a valid numpy dtype, got {dtype!r}") from err
+            raise InvalidInputError(f"{dtype} is not a valid numpy dtype") from err
         starts, ends = ep.start, ep.end
         if bin_size is None:
             edges = None
@@ -469,7 +469,7 @@ class TsGroup(UserDict, MetadataMixin):
     def _label_values(self, arg: Any) -> np.ndarray:
         if isinstance(arg, pd.Series):
             if not np.array_equal(self.index, arg.index):
-                raise InvalidInputError(f"the Series index must equal the group index {list(self.index)}")
+                raise InvalidInputError("Index are not equals")
             return np.asarray(arg.values).ravel()
         if isinstance(arg, (np.ndarray, list)):
             if len(arg) != len(self):
@@ -497,12 +497,15 @@ class TsGroup(UserDict, MetadataMixin):
         array([[ 1.,  1., nan, nan],
                [ 1.,  1.,  1.,  1.]])
         """
+        # pynapple's checks, order, messages and type (RuntimeError)
         if not isinstance(ep, IntervalSet):
-            raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
+            raise ArgumentRuntimeError("Argument ep should be of type IntervalSet")
+        if time_unit not in ("s", "ms", "us"):
+            raise ArgumentRuntimeError("time_unit should be 's', 'ms' or 'us'")
         if align not in ("start", "end"):
-            raise InvalidInputError(f"align must be 'start' or 'end', got {align!r}")
+            raise ArgumentRuntimeError("align should be 'start' or 'end'")
         if not isinstance(bin_size, Number) or isinstance(bin_size, bool):
-            raise InvalidTypeError(f"bin_size must be a number, got {type(bin_size).__name__}")
+            raise ArgumentRuntimeError("bin_size should be of type int or float")
         size = float(np.asarray(to_seconds(np.array([bin_size], dtype=np.float64), check_units(time_unit)))[0])
         n_t = int(np.max(np.ceil((ep.end + size - ep.start) / size))) if len(ep) else 0
         counts = self.count(bin_size=size, ep=ep)
