@@ -35,6 +35,7 @@ __all__ = [
     "DandiError",
     "ArgumentIOError",
     "ArgumentRuntimeError",
+    "ArgumentTypeIOError",
     "UnknownFormatError",
 ]
 
@@ -105,6 +106,10 @@ class MissingDependencyError(NapstreamError, ImportError):
 class ArgumentIOError(InvalidInputError, OSError):
     """An invalid argument where pynapple raises ``IOError``: also an OSError, so pynapple scripts
     that catch ``IOError`` keep working (a ValueError too)."""
+
+
+class ArgumentTypeIOError(InvalidTypeError, OSError):
+    """An argument of the wrong type where pynapple raises ``IOError`` (a TypeError too)."""
 
 
 class ArgumentRuntimeError(InvalidInputError, RuntimeError):

@@ -66,7 +66,7 @@ def test_bad_data_and_arguments():
         tsd.dropna(1)
     with pytest.raises(ValueError, match="trim must be"):
         tsd.convolve(np.ones(2), trim="middle")
-    with pytest.raises(TypeError, match="ts must be a Ts"):
+    with pytest.raises(TypeError, match="First argument should be an instance of Ts, Tsd"):
         tsd.interpolate(np.arange(3))
     with pytest.raises(TypeError, match="std must be an int or a float"):
         tsd.smooth("1")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
+from ..errors import ArgumentTypeIOError, InvalidInputError, InvalidTypeError, KeyNotFoundError
 from . import _series_kernels as kern
 from .base_series import (
     as_data, as_support, key_is_ordered, _TimeSeriesBase, check_iset, fmt_time, register_classes, tabulate,
@@ -321,12 +321,15 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
         >>> tsd.interpolate(nap.Ts(t=[0.5, 1.0])).d
         array([1., 2.])
         """
+        # pynapple's messages, exactly (its tests compare them); TypeError and IOError
         if not isinstance(ts, _TimeSeriesBase):
-            raise InvalidTypeError(f"ts must be a Ts, Tsd, TsdFrame or TsdTensor, got {type(ts).__name__}")
+            raise ArgumentTypeIOError("First argument should be an instance of Ts, Tsd, TsdFrame or TsdTensor")
         for name, v in (("left", left), ("right", right)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, Number)):
-                raise InvalidTypeError(f"{name} must be a float or an int, got {type(v).__name__}")
-        ep = self.time_support if ep is None else check_iset(ep, "ep")
+                raise ArgumentTypeIOError(f"Argument {name} should be of type float or int")
+        if ep is not None and not isinstance(ep, IntervalSet):
+            raise ArgumentTypeIOError("ep should be an object of type IntervalSet")
+        ep = self.time_support if ep is None else ep
         new_t = ts.restrict(ep).t
         lo, hi = self._epoch_rows(ep.start, ep.end)
         if self.is_lazy:

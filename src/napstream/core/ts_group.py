@@ -224,7 +224,7 @@ class TsGroup(UserDict, MetadataMixin):
                 np.concatenate([p[1] for p in parts]) if parts else np.empty(0),
             )
             if len(s) == 0:
-                raise InvalidInputError(
+                raise ArgumentRuntimeError(
                     "Union of time supports is empty. Consider passing a time support as argument."
                 )
             time_support = IntervalSet(s, e)
