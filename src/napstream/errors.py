@@ -36,6 +36,7 @@ __all__ = [
     "ArgumentIOError",
     "ArgumentRuntimeError",
     "ArgumentTypeIOError",
+    "ArgumentTypeRuntimeError",
     "UnknownFormatError",
 ]
 
@@ -110,6 +111,10 @@ class ArgumentIOError(InvalidInputError, OSError):
 
 class ArgumentTypeIOError(InvalidTypeError, OSError):
     """An argument of the wrong type where pynapple raises ``IOError`` (a TypeError too)."""
+
+
+class ArgumentTypeRuntimeError(InvalidTypeError, RuntimeError):
+    """An argument of the wrong type where pynapple raises ``RuntimeError`` (a TypeError too)."""
 
 
 class ArgumentRuntimeError(InvalidInputError, RuntimeError):
