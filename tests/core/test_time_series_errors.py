@@ -64,11 +64,11 @@ def test_bad_data_and_arguments():
         tsd.value_from(np.arange(3))
     with pytest.raises(TypeError, match="update_time_support must be a bool"):
         tsd.dropna(1)
-    with pytest.raises(ValueError, match="trim must be"):
+    with pytest.raises(ValueError, match="trim should be .both., .left. or .right."):
         tsd.convolve(np.ones(2), trim="middle")
     with pytest.raises(TypeError, match="First argument should be an instance of Ts, Tsd"):
         tsd.interpolate(np.arange(3))
-    with pytest.raises(TypeError, match="std must be an int or a float"):
+    with pytest.raises(TypeError, match="std should be type int or float"):
         tsd.smooth("1")
     with pytest.raises(InvalidInputError, match="When indexing with a Tsd, it must contain boolean values"):
         tsd[tsd]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentTypeIOError, InvalidInputError, InvalidTypeError, KeyNotFoundError
+from ..errors import ArgumentIOError, ArgumentTypeIOError, InvalidInputError, InvalidTypeError, KeyNotFoundError
 from . import _series_kernels as kern
 from .base_series import (
     as_data, as_support, key_is_ordered, _TimeSeriesBase, check_iset, fmt_time, register_classes, tabulate,
@@ -247,14 +247,14 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
         import warnings
 
         if not is_array_like(array):
-            raise InvalidTypeError(f"array must be a numpy array, got {type(array).__name__}")
+            raise ArgumentTypeIOError("Input should be a numpy array (or jax array if pynajax is installed).")
         array = np.asarray(array)
         if len(array) == 0:
-            raise InvalidInputError("array must not be empty")
+            raise ArgumentIOError("Input array is length 0")
         if array.ndim > 2:
-            raise InvalidInputError(f"array must have 1 or 2 dimensions, got shape {array.shape}")
+            raise ArgumentIOError("Array should be 1 or 2 dimension.")
         if trim not in ("both", "left", "right"):
-            raise InvalidInputError(f"trim must be 'both', 'left' or 'right', got {trim!r}")
+            raise ArgumentIOError("Unknown argument. trim should be 'both', 'left' or 'right'.")
         if ep is None:
             ep, obj = self.time_support, self
         else:
@@ -287,12 +287,17 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
         """
         from scipy import signal
 
+        # pynapple's messages, exactly (its tests compare them); TypeError and IOError
         if isinstance(std, bool) or not isinstance(std, (int, float)):
-            raise InvalidTypeError(f"std must be an int or a float, got {type(std).__name__}")
+            raise ArgumentTypeIOError("std should be type int or float")
         if isinstance(size_factor, bool) or not isinstance(size_factor, int):
-            raise InvalidTypeError(f"size_factor must be an int, got {type(size_factor).__name__}")
+            raise ArgumentTypeIOError("size_factor should be of type int")
         if not isinstance(norm, bool):
-            raise InvalidTypeError(f"norm must be a bool, got {type(norm).__name__}")
+            raise ArgumentTypeIOError("norm should be of type boolean")
+        if not isinstance(time_units, str):
+            raise ArgumentTypeIOError("time_units should be of type str")
+        if windowsize is not None and (isinstance(windowsize, bool) or not isinstance(windowsize, Number)):
+            raise ArgumentTypeIOError("windowsize should be type int or float")
         self._check_units(time_units)
         std_size = self.rate * float(to_seconds(float(std), time_units))
         if windowsize is not None:
