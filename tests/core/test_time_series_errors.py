@@ -48,7 +48,7 @@ def test_bad_data_and_arguments():
         tsd.count("1")
     with pytest.raises(ValueError, match="bin_size must be > 0"):
         tsd.count(-1.0)
-    with pytest.raises(TypeError, match="ep must be an IntervalSet"):
+    with pytest.raises(TypeError, match="ep argument should be of type IntervalSet"):
         tsd.count(1.0, ep=(0, 1))
     with pytest.raises(ValueError, match="time_units must be one of"):
         tsd.count(1.0, time_units="h")

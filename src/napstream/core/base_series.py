@@ -56,7 +56,7 @@ TsIndexView = TsIndex
 def check_iset(iset: Any, name: str = "iset") -> IntervalSet:
     """Raise a clear TypeError unless ``iset`` is an IntervalSet."""
     if not isinstance(iset, IntervalSet):
-        lead = {"iset": "Argument should be IntervalSet",
+        lead = {"iset": "Argument should be IntervalSet", "ep argument": "ep argument should be of type IntervalSet",
                 "epochs": "epochs should be an object of type IntervalSet"}.get(name)  # pynapple's wording
         detail = f"{name} must be an IntervalSet, got {type(iset).__name__}"
         raise InvalidTypeError(f"{lead}: {detail}" if lead else detail)
@@ -398,7 +398,7 @@ class _TimeSeriesBase(ChunkedMixin):
             if not bin_size > 0:
                 raise InvalidInputError(f"bin_size must be > 0, got {bin_size}")
         self._check_units(time_units)
-        ep = self.time_support if ep is None else check_iset(ep, "ep")
+        ep = self.time_support if ep is None else check_iset(ep, "ep argument")
         try:
             dtype = np.dtype(np.int64 if dtype is None else dtype)
         except TypeError as err:

@@ -599,7 +599,7 @@ class TsdFrame(MetadataMixin, _BaseTsd):
             key = tuple(np.asarray(k.values) if isinstance(k, _BaseTsd) else k for k in key)
         if isinstance(key, TsdFrame):
             if not np.issubdtype(key.dtype, np.bool_):
-                raise InvalidInputError("a TsdFrame used as index must hold booleans")
+                raise InvalidInputError("When indexing with a TsdFrame, it must contain boolean values")
             return self.values[np.asarray(key.values)]
         if isinstance(key, str) or (
             isinstance(key, (list, np.ndarray, pd.Index)) and len(key) and all(isinstance(k, str) for k in key)

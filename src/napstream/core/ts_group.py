@@ -473,14 +473,15 @@ class TsGroup(UserDict, MetadataMixin):
             return np.asarray(arg.values).ravel()
         if isinstance(arg, (np.ndarray, list)):
             if len(arg) != len(self):
-                raise InvalidInputError(f"values must have one entry per unit ({len(self)}), got {len(arg)}")
+                raise InvalidInputError("Values is not the same length.")  # pynapple's wording, exactly
             return np.asarray(arg)
         if isinstance(arg, str):
             if arg not in self._metadata_store():
-                raise KeyNotFoundError(f"Key {arg} not in metadata of TsGroup {self.metadata_columns}")
+                raise KeyNotFoundError(f"Key {arg} not in metadata of TsGroup")  # pynapple's wording, exactly
             return np.asarray(self._metadata_store()[arg])
-        raise InvalidTypeError(
-            f"to_tsd takes a metadata column name, a pandas.Series, a list or an array, got {type(arg).__name__}"
+        raise InvalidTypeError(  # pynapple's wording, exactly
+            "Unknown argument format. Must be pandas.Series, numpy.ndarray or a string from one of the "
+            f"following values : [{', '.join(self.metadata_columns)}]"
         )
 
     def trial_count(
