@@ -32,7 +32,7 @@ _EXPORTS: dict[str, str] = {
     "TsGroup": "core", "LazyArray": "core", "TimeIndex": "core", "RegularTimeIndex": "core",
     "ArrayTimeIndex": "core", "TsIndex": "core", "NPZFile": "core",
     # nwb
-    "NWBFile": "nwb", "load_file": "nwb",
+    "NWBFile": "nwb", "load_file": "nwb", "load_session": "nwb",
     # io
     "cache_info": "io", "clear_cache": "io", "track_io": "io", "IOStats": "io",
     # process: spikes and behaviour

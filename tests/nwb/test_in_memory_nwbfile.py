@@ -52,3 +52,23 @@ def test_file_read_nwbfile_is_not_rewritten(tmp_path):
         read = io.read()
         assert not is_in_memory_nwbfile(read)
         assert nap.NWBFile(read).path == str(path)
+
+
+def test_load_session_reads_pynapples_session_folder(tmp_path):
+    folder = tmp_path / "session" / "pynapplenwb"
+    folder.mkdir(parents=True)
+    nwbfile = _nwbfile(np.ones((10, 2)))
+    nwbfile.add_epoch(0.0, 1.0, tags=["sleep"])
+    nwbfile.add_epoch(1.0, 2.0, tags=["wake"])
+    nwbfile.add_epoch(2.0, 3.0, tags=["sleep"])
+    with pynwb.NWBHDF5IO(str(folder / "s.nwb"), "w") as io:
+        io.write(nwbfile)
+    session = nap.load_session(str(tmp_path / "session"))
+    assert session.nwbfilepath == str(folder / "s.nwb")
+    assert sorted(session.epochs) == ["sleep", "wake"]
+    np.testing.assert_allclose(session.epochs["sleep"].values, [[0.0, 1.0], [2.0, 3.0]], atol=2e-6)
+    assert isinstance(session.time_support, nap.IntervalSet)
+    with pytest.raises(FileNotFoundError):
+        nap.load_session(str(tmp_path))
+    with pytest.raises(NotImplementedError):
+        nap.load_session(str(tmp_path / "session"), session_type="neurosuite")
