@@ -87,6 +87,12 @@ def as_support(time_support: Any) -> IntervalSet | None:
     return time_support
 
 
+def file_array(a: Any) -> bool:
+    """1-D array-like not in memory (h5py dataset, zarr array...): kept lazy with load_array=False."""
+    return (not isinstance(a, (np.ndarray, list, tuple, LazyArray, TimeIndex, pd.Series, pd.Index))
+            and is_array_like(a) and len(getattr(a, "shape", ())) == 1)
+
+
 def as_data(d: Any, load_array: bool) -> Any:
     """User data -> np.ndarray or LazyArray (pynapple's ``load_array`` rule)."""
     if isinstance(d, LazyArray):

@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import ArgumentIOError, ArgumentTypeIOError, InvalidInputError, InvalidTypeError, KeyNotFoundError
 from . import _series_kernels as kern
 from .base_series import (
-    as_data, as_support, key_is_ordered, _TimeSeriesBase, check_iset, fmt_time, register_classes, tabulate,
+    as_data, as_support, file_array, key_is_ordered, _TimeSeriesBase, check_iset, fmt_time, register_classes, tabulate,
 )
 from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like
@@ -42,12 +42,6 @@ from .units import to_seconds
 __all__ = ["Ts", "Tsd", "TsdFrame", "TsdTensor"]
 
 
-def _file_array(a: Any) -> bool:
-    """An array-like that is not in memory (h5py dataset, zarr array...): kept lazy with load_array=False."""
-    return (not isinstance(a, (np.ndarray, list, tuple, LazyArray, TimeIndex, pd.Series, pd.Index))
-            and is_array_like(a) and len(getattr(a, "shape", ())) == 1)
-
-
 class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
     """What Tsd, TsdFrame and TsdTensor share: values, indexing, value-based methods."""
 
@@ -57,7 +51,7 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
                  load_array: bool = True, **extra: Any) -> None:
         if d is None:
             raise InvalidTypeError(f"d is required to build a {type(self).__name__} (got None)")
-        if not load_array and _file_array(t):
+        if not load_array and file_array(t):
             t = LazyArray(t)  # timestamps stay in the file too; their order is checked as they are read
         tidx, order = as_time_index_sorting(t, self._check_units(time_units), "t")
         data = self._shape_data(as_data(d, load_array))
