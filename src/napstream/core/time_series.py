@@ -36,7 +36,7 @@ from .lazy import LazyArray, is_array_like
 from .metadata import MetadataMixin
 from .numpy_interop import NumpyInteropMixin
 from .trial_methods import SeriesTrialMethods, TsTrialMethods
-from .time_index import ArrayTimeIndex, TimeIndex, as_time_index, as_time_index_sorting, check_timestamps
+from .time_index import ArrayTimeIndex, TimeIndex, as_time_index_sorting, check_timestamps
 from .units import to_seconds
 
 __all__ = ["Ts", "Tsd", "TsdFrame", "TsdTensor"]
