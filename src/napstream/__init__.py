@@ -30,9 +30,9 @@ _EXPORTS: dict[str, str] = {
     # core
     "IntervalSet": "core", "Ts": "core", "Tsd": "core", "TsdFrame": "core", "TsdTensor": "core",
     "TsGroup": "core", "LazyArray": "core", "TimeIndex": "core", "RegularTimeIndex": "core",
-    "ArrayTimeIndex": "core",
+    "ArrayTimeIndex": "core", "TsIndex": "core", "NPZFile": "core",
     # nwb
-    "NWBFile": "nwb", "load_file": "nwb",
+    "NWBFile": "nwb", "load_file": "nwb", "load_session": "nwb",
     # sessions: many files at once
     "Dandiset": "dandiset", "map_sessions": "sessions", "combine_sessions": "sessions",
     # io

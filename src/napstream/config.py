@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -80,6 +81,10 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
+class InvalidBackendError(InvalidInputError, AssertionError):
+    """An unknown compute backend (an AssertionError too, as pynapple raises one)."""
+
+
 def _env(name: str, default: Any) -> Any:
     return os.environ.get(name, default)
 
@@ -114,6 +119,15 @@ class Config:
         Seconds without progress before a remote request counts as failed.
     dandi_api_url : str
         Base URL of the DANDI REST API.
+    backend : str
+        pynapple's compute backend setting, kept for compatibility: only "numba" (napstream's
+        kernels are NumPy/numba; "jax" falls back to "numba" with pynapple's warning).
+    suppress_conversion_warnings : bool
+        Silence the warning given when a non-NumPy array-like is converted to a NumPy array.
+    suppress_time_index_sorting_warnings : bool
+        Silence the warning given when unsorted timestamps are sorted.
+    time_index_precision : int
+        Decimal places timestamps are rounded to (read-only, 9 as in pynapple).
     """
 
     memory_budget: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_MEMORY_BUDGET", "256MiB")))
@@ -127,6 +141,34 @@ class Config:
     retries: int = 5
     timeout: float = 30.0
     dandi_api_url: str = field(default_factory=lambda: _env("NAPSTREAM_DANDI_API_URL", "https://api.dandiarchive.org/api"))
+    backend: str = "numba"
+    suppress_conversion_warnings: bool = False
+    suppress_time_index_sorting_warnings: bool = False
+
+    @property
+    def time_index_precision(self) -> int:
+        """Decimal places timestamps are rounded to (9, as in pynapple)."""
+        return 9
+
+    def set_backend(self, backend: str) -> None:
+        """Set pynapple's compute backend ("numba"; "jax" falls back to "numba" with a warning).
+
+        >>> config.set_backend("numba")
+        >>> config.backend
+        'numba'
+        """
+        self.backend = backend
+
+    def restore_defaults(self) -> None:
+        """Reset the warning switches to their defaults, as pynapple's ``restore_defaults`` does.
+
+        >>> config.suppress_conversion_warnings = True
+        >>> config.restore_defaults()
+        >>> config.suppress_conversion_warnings
+        False
+        """
+        self.suppress_conversion_warnings = False
+        self.suppress_time_index_sorting_warnings = False
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, self._validate(name, value))
@@ -151,6 +193,18 @@ class Config:
             if not isinstance(value, (int, float)) or value <= 0:
                 raise InvalidInputError(f"timeout must be a positive number of seconds, got {value!r}")
             return float(value)
+        if name == "backend":
+            if value not in ("numba", "jax"):
+                raise InvalidBackendError("Options for backend are 'jax' or 'numba'")
+            if value == "jax":
+                warnings.warn("Package pynajax is not found. Falling back to numba backend. napstream "
+                              "runs its own NumPy/numba kernels; the jax backend is not available.",
+                              stacklevel=3)
+            return "numba"
+        if name in ("suppress_conversion_warnings", "suppress_time_index_sorting_warnings"):
+            if not isinstance(value, bool):
+                raise InvalidInputError(f"{name} must be a boolean value.")
+            return value
         if name == "progress" and value not in (None, True, False):
             raise InvalidInputError(f"progress must be True, False or None, got {value!r}")
         return value

@@ -35,6 +35,11 @@ __all__ = [
     "MissingDependencyError",
     "DandiError",
     "InvalidArgumentError",
+    "ArgumentIOError",
+    "ArgumentRuntimeError",
+    "ArgumentTypeIOError",
+    "ArgumentTypeRuntimeError",
+    "UnknownFormatError",
 ]
 
 
@@ -108,6 +113,27 @@ class MemoryBudgetError(NapstreamError, ValueError):
 
 class MissingDependencyError(NapstreamError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class ArgumentIOError(InvalidInputError, OSError):
+    """An invalid argument where pynapple raises ``IOError``: also an OSError, so pynapple scripts
+    that catch ``IOError`` keep working (a ValueError too)."""
+
+
+class ArgumentTypeIOError(InvalidTypeError, OSError):
+    """An argument of the wrong type where pynapple raises ``IOError`` (a TypeError too)."""
+
+
+class ArgumentTypeRuntimeError(InvalidTypeError, RuntimeError):
+    """An argument of the wrong type where pynapple raises ``RuntimeError`` (a TypeError too)."""
+
+
+class ArgumentRuntimeError(InvalidInputError, RuntimeError):
+    """An invalid argument where pynapple raises ``RuntimeError`` (a ValueError too)."""
+
+
+class UnknownFormatError(InvalidTypeError, RuntimeError):
+    """Times or values of a type that is not array-like (a TypeError; a RuntimeError as in pynapple)."""
 
 
 class DandiError(NapstreamError, LookupError):

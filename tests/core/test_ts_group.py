@@ -106,7 +106,7 @@ def test_metadata_follows_unsorted_keys():
     [
         (Tsd(t=np.arange(3.0), d=np.arange(3.0)), InvalidTypeError, "data must be a dict"),
         ({"a": np.arange(3.0)}, InvalidInputError, "convertible to integers"),
-        ({0.5: np.arange(3.0)}, InvalidInputError, "integer values"),
+        ({0.5: np.arange(3.0)}, InvalidInputError, "All keys must have integer value"),
         ({1: np.arange(3.0), "1": np.arange(3.0)}, InvalidInputError, "same integer"),
         ({0: "spikes"}, InvalidTypeError, r"data\[0\] must be a Ts/Tsd"),
     ],

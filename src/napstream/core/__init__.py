@@ -2,11 +2,13 @@
 
 from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like
-from .time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex, as_time_index
+from .time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex, TsIndex, as_time_index
+from . import utils  # noqa: F401  (nap.core.utils, as in pynapple)
+from .npz import NPZFile
 
 __all__ = [
     "IntervalSet", "LazyArray", "is_array_like", "TimeIndex", "ArrayTimeIndex", "RegularTimeIndex",
-    "as_time_index",
+    "TsIndex", "as_time_index", "NPZFile",
 ]
 
 try:  # the classes below land as the foundation grows

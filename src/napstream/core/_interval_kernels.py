@@ -67,6 +67,8 @@ def fix_intervals(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.nd
         return np.zeros((0, 2), dtype=np.float64), flags
     if (end > start).all() and (start[1:] > end[:-1]).all():  # already clean: the common case
         return np.column_stack((start, end)), flags
+    if (end < start).any():  # intervals ending before they start: pynapple's sequential rule
+        return _fix_intervals_loop(start, end)
     first = np.flatnonzero(np.concatenate(([True], start[1:] >= end[:-1])))
     last = np.concatenate((first[1:] - 1, [m - 1]))
     size = last - first + 1
@@ -81,6 +83,39 @@ def fix_intervals(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.nd
     flags[0] = bool(touch.any())
     new_end[touch] -= 1.0e-6
     return np.column_stack((start[first], new_end)), flags
+
+
+def _fix_intervals_loop(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pynapple's interval clean-up, step by step (used when some ends precede their start): empty
+    intervals and intervals ending before their start are dropped, overlapping runs joined."""
+    flags = np.zeros(4, dtype=bool)
+    m = len(start)
+    out = []
+    i = 0
+    while i < m:
+        new_start, new_end = start[i], end[i]
+        while i < m and end[i] == start[i]:
+            flags[3] = True
+            i += 1
+        if i < m:
+            new_start, new_end = start[i], end[i]
+        while i < m and end[i] < start[i]:
+            flags[1] = True
+            i += 1
+        if i < m:
+            new_start, new_end = start[i], end[i]
+        if i >= m:
+            break
+        while i < m - 1 and start[i + 1] < end[i]:
+            flags[2] = True
+            i += 1
+            new_end = max(end[i - 1], end[i])
+        if i < m - 1 and new_end == start[i + 1]:
+            flags[0] = True
+            new_end -= 1.0e-6
+        out.append((new_start, new_end))
+        i += 1
+    return np.array(out, dtype=np.float64).reshape(-1, 2), flags
 
 
 def union(s1: np.ndarray, e1: np.ndarray, s2: np.ndarray, e2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 
 from ..config import config
-from ..errors import InvalidInputError, InvalidTypeError, missing_dependency
+from ..errors import ArgumentRuntimeError, InvalidInputError, InvalidTypeError, UnknownFormatError, missing_dependency
 from . import _series_kernels as kern
 from .chunked import ChunkedMixin
 from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like, normalize_segments
-from .time_index import ArrayTimeIndex, TimeIndex
+from .time_index import ArrayTimeIndex, TimeIndex, TsIndex
 from .units import check_units, from_seconds, to_seconds
 
 __all__ = ["_TimeSeriesBase", "TsIndexView", "register_classes"]
@@ -49,21 +49,17 @@ def register_classes(**classes: type) -> None:
     CLASSES.update(classes)
 
 
-class TsIndexView(np.ndarray):
-    """The timestamps as a numpy array with pynapple's ``TsIndex`` extras (``values``, ``in_units``)."""
-
-    @property
-    def values(self) -> np.ndarray:
-        return np.asarray(self)
-
-    def in_units(self, time_units: str = "s") -> np.ndarray:
-        return from_seconds(np.asarray(self), time_units)
+#: the type of ``obj.index`` (pynapple's TsIndex; the old name is kept for existing imports)
+TsIndexView = TsIndex
 
 
 def check_iset(iset: Any, name: str = "iset") -> IntervalSet:
     """Raise a clear TypeError unless ``iset`` is an IntervalSet."""
     if not isinstance(iset, IntervalSet):
-        raise InvalidTypeError(f"{name} must be an IntervalSet, got {type(iset).__name__}")
+        lead = {"iset": "Argument should be IntervalSet", "ep argument": "ep argument should be of type IntervalSet",
+                "epochs": "epochs should be an object of type IntervalSet"}.get(name)  # pynapple's wording
+        detail = f"{name} must be an IntervalSet, got {type(iset).__name__}"
+        raise InvalidTypeError(f"{lead}: {detail}" if lead else detail)
     return iset
 
 
@@ -91,6 +87,12 @@ def as_support(time_support: Any) -> IntervalSet | None:
     return time_support
 
 
+def file_array(a: Any) -> bool:
+    """1-D array-like not in memory (h5py dataset, zarr array...): kept lazy with load_array=False."""
+    return (not isinstance(a, (np.ndarray, list, tuple, LazyArray, TimeIndex, pd.Series, pd.Index))
+            and is_array_like(a) and len(getattr(a, "shape", ())) == 1)
+
+
 def as_data(d: Any, load_array: bool) -> Any:
     """User data -> np.ndarray or LazyArray (pynapple's ``load_array`` rule)."""
     if isinstance(d, LazyArray):
@@ -106,9 +108,15 @@ def as_data(d: Any, load_array: bool) -> Any:
     if isinstance(d, (list, tuple)):
         return np.array(d)
     if is_array_like(d):
-        return np.asarray(d[()] if not len(d.shape) else d[...]) if load_array else LazyArray(d)
-    raise InvalidTypeError(
-        f"d must be array-like (numpy array, list, h5py dataset, LazyArray...), got {type(d).__name__}"
+        if not load_array:
+            return LazyArray(d)
+        from .utils import warn_conversion
+
+        warn_conversion(d, "d")
+        return np.asarray(d[()] if not len(d.shape) else d[...])
+    raise UnknownFormatError(
+        "Unknown format for d. Accepted formats are numpy.ndarray, list, tuple or any array-like objects "
+        f"(numpy array, list, h5py dataset, LazyArray...; got {type(d).__name__})."
     )
 
 
@@ -391,16 +399,16 @@ class _TimeSeriesBase(ChunkedMixin):
         """
         if bin_size is not None:
             if isinstance(bin_size, bool) or not isinstance(bin_size, Number):
-                raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
+                raise InvalidTypeError(f"bin_size argument should be float or int. Got {type(bin_size).__name__}.")
             bin_size = float(to_seconds(float(bin_size), self._check_units(time_units)))
             if not bin_size > 0:
                 raise InvalidInputError(f"bin_size must be > 0, got {bin_size}")
         self._check_units(time_units)
-        ep = self.time_support if ep is None else check_iset(ep, "ep")
+        ep = self.time_support if ep is None else check_iset(ep, "ep argument")
         try:
             dtype = np.dtype(np.int64 if dtype is None else dtype)
         except TypeError as err:
-            raise InvalidInputError(f"dtype must be a numpy dtype, got {dtype!r}") from err
+            raise InvalidInputError(f"{dtype} is not a valid numpy dtype") from err
         starts, ends = ep.start, ep.end
         lo, hi = self._epoch_rows(starts, ends)
         if bin_size is None:
@@ -470,10 +478,10 @@ class _TimeSeriesBase(ChunkedMixin):
         array([10, 20])
         """
         if not isinstance(data, _TimeSeriesBase) or data._d is None:
-            raise InvalidTypeError(f"data must be a Tsd, TsdFrame or TsdTensor, got {type(data).__name__}")
+            raise InvalidTypeError(f"First argument should be an instance of Tsd, TsdFrame or TsdTensor, got {type(data).__name__}")
         ep = data.time_support if ep is None else check_iset(ep, "ep")
         if mode not in ("closest", "before", "after"):
-            raise InvalidInputError(f"mode must be 'closest', 'before' or 'after', got {mode!r}")
+            raise InvalidInputError(f'Argument ``mode`` should be "closest", "before", or "after". {mode!r} provided instead.')
         t = self.t
         lo, hi = kern.epoch_rows(t, ep.start, ep.end)
         tlo, thi = data._epoch_rows(ep.start, ep.end)
@@ -517,7 +525,7 @@ class _TimeSeriesBase(ChunkedMixin):
         """
         alphas = {"start": 0.0, "center": 0.5, "end": 1.0}
         if align not in alphas:
-            raise InvalidInputError(f"align must be 'start', 'center' or 'end', got {align!r}")
+            raise ArgumentRuntimeError(f"align should be 'start', 'center' or 'end', got {align!r}")
         epochs = self.time_support if epochs is None else check_iset(epochs, "epochs")
         t_all = self.t
         ts, ds = [], []
@@ -583,15 +591,16 @@ class _TimeSeriesBase(ChunkedMixin):
         >>> sorted(np.load(path).files)
         ['end', 'start', 't', 'type']
         """
-        if not isinstance(filename, (str, Path)):
-            raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
-        path = Path(filename).resolve()
-        if path.is_dir():
-            raise InvalidInputError(f"filename must be a file, got the directory {path}")
-        path = path.with_suffix(".npz")
-        if not path.parent.exists():
-            raise InvalidInputError(f"the folder of filename does not exist: {path.parent}")
-        np.savez(path, **self._save_dict())
+        from .npz import npz_path
+
+        np.savez(npz_path(filename), **self._save_dict())
+
+    @classmethod
+    def _from_npz_reader(cls, file: Any) -> Any:
+        """The object saved in an opened npz file (pynapple's hook, used by ``load_file``)."""
+        from .npz import series_from_npz
+
+        return series_from_npz(cls, file)
 
     def to_pynapple(self) -> Any:
         """The equivalent pynapple object (materialises; needs pynapple installed).

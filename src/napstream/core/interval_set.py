@@ -27,7 +27,10 @@ import numpy as np
 import pandas as pd
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError, NapstreamError, missing_dependency
+from ..errors import (
+    ArgumentIOError, ArgumentTypeIOError, ArgumentTypeRuntimeError, InvalidInputError, InvalidTypeError, KeyNotFoundError,
+    NapstreamError, UnknownFormatError, missing_dependency,
+)
 from . import _interval_kernels as K
 from .metadata import MetadataMixin
 from .units import check_units, from_seconds, to_seconds
@@ -50,7 +53,14 @@ def _as_1d(x: Any, name: str) -> np.ndarray:
     if isinstance(x, pd.Series):
         x = x.values
     if isinstance(x, (str, bytes)) or x is None or isinstance(x, (dict, set)):
-        raise InvalidTypeError(f"{name} must be a number or an array of times, got {type(x).__name__}")
+        raise UnknownFormatError(  # pynapple's message, exactly; a TypeError and a RuntimeError
+            f"Unknown format for {name}. Accepted formats are numpy.ndarray, list, tuple or any array-like objects."
+        )
+    if not isinstance(x, (np.ndarray, list, tuple)):
+        from .utils import is_array_like, warn_conversion
+
+        if is_array_like(x):
+            warn_conversion(x, name)
     try:
         arr = np.asarray(x)
     except Exception as err:  # noqa: BLE001 - any conversion failure is a type problem
@@ -101,7 +111,7 @@ def _read_inputs(start: Any, end: Any, metadata: Any) -> tuple[np.ndarray, np.nd
         return s, e, metadata
     s, e = _as_1d(start, "start"), _as_1d(end, "end")
     if len(s) != len(e):
-        raise InvalidInputError(f"start and end must have the same length, got {len(s)} and {len(e)}")
+        raise InvalidInputError("Starts end ends are not of the same length")  # pynapple's wording
     return s, e, metadata
 
 
@@ -124,11 +134,8 @@ def _check_values(s: np.ndarray, e: np.ndarray) -> None:
         raise InvalidInputError(
             f"start and end must be finite times; interval {bad} is [{float(s[bad])}, {float(e[bad])}]"
         )
-    if (s > e).any():
-        i = int(np.flatnonzero(s > e)[0])
-        raise InvalidInputError(
-            f"start must be <= end for every interval; interval {i} has start={float(s[i])} > end={float(e[i])}"
-        )
+    # start > end is not an error: as in pynapple, such intervals are dropped with the warning
+    # "Some ends precede the relative start. Dropping them!" (K.fix_intervals)
 
 
 def _sort_separately(s: np.ndarray, e: np.ndarray, has_meta: bool) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -282,7 +289,8 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
             if key in self._metadata:
                 return self.get_info(key)
             raise IntervalColumnError(
-                f"Unknown string key {key!r}. Should be in {['start', 'end'] + self.metadata_columns}"
+                "Unknown string argument. Should be in ['start', 'end']" if not self.metadata_columns
+                else f"Unknown string argument. Should be in {['start', 'end'] + self.metadata_columns}"
             )
         if isinstance(key, list) and key and all(isinstance(x, str) for x in key):
             return self.get_info(key)
@@ -471,11 +479,11 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         [[0.0, 0.999999], [1.0, 1.999999], [2.0, 2.999999]]
         """
         if isinstance(interval_size, bool) or not isinstance(interval_size, (Number, np.number)):
-            raise InvalidTypeError(f"interval_size must be a number, got {type(interval_size).__name__}")
+            raise ArgumentTypeIOError("Argument interval_size should of type float or int")  # pynapple's
         if not interval_size > 0:
-            raise InvalidInputError(f"interval_size must be strictly larger than 0, got {interval_size!r}")
+            raise ArgumentIOError("Argument interval_size should be strictly larger than 0")
         if not isinstance(time_units, str):
-            raise InvalidTypeError(f"time_units must be a string, got {type(time_units).__name__}")
+            raise ArgumentTypeIOError("Argument time_units should be of type str")  # pynapple's wording
         size = self._threshold(interval_size, time_units, "interval_size")
         if len(self) == 0:
             return IntervalSet(start=[], end=[])
@@ -518,7 +526,7 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         [2.0, 15.0]
         """
         if not isinstance(alpha, float):
-            raise InvalidTypeError(f"alpha must be a float, got {type(alpha).__name__}")
+            raise ArgumentTypeRuntimeError(f"Parameter alpha should be float type, got {type(alpha).__name__}")
         alpha = float(np.clip(alpha, 0, 1))
         return self._ts(self.start + (self.end - self.start) * alpha, time_support=self)
 
@@ -557,14 +565,9 @@ class IntervalSet(NDArrayOperatorsMixin, MetadataMixin):
         >>> IntervalSet.load(path).values.tolist()
         [[0.0, 5.0], [10.0, 20.0]]
         """
-        if not isinstance(filename, (str, Path)):
-            raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
-        path = Path(filename).resolve()
-        if path.is_dir():
-            raise InvalidInputError(f"filename must be a file, got the directory {str(path)!r}")
-        path = path.with_suffix(".npz")
-        if not path.parent.exists():
-            raise InvalidInputError(f"filename's folder {str(path.parent)!r} does not exist")
+        from .npz import npz_path
+
+        path = npz_path(filename)
         np.savez(
             path, start=self.values[:, 0], end=self.values[:, 1],
             type=np.array(["IntervalSet"], dtype=np.str_), _metadata=dict(self._metadata),

@@ -68,6 +68,9 @@ __all__ = ["MetadataMixin"]
 _PICKLE_NAMES = ("__getstate__", "__setstate__", "__reduce__", "__reduce_ex__", "__deepcopy__", "__copy__")
 
 
+#: the metadata machinery's own attributes: never replaced by ``obj.name = value`` once built
+_MACHINERY = frozenset({"_metadata", "_class_attributes", "_initialized"})
+
 #: dir() of each host class, computed once (dir() is slow and hosts are built often)
 _CLASS_NAMES: dict[type, frozenset] = {}
 
@@ -78,6 +81,17 @@ def _readonly(arr: Any) -> np.ndarray:
     return out
 
 
+class _Metadata(dict):
+    """The metadata store: column name -> read-only array, plus the row labels (pynapple's name).
+
+    A plain ``dict`` of columns; ``index`` is informative (hosts answer ``_metadata_index``).
+    """
+
+    def __init__(self, index: Any = None, data: Mapping | None = None) -> None:
+        super().__init__(data or {})
+        self.index = index
+
+
 class MetadataMixin:
     """Per-row metadata for a host object (see the module docstring for the plug-in contract)."""
 
@@ -85,7 +99,7 @@ class MetadataMixin:
     def _init_metadata(self) -> None:
         """Create empty metadata storage; call first thing in the host's ``__init__``."""
         self.__dict__["_initialized"] = False
-        self.__dict__["_metadata"] = {}
+        self.__dict__["_metadata"] = _Metadata()
 
     def _finish_metadata_init(self) -> None:
         """Freeze the host's attributes; later ``obj.name = v`` stores metadata."""
@@ -93,7 +107,7 @@ class MetadataMixin:
         names = _CLASS_NAMES.get(cls)
         if names is None:
             names = _CLASS_NAMES[cls] = frozenset(dir(cls))
-        self.__dict__["_class_attributes"] = names.union(self.__dict__)
+        self.__dict__["_class_attributes"] = names.union(self.__dict__, _MACHINERY)
         self.__dict__["_initialized"] = True
 
     @property
@@ -103,7 +117,7 @@ class MetadataMixin:
     def _metadata_store(self) -> dict:
         store = self.__dict__.get("_metadata")
         if store is None:
-            store = self.__dict__["_metadata"] = {}
+            store = self.__dict__["_metadata"] = _Metadata()
         return store
 
     def _metadata_take(self, positions: Any) -> dict:
@@ -129,12 +143,14 @@ class MetadataMixin:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_") or not self.__dict__.get("_initialized", False):
+        initialized = self.__dict__.get("_initialized", False)
+        if not initialized or (name.startswith("_") and name not in _MACHINERY):
             object.__setattr__(self, name, value)
-        elif name in self.__dict__.get("_class_attributes", ()):
+        elif name in self.__dict__.get("_class_attributes", ()) or name in _MACHINERY:
+            why = ("IntervalSet is immutable" if type(self).__name__ == "IntervalSet"  # pynapple's wording
+                   else f"it is a reserved attribute of {type(self).__name__}")
             raise AttributeError(
-                f"Cannot set attribute '{name}': it is a reserved attribute of {type(self).__name__}. "
-                f"Use 'set_info()' to set '{name}' as metadata."
+                f"Cannot set attribute '{name}'; {why}. Use 'set_info()' to set '{name}' as metadata."
             )
         else:
             self.set_info(**{name: value})
@@ -144,10 +160,23 @@ class MetadataMixin:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if not isinstance(key, str):
-            raise InvalidTypeError(f"metadata keys must be strings, got {type(key).__name__}")
+            raise InvalidTypeError(f"Metadata keys must be strings! Got {type(key).__name__}.")
         self.set_info({key: value})
 
     # -- public API -------------------------------------------------------------------------
+    @property
+    def metadata_index(self) -> Any:
+        """Row labels of the metadata: interval numbers (IntervalSet), unit keys (TsGroup),
+        columns (TsdFrame).
+
+        Examples
+        --------
+        >>> from napstream.core.interval_set import IntervalSet
+        >>> IntervalSet([0, 10], [5, 20]).metadata_index
+        array([0, 1])
+        """
+        return self._metadata_index
+
     @property
     def metadata(self) -> pd.DataFrame:
         """A copy of the metadata as a DataFrame indexed like the object.
@@ -329,6 +358,8 @@ class MetadataMixin:
         keys = self._as_key_list(key)
         self._check_droppable(keys)
         missing = [k for k in keys if k not in self._metadata_store()]
+        if missing and isinstance(key, str):
+            raise KeyNotFoundError(f"Metadata column {key} not found. Metadata columns are {self.metadata_columns}")
         if missing:
             raise KeyNotFoundError(
                 f"Metadata column(s) {missing} not found. Metadata columns are {self.metadata_columns}"
@@ -347,7 +378,10 @@ class MetadataMixin:
         >>> ep.metadata_columns
         ['l2']
         """
-        keys = self._as_key_list(key)
+        if isinstance(key, (list, tuple, np.ndarray)):
+            keys = list(key)
+        else:
+            keys = self._as_key_list(key)
         missing = [k for k in keys if k not in self._metadata_store()]
         if missing:
             raise KeyNotFoundError(

@@ -24,12 +24,13 @@ array([2., 4.])
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from ..errors import InvalidInputError
+from ..errors import ArgumentRuntimeError, InvalidInputError
 from .interval_set import IntervalSet
 
 __all__ = ["NumpyInteropMixin", "moves_time_axis"]
@@ -162,8 +163,8 @@ def _join(func: Any, arrays: Any, *args: Any, **kwargs: Any) -> Any:
     if out.shape[0] > raw[0].shape[0] and len(series) == len(raw):
         t = np.concatenate([s.t for s in series])
         if np.any(np.diff(t) <= 0):
-            raise InvalidInputError(
-                "time series joined along time must have strictly increasing, non-overlapping timestamps"
+            raise ArgumentRuntimeError(  # pynapple's message and type (RuntimeError)
+                "The order of the time series indexes should be strictly increasing and non overlapping."
             )
         starts = np.concatenate([s.time_support.start for s in series])
         ends = np.concatenate([s.time_support.end for s in series])
@@ -171,8 +172,25 @@ def _join(func: Any, arrays: Any, *args: Any, **kwargs: Any) -> Any:
         support = IntervalSet(start=starts[order], end=ends[order])
         return first._wrap(out, t=ArrayTimeIndex(t, check=False), time_support=support)
     if out.shape[0] == len(first):
-        for s in series[1:]:
-            if len(s) != len(first) or not np.array_equal(s.t, first.t):
-                raise InvalidInputError("time series joined along columns must share the same timestamps")
-        return first._wrap(out, drop_metadata=True)
+        if len(series) == 1:
+            return first._wrap(out, drop_metadata=True)
+        time_equal = _all_close([s.t for s in series])
+        support_equal = _all_close([s.time_support.values for s in series])
+        if time_equal and support_equal:
+            extra = {}
+            cols = [list(s.columns) for s in series if hasattr(s, "columns")]
+            if cols and out.ndim == 2 and sum(len(c) for c in cols) == out.shape[1]:
+                extra["columns"] = np.hstack(cols)
+            return first._wrap(out, drop_metadata=True, **extra)
+        # pynapple's rule: different clocks cannot share one index -> a numpy array, with a warning
+        what = ("Time indexes and time supports are" if not (time_equal or support_equal)
+                else "Time indexes are" if not time_equal else "Time supports are")
+        warnings.warn(f"{what} not all equals up to pynapple precision. Returning numpy array!", stacklevel=3)
+        return out
     return out
+
+
+def _all_close(arrays: list) -> bool:
+    """True when every array equals the first up to 1e-9 s (pynapple's time precision)."""
+    a0 = np.asarray(arrays[0])
+    return all(np.shape(a) == a0.shape and np.allclose(a, a0, rtol=0, atol=1e-9) for a in arrays[1:])

@@ -25,17 +25,96 @@ array([11.   , 11.001, 11.002, 11.003, 11.004])
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ..errors import FileFormatError, InvalidInputError, InvalidTypeError
+from ..errors import FileFormatError, InvalidInputError, InvalidTypeError, NapstreamError, UnknownFormatError
 from .lazy import LazyArray, normalize_segments
 
-__all__ = ["TimeIndex", "ArrayTimeIndex", "RegularTimeIndex", "as_time_index", "SEARCH_BLOCK"]
+__all__ = ["TimeIndex", "ArrayTimeIndex", "RegularTimeIndex", "TsIndex", "as_time_index", "SEARCH_BLOCK"]
 
 #: rows per probe block for binary searches on lazy timestamps (when the data are not chunked)
 SEARCH_BLOCK = 4096
+
+
+class TsIndex(np.ndarray):
+    """Timestamps in seconds as a read-only numpy array: pynapple's ``TsIndex`` (what ``obj.index`` is).
+
+    Built from any 1-D array of times (converted from ``time_units``, sorted with pynapple's
+    "timestamps are not sorted" warning when needed). It is a plain in-memory array; napstream's
+    lazy objects keep their timestamps in a :class:`TimeIndex` and build a ``TsIndex`` only when
+    ``.index`` is asked for.
+
+    Examples
+    --------
+    >>> idx = TsIndex(np.array([1.0, 2.0]))
+    >>> idx.in_units("ms")
+    array([1000., 2000.])
+    >>> idx.to_numpy()
+    array([1., 2.])
+    """
+
+    def __new__(cls, t: Any, time_units: str = "s") -> TsIndex:
+        arr = np.asarray(t)
+        if arr.ndim != 1:
+            raise InvalidInputError(f"t should be 1 dimensional, got shape {arr.shape}")
+        arr = TsIndex.sort_timestamps(TsIndex.format_timestamps(arr.astype(np.float64), time_units))
+        return np.asarray(arr).view(cls)
+
+    @staticmethod
+    def format_timestamps(t: Any, units: str = "s") -> np.ndarray:
+        """Times given in ``units`` ('s', 'ms', 'us') converted to seconds (rounded to 9 decimals)."""
+        if units not in ("s", "ms", "us"):
+            raise InvalidInputError("unrecognized time units type")
+        from .units import to_seconds
+        return to_seconds(t, units)
+
+    @staticmethod
+    def return_timestamps(t: Any, units: str = "s") -> np.ndarray:
+        """Times in seconds converted to ``units`` ('s', 'ms', 'us')."""
+        if units not in ("s", "ms", "us"):
+            raise InvalidInputError("unrecognized time units type")
+        from .units import from_seconds
+        return from_seconds(t, units)
+
+    @staticmethod
+    def sort_timestamps(t: Any, give_warning: bool = True) -> np.ndarray:
+        """``t`` sorted, warning "timestamps are not sorted" when it was not (pynapple's rule)."""
+        t = np.asarray(t)
+        if t.size > 1 and not (np.diff(t) >= 0).all():
+            warn_unsorted(give_warning)
+            t = np.sort(t)
+        return t
+
+    @property
+    def values(self) -> np.ndarray:
+        """The timestamps as a plain numpy array (seconds)."""
+        return np.asarray(self)
+
+    def to_numpy(self) -> np.ndarray:
+        """The timestamps as a plain numpy array (seconds); what matplotlib reads for the x axis."""
+        return np.asarray(self)
+
+    def in_units(self, time_units: str = "s") -> np.ndarray:
+        """The timestamps in ``time_units`` ('s', 'ms', 'us')."""
+        return TsIndex.return_timestamps(np.asarray(self), time_units)
+
+    def __setitem__(self, *args: Any, **kwargs: Any) -> None:
+        raise ImmutableIndexError("TsIndex object is not mutable.")
+
+
+class ImmutableIndexError(NapstreamError, RuntimeError):
+    """Raised when writing into a TsIndex (a RuntimeError, as in pynapple)."""
+
+
+def warn_unsorted(give_warning: bool = True) -> None:
+    """pynapple's "timestamps are not sorted" warning, unless switched off in the config."""
+    from ..config import config
+
+    if give_warning and not config.suppress_time_index_sorting_warnings:
+        warnings.warn("timestamps are not sorted", UserWarning, stacklevel=4)
 
 
 class TimeIndex:
@@ -386,7 +465,8 @@ def as_time_index(t: Any, time_units: str = "s", name: str = "t") -> TimeIndex:
             t = t.with_transform(scale=1.0 / {"ms": 1e3, "us": 1e6}[time_units])
         return ArrayTimeIndex(t, check=False)
     if isinstance(t, (str, bytes)) or t is None:
-        raise InvalidTypeError(f"{name} must be an array of times, got {type(t).__name__}")
+        raise UnknownFormatError(f"Unknown format for {name}. Accepted formats are numpy.ndarray, list, tuple "
+                                 f"or any array-like objects (got {type(t).__name__}).")
     try:
         arr = np.asarray(t)
     except Exception as err:  # noqa: BLE001 - re-raise with a clear message
@@ -399,3 +479,35 @@ def as_time_index(t: Any, time_units: str = "s", name: str = "t") -> TimeIndex:
     arr = np.asarray(to_seconds(arr.astype(np.float64), time_units), dtype=np.float64)
     check_timestamps(arr, name)
     return ArrayTimeIndex(arr, check=False)
+
+
+def as_time_index_sorting(t: Any, time_units: str = "s", name: str = "t") -> tuple[TimeIndex, np.ndarray | None]:
+    """Like :func:`as_time_index`, but unsorted in-memory times are sorted (stable) with pynapple's
+    "timestamps are not sorted" warning instead of rejected; returns ``(index, order)`` where
+    ``order`` (or None when already sorted) is the permutation to apply to the values."""
+    if isinstance(t, (TimeIndex, LazyArray)):
+        return as_time_index(t, time_units, name), None
+    if not isinstance(t, (str, bytes)) and t is not None and not isinstance(t, np.ndarray):
+        from .utils import is_array_like, warn_conversion
+
+        if is_array_like(t) and not isinstance(t, (list, tuple)):
+            warn_conversion(t, name)
+            t = np.asarray(t)
+    try:
+        return as_time_index(t, time_units, name), None
+    except InvalidInputError:
+        arr = np.atleast_1d(np.asarray(t))
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.number):
+            raise
+        sec = np.asarray(to_seconds_any(arr.astype(np.float64), time_units), dtype=np.float64)
+        if not np.isfinite(sec).all():
+            raise
+        warn_unsorted()
+        order = np.argsort(sec, kind="stable")
+        return ArrayTimeIndex(sec[order], check=False), order
+
+
+def to_seconds_any(t: np.ndarray, time_units: str) -> np.ndarray:
+    from .units import to_seconds
+
+    return to_seconds(t, time_units)

@@ -26,22 +26,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
+from ..errors import ArgumentIOError, ArgumentTypeIOError, InvalidInputError, InvalidTypeError, KeyNotFoundError
 from . import _series_kernels as kern, repr_text
 from .base_series import (
-    as_data, as_support, key_is_ordered, _TimeSeriesBase, check_iset, register_classes,
+    as_data, as_support, file_array, key_is_ordered, _TimeSeriesBase, check_iset, register_classes,
 )
 from .interval_set import IntervalSet
 from .lazy import LazyArray, is_array_like
 from .metadata import MetadataMixin
 from .numpy_interop import NumpyInteropMixin
-from .time_index import ArrayTimeIndex, TimeIndex, as_time_index, check_timestamps
+from .trial_methods import SeriesTrialMethods, TsTrialMethods
+from .time_index import ArrayTimeIndex, TimeIndex, as_time_index_sorting, check_timestamps
 from .units import to_seconds
 
 __all__ = ["Ts", "Tsd", "TsdFrame", "TsdTensor"]
 
 
-class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
+class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
     """What Tsd, TsdFrame and TsdTensor share: values, indexing, value-based methods."""
 
     _ndim_ok: tuple[int, ...] = (1,)
@@ -50,8 +51,12 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
                  load_array: bool = True, **extra: Any) -> None:
         if d is None:
             raise InvalidTypeError(f"d is required to build a {type(self).__name__} (got None)")
-        tidx = as_time_index(t, self._check_units(time_units), "t")
+        if not load_array and file_array(t):
+            t = LazyArray(t)  # timestamps stay in the file too; their order is checked as they are read
+        tidx, order = as_time_index_sorting(t, self._check_units(time_units), "t")
         data = self._shape_data(as_data(d, load_array))
+        if order is not None and data.shape[0] == len(order):
+            data = np.asarray(data)[order]  # values follow their timestamps (pynapple leaves them)
         if data.shape[0] != len(tidx):
             raise InvalidInputError(
                 f"t and d must have the same length, got len(t)={len(tidx)} and len(d)={data.shape[0]}"
@@ -116,13 +121,14 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
                 return func(self, *args, **kwargs)
 
             return method
-        raise AttributeError(f"{type(self).__name__} object has no attribute {name!r}")
+        # pynapple's wording (scripts match on it)
+        raise AttributeError(f"Time series object does not have the attribute {name}")
 
     # ------------------------------------------------------------------ indexing
     def _bool_key(self, key: Any) -> Any:
         if isinstance(key, _BaseTsd):
             if not np.issubdtype(key.dtype, np.bool_):
-                raise InvalidInputError(f"a time series used as index must hold booleans, got dtype {key.dtype}")
+                raise InvalidInputError("When indexing with a Tsd, it must contain boolean values")
             return np.asarray(key.values)
         return key
 
@@ -170,7 +176,7 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
         array([2., 5.])
         """
         if isinstance(bin_size, bool) or not isinstance(bin_size, Number):
-            raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
+            raise InvalidTypeError(f"bin_size argument should be float or int. Got {type(bin_size).__name__}.")
         ep = self.time_support if not isinstance(ep, IntervalSet) else ep
         bs = float(to_seconds(float(bin_size), self._check_units(time_units)))  # type: ignore[arg-type]
         if not bs > 0:
@@ -235,14 +241,14 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
         import warnings
 
         if not is_array_like(array):
-            raise InvalidTypeError(f"array must be a numpy array, got {type(array).__name__}")
+            raise ArgumentTypeIOError("Input should be a numpy array (or jax array if pynajax is installed).")
         array = np.asarray(array)
         if len(array) == 0:
-            raise InvalidInputError("array must not be empty")
+            raise ArgumentIOError("Input array is length 0")
         if array.ndim > 2:
-            raise InvalidInputError(f"array must have 1 or 2 dimensions, got shape {array.shape}")
+            raise ArgumentIOError("Array should be 1 or 2 dimension.")
         if trim not in ("both", "left", "right"):
-            raise InvalidInputError(f"trim must be 'both', 'left' or 'right', got {trim!r}")
+            raise ArgumentIOError("Unknown argument. trim should be 'both', 'left' or 'right'.")
         if ep is None:
             ep, obj = self.time_support, self
         else:
@@ -275,12 +281,17 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
         """
         from scipy import signal
 
+        # pynapple's messages, exactly (its tests compare them); TypeError and IOError
         if isinstance(std, bool) or not isinstance(std, (int, float)):
-            raise InvalidTypeError(f"std must be an int or a float, got {type(std).__name__}")
+            raise ArgumentTypeIOError("std should be type int or float")
         if isinstance(size_factor, bool) or not isinstance(size_factor, int):
-            raise InvalidTypeError(f"size_factor must be an int, got {type(size_factor).__name__}")
+            raise ArgumentTypeIOError("size_factor should be of type int")
         if not isinstance(norm, bool):
-            raise InvalidTypeError(f"norm must be a bool, got {type(norm).__name__}")
+            raise ArgumentTypeIOError("norm should be of type boolean")
+        if not isinstance(time_units, str):
+            raise ArgumentTypeIOError("time_units should be of type str")
+        if windowsize is not None and (isinstance(windowsize, bool) or not isinstance(windowsize, Number)):
+            raise ArgumentTypeIOError("windowsize should be type int or float")
         self._check_units(time_units)
         std_size = self.rate * float(to_seconds(float(std), time_units))
         if windowsize is not None:
@@ -309,12 +320,15 @@ class _BaseTsd(NumpyInteropMixin, _TimeSeriesBase):
         >>> tsd.interpolate(nap.Ts(t=[0.5, 1.0])).d
         array([1., 2.])
         """
+        # pynapple's messages, exactly (its tests compare them); TypeError and IOError
         if not isinstance(ts, _TimeSeriesBase):
-            raise InvalidTypeError(f"ts must be a Ts, Tsd, TsdFrame or TsdTensor, got {type(ts).__name__}")
+            raise ArgumentTypeIOError("First argument should be an instance of Ts, Tsd, TsdFrame or TsdTensor")
         for name, v in (("left", left), ("right", right)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, Number)):
-                raise InvalidTypeError(f"{name} must be a float or an int, got {type(v).__name__}")
-        ep = self.time_support if ep is None else check_iset(ep, "ep")
+                raise ArgumentTypeIOError(f"Argument {name} should be of type float or int")
+        if ep is not None and not isinstance(ep, IntervalSet):
+            raise ArgumentTypeIOError("ep should be an object of type IntervalSet")
+        ep = self.time_support if ep is None else ep
         new_t = ts.restrict(ep).t
         lo, hi = self._epoch_rows(ep.start, ep.end)
         if self.is_lazy:
@@ -446,7 +460,7 @@ class Tsd(_BaseTsd):
         """
         if method not in ("above", "below", "aboveequal", "belowequal"):
             raise InvalidInputError(
-                f"method must be 'above', 'below', 'aboveequal' or 'belowequal', got {method!r}"
+                f"Method {method} for thresholding is not accepted."
             )
         if isinstance(thr, bool) or not isinstance(thr, Number):
             raise InvalidTypeError(f"thr must be a number, got {type(thr).__name__}")
@@ -566,7 +580,7 @@ class TsdFrame(MetadataMixin, _BaseTsd):
             key = tuple(np.asarray(k.values) if isinstance(k, _BaseTsd) else k for k in key)
         if isinstance(key, TsdFrame):
             if not np.issubdtype(key.dtype, np.bool_):
-                raise InvalidInputError("a TsdFrame used as index must hold booleans")
+                raise InvalidInputError("When indexing with a TsdFrame, it must contain boolean values")
             return self.values[np.asarray(key.values)]
         if isinstance(key, str) or (
             isinstance(key, (list, np.ndarray, pd.Index)) and len(key) and all(isinstance(k, str) for k in key)
@@ -605,7 +619,7 @@ class TsdFrame(MetadataMixin, _BaseTsd):
     def _check_metadata_name(self, name: Any) -> None:
         super()._check_metadata_name(name)
         if name in self.columns:
-            raise InvalidInputError(f"metadata name {name!r} is also a column label of the TsdFrame")
+            raise InvalidInputError(f"Invalid metadata name '{name}'. Metadata name must differ from {list(self.columns)} column names!")
 
     def as_dataframe(self) -> pd.DataFrame:
         """A pandas DataFrame indexed by time (materialises).
@@ -682,7 +696,7 @@ class TsdTensor(_BaseTsd):
         super().__init__(t, d, time_units, time_support, load_array)
 
 
-class Ts(_TimeSeriesBase):
+class Ts(TsTrialMethods, _TimeSeriesBase):
     """Timestamps only (e.g. spike times).
 
     Parameters
@@ -700,7 +714,7 @@ class Ts(_TimeSeriesBase):
     """
 
     def __init__(self, t: Any, time_units: str = "s", time_support: IntervalSet | None = None) -> None:
-        tidx = as_time_index(t, self._check_units(time_units), "t")
+        tidx, _ = as_time_index_sorting(t, self._check_units(time_units), "t")
         self._setup(tidx, None, as_support(time_support), True)
 
     def __getitem__(self, key: Any) -> Ts:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidInputError, InvalidTypeError, KeyNotFoundError
+from ..errors import ArgumentRuntimeError, InvalidInputError, InvalidTypeError, KeyNotFoundError
 from . import repr_html, repr_text
 from ._group_kernels import bin_edges, count_index, is_subset, union_intervals
 from .base_series import _import_pynapple
@@ -81,12 +81,12 @@ def _check_keys(data: Any) -> dict[int, Any]:
         try:
             keys.append(int(k))
         except (TypeError, ValueError) as err:
-            raise InvalidInputError(f"data keys must be convertible to integers, got key {k!r}") from err
+            raise InvalidInputError(f"All keys must be convertible to integers (got key {k!r}).") from err
     for k, ik in zip(data, keys):
         if abs(ik - float(k)) > 1e-8 + 1e-5 * abs(float(k)):  # np.allclose, as pynapple checks
-            raise InvalidInputError(f"data keys must have integer values, got key {k!r}")
+            raise InvalidInputError(f"All keys must have integer value (got key {k!r}).")
     if len(keys) != len(set(keys)):
-        raise InvalidInputError(f"two data keys map to the same integer: {list(data)}")
+        raise InvalidInputError(f"Two dictionary keys contain the same integer value: {list(data)}")
     by_int = dict(zip(keys, data.values()))
     return {k: by_int[k] for k in sorted(keys)}
 
@@ -225,7 +225,7 @@ class TsGroup(UserDict, MetadataMixin):
                 np.concatenate([p[1] for p in parts]) if parts else np.empty(0),
             )
             if len(s) == 0:
-                raise InvalidInputError(
+                raise ArgumentRuntimeError(
                     "Union of time supports is empty. Consider passing a time support as argument."
                 )
             time_support = IntervalSet(s, e)
@@ -381,12 +381,12 @@ class TsGroup(UserDict, MetadataMixin):
         array([10., 20.])
         """
         if not (isinstance(tsd, Tsd) or (hasattr(tsd, "lazy_data") and hasattr(tsd, "time_support"))):
-            raise InvalidTypeError(f"tsd must be a Tsd, TsdFrame or TsdTensor, got {type(tsd).__name__}")
+            raise InvalidTypeError(f"First argument should be an instance of Tsd, TsdFrame or TsdTensor, got {type(tsd).__name__}")
         ep = tsd.time_support if ep is None else ep
         if not isinstance(ep, IntervalSet):
-            raise InvalidTypeError(f"ep must be an IntervalSet or None, got {type(ep).__name__}")
+            raise InvalidTypeError(f"Argument ep should be of type IntervalSet or None, got {type(ep).__name__}")
         if mode not in ("closest", "before", "after"):
-            raise InvalidInputError(f"mode must be 'closest', 'before' or 'after', got {mode!r}")
+            raise InvalidInputError(f'Argument ``mode`` should be "closest", "before", or "after". {mode!r} provided instead.')
         units = {k: u.value_from(tsd, ep=ep, mode=mode) for k, u in self.data.items()}
         return TsGroup(units, time_support=ep, metadata=self._user_metadata())
 
@@ -425,7 +425,7 @@ class TsGroup(UserDict, MetadataMixin):
             if isinstance(bin_size, (int, np.integer)) and not isinstance(bin_size, bool):
                 bin_size = float(bin_size)
             if not isinstance(bin_size, (float, np.floating)):
-                raise InvalidTypeError(f"bin_size must be a float or an int, got {type(bin_size).__name__}")
+                raise InvalidTypeError(f"bin_size argument should be float or int. Got {type(bin_size).__name__}.")
             if not np.isfinite(bin_size) or bin_size <= 0:
                 raise InvalidInputError(f"bin_size must be a positive finite number, got {bin_size!r}")
         if not isinstance(time_units, str) or time_units not in ("s", "ms", "us"):
@@ -436,7 +436,7 @@ class TsGroup(UserDict, MetadataMixin):
         try:
             dtype = np.dtype(np.int64 if dtype is None else dtype)
         except TypeError as err:
-            raise InvalidInputError(f"dtype must be a valid numpy dtype, got {dtype!r}") from err
+            raise InvalidInputError(f"{dtype} is not a valid numpy dtype") from err
         starts, ends = ep.start, ep.end
         if bin_size is None:
             edges = None
@@ -473,18 +473,19 @@ class TsGroup(UserDict, MetadataMixin):
     def _label_values(self, arg: Any) -> np.ndarray:
         if isinstance(arg, pd.Series):
             if not np.array_equal(self.index, arg.index):
-                raise InvalidInputError(f"the Series index must equal the group index {list(self.index)}")
+                raise InvalidInputError("Index are not equals")
             return np.asarray(arg.values).ravel()
         if isinstance(arg, (np.ndarray, list)):
             if len(arg) != len(self):
-                raise InvalidInputError(f"values must have one entry per unit ({len(self)}), got {len(arg)}")
+                raise InvalidInputError("Values is not the same length.")  # pynapple's wording, exactly
             return np.asarray(arg)
         if isinstance(arg, str):
             if arg not in self._metadata_store():
-                raise KeyNotFoundError(f"Key {arg} not in metadata of TsGroup {self.metadata_columns}")
+                raise KeyNotFoundError(f"Key {arg} not in metadata of TsGroup")  # pynapple's wording, exactly
             return np.asarray(self._metadata_store()[arg])
-        raise InvalidTypeError(
-            f"to_tsd takes a metadata column name, a pandas.Series, a list or an array, got {type(arg).__name__}"
+        raise InvalidTypeError(  # pynapple's wording, exactly
+            "Unknown argument format. Must be pandas.Series, numpy.ndarray or a string from one of the "
+            f"following values : [{', '.join(self.metadata_columns)}]"
         )
 
     def trial_count(
@@ -501,12 +502,15 @@ class TsGroup(UserDict, MetadataMixin):
         array([[ 1.,  1., nan, nan],
                [ 1.,  1.,  1.,  1.]])
         """
+        # pynapple's checks, order, messages and type (RuntimeError)
         if not isinstance(ep, IntervalSet):
-            raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
+            raise ArgumentRuntimeError("Argument ep should be of type IntervalSet")
+        if time_unit not in ("s", "ms", "us"):
+            raise ArgumentRuntimeError("time_unit should be 's', 'ms' or 'us'")
         if align not in ("start", "end"):
-            raise InvalidInputError(f"align must be 'start' or 'end', got {align!r}")
+            raise ArgumentRuntimeError("align should be 'start' or 'end'")
         if not isinstance(bin_size, Number) or isinstance(bin_size, bool):
-            raise InvalidTypeError(f"bin_size must be a number, got {type(bin_size).__name__}")
+            raise ArgumentRuntimeError("bin_size should be of type int or float")
         size = float(np.asarray(to_seconds(np.array([bin_size], dtype=np.float64), check_units(time_unit)))[0])
         n_t = int(np.max(np.ceil((ep.end + size - ep.start) / size))) if len(ep) else 0
         counts = self.count(bin_size=size, ep=ep)
@@ -692,12 +696,9 @@ class TsGroup(UserDict, MetadataMixin):
         >>> sorted(np.load(path, allow_pickle=True).files)[:3]
         ['_metadata', 'end', 'index']
         """
-        if not isinstance(filename, (str, Path)):
-            raise InvalidTypeError(f"filename must be a str or Path, got {type(filename).__name__}")
-        path = Path(filename).resolve()
-        if path.is_dir() or not path.parent.exists():
-            raise InvalidInputError(f"filename must be a file in an existing folder, got {path}")
-        path = path.with_suffix(".npz")
+        from .npz import npz_path
+
+        path = npz_path(filename)
         times, data, index = [], [], []
         for k, u in self.data.items():
             t = np.asarray(u.t, dtype=np.float64)

@@ -27,6 +27,7 @@ import pandas as pd
 from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError, NapstreamError
 from .convert import ReadContext, convert
 from .tables import read_table
+from .in_memory import as_hdf5, is_in_memory_nwbfile
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
 from .tree import Entry, assign_keys, walk
 
@@ -60,6 +61,8 @@ class NWBFile:
     def __init__(self, source: Any, lazy_loading: bool = True, **io_options: Any) -> None:
         if not isinstance(lazy_loading, bool):
             raise InvalidTypeError(f"lazy_loading must be a bool, got {type(lazy_loading).__name__}")
+        if is_in_memory_nwbfile(source):  # built with pynwb in memory: read it from an HDF5 image
+            source = as_hdf5(source)
         self._src: OpenedSource = open_nwb_source(source, io_options)
         self._ctx = ReadContext(self._src.file, self._src.byte_source, self._src.reopen, dict(io_options),
                                 lazy_loading, name=repr(self._src.description))
