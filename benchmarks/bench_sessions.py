@@ -142,7 +142,7 @@ def _equal(x, y) -> None:
         for u, v in zip(x, y):
             _equal(u, v)
     else:
-        np.testing.assert_allclose(x, y, rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(x, y, rtol=1e-9, equal_nan=True)  # summation order differs by executor
 
 
 def same(a, b) -> None:
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
             wall = statistics.median(times[name])
             print(f"{name}: {statistics.median(values):.1f} CPU s in {wall:.1f} s "
                   f"({statistics.median(values) / wall:.2f} cores busy; client, server and workers)")
-        print(f"\nresults equal (tuning curves and spectra, rtol 1e-12); {fetched / 1e6:.0f} MB fetched over HTTP "
+        print(f"\nresults equal (tuning curves and spectra, rtol 1e-9); {fetched / 1e6:.0f} MB fetched over HTTP "
               f"per run; session threads' CPU: {cpu['serial']:.1f} s serial, {cpu['dask']:.1f} s on the 2 workers; "
               f"load average during the runs {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
         assert distributed  # imported to fail early when dask is missing
