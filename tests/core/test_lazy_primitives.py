@@ -123,3 +123,15 @@ def test_lazy_count_streams_in_budget_blocks():
     assert biggest <= 4096 + 5000  # budget-bounded blocks (and searchsorted chunks)
     np.testing.assert_array_equal(got.values, nap.Ts(t=t).count(0.25).values)
     np.testing.assert_array_equal(got.t, nap.Ts(t=t).count(0.25).t)
+
+
+def test_lazy_search_over_unsorted_stored_times_is_refused_not_answered():
+    """Blocks sorted inside but out of order between them: a binary search would silently answer wrong
+    (no block it reads is unsorted on its own); the rows it probes show the disorder."""
+    from napstream.errors import FileFormatError
+
+    t = np.arange(1000, dtype=np.float64)
+    t[500:600], t[600:700] = t[600:700].copy(), t[500:600].copy()  # two blocks swapped
+    idx = ArrayTimeIndex(LazyArray(Counting(t, chunks=(100,))))
+    with pytest.raises(FileFormatError, match="must be sorted"):
+        idx.searchsorted(np.array([550.5, 650.5, 120.0]), "left")

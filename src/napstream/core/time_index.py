@@ -254,6 +254,21 @@ class ArrayTimeIndex(TimeIndex):
             self._probes[row] = float(np.asarray(self.values.read(row, row + 1))[0])
         return self._probes[row]
 
+    def _check_probes(self) -> None:
+        """The rows a search probed must hold increasing times (an unsorted file is refused, not searched)."""
+        if len(self._probes) < 2:
+            return
+        rows = np.fromiter(sorted(self._probes), dtype=np.int64)
+        vals = np.array([self._probes[int(r)] for r in rows])
+        bad = np.flatnonzero(np.diff(vals) < 0)
+        if bad.size:
+            i = int(bad[0])
+            raise FileFormatError(
+                f"timestamps stored in the file must be sorted in increasing order; row {rows[i + 1]} "
+                f"({vals[i + 1]!r}) < row {rows[i]} ({vals[i]!r}); load the series (lazy_loading=False) "
+                "to have it sorted"
+            )
+
     def _lazy_searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
         n = len(self)
         block = self.values.chunk_rows or SEARCH_BLOCK
@@ -294,7 +309,9 @@ class ArrayTimeIndex(TimeIndex):
                 continue
             a = int(k) * block
             vals = np.asarray(self.values.read(a, min(a + block, n)), dtype=np.float64)
+            _check_stored(vals, a)  # a binary search over unsorted times would answer wrong silently
             out[sel] = a + np.searchsorted(vals, qs[sel], side=side)
+        self._check_probes()
         res = np.empty_like(out)
         res[order] = out
         return res
