@@ -10,7 +10,7 @@ import pytest
 import napstream as nap
 from napstream.errors import DandiError, InvalidInputError
 
-from conftest import DAMAGED, GOOD, MISSING, OTHERS
+from sessions_layout import DAMAGED, GOOD, MISSING, OTHERS
 
 ALL = sorted(GOOD + [DAMAGED, MISSING] + OTHERS)
 

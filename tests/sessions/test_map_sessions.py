@@ -17,7 +17,7 @@ import napstream as nap
 from napstream.errors import FileFormatError, InvalidInputError, InvalidTypeError, RemoteError
 from napstream.testing import FaultPlan
 
-from conftest import BINS, DAMAGED, GOOD, MINMAX, MISSING
+from sessions_layout import BINS, DAMAGED, GOOD, MINMAX, MISSING
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 

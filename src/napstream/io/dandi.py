@@ -201,6 +201,12 @@ class _Client:
     def close(self) -> None:
         self.session.close()
 
+    def __enter__(self) -> "_Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def safe(self, text: str) -> str:
         """``text`` with the API key (if any) masked."""
         return text.replace(self._key, "***") if self._key else text
@@ -376,11 +382,8 @@ def find_dandi_asset(
     3
     """
     dandiset_id, path, version, api = _check_args(dandiset_id, path, version, api_url)
-    client = _Client(api, api_key, timeout, retries)
-    try:
+    with _Client(api, api_key, timeout, retries) as client:
         return _find(client, dandiset_id, path, version)
-    finally:
-        client.close()
 
 
 def resolve_dandi_asset(
@@ -423,11 +426,8 @@ def resolve_dandi_asset(
     if strip_query is not None and not isinstance(strip_query, bool):
         raise InvalidTypeError(f"strip_query must be True, False or None, got {type(strip_query).__name__}")
     dandiset_id, path, version, api = _check_args(dandiset_id, path, version, api_url)
-    client = _Client(api, api_key, timeout, retries)
-    try:
+    with _Client(api, api_key, timeout, retries) as client:
         return _content_url(client, _find(client, dandiset_id, path, version), strip_query)
-    finally:
-        client.close()
 
 
 def resolve_dandi_url(url: str, api_url: str | None = None, api_key: str | None = None, **options: Any) -> str:
@@ -492,14 +492,11 @@ def resolve_dandi_version(
     '0.230101.0101'
     """
     dandiset_id, version, api = _check_dandiset(dandiset_id, version, api_url)
-    client = _Client(api, api_key, timeout, retries)
-    try:
+    with _Client(api, api_key, timeout, retries) as client:
         resolved = _resolve_version(client, dandiset_id, version)
         if version is not None:
             _check_version_exists(client, dandiset_id, resolved)
         return resolved
-    finally:
-        client.close()
 
 
 def list_dandi_versions(
@@ -522,17 +519,14 @@ def list_dandi_versions(
     ['0.230101.0101', 'draft']
     """
     dandiset_id, _, api = _check_dandiset(dandiset_id, None, api_url)
-    client = _Client(api, api_key, timeout, retries)
     out: list[str] = []
-    try:
+    with _Client(api, api_key, timeout, retries) as client:
         url = f"{api}/dandisets/{dandiset_id}/versions/"
         for rows in client.pages(url, f"listing the versions of dandiset {dandiset_id}", {}):
             if rows is None:
                 raise DandiError(f"dandiset {dandiset_id} not found at {api}")
             out += [str(r["version"]) for r in rows if isinstance(r, dict) and r.get("version")]
         return out
-    finally:
-        client.close()
 
 
 def list_dandi_assets(
@@ -596,10 +590,9 @@ def list_dandi_assets(
         params["glob"] = pattern
     if page_size is not None:
         params["page_size"] = page_size
-    client = _Client(api, api_key, timeout, retries)
     url = f"{api}/dandisets/{dandiset_id}/versions/{version_}/assets/"
     out: list[DandiAsset] = []
-    try:
+    with _Client(api, api_key, timeout, retries) as client:
         for rows in client.pages(url, f"listing the assets of dandiset {dandiset_id} version {version_}", params):
             if rows is None:
                 raise _missing_version_or_dandiset(client, dandiset_id, version_)
@@ -610,8 +603,6 @@ def list_dandi_assets(
                 out.append(DandiAsset(dandiset_id, version_, row["path"], str(row["asset_id"]),
                                       int(size) if isinstance(size, int) else None, api))
         return out
-    finally:
-        client.close()
 
 
 def resolve_asset_content_url(
@@ -643,11 +634,8 @@ def resolve_asset_content_url(
     """
     if not isinstance(asset, DandiAsset):
         raise InvalidTypeError(f"asset must be a DandiAsset, got {type(asset).__name__}")
-    client = _Client(asset.api_url, api_key, timeout, retries)
-    try:
+    with _Client(asset.api_url, api_key, timeout, retries) as client:
         return _content_url(client, asset, strip_query)
-    finally:
-        client.close()
 
 
 def _content_url(client: _Client, asset: DandiAsset, strip_query: bool | None) -> str:
