@@ -162,6 +162,7 @@ class BlockCache:
         self._max_size = None if max_size is None else config._validate("cache_size", max_size)
         self._root = self.directory / _LAYOUT
         self._lock = threading.Lock()
+        self._disk_lock = threading.Lock()
         self._size: int | None = None  # bytes on disk, scanned lazily
         self._warned = False
         self._meta: dict[str, bytes] = {}
@@ -430,6 +431,12 @@ class BlockCache:
             folder = folder.parent
 
     def _write_atomic(self, path: Path, payload: bytes, disable: bool = True) -> bool:
+        # one write at a time (the writer thread and readers past max_pending both write): once a
+        # write fails and disables the cache, no other write has started behind its back
+        with self._disk_lock:
+            return self._write_atomic_locked(path, payload, disable)
+
+    def _write_atomic_locked(self, path: Path, payload: bytes, disable: bool) -> bool:
         if not self.enabled:
             return False
         tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
