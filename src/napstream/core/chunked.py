@@ -36,6 +36,7 @@ from ._series_kernels import epoch_bins
 from .chunking import (
     Chunk, epoch_segments, plan_tasks, read_cost, rows_for_budget, run_serial, with_read_margin, working_row_nbytes,
 )
+from . import readahead
 from .lazy import LazyArray
 
 __all__ = ["ChunkedMixin", "EpochStats", "BinAverage", "ThresholdCrossings", "make_sink", "H5DatasetRef", "ArraySink", "H5Sink"]
@@ -315,7 +316,10 @@ class ChunkedMixin:
         return type(self)(t=t, d=d, time_support=time_support, **kwargs)
 
     def _chunk_tasks(self, max_memory: Any, overlap: int, ep: Any, window: int | None = None,
-                     in_flight: int = 1) -> list:
+                     in_flight: int = 1) -> tuple[list, readahead.ReadAheadJob]:
+        """The pieces' tasks and the read-ahead of their reads (see :mod:`napstream.core.readahead`):
+        a lazy series holds ``ReadAheadJob.share`` piece's worth of the budget back for pinned bytes
+        (local or remote alike: the same pieces), unless the budget is too small to share."""
         from .interval_set import IntervalSet
 
         ep = self.time_support if ep is None else ep
@@ -323,12 +327,22 @@ class ChunkedMixin:
             raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
         budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
         align = getattr(self._d, "chunk_rows", None)
-        rows = rows_for_budget(working_row_nbytes(self._d), budget, with_read_margin(self._d, overlap), align,
-                               in_flight=in_flight)
+        pin = readahead.reserve(budget, in_flight) if readahead.is_lazy(self._t, self._d) else 0
+        try:
+            rows = rows_for_budget(working_row_nbytes(self._d), budget - pin, with_read_margin(self._d, overlap),
+                                   align, in_flight=in_flight)
+        except MemoryBudgetError:
+            if not pin:
+                raise
+            pin = 0  # too small to share: pieces first, no read-ahead
+            rows = rows_for_budget(working_row_nbytes(self._d), budget, with_read_margin(self._d, overlap), align,
+                                   in_flight=in_flight)
         if window is not None:
             rows = max(1, min(rows, _rows_arg(window, "window")))
         segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
-        return plan_tasks(self._t, self._d, segments, rows, overlap)
+        tasks = plan_tasks(self._t, self._d, segments, rows, overlap)
+        pin = readahead.pin_limit(pin, self._d, rows, (overlap, overlap))
+        return tasks, readahead.ReadAheadJob(tasks, pin, readahead.hinted_parts(self._t, self._d))
 
     def iter_chunks(self, max_memory: int | str | None = None, overlap: int = 0, ep: Any = None) -> Iterator[Any]:
         """Yield the series piece by piece, each piece in memory and within ``max_memory``.
@@ -359,13 +373,16 @@ class ChunkedMixin:
         overlap = _rows_arg(overlap, "overlap")
         workers = _readahead_workers(self._d)
         try:
-            tasks = self._chunk_tasks(max_memory, overlap, ep, in_flight=workers + 1)
+            tasks, ahead = self._chunk_tasks(max_memory, overlap, ep, in_flight=workers + 1)
         except MemoryBudgetError:
             if not workers:
                 raise
-            workers, tasks = 0, self._chunk_tasks(max_memory, overlap, ep)  # no room to read ahead
-        for c in _loaded(tasks, workers):
-            yield self._chunk_like(c.t, c.d, IntervalSet(c.t[0], c.t[-1]))
+            workers, (tasks, ahead) = 0, self._chunk_tasks(max_memory, overlap, ep)  # no room to read ahead
+        # the pieces' remote reads are announced now and cancelled when the loop ends, however it
+        # ends (an error, Ctrl-C, a consumer that breaks out: the generator is closed)
+        with ahead:
+            for c in _loaded(tasks, workers):
+                yield self._chunk_like(c.t, c.d, IntervalSet(c.t[0], c.t[-1]))
 
     def apply(
         self,
@@ -412,7 +429,17 @@ class ChunkedMixin:
             raise InvalidTypeError(f"func must be callable, got {type(func).__name__}")
         overlap = _rows_arg(overlap, "overlap")
         ep = self.time_support if ep is None else ep
-        tasks = self._chunk_tasks(max_memory, overlap, ep, window)
+        tasks, ahead = self._chunk_tasks(max_memory, overlap, ep, window)
+        with ahead:
+            sink, rows = self._apply_tasks(func, tasks, out)
+        if sink is None:
+            return self._chunk_like(np.zeros(0), np.zeros((0,) + tuple(self._d.shape[1:])), ep)
+        return self._result_like(self._t.select(rows), sink.result(), ep)
+
+    def _apply_tasks(self, func: Callable[[Any], Any], tasks: list, out: Any) -> tuple[Any, np.ndarray]:
+        """Run ``func`` on each task's piece and write the core rows into a sink."""
+        from .interval_set import IntervalSet
+
         sink = None
         for task in tasks:
             c = task.load()
@@ -427,10 +454,8 @@ class ChunkedMixin:
                 pos = 0
             sink.write(pos, pos + (c.core_stop - c.core_start), res[c.core_slice])
             pos += c.core_stop - c.core_start
-        if sink is None:
-            return self._chunk_like(np.zeros(0), np.zeros((0,) + tuple(self._d.shape[1:])), ep)
         rows = np.array([[t.rows.core_start, t.rows.core_stop] for t in tasks], dtype=np.int64)
-        return self._result_like(self._t.select(rows), sink.result(), ep)
+        return sink, rows
 
     # -- chunked reductions for the time series methods (serial, within the memory budget) --------
     def _chunked_reduce(self, algorithm: Any, ep: Any = None, max_memory: int | str | None = None) -> Any:
@@ -443,11 +468,23 @@ class ChunkedMixin:
             raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")
         budget = config.memory_budget if max_memory is None else parse_bytes(max_memory, "max_memory")
         margin = as_margin(getattr(algorithm, "margin", 0))
-        rows = rows_for_budget(working_row_nbytes(self._d, getattr(algorithm, "row_factor", 2.0)), budget,
-                               with_read_margin(self._d, margin),
-                               getattr(self._d, "chunk_rows", None), getattr(algorithm, "fixed_nbytes", 0))
+        pin = readahead.reserve(budget, 1) if readahead.is_lazy(self._t, self._d) else 0
+
+        def rows_within(room: int) -> int:
+            return rows_for_budget(working_row_nbytes(self._d, getattr(algorithm, "row_factor", 2.0)), room,
+                                   with_read_margin(self._d, margin),
+                                   getattr(self._d, "chunk_rows", None), getattr(algorithm, "fixed_nbytes", 0))
+        try:
+            rows = rows_within(budget - pin)
+        except MemoryBudgetError:
+            if not pin:
+                raise
+            pin, rows = 0, rows_within(budget)  # too small to share: chunks first, no read-ahead
         segments = epoch_segments(self._t, np.asarray(ep.start), np.asarray(ep.end))
-        return run_serial(algorithm, plan_tasks(self._t, self._d, segments, rows, margin))
+        tasks = plan_tasks(self._t, self._d, segments, rows, margin)
+        pin = readahead.pin_limit(pin, self._d, rows, margin)
+        with readahead.ReadAheadJob(tasks, pin, readahead.hinted_parts(self._t, self._d)):
+            return run_serial(algorithm, tasks)
 
     def _chunked_bin_average(self, bin_size: float, ep: Any = None, max_memory: Any = None) -> tuple:
         """``(centers, averages)`` of pynapple's ``bin_average`` (bin_size in seconds), streamed."""

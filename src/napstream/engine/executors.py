@@ -98,21 +98,27 @@ def _threads(algorithm: Any, tasks: list[ChunkTask], n_workers: int, on_done: Ca
         pool.shutdown(wait=True)
 
 
-def _portable(task: ChunkTask) -> ChunkTask:
-    """The task itself if it pickles (lazy views with a ``ref``), else one with its rows read.
+def _travels(task: ChunkTask) -> bool:
+    """True when ``task`` can be sent to a worker as it is (lazy views with a ``ref``, small arrays).
 
-    A LazyArray over an in-memory array would pickle its whole base: its rows are read instead.
+    A LazyArray over an in-memory array would pickle its whole base: such tasks do not travel.
     """
     if isinstance(getattr(task.d, "base", None), np.ndarray) and not isinstance(task.d, np.ndarray):
-        chunk = task.load()
-        return ChunkTask(chunk.t, chunk.d, task.rows, task.cols)
+        return False
     try:
         pickle.dumps(task.d)
         pickle.dumps(task.t)
-        return task
+        return True
     except TypeError:
-        chunk = task.load()
-        return ChunkTask(chunk.t, chunk.d, task.rows, task.cols)
+        return False
+
+
+def _portable(task: ChunkTask) -> ChunkTask:
+    """The task itself if it travels (see :func:`_travels`), else one with its rows read here."""
+    if _travels(task):
+        return task
+    chunk = task.load()
+    return ChunkTask(chunk.t, chunk.d, task.rows, task.cols)
 
 
 class ClusterStartError(NapstreamError, RuntimeError):
@@ -192,18 +198,29 @@ def _dask_client(executor: Any, n_workers: int) -> tuple[Any, Any]:
         return start_local_cluster(n_workers, processes=False)
 
 
-def _dask(algorithm: Any, tasks: list[ChunkTask], executor: Any, n_workers: int, on_done: Callable[[], None]) -> Any:
+def _dask(algorithm: Any, tasks: list[ChunkTask], executor: Any, n_workers: int, on_done: Callable[[], None],
+          ahead: Any = None) -> Any:
+    from . import dask_readahead as dra
+
     client, own = _dask_client(executor, n_workers)
     futures: list[Any] = []
+    job_id = None
     try:
         # hash=False: a fresh key per run. With content hashing, two runs of equal algorithms share
         # one key, and the first run's release can drop it while the second still needs it.
         algo = client.scatter(algorithm, broadcast=True, hash=False)
         window = n_workers  # n_workers + 1 chunks in flight, as planned
+        # read-ahead on the workers' own files (engine/dask_readahead.py); tasks read on the
+        # client (no ``ref``) have nothing to announce there
+        if ahead is not None and ahead.pin_bytes > 0 and tasks and not _travels(tasks[0]):
+            ahead = None
+        job_id, where, plans = dra.assign(client, tasks, ahead)
 
         def results() -> Iterable[Any]:
-            for task in tasks:
-                futures.append(client.submit(process_task, algo, _portable(task), pure=False))
+            for task, worker, plan in zip(tasks, where, plans):
+                placement = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+                futures.append(client.submit(dra.process_task_ahead, algo, _portable(task), plan, pure=False,
+                                             **placement))
                 if len(futures) > window:
                     yield futures.pop(0).result()
             while futures:
@@ -215,6 +232,11 @@ def _dask(algorithm: Any, tasks: list[ChunkTask], executor: Any, n_workers: int,
             client.cancel(futures)
         raise
     finally:
+        if job_id is not None and ahead is not None and ahead.pin_bytes > 0:
+            try:
+                client.run(dra.end_job, job_id)  # no read-ahead outlives the job on any worker
+            except Exception:  # noqa: BLE001 - a worker gone: its read-ahead went with it
+                pass
         if own is not None:
             client.close()
             own.close()
@@ -226,11 +248,16 @@ def execute(
     executor: Any = None,
     n_workers: int | None = None,
     on_done: Callable[[], None] = lambda: None,
+    ahead: Any = None,
 ) -> Any:
-    """Run ``tasks`` with ``executor`` and return the merged (not finalized) state."""
+    """Run ``tasks`` with ``executor`` and return the merged (not finalized) state.
+
+    ``ahead``: a :class:`~napstream.core.readahead.ReadAheadJob` the dask executor announces on
+    its workers (the serial and threads executors read in this process: the caller enters it).
+    """
     executor, n_workers = resolve_executor(executor, n_workers, algorithm)
     if executor == "serial" or (executor == "threads" and n_workers == 1):
         return _serial(algorithm, tasks, on_done)
     if executor == "threads":
         return _threads(algorithm, tasks, n_workers, on_done)
-    return _dask(algorithm, tasks, executor, n_workers, on_done)
+    return _dask(algorithm, tasks, executor, n_workers, on_done, ahead)

@@ -19,7 +19,7 @@ from ..config import config
 from ..core.interval_set import IntervalSet
 from ..errors import MemoryBudgetError
 from .executors import execute, resolve_executor
-from .readahead import plan_with_readahead
+from .readahead import ReadAheadJob, plan_with_readahead
 from .progress import analysis_label, job_progress
 from .protocol import check_algorithm
 
@@ -79,17 +79,22 @@ def run(
             raise
         executor, in_flight = "serial", 1  # "auto": a budget too small for parallel chunks runs serially
         job, ahead = plan_with_readahead(obj, algorithm, ep, max_memory, in_flight, executor)
-    if job.groups is None:
-        # read-ahead of remote chunks (engine/readahead.py): announced here, cancelled on any exit
-        with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar, ahead:
-            state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1))
-        return algorithm.finalize(state)
-    # split along channels: one group of columns after the other (no read-ahead: the hint
-    # announces whole rows, and each group reads only its own columns)
-    results = []
-    with job_progress(job.tasks, progress, analysis_label(algorithm)) as bar:
+    # read-ahead of remote chunks (core/readahead.py): the serial and threads executors read here,
+    # so the job is announced here (cancelled on any exit); dask workers announce their own tasks
+    local = executor in ("serial", "threads")
+    label = analysis_label(algorithm)
+    with job_progress(job.tasks, progress, label) as bar, (ahead if local else ReadAheadJob([], 0)):
+        if job.groups is None:
+            state = execute(algorithm, job.tasks, executor, n_workers, lambda: bar.update(1),
+                            ahead=None if local else ahead)
+            return algorithm.finalize(state)
+        # split along channels: one group of columns after the other; the read-ahead announced
+        # each group's columns only, group after group
+        results = []
         for cols in job.groups:
             sub = algorithm.for_columns(*cols)
             tasks = [task for task in job.tasks if task.cols == cols]
-            results.append(sub.finalize(execute(sub, tasks, executor, n_workers, lambda: bar.update(1))))
+            group_ahead = None if local else ReadAheadJob(tasks, ahead.pin_bytes, ahead.parts, ahead.requests)
+            results.append(sub.finalize(execute(sub, tasks, executor, n_workers, lambda: bar.update(1),
+                                                ahead=group_ahead)))
     return algorithm.join_columns(results)

@@ -153,6 +153,18 @@ class ChunkIndex:
             return [(self.offset + start * self.row_bytes, self.offset + stop * self.row_bytes)]
         return []
 
+    def column_ranges(self, start: int, stop: int, c0: int, c1: int) -> list[tuple[int, int]]:
+        """Byte ranges of the chunks of a 2-D chunked dataset holding rows ``[start, stop)`` of
+        columns ``[c0, c1)`` (builds the full index)."""
+        if stop <= start or c1 <= c0:
+            return []
+        t = self.table()
+        sl = t.between(start, stop, self.chunk_rows)
+        width = int(self._dset.chunks[1])
+        first = t.coords[sl, 1]
+        keep = (first < c1) & (first + width > c0)
+        return [(int(a), int(a + n)) for a, n in zip(t.starts[sl][keep], t.sizes[sl][keep])]
+
     def batches(self, start: int, stop: int, limit: int) -> list[tuple[int, int]]:
         """Split rows ``[start, stop)`` at chunk boundaries into pieces of about ``limit`` bytes."""
         if self.kind == "chunked":
@@ -333,11 +345,13 @@ class PrefetchingDataset(_WrappedDataset):
     def _read_ranges(self, ranges: Any) -> Any:
         return self.source.read_ranges(self._inside(list(ranges)))
 
-    def will_read(self, segments: Any, max_bytes: int, requests: int | None = None) -> Any:
+    def will_read(self, segments: Any, max_bytes: int, requests: int | None = None,
+                  cols: tuple[int, int] | None = None) -> Any:
         """Announce the row ``segments`` (``[[start, stop), ...]``, in reading order) read next.
 
-        The read-ahead hint of lazy array bases (see :mod:`napstream.engine.readahead`): the
-        storage chunks of those rows are fetched in the background, in order, and pinned until
+        The read-ahead hint of lazy array bases (see :mod:`napstream.core.readahead`): the
+        storage chunks of those rows (of columns ``cols = (c0, c1)`` only, for a 2-D chunked
+        dataset read by channel groups) are fetched in the background, in order, and pinned until
         read, at most ``max_bytes`` at once (see :mod:`napstream.io.pinned`). Returns a handle
         to ``cancel()`` when the reads end, or None when there is nothing to read ahead.
         """
@@ -345,9 +359,13 @@ class PrefetchingDataset(_WrappedDataset):
             return None  # small: already fetched whole
         rows = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
         index = self.index
-        if index.kind == "chunked" and sum(index.n_chunks(int(a), int(b)) for a, b in rows) > index.lookup_limit:
+        if index.kind == "chunked" and (cols is not None or
+                                        sum(index.n_chunks(int(a), int(b)) for a, b in rows) > index.lookup_limit):
             index.table()  # one walk of the chunk index rather than one lookup per chunk
-        ranges = [r for a, b in rows for r in index.ranges(int(a), int(b))]
+        if cols is not None and index.kind == "chunked" and len(self.dataset.shape) == 2:
+            ranges = [r for a, b in rows for r in index.column_ranges(int(a), int(b), *cols)]
+        else:
+            ranges = [r for a, b in rows for r in index.ranges(int(a), int(b))]
         if not ranges:
             return None
         read_ahead = getattr(self.source, "read_ahead", None)
