@@ -86,6 +86,9 @@ def _to_array(out: Any) -> np.ndarray:
 
 def analyses(budget: str, events: np.ndarray) -> dict[str, tuple[Callable[..., Any], bool]]:
     """name -> (function(nwb, executor), takes an executor)."""
+    from napstream.config import parse_bytes
+
+    wide = 4 * parse_bytes(budget, "budget")  # iter_chunks of a filter holds its margins too
     def psd(nwb, ex):
         return nap.compute_mean_power_spectral_density(nwb["ElectricalSeriesLFP"], 2.0, max_memory=budget,
                                                        executor=ex, n_workers=2)
@@ -113,7 +116,7 @@ def analyses(budget: str, events: np.ndarray) -> dict[str, tuple[Callable[..., A
 
     def filt_chunks(nwb, ex):
         lfp = nap.apply_bandpass_filter(nwb["ElectricalSeriesLFP"], (6.0, 10.0), max_memory=budget)
-        return sum((c.values ** 2).sum(0) for c in lfp.iter_chunks(max_memory=budget))
+        return sum((c.values ** 2).sum(0) for c in lfp.iter_chunks(max_memory=wide))
 
     def peri(nwb, ex):
         return nap.compute_perievent(nwb["ElectricalSeriesLFP"], nap.Ts(events), window=0.5, max_memory=budget)

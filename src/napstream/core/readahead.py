@@ -44,7 +44,7 @@ import numpy as np
 
 from .lazy import LazyArray
 
-__all__ = ["ReadAheadJob", "reserve", "pin_limit", "hint_of", "hinted_parts", "announce_lazy", "enabled"]
+__all__ = ["ReadAheadJob", "reserve", "pin_limit", "hint_of", "hinted_parts", "announce_lazy", "with_margins", "announced", "enabled"]
 
 #: turn read-ahead on or off everywhere (benchmarks compare the two)
 enabled = True
@@ -142,6 +142,56 @@ def announce_lazy(lazy: Any, segments: Any, max_bytes: int, requests: int | None
     if handle is None:
         return []
     return list(handle) if isinstance(handle, list) else [handle]
+
+
+class announced:  # noqa: N801 - used as a context manager, named for what it does
+    """Context manager: announce the logical row ``segments`` of ``x`` (a LazyArray or a lazy
+    TimeIndex; anything else: nothing) on entry, cancel on exit. For analyses that read known
+    pieces of a lazy series outside the engine (e.g. the windows of a peri-event alignment);
+    at most ``min(reserve(budget), 4 * ReadAheadJob.min_bytes)`` bytes are pinned at once.
+
+    >>> import numpy as np
+    >>> with announced(np.zeros(10), [[0, 5]], 1000) as ahead:   # in memory: nothing to announce
+    ...     ahead.handles
+    []
+    """
+
+    def __init__(self, x: Any, segments: Any, budget: int) -> None:
+        self.x, self.segments = x, segments
+        self.max_bytes = min(reserve(int(budget), 1), 4 * ReadAheadJob.min_bytes)
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> "announced":
+        lazy = _lazy_of(self.x)
+        if lazy is not None:
+            try:
+                self.handles = announce_lazy(lazy, self.segments, self.max_bytes)
+            except BaseException:
+                self.__exit__()
+                raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        handles, self.handles = self.handles, []
+        for handle in handles:
+            handle.cancel()
+
+
+def with_margins(segments: Any, epochs: Any, margin: tuple[int, int]) -> np.ndarray:
+    """Rows a computed base reads for output rows ``segments``: each piece inside an epoch widened
+    by ``margin = (left, right)`` rows, clipped to that epoch (``epochs``: ``[[start, stop), ...]``).
+
+    >>> with_margins([[10, 30]], [[0, 20], [20, 100]], (5, 5)).tolist()
+    [[5, 20], [20, 35]]
+    """
+    out = []
+    ep = np.asarray(epochs, dtype=np.int64).reshape(-1, 2)
+    for a, b in np.asarray(segments, dtype=np.int64).reshape(-1, 2):
+        for s0, s1 in ep:
+            c0, c1 = max(int(a), int(s0)), min(int(b), int(s1))
+            if c0 < c1:
+                out.append((max(int(s0), c0 - margin[0]), min(int(s1), c1 + margin[1])))
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
 class ReadAheadJob:

@@ -29,9 +29,11 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
-from ..core.readahead import ReadAheadJob
+from ..core.lazy import LazyArray
+from ..core.readahead import ReadAheadJob, _lazy_of
 
 __all__ = ["WorkerPlan", "run_planned", "end_job", "assign", "process_task_ahead"]
 
@@ -55,13 +57,25 @@ _LOCK = threading.Lock()
 _JOBS: dict[str, list[Any]] = {}  # job id -> [ReadAheadJob or None, tasks done]
 
 
-def _start(plan: WorkerPlan) -> None:
+def _rebased(x: Any, like: Any) -> Any:
+    """``x`` (a lazy part of a planned task) over the base that ``like`` (the same part of the
+    running task) reads: the plan and the task may have been unpickled apart (each reopening
+    its file through its ``ref``), and the announcement must reach the base the reads go to."""
+    lazy, own = _lazy_of(x), _lazy_of(like)
+    if lazy is None or own is None or lazy.base is own.base or lazy.ref != own.ref:
+        return lazy if lazy is not None else x
+    return LazyArray(own.base, lazy.segments, lazy.scale, lazy.offset, lazy.post, lazy.ref)
+
+
+def _start(plan: WorkerPlan, task: Any) -> None:
     with _LOCK:
         if plan.job_id in _JOBS:
             return
         entry: list[Any] = [None, 0]
         _JOBS[plan.job_id] = entry
-        ahead = ReadAheadJob(plan.tasks, plan.pin_bytes, plan.parts, plan.requests)
+        tasks = [SimpleNamespace(**{name: _rebased(getattr(t, name), getattr(task, name, None))
+                                    for name in plan.parts}) for t in plan.tasks]
+        ahead = ReadAheadJob(tasks, plan.pin_bytes, plan.parts, plan.requests)
         entry[0] = ahead
         ahead.__enter__()  # announcing reads no data: cheap, and done once per process
 
@@ -91,11 +105,12 @@ def end_job(job_id: str) -> int:
     return n
 
 
-def run_planned(fn: Callable[[], Any], plan: WorkerPlan | None) -> Any:
-    """``fn()`` with this process's read-ahead of ``plan`` started first (and ended after its last task)."""
+def run_planned(fn: Callable[[], Any], plan: WorkerPlan | None, task: Any = None) -> Any:
+    """``fn()`` with this process's read-ahead of ``plan`` started first (and ended after its last
+    task); ``task``, the task ``fn`` runs, tells which bases this process reads."""
     if plan is None or not plan.tasks or plan.pin_bytes <= 0:
         return fn()
-    _start(plan)
+    _start(plan, task)
     try:
         return fn()
     finally:
@@ -106,7 +121,7 @@ def process_task_ahead(algorithm: Any, task: Any, plan: WorkerPlan | None) -> An
     """The dask unit of work: one chunk's partial state, with the worker's read-ahead."""
     from .executors import process_task
 
-    return run_planned(lambda: process_task(algorithm, task), plan)
+    return run_planned(lambda: process_task(algorithm, task), plan, task)
 
 
 def _whereabouts() -> tuple[str, int]:

@@ -41,6 +41,7 @@ from ..config import config, format_bytes
 from ..core.chunked import H5Sink
 from ..core.chunking import as_margin, epoch_segments
 from ..core.lazy import LazyArray
+from ..core.readahead import announce_lazy, with_margins
 from ..engine.executors import resolve_executor
 from ..engine.planner import plan, series_parts
 from ..errors import InvalidInputError, InvalidTypeError, NapstreamError
@@ -146,6 +147,11 @@ class FilteredArray:
             for i, j, values in parts:
                 out[i:j] = values
         return out[(slice(None),) + rest] if rest else out
+
+    def will_read(self, segments: Any, max_bytes: int, requests: Any = None, cols: Any = None) -> list:
+        """Read-ahead hint (:mod:`napstream.core.readahead`): announce the source rows (with the
+        kernel's margins, within the epochs) that reading these rows will read."""
+        return announce_lazy(self.raw, with_margins(segments, self.segments, self.margin), max_bytes, requests, cols)
 
     def _transform(self, x: np.ndarray, core: slice, scale: Any) -> np.ndarray:
         """The kernel on one block; read outside the engine's workers (``iter_chunks``, ``.values``),

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..core.interval_set import IntervalSet
+from ..core.readahead import announced
 from ..core.time_index import ArrayTimeIndex
 from ..engine.planner import resolve_budget
 from ..errors import InvalidArgumentError, InvalidInputError, InvalidTypeError
@@ -71,7 +72,8 @@ def _align_discrete(data: Any, events: np.ndarray, window: np.ndarray, budget: i
     hi = np.asarray(ix.searchsorted(events + window[1], "right"), dtype=np.int64)
     hi = np.maximum(lo, hi)
     support = IntervalSet(start=-window[0], end=window[1])
-    blocks = _read_windows(ix, lo, hi, budget) if len(events) else []
+    with announced(ix, np.stack([lo, hi], axis=1), budget):  # remote timestamps: read ahead
+        blocks = _read_windows(ix, lo, hi, budget) if len(events) else []
     raw = getattr(c.Ts, "_raw", None)  # fast path: the times are validated here
     aligned = {}
     for i, e in enumerate(events):
@@ -134,7 +136,8 @@ def _fill_epoch(out: np.ndarray, col: int, ix: Any, d: Any, a: int, b: int, ev: 
     pos = _closest_rows(ix, a, b, ev, budget)
     left = np.minimum(w0, pos - a)
     right = np.minimum(w1, b - pos - 1)
-    blocks = _read_windows(d if hasattr(d, "read") else _NumpyRows(d), pos - left, pos + right + 1, budget)
+    with announced(d, np.stack([pos - left, pos + right + 1], axis=1), budget):  # remote rows: read ahead
+        blocks = _read_windows(d if hasattr(d, "read") else _NumpyRows(d), pos - left, pos + right + 1, budget)
     for k, block in enumerate(blocks):
         start = w0 - left[k]
         out[start:start + len(block), col + k] = block
