@@ -88,7 +88,7 @@ def analyses(budget: str, events: np.ndarray) -> dict[str, tuple[Callable[..., A
     """name -> (function(nwb, executor), takes an executor)."""
     from napstream.config import parse_bytes
 
-    wide = 4 * parse_bytes(budget, "budget")  # iter_chunks of a filter holds its margins too
+    wide = 8 * parse_bytes(budget, "budget")  # iter_chunks of a filter holds its margins too
     def psd(nwb, ex):
         return nap.compute_mean_power_spectral_density(nwb["ElectricalSeriesLFP"], 2.0, max_memory=budget,
                                                        executor=ex, n_workers=2)

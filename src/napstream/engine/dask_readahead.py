@@ -153,7 +153,10 @@ def assign(client: Any, tasks: list[Any], ahead: Any) -> tuple[str, list[str | N
         if not mine:
             continue
         plan = WorkerPlan(job_id, [tasks[i] for i in mine], share, tuple(ahead.parts), ahead.requests)
-        future = client.scatter(plan, workers=members, broadcast=True, hash=False)
+        here = where.get(members[0]) == _whereabouts()
+        # workers in this process get the plan as it is, like the tasks (whose lazy bases are the
+        # ones they read); worker processes get it once, unpickled next to the tasks they run
+        shared = plan if here else client.scatter(plan, workers=members, broadcast=True, hash=False)
         for i in mine:
-            plans[i] = future
+            plans[i] = shared
     return job_id, addresses, plans
