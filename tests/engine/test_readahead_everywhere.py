@@ -202,7 +202,23 @@ def test_a_job_split_along_channels_reads_each_groups_columns_ahead(tmp_path, ht
 
 
 # ------------------------------------------------------------------------------ dask
-def test_dask_workers_read_ahead_on_their_own_files(session, http_server):
+@pytest.fixture
+def reopened():
+    """Close the files dask workers reopened through DatasetRef (kept open per process): an h5py
+    file over a Python file object still open at interpreter exit crashes the exit (exit code 139)."""
+    yield
+    from napstream.nwb import source as nwb_source
+
+    for f in list(nwb_source._OPEN_FILES.values()):
+        f.close()
+    for src in list(nwb_source._BYTE_SOURCES.values()):
+        if src is not None:
+            src.close()
+    nwb_source._OPEN_FILES.clear()
+    nwb_source._BYTE_SOURCES.clear()
+
+
+def test_dask_workers_read_ahead_on_their_own_files(session, http_server, reopened):
     pytest.importorskip("distributed")
     from napstream.nwb import source as nwb_source
 
@@ -249,7 +265,7 @@ class _Boom:
         return state
 
 
-def test_an_error_in_a_dask_kernel_ends_the_workers_read_ahead(session, http_server):
+def test_an_error_in_a_dask_kernel_ends_the_workers_read_ahead(session, http_server, reopened):
     pytest.importorskip("distributed")
     folder, _ = session
     server = http_server(folder, latency=0.02, bandwidth=5_000_000)
