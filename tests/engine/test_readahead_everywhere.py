@@ -318,3 +318,16 @@ def test_read_ahead_can_be_turned_off(session, http_server):
         readahead.enabled = True
     assert src._ahead is None
     nwb.close()
+
+
+def test_reading_a_large_remote_array_whole_reads_the_next_batches_ahead(session, http_server, local_lfp):
+    folder, path = session
+    server = http_server(folder, latency=LATENCY)
+    nwb, lfp, src = _open(server)
+    src.memory.max_bytes = 4_000_000  # batches of 2 MB (``prefetch_limit``): two of them
+    values = lfp.values
+    np.testing.assert_array_equal(values, local_lfp.values)
+    assert src._ahead is not None and src._ahead.blocks_fetched > 0 and src._ahead.max_in_flight >= 2
+    assert _fetched_twice(server, path.stat().st_size) <= 64 * 1024
+    assert src.memory.pinned_bytes == 0 and not _threads()
+    nwb.close()

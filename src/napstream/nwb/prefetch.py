@@ -408,7 +408,16 @@ class PrefetchingDataset(_WrappedDataset):
         rest = _simple_row_slice(key)
         if rest is None:  # too big to prefetch at once and not a plain row slice: read as is
             return self.dataset[key]
-        parts = [self._read((slice(a, b),) + rest, a, b) for a, b in index.batches(span[0], span[1], limit)]
+        batches = index.batches(span[0], span[1], limit)
+        # the next batches are fetched while one is decoded (at most one batch pinned ahead); a
+        # column selection reads only some chunks of a batch: no read-ahead of whole rows then
+        whole_rows = all(isinstance(k, slice) and k == slice(None) for k in rest)
+        ahead = self.will_read(batches[1:], limit) if whole_rows and len(batches) > 1 else None
+        try:
+            parts = [self._read((slice(a, b),) + rest, a, b) for a, b in batches]
+        finally:
+            if ahead is not None:
+                ahead.cancel()
         return np.concatenate(parts, axis=0)
 
 
