@@ -51,17 +51,23 @@ def _event_times(events: Any, epochs: IntervalSet) -> np.ndarray:
 
 def _read_windows(ix: Any, lo: np.ndarray, hi: np.ndarray, budget: int) -> list[np.ndarray]:
     """Rows ``[lo[i], hi[i])`` of an index (or array with ``read``) for every i, reading groups."""
-    out: list[np.ndarray] = []
+    groups = []  # (first event, stop event, first row, stop row) of each read
     i, n = 0, len(lo)
     rows_cap = max(1, budget // 32)
     while i < n:
         j = i + 1
         while j < n and hi[j - 1] - lo[i] <= rows_cap and lo[j] - hi[j - 1] <= 4 * max(1, hi[j - 1] - lo[j - 1]):
             j += 1
-        a, b = int(lo[i]), int(max(hi[i:j].max(), lo[i]))
-        block = ix.read(a, b) if b > a else np.empty(0)
-        out.extend(block[int(lo[k]) - a:int(hi[k]) - a] for k in range(i, j))
+        groups.append((i, j, int(lo[i]), int(max(hi[i:j].max(), lo[i]))))
         i = j
+    out: list[np.ndarray] = []
+    # many separate reads of a remote series: the next ones are fetched while one is read (a few
+    # large reads fetch their own bytes concurrently already)
+    later = [[a, b] for _, _, a, b in groups[1:]] if len(groups) > 2 else []
+    with announced(ix, later, budget):
+        for i, j, a, b in groups:
+            block = ix.read(a, b) if b > a else np.empty(0)
+            out.extend(block[int(lo[k]) - a:int(hi[k]) - a] for k in range(i, j))
     return out
 
 
@@ -72,8 +78,7 @@ def _align_discrete(data: Any, events: np.ndarray, window: np.ndarray, budget: i
     hi = np.asarray(ix.searchsorted(events + window[1], "right"), dtype=np.int64)
     hi = np.maximum(lo, hi)
     support = IntervalSet(start=-window[0], end=window[1])
-    with announced(ix, np.stack([lo, hi], axis=1), budget):  # remote timestamps: read ahead
-        blocks = _read_windows(ix, lo, hi, budget) if len(events) else []
+    blocks = _read_windows(ix, lo, hi, budget) if len(events) else []
     raw = getattr(c.Ts, "_raw", None)  # fast path: the times are validated here
     aligned = {}
     for i, e in enumerate(events):
@@ -136,8 +141,7 @@ def _fill_epoch(out: np.ndarray, col: int, ix: Any, d: Any, a: int, b: int, ev: 
     pos = _closest_rows(ix, a, b, ev, budget)
     left = np.minimum(w0, pos - a)
     right = np.minimum(w1, b - pos - 1)
-    with announced(d, np.stack([pos - left, pos + right + 1], axis=1), budget):  # remote rows: read ahead
-        blocks = _read_windows(d if hasattr(d, "read") else _NumpyRows(d), pos - left, pos + right + 1, budget)
+    blocks = _read_windows(d if hasattr(d, "read") else _NumpyRows(d), pos - left, pos + right + 1, budget)
     for k, block in enumerate(blocks):
         start = w0 - left[k]
         out[start:start + len(block), col + k] = block
