@@ -207,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"Started {time.strftime('%H:%M UTC', time.gmtime())}, load average {load} (1, 5, 15 min).", ""]
             lines += ["| workload | " + " | ".join(args.stacks)
                       + " | vs fsspec | vs remfile | vs local pynapple | cold bytes |"
-                      + (" floor | cold / floor | no read-ahead / floor |" if link else ""),
-                      "|" + "---|" * (len(args.stacks) + 5 + (3 if link else 0))]
+                      + (" floor | cold / floor | no read-ahead / floor | same result as local |" if link else ""),
+                      "|" + "---|" * (len(args.stacks) + 5 + (4 if link else 0))]
             with ServerProcess(WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
                 for workload in args.workloads:
@@ -252,12 +252,13 @@ def _floor_cells(row: dict[str, Any], link: float) -> str:
     """Floor = max(local napstream time, cold bytes / link rate), all measured in this run."""
     local, cold = row.get("napstream_local"), row.get("napstream_cold")
     if not local or not cold or "error" in local or "error" in cold:
-        return " - | - | - |"
+        return " - | - | - | - |"
     floor = max(local["seconds"], cold["bytes"] / link)
     before = row.get("napstream_cold_noahead")
     after = f"{cold['seconds'] / floor:.2f}x"
     prior = f"{before['seconds'] / floor:.2f}x" if before and "error" not in before else "-"
-    return f" {floor:.1f} s | {after} | {prior} |"
+    same = all(r["check"] == local["check"] for r in (cold, before) if r and "error" not in r)
+    return f" {floor:.1f} s | {after} | {prior} | {'yes' if same else 'NO'} |"
 
 
 def _versions() -> str:

@@ -352,6 +352,7 @@ class ReadAhead:
         self.requests = 1  # the cap (max_concurrency or the caller's); the sizer picks how many are out
         self.sizer = InFlight(start=2)
         self._runs = 0  # requests built so far (their sizes vary, see _next_run)
+        self._absent: set[int] = set()  # queued blocks found neither in memory nor on disk
         self.error: BaseException | None = None
         #: counters: requests sent, blocks and bytes fetched, most requests out at once
         self.sent = 0
@@ -373,6 +374,7 @@ class ReadAhead:
         with self._cond:
             self._handles.append(handle)
             self._queue.extend(blocks)
+            self._absent.difference_update(blocks)  # announced again: look for them again
             self.max_bytes = max(int(max_bytes), self.max_bytes if len(self._handles) > 1 else 0)
             self.requests = max(1, int(requests))
             self.error = None
@@ -400,6 +402,7 @@ class ReadAhead:
         with self._cond:
             self._stopping = True
             self._queue.clear()
+            self._absent.clear()
             threads, self._threads = self._threads, []
             self._cond.notify_all()
         deadline = time.monotonic() + self.join_timeout
@@ -416,8 +419,8 @@ class ReadAhead:
             return [t for t in self._threads if t.is_alive()]
 
     def _wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
+        with self._cond:  # a read freed pins: room for one more request, so one fetcher
+            self._cond.notify()
 
     def _wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -447,15 +450,21 @@ class ReadAhead:
                     self._cond.wait(0.25)
                     continue
                 room = self.max_bytes - self.memory.pinned_bytes - self._reserved
+                if room < self.source.block_size and self._queue:  # no room: no scan either
+                    self._cond.wait(0.25)
+                    continue
                 limit = varied_run(self._run_limit(active), self._runs, self.source.block_size)
                 run: list[int] = []
                 nbytes = 0
                 while self._queue:
                     i = self._queue[0]
-                    if not self.memory.is_wanted(i) or self._present(i):
+                    # a block found missing once stays missing until a reader fetches it, which
+                    # unwants it: the disk is looked at once per block, not at every wake-up
+                    if not self.memory.is_wanted(i) or (i not in self._absent and self._present(i)):
                         self._queue.popleft()
                         self.memory.unwant([i])  # a reader has it (or will fetch it): not ours
                         continue
+                    self._absent.add(i)
                     n = self.source._block_len(i)
                     if (run and i != run[-1] + 1) or nbytes + n > min(room, limit):
                         break
