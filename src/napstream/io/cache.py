@@ -385,7 +385,17 @@ class BlockCache:
                 self._writer.start()
                 _FLUSH_AT_EXIT.add(self)
 
+    #: niceness added to the writer thread (Linux: threads are scheduled apart): the block writes
+    #: (a file created per block) yield the cores to the decoding and analysis of the same job
+    writer_niceness = 5
+
     def _write_loop(self) -> None:
+        if self.writer_niceness and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                               os.getpriority(os.PRIO_PROCESS, 0) + self.writer_niceness)
+            except OSError:  # not allowed here: write at the same priority
+                pass
         while True:
             try:
                 job = self._jobs.get(timeout=self.idle_seconds)
