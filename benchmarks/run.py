@@ -11,8 +11,10 @@ Usage (from the repository root, after ``pip install -e ".[test]"``)::
 
 Every workload runs in its own subprocess (so peak RSS is the workload's own) under a memory cap
 (``--mem-cap``, default 8 GiB); remote stacks read through the loopback Range server with added latency
-per request. The runner records wall time, HTTP requests and bytes (counted by the server), peak RSS,
-and the median over repeats (interleaved across stacks), then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer.
+per request. The server runs in a process of its own (a real object store is another machine: the
+server must not share the client's process) and sends file bodies with ``sendfile``. The runner records
+wall time, CPU seconds of the workload process, HTTP requests and bytes (counted by the server), the
+server's CPU seconds, peak RSS, and the median over repeats (interleaved across stacks), then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer.
 A stack that fails a workload (error, memory cap) is reported as such.
 This is never part of the test suite.
 """
@@ -85,7 +87,9 @@ def _measure_once(server: Any, stack: str, workload: str, url: str, path: Path, 
     elif stack == "napstream_warm" and not cache.exists():
         _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # this workload's blocks
     server.reset_stats()
+    cpu0 = server.cpu_seconds()
     res = _run(stack, workload, url, path, cache, mem_cap, timeout)
+    res["server_cpu"] = server.cpu_seconds() - cpu0
     stats = server.stats
     res["requests"] = int(getattr(stats, "requests", 0))
     res["bytes"] = int(getattr(stats, "bytes_sent", 0))
@@ -97,6 +101,9 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if failed:
         return failed[0]
     out = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_rss", "requests", "bytes")}
+    for k in ("cpu", "server_cpu"):
+        if all(k in r for r in runs):
+            out[k] = statistics.median(r[k] for r in runs)
     if all("round_trips" in r for r in runs):
         out["round_trips"] = statistics.median(r["round_trips"] for r in runs)
     out["check"] = runs[-1]["check"]
@@ -126,7 +133,9 @@ def _fmt(res: dict[str, Any] | None) -> str:
     if "error" in res:
         return f"FAILED ({res['error']})"
     trips = f" ({res['round_trips']:g} round trips)" if "round_trips" in res and res["requests"] else ""
-    return (f"{res['seconds']:.2f} s, {res['requests']} req{trips}, {res['bytes'] / 1e6:.1f} MB, "
+    cpu = f" (CPU {res['cpu']:.1f} s)" if "cpu" in res else ""
+    served = f", server CPU {res['server_cpu']:.2f} s" if res.get("bytes") and "server_cpu" in res else ""
+    return (f"{res['seconds']:.2f} s{cpu}, {res['requests']} req{trips}, {res['bytes'] / 1e6:.1f} MB{served}, "
             f"{res['peak_rss'] / 2**20:.0f} MiB")
 
 
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes, args.latency, args.repeats = ["10min"], [0.02], 1
 
     from napstream.config import parse_bytes
-    from napstream.testing.http_server import RangeHTTPServer
+    from napstream.testing.server_process import ServerProcess
 
     mem_cap = parse_bytes(args.mem_cap)
     WORK.mkdir(parents=True, exist_ok=True)
@@ -193,12 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         path = _session(size)
         for latency, stream, link in links:
-            lines += [f"## {size} session ({path.stat().st_size / 1e6:.0f} MB), {_link_label(latency, stream, link)}", ""]
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            lines += [f"## {size} session ({path.stat().st_size / 1e6:.0f} MB), {_link_label(latency, stream, link)}", "",
+                      f"Started {time.strftime('%H:%M UTC', time.gmtime())}, load average {load} (1, 5, 15 min).", ""]
             lines += ["| workload | " + " | ".join(args.stacks)
                       + " | vs fsspec | vs remfile | vs local pynapple | cold bytes |"
-                      + (" floor | cold / floor | no read-ahead / floor |" if link else ""),
-                      "|" + "---|" * (len(args.stacks) + 5 + (3 if link else 0))]
-            with RangeHTTPServer(WORK, latency=latency, bandwidth=stream, link=link) as server:
+                      + (" floor | cold / floor | no read-ahead / floor | cold result = local result (bits) |" if link else ""),
+                      "|" + "---|" * (len(args.stacks) + 5 + (4 if link else 0))]
+            with ServerProcess(WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
                 for workload in args.workloads:
                     stacks = [s for s in args.stacks if s.endswith("_local") or workload in REMOTE_ONLY_WORKLOADS]
@@ -241,12 +252,15 @@ def _floor_cells(row: dict[str, Any], link: float) -> str:
     """Floor = max(local napstream time, cold bytes / link rate), all measured in this run."""
     local, cold = row.get("napstream_local"), row.get("napstream_cold")
     if not local or not cold or "error" in local or "error" in cold:
-        return " - | - | - |"
+        return " - | - | - | - |"
     floor = max(local["seconds"], cold["bytes"] / link)
     before = row.get("napstream_cold_noahead")
     after = f"{cold['seconds'] / floor:.2f}x"
     prior = f"{before['seconds'] / floor:.2f}x" if before and "error" not in before else "-"
-    return f" {floor:.1f} s | {after} | {prior} |"
+    # the read-ahead plans the same chunks as the local run: bit-identical; without it (share 0)
+    # the chunks differ and so do the last bits of the Welch sums
+    same = cold["check"] == local["check"]
+    return f" {floor:.1f} s | {after} | {prior} | {'yes' if same else 'NO'} |"
 
 
 def _versions() -> str:

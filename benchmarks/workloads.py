@@ -149,11 +149,14 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
 
         tracking = napstream.track_io()
         io = tracking.__enter__()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     nap, nwb = _open(stack, url, path, cache_dir)
     check = _work(nap, nwb, workload)
     seconds = time.perf_counter() - t0
-    out = {"seconds": seconds, "check": check, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime  # this process's CPU seconds, all threads
+    out = {"seconds": seconds, "check": check, "peak_rss": ru.ru_maxrss * 1024, "cpu": cpu}
     if tracking is not None:
         tracking.__exit__(None, None, None)
         out["round_trips"] = int(io.round_trips)  # napstream's own count: batches of concurrent requests

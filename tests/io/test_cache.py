@@ -248,3 +248,22 @@ def test_file_key_ignores_query_but_not_version():
 
 def test_paths(tmp_path):
     assert Path(nap.cache_info(tmp_path)["dir"]) == tmp_path
+
+
+def test_a_folder_removed_behind_the_caches_back_is_made_again(tmp_path):
+    # folders checked a moment ago are not checked again for each block; another process clearing
+    # the cache in between must not make the next write fail (and the cache disable itself)
+    import shutil
+
+    cache = BlockCache(tmp_path / "c")
+    key = cache.register("http://h/f", 4 * BLOCK, "v1")
+    cache.put(key, BLOCK, 0, b"a" * BLOCK)
+    cache.flush()
+    assert cache._recently_checked(cache._folder(key))
+    shutil.rmtree(cache._folder(key))  # what clear_cache in another process leaves
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "cache is not usable" warning
+        cache.put(key, BLOCK, 1, b"b" * BLOCK)
+        cache.flush()
+    assert cache.enabled
+    assert cache.get(key, BLOCK, 1, BLOCK) == b"b" * BLOCK

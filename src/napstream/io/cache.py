@@ -167,6 +167,11 @@ class BlockCache:
         self._warned = False
         self._meta: dict[str, bytes] = {}
         self._pending: dict[Path, bytes] = {}  # blocks queued for the writer thread
+        self._folders: dict[str, Path] = {}  # key -> its folder (paths are built for every block)
+        #: folder -> when it was last found a real folder (made, not a link): writes into it within
+        #: :attr:`recheck_seconds` skip the checks (a few system calls per block otherwise)
+        self._checked: dict[Path, float] = {}
+        self.recheck_seconds = 1.0
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self.max_pending = 32
@@ -194,7 +199,12 @@ class BlockCache:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def _folder(self, key: str) -> Path:
-        return self._root / key[:2] / key
+        folder = self._folders.get(key)
+        if folder is None:
+            if len(self._folders) > 4096:
+                self._folders.clear()
+            folder = self._folders[key] = self._root / key[:2] / key
+        return folder
 
     def _block_path(self, key: str, block_size: int, index: int) -> Path:
         return self._folder(key) / f"{int(block_size)}-{int(index)}"
@@ -287,9 +297,16 @@ class BlockCache:
             self._size = None
 
     def _write_meta(self, key: str) -> None:
-        meta = self._folder(key) / "meta.json"
+        folder = self._folder(key)
+        if self._recently_checked(folder):  # the meta was looked at with the folder's check
+            return
+        meta = folder / "meta.json"
         if key in self._meta and not meta.exists():
             self._write_atomic(meta, self._meta[key])
+
+    def _recently_checked(self, folder: Path) -> bool:
+        at = self._checked.get(folder)
+        return at is not None and time.monotonic() - at < self.recheck_seconds
 
     def get(self, key: str, block_size: int, index: int, expected_length: int, touch: bool = True) -> bytes | None:
         """The block's bytes if cached intact (exact length and checksum), else None."""
@@ -368,7 +385,17 @@ class BlockCache:
                 self._writer.start()
                 _FLUSH_AT_EXIT.add(self)
 
+    #: niceness added to the writer thread (Linux: threads are scheduled apart): the block writes
+    #: (a file created per block) yield the cores to the decoding and analysis of the same job
+    writer_niceness = 5
+
     def _write_loop(self) -> None:
+        if self.writer_niceness and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                               os.getpriority(os.PRIO_PROCESS, 0) + self.writer_niceness)
+            except OSError:  # not allowed here: write at the same priority
+                pass
         while True:
             try:
                 job = self._jobs.get(timeout=self.idle_seconds)
@@ -439,16 +466,30 @@ class BlockCache:
     def _write_atomic_locked(self, path: Path, payload: bytes, disable: bool) -> bool:
         if not self.enabled:
             return False
-        tmp = path.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        folder = path.parent
+        tmp = folder / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if self._linked(path.parent) or (os.path.lexists(path) and not _is_regular(path)):
-                return False  # never write through a link, never replace what napstream did not write
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
-            with open(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, path)
-            return True
+            for attempt in (0, 1):
+                if attempt or not self._recently_checked(folder):
+                    folder.mkdir(parents=True, exist_ok=True)
+                    if self._linked(folder):
+                        self._checked.pop(folder, None)
+                        return False  # never write through a link
+                    self._checked[folder] = time.monotonic()
+                if os.path.lexists(path) and not _is_regular(path):
+                    return False  # never replace what napstream did not write
+                try:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+                except FileNotFoundError:  # the folder went away since it was checked (a cache clear)
+                    self._checked.pop(folder, None)
+                    if attempt:
+                        raise
+                    continue
+                with open(fd, "wb") as fh:
+                    fh.write(payload)
+                os.replace(tmp, path)
+                return True
+            return False
         except OSError as err:
             self._discard(tmp)
             if disable:
@@ -705,6 +746,7 @@ def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> int:
             if folder == str(directory):
                 with cache._lock:
                     cache._size = None
+                cache._checked.clear()  # its folders are gone: check (and make) them again
                 try:
                     cache._root.mkdir(parents=True, exist_ok=True)
                 except OSError:

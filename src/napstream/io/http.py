@@ -537,8 +537,18 @@ class HTTPSource(BlockedSource):
                 "open it again"
             )
 
+    def _last_first_byte(self) -> float | None:
+        """Seconds to the first byte (headers) of this thread's last range request (None: none yet).
+
+        The read-ahead sizes its requests in flight from it (:class:`~napstream.io.pinned.InFlight`).
+        """
+        return getattr(self._tls, "first_byte", None)
+
     async def _get_range(self, r: ByteRange) -> bytes:
+        sent = [0.0]
+
         async def on_get(resp: Any) -> bytes:
+            self._tls.first_byte = time.perf_counter() - sent[0]
             if resp.status == 206:
                 match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
                 if not match or (int(match.group(1)), int(match.group(2)) + 1) != (r.start, r.end):
@@ -558,6 +568,7 @@ class HTTPSource(BlockedSource):
         async def attempt() -> bytes:
             _, sem = await self._ensure_session()
             async with sem:
+                sent[0] = time.perf_counter()
                 body = await self._request("GET", {"Range": f"bytes={r.start}-{r.end - 1}"}, on_get, r.length)
             self.stats.add(bytes_fetched=len(body))
             return body

@@ -4,7 +4,8 @@ The engine knows which rows a job reads next; the NWB layer turns them into byte
 announces them with :meth:`BlockedSource.read_ahead <napstream.io.base.BlockedSource.read_ahead>`.
 A :class:`ReadAhead` then keeps up to ``requests`` range requests in flight (each on its own
 thread, one contiguous run of blocks per request) in announcement order, while the reads of
-earlier rows are decoded and analysed.
+earlier rows are decoded and analysed. How many of them are out at once follows the measured
+bandwidth-delay product (:class:`InFlight`): enough to keep the link full, no more.
 
 Fetched blocks are *pinned* in the source's :class:`PinnedLRU`: they cannot be evicted by other
 reads (an earlier read-ahead failed exactly there: prefetched blocks were dropped from the memory
@@ -40,6 +41,7 @@ True
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -49,9 +51,10 @@ from ..errors import InvalidInputError
 from .cache import MemoryLRU
 from .ranges import ByteRange, block_bounds, blocks_for
 
-__all__ = ["PinnedLRU", "ReadAhead", "ReadAheadHandle"]
+__all__ = ["InFlight", "PinnedLRU", "ReadAhead", "ReadAheadHandle", "varied_run"]
 
 _MiB = 2**20
+_PHI = (5**0.5 - 1) / 2
 
 
 class PinnedLRU(MemoryLRU):
@@ -196,6 +199,109 @@ class PinnedLRU(MemoryLRU):
             callback()
 
 
+class InFlight:
+    """How many read-ahead requests to keep out: the bandwidth-delay product, measured.
+
+    Requests are bracketed by :meth:`begin` and :meth:`end`; each reports its bytes ``n``, and,
+    when the transport can tell, its time to first byte. From the last :attr:`window` of them:
+
+    * ``X``, the throughput, by Little's law: ``sum(k * n) / sum(d)``, where ``d`` is a request's
+      duration and ``k`` the mean number of requests out during it (itself included);
+    * ``L``, the latency: the smallest time to first byte seen lately (without one, the smallest
+      duration: a source whose cost is all latency);
+    * ``s``, one stream's rate: the fastest body transfer seen (``n / (d - first byte)``).
+
+    A request of ``n`` bytes holds its slot ``L + n / s`` seconds at best, so
+    ``X * (L + n / s) / n`` requests carry ``X``: the target is that, rounded up, plus one to probe
+    for more (the throughput measured with N requests out cannot show what N + 1 would carry),
+    clamped to ``[1, cap]``. While the link is not full every request takes its best time and
+    the target grows by one; once it is full, requests take longer as more are out and the
+    target stops growing. A slower reader (pins full) lowers ``X`` and with it the target.
+
+    Parameters
+    ----------
+    start : int
+        Target before anything was measured.
+    clock : callable
+        Seconds, monotonic (tests pass a simulated one).
+
+    Examples
+    --------
+    >>> now = [0.0]
+    >>> sizer = InFlight(start=2, clock=lambda: now[0])
+    >>> for _ in range(4):      # 30 ms latency, 25 MB/s per stream: two requests of 2 MB at a time
+    ...     tickets = [sizer.begin(), sizer.begin()]
+    ...     now[0] += 0.03 + 2_000_000 / 25e6
+    ...     for t in tickets:
+    ...         sizer.end(t, 2_000_000, first_byte=0.03)
+    >>> sizer.target(2_000_000, cap=8)   # 2 requests carried 36 MB/s: one more may carry more
+    3
+    """
+
+    #: finished requests the throughput is measured over
+    window = 16
+
+    def __init__(self, start: int = 2, clock: Callable[[], float] = time.monotonic) -> None:
+        self.start = max(1, int(start))
+        self.clock = clock
+        self._done: collections.deque[tuple[float, float, int]] = collections.deque(maxlen=self.window)
+        self._latency: collections.deque[float] = collections.deque(maxlen=4 * self.window)
+        self._stream_rate = 0.0
+        self._out = 0  # requests out now
+        self._area = 0.0  # integral of requests out over time, up to _area_at
+        self._area_at = clock()
+        self._lock = threading.Lock()
+
+    def _advance(self) -> float:
+        now = self.clock()
+        self._area += self._out * (now - self._area_at)
+        self._area_at = now
+        return now
+
+    def begin(self) -> tuple[float, float]:
+        """A request goes out; pass the returned ticket to :meth:`end`."""
+        with self._lock:
+            now = self._advance()
+            self._out += 1
+            return now, self._area
+
+    def end(self, ticket: tuple[float, float], nbytes: int, first_byte: float | None = None) -> None:
+        """The request of ``ticket`` ended with ``nbytes`` (its first byte after ``first_byte`` s).
+
+        A failed request ends with ``nbytes=0``: it frees its place and is not measured.
+        """
+        with self._lock:
+            now = self._advance()
+            self._out = max(0, self._out - 1)
+            seconds = now - ticket[0]
+            if nbytes <= 0 or seconds <= 0:
+                return
+            self._done.append(((self._area - ticket[1]) / seconds, seconds, int(nbytes)))
+            if first_byte is not None and 0 <= first_byte < seconds:
+                self._latency.append(float(first_byte))
+                self._stream_rate = max(self._stream_rate, nbytes / (seconds - first_byte))
+            else:
+                self._latency.append(seconds)
+
+    def throughput(self) -> float | None:
+        """Bytes/s carried lately, by Little's law (None before any request)."""
+        with self._lock:
+            if not self._done:
+                return None
+            return sum(k * n for k, _, n in self._done) / sum(d for _, d, _ in self._done)
+
+    def target(self, request_bytes: int, cap: int) -> int:
+        """Requests to keep out for requests of ``request_bytes``, at most ``cap``."""
+        cap = max(1, int(cap))
+        rate = self.throughput()
+        with self._lock:
+            if rate is None or not self._latency:
+                return min(self.start, cap)
+            slot = min(self._latency) + (request_bytes / self._stream_rate if self._stream_rate > 0 else 0.0)
+        need = math.ceil(rate * slot / max(request_bytes, 1) - 1e-6)  # exactly 2.0 needs 2, not 3
+        return int(max(1, min(cap, need + 1)))
+
+
 class ReadAheadHandle:
     """One announced plan of blocks; :meth:`cancel` it when the job ends (idempotent)."""
 
@@ -243,7 +349,10 @@ class ReadAhead:
         self._busy = 0  # fetchers with a request out
         self._reserved = 0  # bytes of requests out (counted against the pin limit)
         self.max_bytes = 0
-        self.requests = 1
+        self.requests = 1  # the cap (max_concurrency or the caller's); the sizer picks how many are out
+        self.sizer = InFlight(start=2)
+        self._runs = 0  # requests built so far (their sizes vary, see _next_run)
+        self._absent: set[int] = set()  # queued blocks found neither in memory nor on disk
         self.error: BaseException | None = None
         #: counters: requests sent, blocks and bytes fetched, most requests out at once
         self.sent = 0
@@ -265,6 +374,7 @@ class ReadAhead:
         with self._cond:
             self._handles.append(handle)
             self._queue.extend(blocks)
+            self._absent.difference_update(blocks)  # announced again: look for them again
             self.max_bytes = max(int(max_bytes), self.max_bytes if len(self._handles) > 1 else 0)
             self.requests = max(1, int(requests))
             self.error = None
@@ -292,6 +402,7 @@ class ReadAhead:
         with self._cond:
             self._stopping = True
             self._queue.clear()
+            self._absent.clear()
             threads, self._threads = self._threads, []
             self._cond.notify_all()
         deadline = time.monotonic() + self.join_timeout
@@ -308,8 +419,8 @@ class ReadAhead:
             return [t for t in self._threads if t.is_alive()]
 
     def _wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
+        with self._cond:  # a read freed pins: room for one more request, so one fetcher
+            self._cond.notify()
 
     def _wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -334,16 +445,26 @@ class ReadAhead:
             while not self._stopping and self.error is None:
                 if len(self._threads) > self.requests and threading.current_thread() in self._threads[self.requests:]:
                     return None
+                active = self.in_flight_target()
+                if self._busy >= active:  # the link is full with the requests out: no more
+                    self._cond.wait(0.25)
+                    continue
                 room = self.max_bytes - self.memory.pinned_bytes - self._reserved
-                limit = min(self.run_bytes, max(self.max_bytes // max(self.requests, 1), self.source.block_size))
+                if room < self.source.block_size and self._queue:  # no room: no scan either
+                    self._cond.wait(0.25)
+                    continue
+                limit = varied_run(self._run_limit(active), self._runs, self.source.block_size)
                 run: list[int] = []
                 nbytes = 0
                 while self._queue:
                     i = self._queue[0]
-                    if not self.memory.is_wanted(i) or self._present(i):
+                    # a block found missing once stays missing until a reader fetches it, which
+                    # unwants it: the disk is looked at once per block, not at every wake-up
+                    if not self.memory.is_wanted(i) or (i not in self._absent and self._present(i)):
                         self._queue.popleft()
                         self.memory.unwant([i])  # a reader has it (or will fetch it): not ours
                         continue
+                    self._absent.add(i)
                     n = self.source._block_len(i)
                     if (run and i != run[-1] + 1) or nbytes + n > min(room, limit):
                         break
@@ -351,6 +472,7 @@ class ReadAhead:
                     run.append(i)
                     nbytes += n
                 if run:
+                    self._runs += 1
                     self._busy += 1
                     self._reserved += nbytes
                     self.max_in_flight = max(self.max_in_flight, self._busy)
@@ -359,6 +481,16 @@ class ReadAhead:
                 # fetchers waking each other would spin)
                 self._cond.wait(0.25)
             return None
+
+    def _run_limit(self, active: int) -> int:
+        """Bytes of one request when ``active`` are out: :attr:`run_bytes`, less when pins are scarce."""
+        return min(self.run_bytes, max(self.max_bytes // max(active, 1), self.source.block_size))
+
+    def in_flight_target(self) -> int:
+        """Requests to keep out now: the measured bandwidth-delay product (:class:`InFlight`),
+        within the cap (``requests``) and the pin room (one block per request at least)."""
+        cap = max(1, min(self.requests, self.max_bytes // max(self.source.block_size, 1)))
+        return self.sizer.target(self._run_limit(cap), cap)
 
     def _fetcher(self) -> None:
         try:
@@ -401,7 +533,13 @@ class ReadAhead:
                 for first, last in _contiguous(mine):  # claimed runs are contiguous; split if not
                     pieces.append((first, last, ByteRange(block_bounds(first, src.block_size, src.size).start,
                                                           block_bounds(last, src.block_size, src.size).end)))
-                bodies = src._fetch_ranges([p[2] for p in pieces])
+                ticket, got = self.sizer.begin(), 0
+                try:
+                    bodies = src._fetch_ranges([p[2] for p in pieces])
+                    got = hi - lo
+                finally:
+                    first_byte = getattr(src, "_last_first_byte", None)
+                    self.sizer.end(ticket, got, first_byte() if first_byte is not None and got else None)
                 src.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
                 for (first, last, rng), body in zip(pieces, bodies):
                     for i in range(first, last + 1):
@@ -413,6 +551,21 @@ class ReadAhead:
                     self.bytes_fetched += hi - lo
             finally:
                 src._release(mine)
+
+
+def varied_run(limit: int, k: int, block_size: int) -> int:
+    """Bytes of the ``k``-th read-ahead request: ``limit`` less up to a quarter, at least a block.
+
+    Requests of one size started together end together, then all wait out the latency together
+    while the link idles (and stay in step). Sizes that vary along a low-discrepancy sequence keep
+    the requests out spread over the round trip.
+
+    Examples
+    --------
+    >>> [varied_run(8 * 1024, k, 1024) // 1024 for k in range(6)]
+    [8, 6, 7, 6, 7, 7]
+    """
+    return max(int(block_size), int(limit * (1.0 - 0.25 * ((k * _PHI) % 1.0))))
 
 
 def _contiguous(indices: list[int]) -> list[tuple[int, int]]:

@@ -1,0 +1,128 @@
+"""Requests in flight of the read-ahead follow the bandwidth-delay product (io/pinned.py InFlight).
+
+The rule is checked on a simulated link (no clock: a fluid model of the loopback server's caps,
+latency + per-response cap + shared link), then on the real loopback server for what the
+measurements must respect whatever the machine's load.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from napstream.io.base import BlockedSource
+from napstream.io.http import HTTPSource
+from napstream.io.pinned import InFlight, varied_run
+
+MiB = 2**20
+
+
+def simulate(latency, stream, link, cap, n=2 * MiB, block=256 * 1024, requests=300, dt=0.0005, vary=True):
+    """Fluid model of the test server: each request waits ``latency``, then its body moves at
+    min(stream, link / bodies moving). The sizer decides how many requests are out (on a simulated
+    clock); request sizes follow the read-ahead's rule (``varied_run``) unless ``vary`` is False."""
+    clock = [0.0]
+    sizer = InFlight(start=2, clock=lambda: clock[0])
+    out, done, targets, started = [], [], [], 0
+    while len(done) < requests:
+        target = sizer.target(n, cap)
+        targets.append(target)
+        while len(out) < target and started < requests:
+            size = varied_run(n, started, block) // block * block if vary else n
+            out.append({"start": clock[0], "left": float(size), "n": size, "ticket": sizer.begin()})
+            started += 1
+        moving = [r for r in out if clock[0] >= r["start"] + latency]
+        rate = min(stream, link / len(moving)) if moving else 0.0
+        clock[0] += dt
+        for r in moving:
+            r["left"] -= rate * dt
+        for r in [r for r in out if r["left"] <= 0]:
+            out.remove(r)
+            sizer.end(r["ticket"], r["n"], first_byte=latency)
+            done.append((clock[0], r["n"]))
+    half = done[len(done) // 2:]
+    throughput = sum(b for _, b in half[1:]) / (half[-1][0] - half[0][0])
+    return throughput, targets[len(targets) // 2:]
+
+
+@pytest.mark.parametrize("link_mbit, need", [(100, 1), (400, 3), (1000, 7)])
+def test_the_link_is_kept_full_with_a_few_requests_more_than_it_needs(link_mbit, need):
+    # 30 ms latency, 200 Mbit/s per response: a 2 MiB request holds its slot 0.114 s alone, so a
+    # link of 100 / 400 / 1000 Mbit/s needs 0.7 / 2.7 / 6.8 of them
+    link = link_mbit * 1e6 / 8
+    throughput, targets = simulate(0.03, 25e6, link, cap=16)
+    assert throughput >= 0.95 * link
+    # enough, and no runaway to the cap (a link full from the start hides the per-stream rate: a few extra)
+    assert need <= min(targets) and max(targets) <= need + 3
+
+
+def test_requests_of_one_size_fall_in_step_and_leave_the_link_idle():
+    # why the sizes vary: the same rule with equal sizes keeps less than 90% of the link busy
+    link = 400e6 / 8
+    assert simulate(0.03, 25e6, link, cap=16, vary=False)[0] < 0.9 * link
+    assert simulate(0.03, 25e6, link, cap=16, vary=True)[0] >= 0.95 * link
+
+
+def test_the_cap_bounds_the_requests_even_when_the_link_wants_more():
+    link = 1000e6 / 8
+    throughput, targets = simulate(0.03, 25e6, link, cap=4)
+    assert max(targets) == 4
+    mean = sum(varied_run(2 * MiB, k, 256 * 1024) // (256 * 1024) for k in range(300)) / 300 * 256 * 1024
+    assert throughput == pytest.approx(4 * mean / (0.03 + mean / 25e6), rel=0.05)  # 4 streams' worth
+
+
+def test_a_source_without_first_byte_times_sizes_from_durations():
+    now = [0.0]
+    sizer = InFlight(start=2, clock=lambda: now[0])
+    assert sizer.target(1000, cap=8) == 2  # nothing measured yet
+    for _ in range(6):  # every request takes 50 ms whatever its size (latency only), 2 at a time
+        tickets = [sizer.begin(), sizer.begin()]
+        now[0] += 0.05
+        for t in tickets:
+            sizer.end(t, 1000)
+    assert sizer.throughput() == pytest.approx(2 * 1000 / 0.05)
+    assert sizer.target(1000, cap=8) == 3  # 2 requests' worth measured, probe one more
+    assert sizer.target(1000, cap=1) == 1
+    failed = sizer.begin()
+    sizer.end(failed, 0)  # a failed request frees its place, measures nothing
+    assert sizer._out == 0 and sizer.target(1000, cap=8) == 3
+
+
+class Instant(BlockedSource):
+    def __init__(self, data: bytes):
+        self.data = data
+        super().__init__(len(data), block_size=1024, description="instant", max_concurrency=8)
+
+    def _fetch_ranges(self, ranges):
+        return [self.data[r.start:r.end] for r in ranges]
+
+
+def test_read_ahead_keeps_within_the_pin_room():
+    src = Instant(bytes(64 * 1024))
+    handle = src.read_ahead([(0, 64 * 1024)], max_bytes=3 * 1024, requests=8)
+    try:
+        assert src._ahead.in_flight_target() <= 3  # one block per request at least
+    finally:
+        handle.cancel()
+
+
+def test_measurements_on_the_loopback_server_respect_its_caps(http_server, tmp_path):
+    # whatever the machine's load: the first byte never comes before the server's latency, and no
+    # body moves faster than the per-response cap (lower and upper bounds, not timings)
+    payload = os.urandom(6 * MiB)
+    (tmp_path / "f.bin").write_bytes(payload)
+    server = http_server(tmp_path, latency=0.03, bandwidth=20e6, link=40e6)
+    src = HTTPSource(server.url_for("f.bin"), block_size=256 * 1024, max_concurrency=4)
+    try:
+        handle = src.read_ahead([(0, len(payload))], max_bytes=8 * MiB)  # room for it all: no reader needed
+        assert handle is not None and handle.wait(30)
+        ahead = src._ahead
+        assert src.read_range(0, len(payload)) == payload
+        sizer = ahead.sizer
+        assert min(sizer._latency) >= 0.03
+        assert 0 < sizer._stream_rate <= 20e6 * 1.15
+        assert 1 <= ahead.max_in_flight <= 4
+        handle.cancel()
+    finally:
+        src.close()
