@@ -327,7 +327,8 @@ def test_reading_a_large_remote_array_whole_reads_the_next_batches_ahead(session
     src.memory.max_bytes = 4_000_000  # batches of 2 MB (``prefetch_limit``): two of them
     values = lfp.values
     np.testing.assert_array_equal(values, local_lfp.values)
-    assert src._ahead is not None and src._ahead.blocks_fetched > 0 and src._ahead.max_in_flight >= 2
+    # the next batch came by read-ahead (how many requests carry it is io's bandwidth-delay sizing)
+    assert src._ahead is not None and src._ahead.blocks_fetched > 0 and src.memory.pinned_hits > 0
     assert _fetched_twice(server, path.stat().st_size) <= 64 * 1024
     assert src.memory.pinned_bytes == 0 and not _threads()
     nwb.close()

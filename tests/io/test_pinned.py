@@ -153,7 +153,7 @@ def test_close_stops_the_read_ahead(data):
 
 
 def test_pinned_lru_pins_only_wanted_blocks_put_by_a_prefetcher():
-    lru = PinnedLRU(max_bytes=4)
+    lru = PinnedLRU(max_bytes=8)
     lru.want(["a", "b"])
     lru.put("a", b"1234")  # a reader's put: not pinned, no longer wanted
     with lru.prefetching():
@@ -163,3 +163,27 @@ def test_pinned_lru_pins_only_wanted_blocks_put_by_a_prefetcher():
     assert not lru.is_wanted("b") and lru.contains("b")
     lru.unwant(["b"])
     assert lru.pinned_bytes == 0 and lru.get("b") == b"5678"
+
+
+def test_lru_gives_way_to_pinned_blocks():
+    # pinned bytes are in the job's budget: the LRU of read blocks shrinks while they are held, so
+    # the source never holds its whole LRU on top of the read-ahead (down to an eighth of it)
+    lru = PinnedLRU(max_bytes=64)
+    for i in range(8):
+        lru.put(("old", i), b"x" * 8)
+    assert lru.nbytes == 64
+    lru.want(range(6))
+    with lru.prefetching():
+        for i in range(6):
+            lru.put(i, b"p" * 8)
+    assert lru.pinned_bytes == 48
+    assert lru.nbytes == 64  # 48 pinned + the 16 most recent LRU bytes
+    assert lru.get(("old", 7)) is not None and lru.get(("old", 0)) is None
+    lru.want([10, 11])
+    with lru.prefetching():
+        lru.put(10, b"p" * 8)
+        lru.put(11, b"p" * 8)
+    assert lru.pinned_bytes == 64 and lru.nbytes == 64 + 8  # the LRU keeps an eighth
+    for i in range(6):
+        assert lru.get(i) == b"p" * 8  # read once: unpinned, an ordinary LRU entry within the limit
+    assert lru.pinned_bytes == 16 and lru.nbytes <= 64

@@ -588,9 +588,18 @@ class MemoryLRU:
                 self._bytes -= len(old)
             self._items[key] = value
             self._bytes += len(value)
-            while self._bytes > self.max_bytes:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
+            self._evict_locked()
+
+    def _room(self) -> int:
+        """Bytes the LRU may hold now (subclasses holding other bytes give less)."""
+        return self.max_bytes
+
+    def _evict_locked(self) -> None:
+        """Drop the oldest entries past :meth:`_room` (the lock is held)."""
+        room = self._room()
+        while self._bytes > room and self._items:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= len(dropped)
 
     def clear(self) -> None:
         """Drop everything."""

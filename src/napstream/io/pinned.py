@@ -64,7 +64,9 @@ class PinnedLRU(MemoryLRU):
     not read yet) are pinned: kept outside the LRU, never evicted, counted in
     :attr:`pinned_bytes`. A :meth:`get` by anyone else returns a pinned block and unpins it; a
     get or put of a wanted block that is not pinned yet (a reader got there first) drops it from
-    the wanted set, so the read-ahead will not fetch it again.
+    the wanted set, so the read-ahead will not fetch it again. Pinned bytes belong to a job's memory
+    budget, so the LRU gives way to them: unpinned blocks are evicted while LRU plus pinned bytes pass
+    ``max_bytes`` (the LRU keeps at least an eighth of ``max_bytes``).
 
     >>> lru = PinnedLRU(max_bytes=8)
     >>> lru.want([1])
@@ -169,10 +171,16 @@ class PinnedLRU(MemoryLRU):
                     self._pinned[key] = value
                     self._pinned_bytes += len(value)
                     self.peak_pinned_bytes = max(self.peak_pinned_bytes, self._pinned_bytes)
+                    self._evict_locked()
                 return
             if not self._is_prefetcher():
                 self._wanted.discard(key)
         super().put(key, value)
+
+    def _room(self) -> int:
+        # pinned bytes are counted in the job's memory budget; the LRU gives way to them (down to an
+        # eighth of its size, so a block shared by two neighbouring reads is still found)
+        return max(self.max_bytes - self._pinned_bytes, self.max_bytes // 8)
 
     def clear(self) -> None:
         """Drop everything, pinned blocks included."""
