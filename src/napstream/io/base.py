@@ -11,6 +11,12 @@ the cache, return nothing), ``stats`` (:class:`~napstream.io.stats.IOStats`), ``
 :class:`~napstream.io.cache.BlockCache`, and the missing blocks are fetched in contiguous runs in
 one concurrent batch.
 
+Small scattered pieces (a file's metadata, as :mod:`napstream.nwb.h5meta` finds it) are fetched with
+:meth:`BlockedSource.prefetch_small` on a finer grid of ``small_block_size`` blocks, at most
+``max_concurrency`` requests per round trip: a few kilobytes around each piece instead of whole
+blocks. Both grids share the memory LRU's limits and the persistent cache (a block's file name holds
+its grid), and every read looks in both: bytes held on either grid are never fetched again.
+
 Examples
 --------
 >>> from napstream.io.base import BlockedSource
@@ -36,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidInputError, InvalidTypeError
-from .cache import BlockCache
+from .cache import BlockCache, MemoryLRU
 from .pinned import PinnedLRU, ReadAhead, ReadAheadHandle
 from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
 from .stats import IOStats
@@ -160,6 +166,11 @@ class BaseSource:
         self._check_open()
         self._prefetch(normalize_ranges(ranges, self.size))
 
+    def prefetch_small(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Warm the cache with small scattered ranges (metadata) in one round trip (no-op for local files)."""
+        self._check_open()
+        self._prefetch_small(normalize_ranges(ranges, self.size))
+
     def close(self) -> None:
         """Release the file handle or network session (idempotent)."""
         self._closed = True
@@ -193,6 +204,9 @@ class BaseSource:
 
     def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
         return None
+
+    def _prefetch_small(self, ranges: Sequence[ByteRange]) -> None:
+        self._prefetch(ranges)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -235,6 +249,13 @@ class BlockedSource(BaseSource):
     #: blocks fetched ahead of an unplanned miss that continues a forward scan (h5py walking
     #: metadata that is not prefetched); 0 turns read-ahead off
     readahead_blocks = 3
+    #: the finer grid of :meth:`prefetch_small` (metadata pieces); used only when it divides
+    #: ``block_size`` into at least two blocks, else small pieces are fetched as whole blocks
+    small_block_size = 4 * 1024
+    #: byte limit of the memory LRU of small blocks
+    small_memory_bytes = 16 * _MiB
+    #: reads up to this size look for their bytes on both grids before fetching whole blocks
+    small_read_max = 1 * _MiB
 
     def __init__(
         self,
@@ -265,6 +286,7 @@ class BlockedSource(BaseSource):
         #: instead of fetching the same block again)
         self._inflight: dict[int, threading.Event] = {}
         self._inflight_lock = threading.Lock()
+        self._small = MemoryLRU(self.small_memory_bytes)  # blocks of the small grid, by index
 
     def close(self) -> None:
         """Close the source; blocks still queued for the disk cache are written first."""
@@ -476,15 +498,94 @@ class BlockedSource(BaseSource):
             parts.append(blocks[i][max(r.start - lo, 0): r.end - lo])
         return b"".join(parts)
 
+    # -- the small grid (metadata pieces) -----------------------------------------------------
+    @property
+    def small_grid(self) -> int | None:
+        """Block size used by :meth:`prefetch_small`, or None when it fetches whole blocks."""
+        return self._small_size
+
+    @property
+    def _small_size(self) -> int | None:
+        """Block size of the small grid, or None when it would not be finer than ``block_size``."""
+        f = self.small_block_size
+        if not f or f * 2 > self.block_size or self.block_size % f:
+            return None
+        return f
+
+    def _small_lookup(self, j: int) -> bytes | None:
+        data = self._small.get(j)
+        disk = self._disk
+        if data is None and disk is not None:
+            f = self._small_size
+            data = disk.get(self.cache_key, f, j, block_bounds(j, f, self.size).length)  # type: ignore[arg-type]
+            if data is not None:
+                self._small.put(j, data)
+        return data
+
+    def _held_bytes(self, r: ByteRange) -> bytes | None:
+        """Bytes ``r`` from blocks held in memory or on disk, on either grid; None if any is missing."""
+        size, f = self.block_size, self._small_size
+        parts = []
+        for i in blocks_for(r.start, r.end, size):
+            lo, hi = max(r.start, i * size), min(r.end, (i + 1) * size)
+            block = self._lookup(i)
+            if block is not None:
+                parts.append(block[lo - i * size: hi - i * size])
+                continue
+            if f is None:
+                return None
+            for j in blocks_for(lo, hi, f):
+                small = self._small_lookup(j)
+                if small is None:
+                    return None
+                parts.append(small[max(lo - j * f, 0): hi - j * f])
+        return b"".join(parts)
+
+    def _small_runs(self, ranges: Sequence[ByteRange], f: int) -> list[list[int]]:
+        """[first, last] small blocks to fetch for ``ranges``: pieces already held are skipped, and the
+        runs are joined across their smallest gaps until one round trip (``max_concurrency``
+        requests) fetches them all."""
+        wanted: set[int] = set()
+        for r in ranges:
+            if self._held_bytes(r) is None:
+                wanted.update(blocks_for(r.start, r.end, f))
+        runs: list[list[int]] = []
+        for j in sorted(wanted):
+            if runs and runs[-1][1] == j - 1:
+                runs[-1][1] = j
+            else:
+                runs.append([j, j])
+        while len(runs) > max(self.max_concurrency, 1):
+            k = min(range(len(runs) - 1), key=lambda k: runs[k + 1][0] - runs[k][1])
+            runs[k][1] = runs[k + 1][1]
+            del runs[k + 1]
+        return runs
+
+    def _prefetch_small(self, ranges: Sequence[ByteRange]) -> None:
+        f = self._small_size
+        if f is None:
+            self._prefetch(ranges)
+            return
+        runs = self._small_runs(ranges, f)
+        if not runs:
+            return
+        asked = [ByteRange(a * f, min((b + 1) * f, self.size)) for a, b in runs]
+        t0 = time.perf_counter()
+        with gc_paused():
+            bodies = self._fetch_ranges(asked)
+        self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
+        self.stats.add(cache_misses=sum(b - a + 1 for a, b in runs))
+        disk = self._disk
+        for (a, b), rng, body in zip(runs, asked, bodies):
+            for j in range(a, b + 1):
+                block = body[j * f - rng.start: min((j + 1) * f, self.size) - rng.start]
+                self._small.put(j, block)
+                if disk is not None:
+                    disk.put(self.cache_key, f, j, block)  # type: ignore[arg-type]
+
     # -- BaseSource hooks ------------------------------------------------------------------------
     def _peek(self, r: ByteRange) -> bytes | None:
-        blocks: dict[int, bytes] = {}
-        for i in blocks_for(r.start, r.end, self.block_size):
-            data = self._lookup(i)
-            if data is None:
-                return None
-            blocks[i] = data
-        return self._assemble(r, blocks)
+        return self._held_bytes(r)
 
     def _read_unplanned(self, r: ByteRange) -> bytes:
         return self._read(r, unplanned=True)
@@ -498,6 +599,11 @@ class BlockedSource(BaseSource):
                 self.stats.add(cache_hits=1, bytes_from_cache=r.end - r.start)
                 offset = index * size
                 return block[r.start - offset: r.end - offset]
+        if self._small_size is not None and r.end - r.start <= self.small_read_max:
+            data = self._held_bytes(r)  # metadata fetched on the small grid, or blocks on disk
+            if data is not None:
+                self.stats.add(cache_hits=1, bytes_from_cache=len(data))
+                return data
         return self._assemble(r, self._get_blocks([r], unplanned))
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
