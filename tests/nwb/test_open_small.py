@@ -1,0 +1,126 @@
+"""A remote open fetches its metadata on the small grid (io/base.py ``prefetch_small``, driven by
+nwb/h5meta.py): fewer bytes than whole 256 KiB blocks, no more round trips, the same objects as the
+local read and pynwb, and a warm reopen served from the disk cache (intact blocks only)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import napstream as nap
+from napstream.io.base import BlockedSource
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from napstream.testing.sessions import write_session
+
+    root = tmp_path_factory.mktemp("open_small")
+    return write_session(root / "s.nwb", duration=300.0, n_units=12, n_channels=4, seed=4)
+
+
+def _read(nwb: nap.NWBFile) -> dict[str, np.ndarray]:
+    units, led = nwb["units"], nwb["SpatialSeriesLED1"]
+    out = {f"unit{k}": np.asarray(units[k].t) for k in units.keys()}
+    out["led_t"], out["led_d"] = np.asarray(led.t), np.asarray(led.values)
+    return out
+
+
+def _open_list(url: str, cache_dir: Path) -> tuple[object, list[str], dict[str, np.ndarray]]:
+    with nap.track_io() as stats, nap.NWBFile(url, cache_dir=cache_dir) as nwb:
+        repr(nwb)
+        keys = nwb.keys()
+        opened = (stats.bytes_fetched, stats.round_trips, stats.requests)
+        data = _read(nwb)
+    return opened, keys, data
+
+
+def test_open_fetches_fewer_bytes_in_no_more_round_trips(session, http_server, tmp_path, monkeypatch):
+    server = http_server(session.parent)
+    url = server.url_for(session.name)
+    monkeypatch.setattr(BlockedSource, "small_block_size", 0)  # whole blocks: the walk before the small grid
+    (before_bytes, before_trips, _), keys_before, data_before = _open_list(url, tmp_path / "before")
+    monkeypatch.undo()
+    (after_bytes, after_trips, after_requests), keys, data = _open_list(url, tmp_path / "after")
+    assert after_trips <= before_trips
+    assert after_bytes < 0.8 * before_bytes, (after_bytes, before_bytes)
+    assert after_requests <= 2 + nap.config.max_concurrency * (after_trips - 1)  # one batch per round trip
+    with nap.NWBFile(session) as local:
+        assert keys == keys_before == local.keys()
+        want = _read(local)
+    for name in want:
+        np.testing.assert_array_equal(data[name], want[name], err_msg=name)
+        np.testing.assert_array_equal(data_before[name], want[name], err_msg=name)
+
+
+def test_remote_objects_equal_pynwb(session, http_server, tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    server = http_server(session.parent)
+    with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path) as nwb:
+        got = _read(nwb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(str(session), "r", load_namespaces=True) as io:
+            f = io.read()
+            units = f.units.to_dataframe()
+            for i, uid in enumerate(units.index):
+                np.testing.assert_array_equal(got[f"unit{int(uid)}"], np.asarray(units["spike_times"].iloc[i]))
+            led = f.processing["behavior"]["Position"]["SpatialSeriesLED1"]
+            np.testing.assert_array_equal(got["led_t"], led.timestamps[:])
+            np.testing.assert_array_equal(got["led_d"], led.data[:] * led.conversion + getattr(led, "offset", 0.0))
+
+
+def test_warm_reopen_reads_the_small_blocks_from_disk(session, http_server, tmp_path):
+    server = http_server(session.parent)
+    url = server.url_for(session.name)
+    cold, keys, data = _open_list(url, tmp_path)
+    small = list(tmp_path.rglob(f"{BlockedSource.small_block_size}-*"))
+    assert small, "the walk's blocks were not written to the disk cache"
+    server.reset_stats()
+    with nap.track_io() as stats, nap.NWBFile(url, cache_dir=tmp_path) as nwb:
+        repr(nwb)
+        assert nwb.keys() == keys
+        assert stats.round_trips == 1  # the reopen's check only: metadata came from the disk cache
+        assert stats.bytes_fetched < 1024
+        for name, want in _read(nwb).items():
+            np.testing.assert_array_equal(want, data[name], err_msg=name)
+
+
+def test_damaged_small_blocks_on_disk_are_fetched_again(session, http_server, tmp_path):
+    server = http_server(session.parent)
+    url = server.url_for(session.name)
+    _, keys, data = _open_list(url, tmp_path)
+    small = sorted(tmp_path.rglob(f"{BlockedSource.small_block_size}-*"))
+    for path in small[::2]:  # half-written (truncated) or altered (checksum) blocks
+        body = path.read_bytes()
+        path.write_bytes(body[: len(body) // 2] if len(body) % 2 else body[:-5] + b"xxxxx")
+    with nap.track_io() as stats, nap.NWBFile(url, cache_dir=tmp_path) as nwb:
+        repr(nwb)
+        assert nwb.keys() == keys
+        for name, want in _read(nwb).items():
+            np.testing.assert_array_equal(want, data[name], err_msg=name)
+    assert stats.bytes_fetched > 0  # the damaged blocks came from the server again
+
+
+def test_small_reads_use_bytes_held_on_either_grid(tmp_path, http_server):
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    (tmp_path / "f.bin").write_bytes(payload)
+    server = http_server(tmp_path)
+    from napstream.io import open_source
+
+    with open_source(server.url_for("f.bin"), cache=False, block_size=65536) as src:
+        before = src.stats.bytes_fetched
+        src.prefetch_small([(300_000, 300_100), (310_000, 310_010), (700_000, 700_001)])
+        fetched = src.stats.bytes_fetched - before
+        assert fetched <= 3 * 2 * src.small_grid  # a few small blocks, not 64 KiB blocks
+        server.reset_stats()
+        assert src.read_unplanned(300_010, 300_090) == payload[300_010:300_090]
+        assert src.peek(309_990, 310_020) == payload[309_990:310_020]  # same 4 KiB block
+        assert src.peek(500_000, 500_001) is None  # never fetched
+        assert src.read_range(700_000, 700_001) == payload[700_000:700_001]
+        assert server.stats.requests == 0  # all from the small grid
+        assert src.read_range(0, 200_000) == payload[:200_000]  # whole blocks as before
+        assert src.read_range(290_000, 320_000) == payload[290_000:320_000]  # mixes both grids
