@@ -512,30 +512,34 @@ class BlockedSource(BaseSource):
             return None
         return f
 
-    def _small_lookup(self, j: int) -> bytes | None:
+    def _small_lookup(self, j: int, disk: bool = True) -> bytes | None:
         data = self._small.get(j)
-        disk = self._disk
-        if data is None and disk is not None:
+        cache = self._disk if disk else None
+        if data is None and cache is not None:
             f = self._small_size
-            data = disk.get(self.cache_key, f, j, block_bounds(j, f, self.size).length)  # type: ignore[arg-type]
+            data = cache.get(self.cache_key, f, j, block_bounds(j, f, self.size).length)  # type: ignore[arg-type]
             if data is not None:
                 self._small.put(j, data)
         return data
 
     def _held_bytes(self, r: ByteRange) -> bytes | None:
         """Bytes ``r`` from blocks held in memory or on disk, on either grid; None if any is missing."""
+        data = self._held_on(r, disk=False)  # memory first: h5py's many small reads touch no file
+        return data if data is not None or self._disk is None else self._held_on(r, disk=True)
+
+    def _held_on(self, r: ByteRange, disk: bool) -> bytes | None:
         size, f = self.block_size, self._small_size
         parts = []
         for i in blocks_for(r.start, r.end, size):
             lo, hi = max(r.start, i * size), min(r.end, (i + 1) * size)
-            block = self._lookup(i)
+            block = self._lookup(i) if disk else self.memory.get(i)
             if block is not None:
                 parts.append(block[lo - i * size: hi - i * size])
                 continue
             if f is None:
                 return None
             for j in blocks_for(lo, hi, f):
-                small = self._small_lookup(j)
+                small = self._small_lookup(j, disk)
                 if small is None:
                     return None
                 parts.append(small[max(lo - j * f, 0): hi - j * f])
