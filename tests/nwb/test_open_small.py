@@ -124,3 +124,54 @@ def test_small_reads_use_bytes_held_on_either_grid(tmp_path, http_server):
         assert server.stats.requests == 0  # all from the small grid
         assert src.read_range(0, 200_000) == payload[:200_000]  # whole blocks as before
         assert src.read_range(290_000, 320_000) == payload[290_000:320_000]  # mixes both grids
+
+
+def _write_chunked_units(path: Path, n_units: int = 40, per_unit: int = 7000, chunk: int = 20000) -> Path:
+    """Units whose spike times span many storage chunks, each unit with its observation interval."""
+    from datetime import datetime, timezone
+
+    from hdmf.backends.hdf5 import H5DataIO
+    from hdmf.common import VectorData, VectorIndex
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.misc import Units
+
+    rng = np.random.default_rng(7)
+    spikes = [np.sort(rng.uniform(0, 100.0, per_unit)) for _ in range(n_units)]
+    ends = np.cumsum([len(s) for s in spikes])
+    st = VectorData(name="spike_times", description="s", data=H5DataIO(np.concatenate(spikes), chunks=(chunk,)))
+    obs = VectorData(name="obs_intervals", description="o", data=np.array([[0.0, 100.0 - i] for i in range(n_units)]))
+    units = Units(name="units", description="u", id=list(range(n_units)), columns=[
+        st, VectorIndex(name="spike_times_index", data=ends, target=st),
+        obs, VectorIndex(name="obs_intervals_index", data=np.arange(1, n_units + 1), target=obs),
+    ], colnames=["spike_times", "obs_intervals"])
+    nwb = NWBFile(session_description="s", identifier="chunked-units", session_start_time=datetime.now(timezone.utc))
+    nwb.units = units
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwb)
+    return path
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_building_remote_units_waits_on_the_network_once(tmp_path, http_server, monkeypatch, batch):
+    """Each unit's restriction to its observation interval searches its spike times: the chunks
+    of those rows come in one concurrent batch, not one round trip after another."""
+    from napstream.nwb.convert import ReadContext
+
+    path = _write_chunked_units(tmp_path / "units.nwb")
+    monkeypatch.setattr(ReadContext, "batch_reads", batch)
+    server = http_server(tmp_path)
+    with nap.NWBFile(server.url_for(path.name), cache_dir=tmp_path / "cache", block_size=65536) as nwb:
+        with nap.track_io() as stats:
+            units = nwb["units"]
+        got = {k: np.asarray(units[k].t) for k in units.keys()}
+    with nap.NWBFile(path) as local:
+        want = {k: np.asarray(local["units"][k].t) for k in local["units"].keys()}
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    if batch:
+        assert stats.round_trips <= 2, stats  # the chunk index's nodes, then every chunk at once
+    else:
+        assert stats.round_trips > 2  # the same reads without the batch: the test can tell
