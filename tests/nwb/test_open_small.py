@@ -175,3 +175,23 @@ def test_building_remote_units_waits_on_the_network_once(tmp_path, http_server, 
         assert stats.round_trips <= 2, stats  # the chunk index's nodes, then every chunk at once
     else:
         assert stats.round_trips > 2  # the same reads without the batch: the test can tell
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_small_remote_series_values_come_with_its_timestamps(session, http_server, tmp_path, monkeypatch, batch):
+    """Its timestamps are read whole at creation (sortedness check): its values come in the same batch,
+    so reading them next waits on nothing."""
+    from napstream.nwb.convert import ReadContext
+
+    monkeypatch.setattr(ReadContext, "batch_reads", batch)
+    server = http_server(session.parent)
+    # 16 KiB blocks: the values do not sit in the blocks the open fetched
+    with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path, block_size=16384) as nwb:
+        with nap.track_io() as built:
+            led = nwb["SpatialSeriesLED1"]
+        with nap.track_io() as read:
+            values = np.asarray(led.values)
+    with nap.NWBFile(session) as local:
+        np.testing.assert_array_equal(values, np.asarray(local["SpatialSeriesLED1"].values))
+    assert built.round_trips == 1
+    assert (read.requests == 0) == batch, read

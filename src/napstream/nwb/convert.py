@@ -71,6 +71,9 @@ class ReadContext:
     name: str = ""  # the file, as error messages name it
     #: fetch the rows a conversion is about to read one after the other in one batch (prefetch_rows)
     batch_reads = True
+    #: a series' values of at most this many bytes are fetched with its timestamps when those are
+    #: read whole at creation (to check they are sorted): the values are what comes next
+    together_bytes = 8 * 2**20
 
     def lazy(self, dset: h5py.Dataset, scale: Any = None, offset: float = 0.0) -> LazyArray:
         ref = None
@@ -82,20 +85,25 @@ class ReadContext:
     def data(self, lazy: LazyArray) -> Any:
         return lazy if self.lazy_loading else lazy.load()
 
-    def prefetch_rows(self, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> None:
-        """Fetch the storage of row ``spans`` of ``dset`` in one concurrent batch (remote files only).
+    def prefetch_rows(self, *parts: tuple[h5py.Dataset, list[tuple[int, int]]]) -> None:
+        """Fetch the storage of the row spans of datasets, ``(dset, [(start, stop), ...])``, in one
+        concurrent batch (remote files only).
 
-        For reads about to happen one after the other (the searches that build a TsGroup's units):
-        they then wait on the network once. Nothing is fetched past the source's ``prefetch_limit``.
+        For reads about to happen one after the other (the searches that build a TsGroup's units, a
+        series' timestamps then its values): they then wait on the network once. Nothing is fetched
+        past the source's ``prefetch_limit``.
         """
         src = self.byte_source
-        if src is None or not spans or not self.batch_reads:
+        if src is None or not self.batch_reads:
             return
         try:
             from .prefetch import ChunkIndex
 
-            index = ChunkIndex(dset)
-            ranges = coalesce_ranges([r for a, b in spans for r in index.ranges(int(a), int(b))], max_gap=64 * 1024)
+            wanted = []
+            for dset, spans in parts:
+                index = ChunkIndex(dset) if spans else None
+                wanted += [r for a, b in spans for r in index.ranges(int(a), int(b))] if index else []
+            ranges = coalesce_ranges(wanted, max_gap=64 * 1024)
         except (ImportError, OSError, RuntimeError, ValueError):
             return
         limit = getattr(src, "prefetch_limit", None)
@@ -265,6 +273,11 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         data = data.select([[0, len(t)]])
     d: Any = ctx.data(data)
     if "timestamps" in group and ctx.scan_sorted(group["timestamps"]):
+        n_ts = int(group["timestamps"].shape[0])
+        values = int(np.prod(dset.shape, dtype=np.int64)) * dset.dtype.itemsize
+        # the timestamps are read whole now (checked sorted); a small series' values come with them
+        ctx.prefetch_rows((group["timestamps"], [(0, n_ts)]),
+                          (dset, [(0, min(len(data), int(dset.shape[0])))] if values <= ctx.together_bytes else []))
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, len(ts))):
             t, d = _sorted_in_memory(group, entry, ctx, data, ts)
@@ -413,9 +426,9 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     spikes = ctx.lazy(group[times_col])
     supports = _unit_supports(group, len(ids))
     # building each unit searches its rows (its support) or reads its first and last spike: one batch
-    ctx.prefetch_rows(group[times_col], [(a, b) if s is not None else (a, min(a + 1, b)) for a, b, s
-                                         in zip(starts, ends, supports) if b > a]
-                      + [(b - 1, b) for a, b, s in zip(starts, ends, supports) if b > a and s is None])
+    ctx.prefetch_rows((group[times_col], [(a, b) if s is not None else (a, min(a + 1, b)) for a, b, s
+                                          in zip(starts, ends, supports) if b > a]
+                       + [(b - 1, b) for a, b, s in zip(starts, ends, supports) if b > a and s is None]))
     unsorted = set()
     if ctx.scan_sorted(group[times_col]):  # a disorder is found (and sorted) now, never served later
         unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist())
