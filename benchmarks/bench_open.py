@@ -23,6 +23,7 @@ reads / link rate), all measured in the same run (stacks interleaved within each
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -119,6 +120,8 @@ def job(argv: list[str]) -> None:
                       "| before / floor | **after / floor** | bytes after / before |", "|" + "---|" * 10]
             with RangeHTTPServer(harness.WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
+                # a new server is a new URL (port): a warm folder of an earlier run would be cold
+                shutil.rmtree(harness.WORK / "cache" / "napstream_warm", ignore_errors=True)
                 for workload in args.workloads:
                     row = harness._measure_row(server, list(JOB_STACKS), workload, url, path, args.repeats,
                                                parse_bytes("8GiB"), args.timeout, f"{size} {label}")
