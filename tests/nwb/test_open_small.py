@@ -195,3 +195,39 @@ def test_a_small_remote_series_values_come_with_its_timestamps(session, http_ser
         np.testing.assert_array_equal(values, np.asarray(local["SpatialSeriesLED1"].values))
     assert built.round_trips == 1
     assert (read.requests == 0) == batch, read
+
+
+class _Counting(BlockedSource):
+    """An in-memory source that records what its transport was asked for."""
+
+    small_block_size = 16
+    min_skip = 16  # any held span is skipped (the batch may grow to max_concurrency requests)
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.asked = data, []
+        super().__init__(len(data), block_size=64, description="counting", max_concurrency=64)
+
+    def _fetch_ranges(self, ranges):  # type: ignore[no-untyped-def]
+        self.asked += [(r.start, r.end) for r in ranges]
+        return [self.data[r.start: r.end] for r in ranges]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_whole_blocks_around_small_ones_are_exact_and_skip_held_bytes(seed):
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    src = _Counting(data)
+    pieces = [(int(a), int(a) + int(rng.integers(1, 40))) for a in rng.integers(0, 4900, 12)]
+    src.prefetch_small(pieces)
+    small_asked = sum(b - a for a, b in src.asked)
+    src.asked.clear()
+    for _ in range(30):
+        a = int(rng.integers(0, 4990))
+        b = int(rng.integers(a + 1, min(a + 700, 5000) + 1))
+        assert src.read_range(a, b) == data[a:b]
+    handle = src.read_ahead([(0, 5000)], max_bytes=10_000)
+    assert handle is not None and handle.wait(timeout=10)
+    assert src.read_range(0, 5000) == data
+    handle.cancel()
+    fetched = sum(b - a for a, b in src.asked)
+    assert fetched + small_asked <= len(data)  # no byte the small grid holds was asked again

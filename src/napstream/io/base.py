@@ -368,7 +368,7 @@ class BlockedSource(BaseSource):
         asked = [ByteRange(rng.start, rng.end - len(t)) for rng, t in zip(ranges, tails)]
         t0 = time.perf_counter()
         with gc_paused():
-            bodies = self._fetch_ranges(asked)
+            bodies = self._fetch_unheld(asked)
         self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
         if any(tails):  # the fragment's bytes were fetched at open: they come from memory now
             bodies = [body + t if t else body for body, t in zip(bodies, tails)]
@@ -545,6 +545,94 @@ class BlockedSource(BaseSource):
                 parts.append(small[max(lo - j * f, 0): hi - j * f])
         return b"".join(parts)
 
+    #: a span held on the small grid inside a range to fetch is skipped (the range split in two
+    #: requests of the same batch) when it is at least this long; at a range's ends it always is
+    min_skip = 8 * 1024
+
+    def _fetch_unheld(self, ranges: Sequence[ByteRange]) -> list[bytes]:
+        """:meth:`_fetch_ranges` of ``ranges`` without the bytes the small grid holds in memory.
+
+        The metadata walk fetched small blocks; whole blocks fetched later around them (data next
+        to metadata) would bring those bytes a second time. Held spans at the ends of a range are
+        cut off; inside, spans of at least ``min_skip`` bytes are skipped as long as the batch stays
+        within ``max_concurrency`` requests. The bodies returned are whole, as asked.
+        """
+        f = self._small_size
+        if f is None or not self._small.nbytes:
+            return self._fetch_ranges(ranges)
+        plans = [self._held_spans(r, f) for r in ranges]
+        room = max(self.max_concurrency, len(ranges)) - len(ranges)
+        splits = sorted(((b - a, k, a, b) for k, (_, inner) in enumerate(plans) for a, b in inner), reverse=True)
+        cut: dict[int, list[tuple[int, int]]] = {}
+        for _, k, a, b in splits[:room]:
+            cut.setdefault(k, []).append((a, b))
+        pieces, layout = [], []
+        for k, ((lo, hi, edges), _) in enumerate(plans):
+            parts, at = [], lo
+            for a, b in sorted(cut.get(k, [])):
+                parts.append((at, a))
+                at = b
+            parts.append((at, hi))
+            layout.append((edges, parts))
+            pieces += [ByteRange(a, b) for a, b in parts if b > a]
+        bodies = iter(self._fetch_ranges(pieces) if pieces else [])
+        out = []
+        for r, (edges, parts) in zip(ranges, layout):
+            chunks, at = [], r.start
+            for a, b in parts:
+                if a > at:
+                    chunks.append(self._small_bytes(at, a, f))
+                if b > a:
+                    chunks.append(next(bodies))
+                at = max(at, b)
+            if r.end > at:
+                chunks.append(self._small_bytes(at, r.end, f))
+            out.append(b"".join(chunks))
+        self.stats.add(bytes_from_cache=sum(r.length for r in ranges) - sum(p.length for p in pieces))
+        return out
+
+    def _held_spans(self, r: ByteRange, f: int) -> tuple[tuple[int, int, bool], list[tuple[int, int]]]:
+        """((start, end, trimmed) of ``r`` without its held ends, [held spans inside of >= min_skip])."""
+        spans: list[list[int]] = []
+        for j in blocks_for(r.start, r.end, f):
+            if self._small.get(j) is None:
+                continue
+            a, b = max(j * f, r.start), min((j + 1) * f, self.size, r.end)
+            if spans and spans[-1][1] == a:
+                spans[-1][1] = b
+            else:
+                spans.append([a, b])
+        lo, hi = r.start, r.end
+        if spans and spans[0][0] == lo:
+            lo = spans.pop(0)[1]
+        if spans and spans[-1][1] == hi:
+            hi = spans.pop()[0]
+        if hi <= lo:
+            return (lo, lo, True), []
+        inner = [(a, b) for a, b in spans if b - a >= self.min_skip and lo < a and b < hi]
+        return (lo, hi, (lo, hi) != (r.start, r.end)), inner
+
+    def _small_held(self, j: int, f: int) -> bool:
+        """True when small block ``j``'s bytes are here already (small grid or a whole block in memory)."""
+        if self._small.get(j) is not None or self.memory.get(j * f // self.block_size) is not None:
+            return True
+        return False
+
+    def _put_small(self, j: int, block: bytes) -> None:
+        self._small.put(j, block)
+        disk = self._disk
+        if disk is not None:
+            disk.put(self.cache_key, self._small_size, j, block)  # type: ignore[arg-type]
+
+    def _small_bytes(self, start: int, end: int, f: int) -> bytes:
+        parts = []
+        for j in blocks_for(start, end, f):
+            block = self._small.get(j)
+            if block is None:  # evicted meanwhile: fetch these few bytes after all
+                return b"".join(parts) + self._fetch_ranges([ByteRange(max(start, j * f), end)])[0]
+            parts.append(block[max(start - j * f, 0): end - j * f])
+        return b"".join(parts)
+
     def _small_runs(self, ranges: Sequence[ByteRange], f: int) -> list[list[int]]:
         """[first, last] small blocks to fetch for ``ranges``: pieces already held are skipped, and the
         runs are joined across their smallest gaps until one round trip (``max_concurrency``
@@ -552,7 +640,13 @@ class BlockedSource(BaseSource):
         wanted: set[int] = set()
         for r in ranges:
             if self._held_bytes(r) is None:
-                wanted.update(blocks_for(r.start, r.end, f))
+                wanted.update(j for j in blocks_for(r.start, r.end, f) if not self._small_held(j, f))
+        frag = self._fragment
+        if frag is not None:  # bytes the open's suffix request brought: small blocks of their own now
+            for j in sorted(wanted):
+                if frag[1] <= j * f and (j + 1) * f <= (frag[0] + 1) * self.block_size:
+                    self._put_small(j, frag[2][j * f - frag[1]: (j + 1) * f - frag[1]])
+                    wanted.discard(j)
         runs: list[list[int]] = []
         for j in sorted(wanted):
             if runs and runs[-1][1] == j - 1:
@@ -574,18 +668,20 @@ class BlockedSource(BaseSource):
         if not runs:
             return
         asked = [ByteRange(a * f, min((b + 1) * f, self.size)) for a, b in runs]
+        frag, tails = self._fragment, [b""] * len(asked)
+        if frag is not None:  # the end of a run the open's suffix request brought: not asked again
+            for k, rng in enumerate(asked):
+                if rng.start < frag[1] < rng.end <= (frag[0] + 1) * self.block_size:
+                    tails[k], asked[k] = frag[2][: rng.end - frag[1]], ByteRange(rng.start, frag[1])
         t0 = time.perf_counter()
         with gc_paused():
-            bodies = self._fetch_ranges(asked)
+            bodies = [body + t for body, t in zip(self._fetch_ranges(asked), tails)]
         self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
+        asked = [ByteRange(rng.start, rng.end + len(t)) for rng, t in zip(asked, tails)]
         self.stats.add(cache_misses=sum(b - a + 1 for a, b in runs))
-        disk = self._disk
         for (a, b), rng, body in zip(runs, asked, bodies):
             for j in range(a, b + 1):
-                block = body[j * f - rng.start: min((j + 1) * f, self.size) - rng.start]
-                self._small.put(j, block)
-                if disk is not None:
-                    disk.put(self.cache_key, f, j, block)  # type: ignore[arg-type]
+                self._put_small(j, body[j * f - rng.start: min((j + 1) * f, self.size) - rng.start])
 
     # -- BaseSource hooks ------------------------------------------------------------------------
     def _peek(self, r: ByteRange) -> bytes | None:

@@ -401,7 +401,7 @@ class ReadAhead:
                 for first, last in _contiguous(mine):  # claimed runs are contiguous; split if not
                     pieces.append((first, last, ByteRange(block_bounds(first, src.block_size, src.size).start,
                                                           block_bounds(last, src.block_size, src.size).end)))
-                bodies = src._fetch_ranges([p[2] for p in pieces])
+                bodies = src._fetch_unheld([p[2] for p in pieces])  # without bytes the small grid holds
                 src.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
                 for (first, last, rng), body in zip(pieces, bodies):
                     for i in range(first, last + 1):
