@@ -251,7 +251,7 @@ class BlockedSource(BaseSource):
     readahead_blocks = 3
     #: the finer grid of :meth:`prefetch_small` (metadata pieces); used only when it divides
     #: ``block_size`` into at least two blocks, else small pieces are fetched as whole blocks
-    small_block_size = 4 * 1024
+    small_block_size = 16 * 1024
     #: byte limit of the memory LRU of small blocks
     small_memory_bytes = 16 * _MiB
     #: reads up to this size look for their bytes on both grids before fetching whole blocks

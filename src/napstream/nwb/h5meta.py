@@ -10,7 +10,7 @@ that dataset's data, anywhere in the file.
 holds (:meth:`~napstream.io.base.BaseSource.peek`). Whatever a walk level needs and the source does
 not hold yet is collected, and fetched in one concurrent batch (:meth:`prefetch_small`: a few
 kilobytes around each piece, on the source's small-block grid); then the walk goes on. Opening and listing a file then costs one round trip per tree level that has metadata
-outside the blocks already fetched, usually two or three, and fetches 4 KiB blocks around the
+outside the blocks already fetched, usually two or three, and fetches 16 KiB blocks around the
 metadata instead of whole 256 KiB blocks.
 
 It reads the structures of the HDF5 file format specification (version 3.0): superblock versions
