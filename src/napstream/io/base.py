@@ -250,7 +250,8 @@ class BlockedSource(BaseSource):
     #: metadata that is not prefetched); 0 turns read-ahead off
     readahead_blocks = 3
     #: the finer grid of :meth:`prefetch_small` (metadata pieces); used only when it divides
-    #: ``block_size`` into at least two blocks, else small pieces are fetched as whole blocks
+    #: ``block_size`` into at least two blocks and the source's answers carry validators (a change
+    #: of the file is then caught on every answer), else small pieces are fetched as whole blocks
     small_block_size = 16 * 1024
     #: byte limit of the memory LRU of small blocks
     small_memory_bytes = 16 * _MiB
@@ -510,6 +511,8 @@ class BlockedSource(BaseSource):
         f = self.small_block_size
         if not f or f * 2 > self.block_size or self.block_size % f:
             return None
+        if getattr(self, "_check_content", False):  # no usable validators: bytes read at different
+            return None  # times are only joined within whole blocks, whose edges are compared
         return f
 
     def _small_lookup(self, j: int, disk: bool = True) -> bytes | None:
