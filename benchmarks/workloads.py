@@ -11,6 +11,9 @@ pynapple_remfile  remfile.File(url) + h5py + NWBHDF5IO + pynapple
 pynapple_local    NWBHDF5IO(path) + pynapple
 napstream_cold    napstream.NWBFile(url) with an empty cache
 napstream_cold_noahead  the same without the engine's read-ahead (fetching and computing take turns)
+napstream_cold_before   napstream_cold as before issue #15's open work: the metadata walk fetches whole
+                  256 KiB blocks and a units table's spike times are read as the searches ask (its own
+                  empty cache folder per run)
 napstream_warm    napstream.NWBFile(url) with the cache filled by a previous run
 napstream_local   napstream.NWBFile(path)
 """
@@ -18,6 +21,7 @@ napstream_local   napstream.NWBFile(path)
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -28,7 +32,7 @@ import numpy as np
 
 STACKS = (
     "pynapple_fsspec", "pynapple_remfile", "pynapple_local",
-    "napstream_cold", "napstream_warm", "napstream_local", "napstream_cold_noahead",
+    "napstream_cold", "napstream_warm", "napstream_local", "napstream_cold_noahead", "napstream_cold_before",
 )
 WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "perievent", "crosscorr")
 REMOTE_ONLY_WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd")
@@ -131,6 +135,12 @@ def _import_stack(stack: str) -> None:
             from napstream.engine.readahead import ReadAheadJob
 
             ReadAheadJob.share = 0  # no budget held back, nothing announced: the behaviour before #15
+        if stack == "napstream_cold_before":
+            from napstream.io.base import BlockedSource
+            from napstream.nwb.convert import ReadContext
+
+            BlockedSource.small_block_size = 0  # the walk fetches whole blocks
+            ReadContext.batch_reads = False  # a units table's spike times read as the searches ask
         return
     import fsspec  # noqa: F401
     import pynapple  # noqa: F401
@@ -149,6 +159,10 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
 
         tracking = napstream.track_io()
         io = tracking.__enter__()
+    if stack == "napstream_cold_before":  # the runner does not empty this stack's folder: a fresh one
+        import tempfile
+
+        cache_dir = tempfile.mkdtemp(prefix="before-", dir=cache_dir if os.path.isdir(cache_dir) else None)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     nap, nwb = _open(stack, url, path, cache_dir)
@@ -160,6 +174,11 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
     if tracking is not None:
         tracking.__exit__(None, None, None)
         out["round_trips"] = int(io.round_trips)  # napstream's own count: batches of concurrent requests
+    if stack == "napstream_cold_before":
+        import shutil
+
+        nwb.close()
+        shutil.rmtree(cache_dir, ignore_errors=True)
     return out
 
 

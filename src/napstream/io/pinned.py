@@ -543,7 +543,7 @@ class ReadAhead:
                                                           block_bounds(last, src.block_size, src.size).end)))
                 ticket, got = self.sizer.begin(), 0
                 try:
-                    bodies = src._fetch_ranges([p[2] for p in pieces])
+                    bodies = src._fetch_unheld([p[2] for p in pieces])  # without bytes the small grid holds
                     got = hi - lo
                 finally:
                     first_byte = getattr(src, "_last_first_byte", None)

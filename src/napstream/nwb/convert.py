@@ -39,6 +39,7 @@ from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
+from ..io.ranges import coalesce_ranges
 from .source import ClosedFileGuard, DatasetRef, read_whole
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
 from .timestamps import SCAN_MAX_ROWS, finite_for_sorting, scan_unsorted, user_stacklevel, warn_sorted
@@ -68,6 +69,11 @@ class ReadContext:
     io_options: dict[str, Any] = field(default_factory=dict)
     lazy_loading: bool = True
     name: str = ""  # the file, as error messages name it
+    #: fetch the rows a conversion is about to read one after the other in one batch (prefetch_rows)
+    batch_reads = True
+    #: a series' values of at most this many bytes are fetched with its timestamps when those are
+    #: read whole at creation (to check they are sorted): the values are what comes next
+    together_bytes = 8 * 2**20
 
     def lazy(self, dset: h5py.Dataset, scale: Any = None, offset: float = 0.0) -> LazyArray:
         ref = None
@@ -78,6 +84,37 @@ class ReadContext:
 
     def data(self, lazy: LazyArray) -> Any:
         return lazy if self.lazy_loading else lazy.load()
+
+    def prefetch_rows(self, *parts: tuple[h5py.Dataset, list[tuple[int, int]]]) -> None:
+        """Fetch the storage of the row spans of datasets, ``(dset, [(start, stop), ...])``, in one
+        concurrent batch (remote files only).
+
+        For reads about to happen one after the other (the searches that build a TsGroup's units, a
+        series' timestamps then its values): they then wait on the network once. Nothing is fetched
+        past the source's ``prefetch_limit``.
+        """
+        src = self.byte_source
+        if src is None or not self.batch_reads:
+            return
+        if getattr(src, "_check_content", False) and len(parts) > 1:
+            # a server without validators: each batch re-reads a few earlier bytes to catch a file
+            # replaced mid-job; one batch per dataset keeps the joins it compares what they were
+            for part in parts:
+                self.prefetch_rows(part)
+            return
+        try:
+            from .prefetch import ChunkIndex
+
+            wanted = []
+            for dset, spans in parts:
+                index = ChunkIndex(dset) if spans else None
+                wanted += [r for a, b in spans for r in index.ranges(int(a), int(b))] if index else []
+            ranges = coalesce_ranges(wanted, max_gap=64 * 1024)
+        except (ImportError, OSError, RuntimeError, ValueError):
+            return
+        limit = getattr(src, "prefetch_limit", None)
+        if ranges and (limit is None or sum(r.length for r in ranges) <= limit):
+            src.prefetch(ranges)
 
     def scan_sorted(self, dset: h5py.Dataset) -> bool:
         """Whether stored timestamps ``dset`` are scanned for disorder when their object is built.
@@ -242,6 +279,11 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         data = data.select([[0, len(t)]])
     d: Any = ctx.data(data)
     if "timestamps" in group and ctx.scan_sorted(group["timestamps"]):
+        n_ts = int(group["timestamps"].shape[0])
+        values = int(np.prod(dset.shape, dtype=np.int64)) * dset.dtype.itemsize
+        # the timestamps are read whole now (checked sorted); a small series' values come with them
+        ctx.prefetch_rows((group["timestamps"], [(0, n_ts)]),
+                          (dset, [(0, min(len(data), int(dset.shape[0])))] if values <= ctx.together_bytes else []))
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, len(ts))):
             t, d = _sorted_in_memory(group, entry, ctx, data, ts)
@@ -389,6 +431,10 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     starts = np.concatenate([[0], ends[:-1]])
     spikes = ctx.lazy(group[times_col])
     supports = _unit_supports(group, len(ids))
+    # building each unit searches its rows (its support) or reads its first and last spike: one batch
+    ctx.prefetch_rows((group[times_col], [(a, b) if s is not None else (a, min(a + 1, b)) for a, b, s
+                                          in zip(starts, ends, supports) if b > a]
+                       + [(b - 1, b) for a, b, s in zip(starts, ends, supports) if b > a and s is None]))
     unsorted = set()
     if ctx.scan_sorted(group[times_col]):  # a disorder is found (and sorted) now, never served later
         unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist())

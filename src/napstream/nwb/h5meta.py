@@ -8,10 +8,10 @@ that dataset's data, anywhere in the file.
 
 :func:`prefetch_metadata` walks the same structures itself, from the bytes the source already
 holds (:meth:`~napstream.io.base.BaseSource.peek`). Whatever a walk level needs and the source does
-not hold yet is collected, and fetched in one concurrent batch (:meth:`prefetch`); then the walk
-goes on. Opening and listing a file then costs one round trip per tree level that has metadata
-outside the blocks already fetched, usually two or three, and fetches small blocks around the
-metadata instead of large read-ahead blocks.
+not hold yet is collected, and fetched in one concurrent batch (:meth:`prefetch_small`: a few
+kilobytes around each piece, on the source's small-block grid); then the walk goes on. Opening and listing a file then costs one round trip per tree level that has metadata
+outside the blocks already fetched, usually two or three, and fetches 16 KiB blocks around the
+metadata instead of whole 256 KiB blocks.
 
 It reads the structures of the HDF5 file format specification (version 3.0): superblock versions
 0-3; version 1 and 2 object headers and their continuation blocks (512 bytes at least from each
@@ -126,6 +126,8 @@ class MetadataWalk:
     base_seconds = 2.0
     seconds_per_object = 0.002
     cap_seconds = 20.0
+    #: bytes fetched either side of each wanted piece (see :meth:`_padded`)
+    pad = 32 * _KiB
 
     def __init__(self, source: Any, *, max_rounds: int = 6, small_data: int = 4 * _KiB) -> None:
         self.src = source
@@ -155,7 +157,7 @@ class MetadataWalk:
 
     def _affordable(self, wanted: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The leading part of ``wanted`` that fits the byte budget (whole blocks of the source)."""
-        block = int(getattr(self.src, "block_size", 0) or 1)
+        block = int(getattr(self.src, "small_grid", None) or getattr(self.src, "block_size", 0) or 1)
         room = self.byte_budget // block - len(self._blocks)
         out = []
         for start, end in wanted:
@@ -167,6 +169,13 @@ class MetadataWalk:
             self._blocks |= new
             out.append((start, end))
         return out
+
+    def _padded(self, wanted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Each piece with ``pad`` bytes either side: the next level's pieces (a group's children,
+        an object header's continuation) are mostly written next to this level's, so most of them
+        are then fetched in this round trip instead of a round trip of their own."""
+        pad = self.pad if getattr(self.src, "small_grid", None) else 0  # whole blocks: they are the padding
+        return [(max(start - pad, 0), min(end + pad, self.size)) for start, end in wanted]
 
     # -- driver --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -196,11 +205,11 @@ class MetadataWalk:
                     continue
             if not self._deferred or self.rounds >= self.max_rounds or self.stopped:
                 return self.rounds
-            wanted, self._wanted = self._affordable(sorted(set(self._wanted))), []
+            wanted, self._wanted = self._affordable(self._padded(sorted(set(self._wanted)))), []
             if not wanted:
                 return self.rounds
             t1 = time.perf_counter()
-            self.src.prefetch(wanted)
+            getattr(self.src, "prefetch_small", self.src.prefetch)(wanted)
             waited += time.perf_counter() - t1
             self.rounds += 1
             self._queue, self._deferred = self._deferred[::-1], []

@@ -1,0 +1,233 @@
+"""A remote open fetches its metadata on the small grid (io/base.py ``prefetch_small``, driven by
+nwb/h5meta.py): fewer bytes than whole 256 KiB blocks, no more round trips, the same objects as the
+local read and pynwb, and a warm reopen served from the disk cache (intact blocks only)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import napstream as nap
+from napstream.io.base import BlockedSource
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from napstream.testing.sessions import write_session
+
+    root = tmp_path_factory.mktemp("open_small")
+    return write_session(root / "s.nwb", duration=300.0, n_units=12, n_channels=4, seed=4)
+
+
+def _read(nwb: nap.NWBFile) -> dict[str, np.ndarray]:
+    units, led = nwb["units"], nwb["SpatialSeriesLED1"]
+    out = {f"unit{k}": np.asarray(units[k].t) for k in units.keys()}
+    out["led_t"], out["led_d"] = np.asarray(led.t), np.asarray(led.values)
+    return out
+
+
+def _open_list(url: str, cache_dir: Path) -> tuple[object, list[str], dict[str, np.ndarray]]:
+    with nap.track_io() as stats, nap.NWBFile(url, cache_dir=cache_dir) as nwb:
+        repr(nwb)
+        keys = nwb.keys()
+        opened = (stats.bytes_fetched, stats.round_trips, stats.requests)
+        data = _read(nwb)
+    return opened, keys, data
+
+
+def test_open_fetches_fewer_bytes_in_no_more_round_trips(session, http_server, tmp_path, monkeypatch):
+    server = http_server(session.parent)
+    url = server.url_for(session.name)
+    monkeypatch.setattr(BlockedSource, "small_block_size", 0)  # whole blocks: the walk before the small grid
+    (before_bytes, before_trips, _), keys_before, data_before = _open_list(url, tmp_path / "before")
+    monkeypatch.undo()
+    (after_bytes, after_trips, after_requests), keys, data = _open_list(url, tmp_path / "after")
+    assert after_trips <= before_trips
+    assert after_bytes < 0.8 * before_bytes, (after_bytes, before_bytes)
+    assert after_requests <= 2 + nap.config.max_concurrency * (after_trips - 1)  # one batch per round trip
+    with nap.NWBFile(session) as local:
+        assert keys == keys_before == local.keys()
+        want = _read(local)
+    for name in want:
+        np.testing.assert_array_equal(data[name], want[name], err_msg=name)
+        np.testing.assert_array_equal(data_before[name], want[name], err_msg=name)
+
+
+def test_remote_objects_equal_pynwb(session, http_server, tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    server = http_server(session.parent)
+    with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path) as nwb:
+        got = _read(nwb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(str(session), "r", load_namespaces=True) as io:
+            f = io.read()
+            units = f.units.to_dataframe()
+            for i, uid in enumerate(units.index):
+                np.testing.assert_array_equal(got[f"unit{int(uid)}"], np.asarray(units["spike_times"].iloc[i]))
+            led = f.processing["behavior"]["Position"]["SpatialSeriesLED1"]
+            np.testing.assert_array_equal(got["led_t"], led.timestamps[:])
+            np.testing.assert_array_equal(got["led_d"], led.data[:] * led.conversion + getattr(led, "offset", 0.0))
+
+
+def test_warm_reopen_reads_the_small_blocks_from_disk(session, http_server, tmp_path):
+    server = http_server(session.parent)
+    url = server.url_for(session.name)
+    cold, keys, data = _open_list(url, tmp_path)
+    small = list(tmp_path.rglob(f"{BlockedSource.small_block_size}-*"))
+    assert small, "the walk's blocks were not written to the disk cache"
+    server.reset_stats()
+    with nap.track_io() as stats, nap.NWBFile(url, cache_dir=tmp_path) as nwb:
+        repr(nwb)
+        assert nwb.keys() == keys
+        assert stats.round_trips == 1  # the reopen's check only: metadata came from the disk cache
+        assert stats.bytes_fetched < 1024
+        for name, want in _read(nwb).items():
+            np.testing.assert_array_equal(want, data[name], err_msg=name)
+
+
+def test_damaged_small_blocks_on_disk_are_fetched_again(session, http_server, tmp_path):
+    server = http_server(session.parent)
+    url = server.url_for(session.name)
+    _, keys, data = _open_list(url, tmp_path)
+    small = sorted(tmp_path.rglob(f"{BlockedSource.small_block_size}-*"))
+    for path in small[::2]:  # half-written (truncated) or altered (checksum) blocks
+        body = path.read_bytes()
+        path.write_bytes(body[: len(body) // 2] if len(body) % 2 else body[:-5] + b"xxxxx")
+    with nap.track_io() as stats, nap.NWBFile(url, cache_dir=tmp_path) as nwb:
+        repr(nwb)
+        assert nwb.keys() == keys
+        for name, want in _read(nwb).items():
+            np.testing.assert_array_equal(want, data[name], err_msg=name)
+    assert stats.bytes_fetched > 0  # the damaged blocks came from the server again
+
+
+def test_small_reads_use_bytes_held_on_either_grid(tmp_path, http_server):
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    (tmp_path / "f.bin").write_bytes(payload)
+    server = http_server(tmp_path)
+    from napstream.io import open_source
+
+    with open_source(server.url_for("f.bin"), cache=False, block_size=65536) as src:
+        before = src.stats.bytes_fetched
+        src.prefetch_small([(300_000, 300_100), (310_000, 310_010), (700_000, 700_001)])
+        fetched = src.stats.bytes_fetched - before
+        assert fetched <= 3 * 2 * src.small_grid  # a few small blocks, not 64 KiB blocks
+        server.reset_stats()
+        assert src.read_unplanned(300_010, 300_090) == payload[300_010:300_090]
+        assert src.peek(309_990, 310_020) == payload[309_990:310_020]  # same 4 KiB block
+        assert src.peek(500_000, 500_001) is None  # never fetched
+        assert src.read_range(700_000, 700_001) == payload[700_000:700_001]
+        assert server.stats.requests == 0  # all from the small grid
+        assert src.read_range(0, 200_000) == payload[:200_000]  # whole blocks as before
+        assert src.read_range(290_000, 320_000) == payload[290_000:320_000]  # mixes both grids
+
+
+def _write_chunked_units(path: Path, n_units: int = 40, per_unit: int = 7000, chunk: int = 20000) -> Path:
+    """Units whose spike times span many storage chunks, each unit with its observation interval."""
+    from datetime import datetime, timezone
+
+    from hdmf.backends.hdf5 import H5DataIO
+    from hdmf.common import VectorData, VectorIndex
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.misc import Units
+
+    rng = np.random.default_rng(7)
+    spikes = [np.sort(rng.uniform(0, 100.0, per_unit)) for _ in range(n_units)]
+    ends = np.cumsum([len(s) for s in spikes])
+    st = VectorData(name="spike_times", description="s", data=H5DataIO(np.concatenate(spikes), chunks=(chunk,)))
+    obs = VectorData(name="obs_intervals", description="o", data=np.array([[0.0, 100.0 - i] for i in range(n_units)]))
+    units = Units(name="units", description="u", id=list(range(n_units)), columns=[
+        st, VectorIndex(name="spike_times_index", data=ends, target=st),
+        obs, VectorIndex(name="obs_intervals_index", data=np.arange(1, n_units + 1), target=obs),
+    ], colnames=["spike_times", "obs_intervals"])
+    nwb = NWBFile(session_description="s", identifier="chunked-units", session_start_time=datetime.now(timezone.utc))
+    nwb.units = units
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwb)
+    return path
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_building_remote_units_waits_on_the_network_once(tmp_path, http_server, monkeypatch, batch):
+    """Each unit's restriction to its observation interval searches its spike times: the chunks
+    of those rows come in one concurrent batch, not one round trip after another."""
+    from napstream.nwb.convert import ReadContext
+
+    path = _write_chunked_units(tmp_path / "units.nwb")
+    monkeypatch.setattr(ReadContext, "batch_reads", batch)
+    server = http_server(tmp_path)
+    with nap.NWBFile(server.url_for(path.name), cache_dir=tmp_path / "cache", block_size=65536) as nwb:
+        with nap.track_io() as stats:
+            units = nwb["units"]
+        got = {k: np.asarray(units[k].t) for k in units.keys()}
+    with nap.NWBFile(path) as local:
+        want = {k: np.asarray(local["units"][k].t) for k in local["units"].keys()}
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+    if batch:
+        assert stats.round_trips <= 2, stats  # the chunk index's nodes, then every chunk at once
+    else:
+        assert stats.round_trips > 2  # the same reads without the batch: the test can tell
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_a_small_remote_series_values_come_with_its_timestamps(session, http_server, tmp_path, monkeypatch, batch):
+    """Its timestamps are read whole at creation (sortedness check): its values come in the same batch,
+    so reading them next waits on nothing."""
+    from napstream.nwb.convert import ReadContext
+
+    monkeypatch.setattr(ReadContext, "batch_reads", batch)
+    server = http_server(session.parent)
+    # 16 KiB blocks: the values do not sit in the blocks the open fetched
+    with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path, block_size=16384) as nwb:
+        with nap.track_io() as built:
+            led = nwb["SpatialSeriesLED1"]
+        with nap.track_io() as read:
+            values = np.asarray(led.values)
+    with nap.NWBFile(session) as local:
+        np.testing.assert_array_equal(values, np.asarray(local["SpatialSeriesLED1"].values))
+    assert built.round_trips == 1
+    assert (read.requests == 0) == batch, read
+
+
+class _Counting(BlockedSource):
+    """An in-memory source that records what its transport was asked for."""
+
+    small_block_size = 16
+    min_skip = 16  # any held span is skipped (the batch may grow to max_concurrency requests)
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.asked = data, []
+        super().__init__(len(data), block_size=64, description="counting", max_concurrency=64)
+
+    def _fetch_ranges(self, ranges):  # type: ignore[no-untyped-def]
+        self.asked += [(r.start, r.end) for r in ranges]
+        return [self.data[r.start: r.end] for r in ranges]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_whole_blocks_around_small_ones_are_exact_and_skip_held_bytes(seed):
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    src = _Counting(data)
+    pieces = [(int(a), int(a) + int(rng.integers(1, 40))) for a in rng.integers(0, 4900, 12)]
+    src.prefetch_small(pieces)
+    small_asked = sum(b - a for a, b in src.asked)
+    src.asked.clear()
+    for _ in range(30):
+        a = int(rng.integers(0, 4990))
+        b = int(rng.integers(a + 1, min(a + 700, 5000) + 1))
+        assert src.read_range(a, b) == data[a:b]
+    handle = src.read_ahead([(0, 5000)], max_bytes=10_000)
+    assert handle is not None and handle.wait(timeout=10)
+    assert src.read_range(0, 5000) == data
+    handle.cancel()
+    fetched = sum(b - a for a, b in src.asked)
+    assert fetched + small_asked <= len(data)  # no byte the small grid holds was asked again
