@@ -209,13 +209,7 @@ def reopened():
     yield
     from napstream.nwb import source as nwb_source
 
-    for f in list(nwb_source._OPEN_FILES.values()):
-        f.close()
-    for src in list(nwb_source._BYTE_SOURCES.values()):
-        if src is not None:
-            src.close()
-    nwb_source._OPEN_FILES.clear()
-    nwb_source._BYTE_SOURCES.clear()
+    nwb_source.close_reopened()
 
 
 def test_dask_workers_read_ahead_on_their_own_files(session, http_server, reopened):

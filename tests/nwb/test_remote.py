@@ -331,3 +331,25 @@ def test_the_guides_job_fetches_little_more_than_its_datasets(long_position, htt
         np.testing.assert_allclose(tc[k], want[k], rtol=1e-12, equal_nan=True)
     assert opening.round_trips <= 4
     assert total.bytes_fetched - opening.bytes_fetched <= 1.25 * needed, (total, opening, needed)
+
+
+def test_files_reopened_by_dataset_refs_are_closed_at_exit(session, http_server):
+    # dask workers reopen files through DatasetRef and keep them per process; napstream closes them
+    # at interpreter exit (close_reopened is registered with atexit) rather than leaving an h5py file
+    # over a Python file object to the interpreter's teardown
+    from napstream.nwb import source as nwb_source
+    from napstream.nwb.file import DatasetRef
+
+    path = session
+    server = http_server(path.parent)
+    ref = DatasetRef(server.url_for(path.name), "/units/spike_times", (("cache_dir", None),))
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(np.asarray(ref.open()[:]), f["/units/spike_times"][:])
+    key = (ref.source_description, ref.io_options)
+    h5file, byte_source = nwb_source._OPEN_FILES[key], nwb_source._BYTE_SOURCES[key]
+    assert h5file.id.valid
+    nwb_source.close_reopened()
+    assert not h5file.id.valid and byte_source.closed and key not in nwb_source._OPEN_FILES
+    with h5py.File(path, "r") as f:  # opened again when asked again
+        np.testing.assert_array_equal(np.asarray(ref.open()[:3]), f["/units/spike_times"][:3])
+    nwb_source.close_reopened()

@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import threading
@@ -232,6 +233,28 @@ class DatasetRef:
 
 
 _BYTE_SOURCES: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = {}
+
+
+@atexit.register
+def close_reopened() -> None:
+    """Close the files :meth:`DatasetRef.open` keeps open (each file, then its byte source).
+
+    Runs at interpreter exit (a dask worker's too): an h5py file reading through a Python file
+    object must not be left for the interpreter's final teardown, which can crash the exit. Safe
+    to call at any time; a later ``DatasetRef.open()`` opens the file again.
+    """
+    with _OPEN_LOCK:
+        files = list(_OPEN_FILES.items())
+        sources = dict(_BYTE_SOURCES)
+        _OPEN_FILES.clear()
+        _BYTE_SOURCES.clear()
+    for key, f in files:
+        for obj in (f, sources.get(key)):
+            try:
+                if obj is not None:
+                    obj.close()
+            except Exception:  # noqa: BLE001 - exiting must not raise
+                pass
 
 
 # ---------------------------------------------------------------------------------------- closed files
