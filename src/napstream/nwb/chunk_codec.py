@@ -134,6 +134,9 @@ class ChunkCodec:
         # margins, pieces shorter than a chunk of rows) finds its neighbours' chunks here
         self._decoded: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self._decoded_nbytes = 0
+        # chunks being decoded right now by one read; a concurrent read needing one waits for it
+        # instead of decoding it again (neighbouring chunk tasks share the chunks of their margins)
+        self._pending: dict[tuple[int, ...], threading.Event] = {}
 
     @classmethod
     def for_dataset(cls, dset: Any) -> ChunkCodec | None:
@@ -192,29 +195,65 @@ class ChunkCodec:
             keep = (coords[:, 1] < c_hi) & (coords[:, 1] + self.chunks[1] > c_lo)
             coords, starts, sizes = coords[keep], starts[keep], sizes[keep]
         keys = [tuple(int(c) for c in coord) for coord in coords]
+        shared = self._cacheable()
         with self._lock:
             hits = {k: self._decoded[k] for k in keys if k in self._decoded}
             for k in hits:
                 self._decoded.move_to_end(k)
-        missing = [i for i, k in enumerate(keys) if k not in hits]
-        ranges = [(int(starts[i]), int(starts[i] + sizes[i])) for i in missing]
-        for i, raw in zip(missing, fetch(ranges)):
-            chunk = self.decode(raw)
-            self._remember(keys[i], chunk)
-            self._place(out, start, stop, coords[i], chunk, c_lo)
+            mine, theirs = [], []  # chunks this call decodes / another thread is decoding now
+            for i, k in enumerate(keys):
+                if k in hits:
+                    continue
+                event = self._pending.get(k) if shared else None
+                if event is None:
+                    mine.append(i)
+                    if shared:
+                        self._pending[k] = threading.Event()
+                else:
+                    theirs.append((i, event))
+        try:
+            ranges = [(int(starts[i]), int(starts[i] + sizes[i])) for i in mine]
+            for i, raw in zip(mine, fetch(ranges)):
+                chunk = self.decode(raw)
+                self._remember(keys[i], chunk)
+                self._release(keys[i])
+                self._place(out, start, stop, coords[i], chunk, c_lo)
+        finally:
+            for i in mine:  # an error: threads waiting for the rest decode them themselves
+                self._release(keys[i])
         for i, k in enumerate(keys):
             if k in hits:
                 self._place(out, start, stop, coords[i], hits[k], c_lo)
+        for i, event in theirs:  # decoded by another read in flight (a neighbour's margin): wait
+            event.wait()
+            with self._lock:
+                chunk = self._decoded.get(keys[i])
+            if chunk is None:  # evicted already, or its decoder failed: decode it here
+                rng = [(int(starts[i]), int(starts[i] + sizes[i]))]
+                chunk = self.decode(next(iter(fetch(rng))))
+            self._place(out, start, stop, coords[i], chunk, c_lo)
         return out
+
+    def _release(self, key: tuple[int, ...]) -> None:
+        with self._lock:
+            event = self._pending.pop(key, None)
+        if event is not None:
+            event.set()
 
     #: bytes of decoded chunks kept (per dataset) for reads that are not aligned to the chunks:
     #: at most this, and at most an eighth of ``napstream.config.memory_budget``
     decoded_cache_bytes = 64 * 2**20
 
-    def _remember(self, key: tuple[int, ...], chunk: np.ndarray) -> None:
+    def _limit(self) -> int:
         from ..config import config
 
-        limit = min(self.decoded_cache_bytes, int(config.memory_budget) // 8)
+        return min(self.decoded_cache_bytes, int(config.memory_budget) // 8)
+
+    def _cacheable(self) -> bool:
+        return self.chunk_nbytes <= self._limit() // 4
+
+    def _remember(self, key: tuple[int, ...], chunk: np.ndarray) -> None:
+        limit = self._limit()
         if self.chunk_nbytes > limit // 4:
             return
         with self._lock:

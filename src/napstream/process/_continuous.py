@@ -182,12 +182,12 @@ class WelchSum(ChunkAlgorithmBase):
     summed tapered windows. Nothing else of the signal is transformed.
     """
 
-    # per row: the stored values read (plus, remote, their compressed bytes); the float64 work
-    # happens window by window in buffers counted in fixed_nbytes
+    # per row: the stored values read (plus, remote, their compressed bytes) and one block of
+    # channels transposed; the float64 work happens window by window in buffers of fixed size
     row_factor = 0.5
     preferred_executor = "threads"
     #: channels of a window transformed per FFT call (small blocks stay in the CPU caches)
-    channel_block = 16
+    channel_block = 8
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...],
@@ -201,22 +201,24 @@ class WelchSum(ChunkAlgorithmBase):
         self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
         self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
         self.fft_len = _padded_length(self.n) if self.padded else self.n
-        # one state per chunk in flight and the running sum (see the planner), and the FFT buffers
-        self.state_nbytes = 8 * self.n_channels * (2 * (self.fft_len // 2 + 1) + (self.n if offset else 0))
-        self.fixed_nbytes = 8 * 4 * min(self.channel_block, self.n_channels) * self.fft_len
+        self.n_freq = self.fft_len // 2 + 1
+        # one state per chunk in flight and the running sum (see the planner)
+        self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
+        # per worker thread: the tapered block, its spectrum and the block's interleaved sums
+        block = min(self.channel_block, self.n_channels)
+        self.fixed_nbytes = 8 * 3 * block * (self.fft_len + 2) * max(int(config.n_workers or 1), 1)
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
 
-    # state: (sum over windows of the squared real and imaginary parts of the FFT, interleaved
-    # (channels, 2 * (fft_len // 2 + 1)); sum of the windows (n, channels) when there is an
-    # offset, else None; number of windows)
+    # state: (sum over windows of the power spectra (channels, fft_len // 2 + 1); sum of the
+    # windows (n, channels) when there is an offset, else None; number of windows)
     def init(self) -> tuple:
         try:  # a merged partial's buffer: reused, so threads do not grow the heap with fresh ones
             power = self._free.pop()
             power.fill(0.0)
         except (AttributeError, IndexError):
-            power = np.zeros((self.n_channels, 2 * (self.fft_len // 2 + 1)))
+            power = np.zeros((self.n_channels, self.n_freq))
         summed = np.zeros((self.n, self.n_channels)) if self.offset != 0.0 else None
         return power, summed, 0
 
@@ -229,22 +231,31 @@ class WelchSum(ChunkAlgorithmBase):
         power, summed, count = state
         i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
         mine = self.starts[i0:i1] - chunk.start_row
+        if len(mine) == 0:
+            return power, summed, count
         d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
+        if summed is not None:
+            for r in mine:
+                summed += d[r:r + self.n]
         block = min(self.channel_block, self.n_channels)
-        # a few channels of one window at a time: every pass stays in the CPU caches
+        lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
-        spectrum = np.empty((block, self.fft_len // 2 + 1), dtype=np.complex128)
-        for r in mine:
-            x = d[r:r + self.n]
-            if summed is not None:
-                summed += x
-            for c0 in range(0, self.n_channels, block):
-                k = min(block, self.n_channels - c0)
-                np.multiply(x[:, c0:c0 + k].T, self.taper, out=seg[:k, :self.n])  # converts + tapers
-                f = _rfft_into(seg[:k], spectrum[:k])  # one thread: threads come from the executor
-                v = f.view(np.float64)
+        spectrum = np.empty((block, self.n_freq), dtype=np.complex128)
+        sums = np.empty((block, 2 * self.n_freq))  # interleaved squared real and imaginary parts
+        # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
+        for c0 in range(0, self.n_channels, block):
+            k = min(block, self.n_channels - c0)
+            rows = np.ascontiguousarray(d[lo:hi, c0:c0 + k].T)  # (k, rows): windows are contiguous
+            acc = sums[:k]
+            acc.fill(0.0)
+            for r in mine - lo:
+                np.multiply(rows[:, r:r + self.n], self.taper, out=seg[:k, :self.n])  # converts + tapers
+                v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)  # one thread: the executor's
                 np.multiply(v, v, out=v)
-                power[c0:c0 + k] += v
+                acc += v
+            target = power[c0:c0 + k]
+            target += acc[:, 0::2]
+            target += acc[:, 1::2]
         return power, summed, count + len(mine)
 
     def for_columns(self, first: int, stop: int) -> WelchSum:
@@ -280,8 +291,8 @@ class WelchSum(ChunkAlgorithmBase):
         power, summed, count = state
         del state
         self.__dict__.pop("_free", None)
-        half = power[:, 0::2] + power[:, 1::2]
-        del power  # the interleaved sums are the largest buffer: gone before the transforms
+        half = power
+        del power
         if self.padded:  # summed linear autocorrelation -> circular (length n) -> its DFT
             out = np.empty((self.n_channels, self.n // 2 + 1))
             for c0 in range(0, self.n_channels, self.channel_block):  # small transients
@@ -467,7 +478,7 @@ class SosFiltFilt(_WritesRows):
     """
 
     preferred_executor = "threads"
-    channel_block = 16
+    channel_block = 8
 
     def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any, n_columns: int = 1) -> None:
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
