@@ -242,10 +242,11 @@ class WelchSum(ChunkAlgorithmBase):
         seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
         spectrum = np.empty((block, self.n_freq), dtype=np.complex128)
         sums = np.empty((block, 2 * self.n_freq))  # interleaved squared real and imaginary parts
+        channels = _channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
         # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
         for c0 in range(0, self.n_channels, block):
             k = min(block, self.n_channels - c0)
-            rows = np.ascontiguousarray(d[lo:hi, c0:c0 + k].T)  # (k, rows): windows are contiguous
+            rows = channels[c0:c0 + k]
             acc = sums[:k]
             acc.fill(0.0)
             for r in mine - lo:
@@ -348,30 +349,80 @@ def welch_frame(algo: WelchSum, total: np.ndarray, count: int, full_range: bool)
 
 
 class BandPowerWindows(ChunkAlgorithmBase):
-    """Per window ``[start, start + n)``: periodogram power summed over each band (x df)."""
+    """Per window ``[start, start + n)``: periodogram power summed over each band (x df).
 
-    row_factor = 6.0
+    The band power of a window is a fixed linear function of its periodogram, so it is one dot
+    product of the window's power spectrum with a weight vector per band. For ``n`` with a large
+    prime factor the spectrum is the zero-padded one of a fast length ``M >= 2n - 1`` (as in
+    :class:`WelchSum`): the length-``n`` periodogram is the DFT of the folded autocorrelation,
+    itself the inverse DFT of the padded power spectrum, so the band weights are carried over to
+    the padded frequencies once (exactly, up to rounding) and each window costs one fast ``rfft``.
+
+    The chunks may hold stored values ``raw`` of a signal ``raw * scale + offset``: only the
+    zero-frequency bin depends on ``offset``, corrected from each window's sum.
+    """
+
+    # per row: the stored values read and their channels transposed (float64 work in fixed buffers)
+    row_factor = 0.5
     preferred_executor = "threads"
+    channel_block = 8
 
-    def __init__(self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray) -> None:
+    def __init__(
+        self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray, trailing: tuple[int, ...] = (),
+        scale: Any = None, offset: float = 0.0,
+    ) -> None:
         self.starts = np.asarray(starts, dtype=np.int64)
         self.n = int(n)
         self.fs = float(fs)
+        self.bands = np.asarray(bands, dtype=float).reshape(-1, 2)
         self.margin = (0, self.n)
+        self.trailing = tuple(trailing)
+        self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
+        self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
+        self.offset = float(offset)
+        self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
+        self.fft_len = _padded_length(self.n) if self.padded else self.n
         freqs = np.fft.rfftfreq(self.n, 1.0 / self.fs)
         doubled = (freqs != 0) & (freqs < self.fs / 2 - 1e-6)
-        self.weight = np.where(doubled, 2.0, 1.0) / (self.fs * self.n) * (self.fs / self.n)
-        self.masks = np.stack([(freqs >= lo) & (freqs <= hi) for lo, hi in bands], axis=1).astype(float)
+        weight = np.where(doubled, 2.0, 1.0) / (self.fs * self.n) * (self.fs / self.n)
+        masks = np.stack([(freqs >= lo) & (freqs <= hi) for lo, hi in self.bands], axis=1).astype(float)
+        self.per_bin = masks * weight[:, None]  # (n // 2 + 1, bands): band power = P_n @ per_bin
+        weights = _padded_weights(self.per_bin, self.n, self.fft_len) if self.padded else self.per_bin
+        self.weights = np.repeat(weights, 2, axis=0)  # on the interleaved squared real, imaginary parts
+        block = min(self.channel_block, self.n_channels)
+        self.fixed_nbytes = 8 * 2 * block * (self.fft_len + 2) * max(int(config.n_workers or 1), 1)
 
     def init(self) -> list:
         return []
 
     def update(self, state: list, chunk: Chunk) -> list:
         i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
-        for r in self.starts[i0:i1] - chunk.start_row:
-            f = np.fft.rfft(np.asarray(chunk.d[r:r + self.n], dtype=np.float64), axis=0)
-            p = (f.real ** 2 + f.imag ** 2) * self.weight.reshape((-1,) + (1,) * (f.ndim - 1))
-            state.append(np.tensordot(self.masks, p, axes=([0], [0])).T)
+        mine = self.starts[i0:i1] - chunk.start_row
+        if len(mine) == 0:
+            return state
+        d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
+        lo, hi = int(mine[0]), int(mine[-1]) + self.n
+        channels = _channel_rows(d, lo, hi)
+        out = np.empty((len(mine), self.n_channels, len(self.bands)))
+        block = min(self.channel_block, self.n_channels)
+        seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
+        spectrum = np.empty((block, self.fft_len // 2 + 1), dtype=np.complex128)
+        for c0 in range(0, self.n_channels, block):
+            k = min(block, self.n_channels - c0)
+            rows = channels[c0:c0 + k]
+            for j, r in enumerate(mine - lo):
+                np.copyto(seg[:k, :self.n], rows[:, r:r + self.n])  # converts to float64
+                v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)
+                np.multiply(v, v, out=v)
+                np.matmul(v, self.weights, out=out[j, c0:c0 + k])
+        if self.scale is not None:
+            out *= (self.scale ** 2)[:, None]
+        if self.offset != 0.0:  # |s R0 + o n|^2 at f = 0 (the only bin the offset reaches)
+            s = np.ones(self.n_channels) if self.scale is None else self.scale
+            sums = np.stack([channels[:, r:r + self.n].sum(axis=1, dtype=np.float64) for r in mine - lo])
+            extra = 2.0 * s * self.offset * self.n * sums + (self.offset * self.n) ** 2
+            out += extra[:, :, None] * self.per_bin[0]
+        state.extend(out)
         return state
 
     def merge(self, states: list[list]) -> list:
@@ -381,12 +432,42 @@ class BandPowerWindows(ChunkAlgorithmBase):
         return out
 
     def for_columns(self, first: int, stop: int) -> BandPowerWindows:
-        """The same windows over channels ``[first, stop)`` (nothing depends on the channels)."""
-        return self
+        """The same windows over channels ``[first, stop)`` of 2-D data."""
+        scale = None if self.scale is None else self.scale[first:stop]
+        return BandPowerWindows(self.starts, self.n, self.fs, self.bands, (stop - first,), scale, self.offset)
 
     def join_columns(self, results: list[list]) -> list:
         """Per window, the (channels, bands) rows of consecutive channel groups joined."""
         return [np.concatenate(parts, axis=0) for parts in zip(*results)]
+
+
+def _channel_rows(d: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Rows ``[lo, hi)`` of ``d`` (rows, channels) as (channels, rows): each channel's windows
+    contiguous (one transposing copy, several times cheaper than one per block of channels)."""
+    out = np.empty((d.shape[1], hi - lo), dtype=d.dtype)
+    np.copyto(out, d[lo:hi].T)
+    return out
+
+
+def _padded_weights(per_bin: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Weights ``G`` on the one-sided power spectrum of a window zero-padded to ``m >= 2n - 1``
+    such that ``P_m @ G == P_n @ per_bin`` for every real window of ``n`` samples.
+
+    ``P_n[k] = sum_l c[l] cos(2 pi k l / n)`` with ``c`` the circular autocorrelation, which is the
+    linear one folded (``c[l] = r[l] + r[n - l]``, ``r`` even); ``r`` is the inverse DFT of ``P_m``
+    on lags ``0..n-1`` and ``m-n+1..m-1``. So the weight of lag ``l`` is
+    ``K[l] = sum_k per_bin[k] cos(2 pi k l / n)`` and ``G`` is ``K`` (placed on lags ``l`` and
+    ``m - l``) taken back to frequencies, with the one-sided bins counted twice.
+    """
+    full = np.zeros((n, per_bin.shape[1]), dtype=np.complex128)
+    full[: len(per_bin)] = per_bin
+    lag = np.fft.fft(full, axis=0).real  # K[l] = sum_k per_bin[k] cos(2 pi k l / n)
+    on_m = np.zeros((m, per_bin.shape[1]))
+    on_m[:n] = lag
+    on_m[m - n + 1:] = lag[1:][::-1]
+    g = np.fft.rfft(on_m, axis=0).real / m
+    g[1:(m + 1) // 2] *= 2.0  # bins 1 .. m/2 - 1 stand for their mirror image too
+    return g
 
 
 # ---------------------------------------------------------------------------------------------- filters
