@@ -241,20 +241,41 @@ class ChunkCodec:
             event.set()
 
     #: bytes of decoded chunks kept (per dataset) for reads that are not aligned to the chunks:
-    #: at most this, and at most an eighth of ``napstream.config.memory_budget``
+    #: at most this, and at most an eighth of the memory budget (the planner counts it in the
+    #: budget of a job: see :meth:`reserve`; else an eighth of ``napstream.config.memory_budget``)
     decoded_cache_bytes = 64 * 2**20
+    #: fewest chunks the cache must hold to be worth keeping (a read's neighbour needs its last ones)
+    min_cached_chunks = 3
+
+    def cache_limit(self, budget: int) -> int:
+        """Bytes of decoded chunks kept under a memory ``budget`` (0: chunks too large to keep)."""
+        limit = min(self.decoded_cache_bytes, int(budget) // 8)
+        return limit if self.chunk_nbytes * self.min_cached_chunks <= limit else 0
+
+    def reserve(self, budget: int) -> int:
+        """Hold the decoded-chunk cache to :meth:`cache_limit` of ``budget`` (a job's budget, which
+        counts the returned bytes) until the next reservation."""
+        self._reserved = self.cache_limit(budget)
+        with self._lock:
+            while self._decoded_nbytes > self._reserved and self._decoded:
+                self._decoded.popitem(last=False)
+                self._decoded_nbytes -= self.chunk_nbytes
+        return self._reserved
 
     def _limit(self) -> int:
+        reserved = getattr(self, "_reserved", None)
+        if reserved is not None:
+            return reserved
         from ..config import config
 
-        return min(self.decoded_cache_bytes, int(config.memory_budget) // 8)
+        return self.cache_limit(int(config.memory_budget))
 
     def _cacheable(self) -> bool:
-        return self.chunk_nbytes <= self._limit() // 4
+        return self._limit() > 0
 
     def _remember(self, key: tuple[int, ...], chunk: np.ndarray) -> None:
         limit = self._limit()
-        if self.chunk_nbytes > limit // 4:
+        if limit <= 0:
             return
         with self._lock:
             if key not in self._decoded:

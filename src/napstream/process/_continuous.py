@@ -187,7 +187,7 @@ class WelchSum(ChunkAlgorithmBase):
     row_factor = 0.5
     preferred_executor = "threads"
     #: channels of a window transformed per FFT call (small blocks stay in the CPU caches)
-    channel_block = 8
+    channel_block = 4
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...],
@@ -197,16 +197,16 @@ class WelchSum(ChunkAlgorithmBase):
         self.n = int(n)
         self.fs = float(fs)
         self.trailing = tuple(trailing)
-        self.margin = (0, self.n)
+        self.margin = (0, self.n - 1)  # a window starting on the last core row ends n - 1 rows later
         self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
         self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
         self.fft_len = _padded_length(self.n) if self.padded else self.n
         self.n_freq = self.fft_len // 2 + 1
-        # one state per chunk in flight and the running sum (see the planner)
-        self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
-        # per worker thread: the tapered block, its spectrum and the block's interleaved sums
+        # one state per chunk in flight and the running sum (see the planner); each update in
+        # progress holds FFT buffers: the tapered block, its spectrum and the block's interleaved sums
         block = min(self.channel_block, self.n_channels)
-        self.fixed_nbytes = 8 * 3 * block * (self.fft_len + 2) * max(int(config.n_workers or 1), 1)
+        self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
+        self.work_nbytes = 8 * 3 * block * (self.fft_len + 2)
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
@@ -365,7 +365,7 @@ class BandPowerWindows(ChunkAlgorithmBase):
     # per row: the stored values read and their channels transposed (float64 work in fixed buffers)
     row_factor = 0.5
     preferred_executor = "threads"
-    channel_block = 8
+    channel_block = 4
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray, trailing: tuple[int, ...] = (),
@@ -375,7 +375,7 @@ class BandPowerWindows(ChunkAlgorithmBase):
         self.n = int(n)
         self.fs = float(fs)
         self.bands = np.asarray(bands, dtype=float).reshape(-1, 2)
-        self.margin = (0, self.n)
+        self.margin = (0, self.n - 1)  # a window starting on the last core row ends n - 1 rows later
         self.trailing = tuple(trailing)
         self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
@@ -389,8 +389,8 @@ class BandPowerWindows(ChunkAlgorithmBase):
         self.per_bin = masks * weight[:, None]  # (n // 2 + 1, bands): band power = P_n @ per_bin
         weights = _padded_weights(self.per_bin, self.n, self.fft_len) if self.padded else self.per_bin
         self.weights = np.repeat(weights, 2, axis=0)  # on the interleaved squared real, imaginary parts
-        block = min(self.channel_block, self.n_channels)
-        self.fixed_nbytes = 8 * 2 * block * (self.fft_len + 2) * max(int(config.n_workers or 1), 1)
+        # each update in progress holds FFT buffers (the block and its spectrum)
+        self.work_nbytes = 8 * 2 * min(self.channel_block, self.n_channels) * (self.fft_len + 2)
 
     def init(self) -> list:
         return []
