@@ -386,6 +386,8 @@ class BandPowerWindows(ChunkAlgorithmBase):
         doubled = (freqs != 0) & (freqs < self.fs / 2 - 1e-6)
         weight = np.where(doubled, 2.0, 1.0) / (self.fs * self.n) * (self.fs / self.n)
         masks = np.stack([(freqs >= lo) & (freqs <= hi) for lo, hi in self.bands], axis=1).astype(float)
+        if self.n % 2 == 0:
+            masks[-1] = 0.0  # an even n's Nyquist bin is not in the one-sided periodogram (pynapple's)
         self.per_bin = masks * weight[:, None]  # (n // 2 + 1, bands): band power = P_n @ per_bin
         weights = _padded_weights(self.per_bin, self.n, self.fft_len) if self.padded else self.per_bin
         self.weights = np.repeat(weights, 2, axis=0)  # on the interleaved squared real, imaginary parts
