@@ -203,10 +203,10 @@ class WelchSum(ChunkAlgorithmBase):
         self.fft_len = _padded_length(self.n) if self.padded else self.n
         self.n_freq = self.fft_len // 2 + 1
         # one state per chunk in flight and the running sum (see the planner); each update in
-        # progress holds FFT buffers: the tapered block, its spectrum and the block's interleaved sums
+        # progress holds FFT buffers: the tapered block, its spectrum and its squared magnitude
         block = min(self.channel_block, self.n_channels)
         self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
-        self.work_nbytes = 8 * 3 * block * (self.fft_len + 2)
+        self.work_nbytes = 8 * block * (self.fft_len + 3 * self.n_freq)
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
@@ -241,22 +241,18 @@ class WelchSum(ChunkAlgorithmBase):
         lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
         spectrum = np.empty((block, self.n_freq), dtype=np.complex128)
-        sums = np.empty((block, 2 * self.n_freq))  # interleaved squared real and imaginary parts
+        squared = np.empty((block, self.n_freq))  # |X|^2 of one window
         channels = _channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
         # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
         for c0 in range(0, self.n_channels, block):
             k = min(block, self.n_channels - c0)
-            rows = channels[c0:c0 + k]
-            acc = sums[:k]
-            acc.fill(0.0)
+            rows, target, sq = channels[c0:c0 + k], power[c0:c0 + k], squared[:k]
             for r in mine - lo:
                 np.multiply(rows[:, r:r + self.n], self.taper, out=seg[:k, :self.n])  # converts + tapers
                 v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)  # one thread: the executor's
                 np.multiply(v, v, out=v)
-                acc += v
-            target = power[c0:c0 + k]
-            target += acc[:, 0::2]
-            target += acc[:, 1::2]
+                np.add(v[:, 0::2], v[:, 1::2], out=sq)
+                target += sq
         return power, summed, count + len(mine)
 
     def for_columns(self, first: int, stop: int) -> WelchSum:
