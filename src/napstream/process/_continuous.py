@@ -292,12 +292,24 @@ class WelchSum(ChunkAlgorithmBase):
         del power
         if self.padded:  # summed linear autocorrelation -> circular (length n) -> its DFT
             out = np.empty((self.n_channels, self.n // 2 + 1))
-            for c0 in range(0, self.n_channels, self.channel_block):  # small transients
+
+            def fold(c0: int) -> None:  # a few channels: small transients
                 c1 = min(c0 + self.channel_block, self.n_channels)
                 lin = np.fft.irfft(half[c0:c1], n=self.fft_len, axis=-1)
                 circ = lin[:, :self.n].copy()
                 circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
                 out[c0:c1] = np.fft.rfft(circ, axis=-1).real
+
+            blocks = range(0, self.n_channels, self.channel_block)
+            workers = min(max(int(config.n_workers or 1), 1), len(blocks))
+            if workers > 1:  # the FFTs release the GIL (the slow length-n one is most of it)
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(workers, thread_name_prefix="napstream-welch") as pool:
+                    list(pool.map(fold, blocks))
+            else:
+                for c0 in blocks:
+                    fold(c0)
             half = out
         power = half
         if self.scale is not None:
