@@ -6,7 +6,7 @@ pre-compressed noise chunks (``write_direct_chunk``). In a fresh subprocess that
 would take 4 x 90 MB for all channels at once: the planner must split the channels) and a lazy
 300-6000 Hz band-pass followed by a per-channel RMS over ``iter_chunks`` must keep the peak RSS within
 budget + 150 MB of the import baseline, write no file, and give the numbers scipy gives on the whole
-columns.
+columns; band power on the same windows as the PSD gives pynapple's periodogram of each window.
 """
 
 import json
@@ -35,6 +35,7 @@ CHILD = textwrap.dedent("""
     assert sig.is_lazy
     psd = napstream.compute_mean_power_spectral_density(sig, 1.0, progress=False)
     after_psd = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    bands = napstream.compute_band_power(sig, {"spikes": (300.0, 6000.0)}, 1.0, overlap=0.25, progress=False)
     bp = napstream.apply_bandpass_filter(sig, (300.0, 6000.0), fs=30000.0)
     squares, n = 0.0, 0
     for piece in bp.iter_chunks():
@@ -44,6 +45,7 @@ CHILD = textwrap.dedent("""
     files = glob.glob(os.path.join(tempfile.gettempdir(), "napstream-result-*"))
     print(json.dumps({"base": base, "after_psd": after_psd, "peak": peak, "shape": list(psd.shape),
                       "psd_first": psd.values[:, 0].tolist(), "rms": np.sqrt(squares / n).tolist(), "n": n,
+                      "band_t": bands.t.tolist(), "band_first": bands.values[:, 0, 0].tolist(),
                       "files": len(files)}))
 """)
 
@@ -112,6 +114,15 @@ def test_384_channels_psd_and_filter_rms_within_budget(tmp_path):
     x = ch0 * 0.195e-6
     ref = pnap.compute_mean_power_spectral_density(pnap.Tsd(t=np.arange(len(x)) / RATE, d=x), 1.0)
     np.testing.assert_allclose(res["psd_first"], ref.values[:, 0], rtol=1e-9)
+    n_window = RATE + 1  # 1-s windows, both ends included (a large prime factor: the zero-padded route)
+    sig0 = pnap.Tsd(t=np.arange(len(x)) / RATE, d=x)
+    assert len(res["band_t"]) == 10
+    for start, got in zip(res["band_t"], res["band_first"]):
+        a = int(round(start * RATE))
+        window = pnap.IntervalSet(sig0.t[a], sig0.t[a + n_window - 1])
+        psd = pnap.compute_power_spectral_density(sig0, fs=float(RATE), ep=window)
+        band = (psd.index >= 300.0) & (psd.index <= 6000.0)
+        np.testing.assert_allclose(got, psd.values[band, 0].sum() * RATE / n_window, rtol=1e-9)
     sos = butter(4, (300.0, 6000.0), btype="bandpass", fs=RATE, output="sos")
     for got, column in ((res["rms"][0], ch0), (res["rms"][-1], ch383)):
         expected = np.sqrt(np.mean(sosfiltfilt(sos, column * 0.195e-6) ** 2))

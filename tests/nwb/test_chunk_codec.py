@@ -169,3 +169,67 @@ def test_remote_reads_equal_h5py(tmp_path, http_server):
         np.testing.assert_array_equal(wrapped[1234:25000, 2:5], data[1234:25000, 2:5])
         np.testing.assert_array_equal(wrapped[100:110], data[100:110])
     source.close()
+
+
+def test_overlapping_reads_in_flight_decode_each_chunk_once(tmp_path):
+    """Two reads in flight at once whose rows overlap (a chunk task and its neighbour's margin):
+    the shared chunks are decoded by one of them, the other waits for them (regression: both
+    decoded them, doubling the inflate work of Welch on 1-s windows over 1-s storage chunks)."""
+    data = np.random.default_rng(3).integers(-2000, 2000, (4000, 4)).astype(np.int16)
+    path = _write(tmp_path / "x.h5", data, chunks=(1000, 4), compression="gzip")
+    with h5py.File(path, "r") as f:
+        codec, table = ChunkCodec.for_dataset(f["x"]), ChunkTable.build(f["x"])
+        codec.reserve(2**30)  # a cache that holds them all
+        fd = f.id.get_vfd_handle()
+        both_claimed = threading.Barrier(2, timeout=10)
+        decoded = []
+        decode = codec.decode
+
+        def counting(raw):
+            decoded.append(threading.current_thread().name)
+            return decode(raw)
+
+        codec.decode = counting
+
+        def fetch(ranges):  # both reads have claimed their chunks before either inflates one
+            both_claimed.wait()
+            for a, b in ranges:
+                yield os.pread(fd, b - a, a)
+
+        out = {}
+
+        def read(name, a, b):
+            out[name] = codec.read_rows(table, a, b, fetch)
+
+        first = threading.Thread(target=read, args=("first", 0, 3000), name="first")
+        first.start()
+        for _ in range(10_000):  # until the first read has claimed chunks 0, 1, 2 and waits in fetch
+            if both_claimed.n_waiting:
+                break
+            threading.Event().wait(0.001)
+        second = threading.Thread(target=read, args=("second", 1500, 4000), name="second")
+        second.start()
+        first.join(20)
+        second.join(20)
+    np.testing.assert_array_equal(out["first"], data[0:3000])
+    np.testing.assert_array_equal(out["second"], data[1500:4000])
+    assert sorted(decoded) == ["first"] * 3 + ["second"]  # chunks 1 and 2 once, by the first read
+
+
+def test_the_decoded_chunk_cache_is_counted_in_the_plan(tmp_path):
+    """The planner reserves the decoded-chunk cache inside the budget, and the cache keeps to it."""
+    from napstream.core import LazyArray
+    from napstream.core.chunking import decoded_cache_nbytes
+
+    data = np.zeros((20_000, 8), np.int16)
+    path = _write(tmp_path / "x.h5", data, chunks=(1000, 8), compression="gzip")
+    with h5py.File(path, "r") as f:
+        wrapped = wrap_dataset(f["x"], None)
+        lazy = LazyArray(wrapped)
+        assert decoded_cache_nbytes(lazy, 8 * 2**20) == 2**20  # an eighth of the budget
+        assert wrapped.codec._limit() == 2**20
+        assert decoded_cache_nbytes(lazy, 10 * 16_000) == 0  # fewer than 3 chunks of 16 kB: no cache
+        wrapped[0:20_000]
+        assert not wrapped.codec._decoded
+        assert decoded_cache_nbytes(np.zeros((10, 2)), 2**20) == 0
+        assert decoded_cache_nbytes(LazyArray(np.zeros((10, 2))), 2**20) == 0

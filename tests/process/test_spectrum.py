@@ -209,3 +209,36 @@ def test_mean_psd_fast_and_slow_window_lengths_on_stored_values(tmp_path, interv
     assert_frame(got, expected, rtol=1e-8, atol=0)
     in_memory = nap.compute_mean_power_spectral_density(nap.TsdFrame(t=np.arange(n) / RATE, d=values), interval)
     assert_frame(in_memory, expected, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("interval", [2.0, 1.6])  # windows of 501 samples (3 x 167: zero-padded FFTs) / 400
+@pytest.mark.parametrize("offset", [0.0, -3.5e-3])
+def test_band_power_on_stored_values_matches_pynapple_periodograms(tmp_path, interval, offset):
+    """Brown noise stored as int16 x per-channel conversion + offset: band power of each window
+    against pynapple's periodogram of that window summed over the band (including f = 0)."""
+    from napstream.process._continuous import BandPowerWindows, window_rows
+
+    rng = np.random.default_rng(11)
+    n, channels = 4000, 3
+    raw = np.clip(np.cumsum(rng.normal(0, 40, (n, channels)), axis=0), -32000, 32000).astype(np.int16)
+    path = tmp_path / "brown.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(300, channels), compression="gzip", shuffle=True)
+    ref = H5DatasetRef(str(path), "lfp")
+    scale = np.array([0.5e-3, 0.7e-3, 1.1e-3])
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=scale, offset=offset, ref=ref))
+    values = raw * scale + offset
+    p_sig = pnap.TsdFrame(t=np.arange(n) / RATE, d=values)
+    bands = {"slow": (0.0, 4.0), "mid": (4.0, 40.0), "fast": (80.0, 125.0)}
+    bp = nap.compute_band_power(lazy, bands, interval_size=interval, overlap=0.25, fs=RATE, max_memory="400kB")
+    n_window = window_rows(lazy, lazy.time_support, interval, 0.25)[1]  # the shortest window (pynapple's rule)
+    assert n_window == {2.0: 501, 1.6: 400}[interval]
+    assert BandPowerWindows(np.zeros(1), n_window, RATE, np.array([[1.0, 2.0]])).padded is (interval == 2.0)
+    t = p_sig.t
+    for i in range(len(bp)):
+        a = int(round(bp.t[i] * RATE))  # the window's first row
+        psd = pnap.compute_power_spectral_density(p_sig, fs=RATE, ep=pnap.IntervalSet(t[a], t[a + n_window - 1]))
+        assert len(psd) == (n_window - 1) // 2 + 1  # an even window's Nyquist bin is not in it
+        for j, (lo, hi) in enumerate(bands.values()):
+            sel = (psd.index >= lo) & (psd.index <= hi)
+            np.testing.assert_allclose(bp.values[i, :, j], psd.values[sel].sum(0) * RATE / n_window, rtol=1e-9)

@@ -305,6 +305,14 @@ def read_cost(data: Any) -> tuple[int, int]:
     return int(getattr(base, "read_margin", 0)), int(getattr(base, "work_row_nbytes", 0))
 
 
+def decoded_cache_nbytes(data: Any, budget: int) -> int:
+    """Bytes of decoded storage chunks the reads of ``data`` may keep in a job of ``budget`` bytes
+    (a compressed dataset napstream decodes keeps its recently decoded chunks: see
+    ``napstream.nwb.chunk_codec``); 0 for other data."""
+    reserve = getattr(getattr(data, "base", None), "reserve_decoded_cache", None)
+    return int(reserve(int(budget))) if callable(reserve) else 0
+
+
 def with_read_margin(data: Any, margin: Any) -> tuple[int, int]:
     """``margin`` (a pair) plus the rows a computed base reads beyond each side of a read."""
     left, right = as_margin(margin)

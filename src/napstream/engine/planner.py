@@ -19,7 +19,8 @@ import numpy as np
 
 from ..config import config, parse_bytes
 from ..core.chunking import (
-    ChunkTask, as_margin, epoch_segments, plan_tasks, read_cost, rows_for_budget, with_read_margin, working_row_nbytes,
+    ChunkTask, as_margin, decoded_cache_nbytes, epoch_segments, plan_tasks, read_cost, rows_for_budget,
+    with_read_margin, working_row_nbytes,
 )
 from ..core.interval_set import IntervalSet
 from ..core.lazy import LazyArray
@@ -144,6 +145,8 @@ def _cost(d: Any, algorithm: Any, width: int | None, budget: int, in_flight: int
     margin = with_read_margin(d, margin)  # rows a computed base reads beyond each read
     # partial states: one per chunk in flight and the running result
     fixed = int(getattr(algo, "fixed_nbytes", 0)) + int(getattr(algo, "state_nbytes", 0)) * (in_flight + 1)
+    fixed += int(getattr(algo, "work_nbytes", 0)) * in_flight  # buffers of an update in progress
+    fixed += decoded_cache_nbytes(d, budget)  # recently decoded storage chunks (margins' neighbours)
     rows = rows_for_budget(row_nbytes, budget, margin, getattr(d, "chunk_rows", None), fixed, in_flight)
     max_rows = getattr(algo, "max_rows", None)
     return min(rows, int(max_rows)) if max_rows else rows  # memory must not grow with the budget either

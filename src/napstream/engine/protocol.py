@@ -63,6 +63,9 @@ class ChunkAlgorithmBase:
     #: what ``executor="auto"`` picks: "threads" for kernels that release the GIL (FFTs, filters)
     preferred_executor: str = "serial"
     fixed_nbytes: int = 0
+    #: bytes each update in progress holds besides its chunk and state (scratch buffers): counted
+    #: once per chunk in flight by the planner
+    work_nbytes: int = 0
 
     def init(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -134,6 +134,9 @@ class ChunkCodec:
         # margins, pieces shorter than a chunk of rows) finds its neighbours' chunks here
         self._decoded: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self._decoded_nbytes = 0
+        # chunks being decoded right now by one read; a concurrent read needing one waits for it
+        # instead of decoding it again (neighbouring chunk tasks share the chunks of their margins)
+        self._pending: dict[tuple[int, ...], threading.Event] = {}
 
     @classmethod
     def for_dataset(cls, dset: Any) -> ChunkCodec | None:
@@ -192,30 +195,87 @@ class ChunkCodec:
             keep = (coords[:, 1] < c_hi) & (coords[:, 1] + self.chunks[1] > c_lo)
             coords, starts, sizes = coords[keep], starts[keep], sizes[keep]
         keys = [tuple(int(c) for c in coord) for coord in coords]
+        shared = self._cacheable()
         with self._lock:
             hits = {k: self._decoded[k] for k in keys if k in self._decoded}
             for k in hits:
                 self._decoded.move_to_end(k)
-        missing = [i for i, k in enumerate(keys) if k not in hits]
-        ranges = [(int(starts[i]), int(starts[i] + sizes[i])) for i in missing]
-        for i, raw in zip(missing, fetch(ranges)):
-            chunk = self.decode(raw)
-            self._remember(keys[i], chunk)
-            self._place(out, start, stop, coords[i], chunk, c_lo)
+            mine, theirs = [], []  # chunks this call decodes / another thread is decoding now
+            for i, k in enumerate(keys):
+                if k in hits:
+                    continue
+                event = self._pending.get(k) if shared else None
+                if event is None:
+                    mine.append(i)
+                    if shared:
+                        self._pending[k] = threading.Event()
+                else:
+                    theirs.append((i, event))
+        try:
+            ranges = [(int(starts[i]), int(starts[i] + sizes[i])) for i in mine]
+            for i, raw in zip(mine, fetch(ranges)):
+                chunk = self.decode(raw)
+                self._remember(keys[i], chunk)
+                self._release(keys[i])
+                self._place(out, start, stop, coords[i], chunk, c_lo)
+        finally:
+            for i in mine:  # an error: threads waiting for the rest decode them themselves
+                self._release(keys[i])
         for i, k in enumerate(keys):
             if k in hits:
                 self._place(out, start, stop, coords[i], hits[k], c_lo)
+        for i, event in theirs:  # decoded by another read in flight (a neighbour's margin): wait
+            event.wait()
+            with self._lock:
+                chunk = self._decoded.get(keys[i])
+            if chunk is None:  # evicted already, or its decoder failed: decode it here
+                rng = [(int(starts[i]), int(starts[i] + sizes[i]))]
+                chunk = self.decode(next(iter(fetch(rng))))
+            self._place(out, start, stop, coords[i], chunk, c_lo)
         return out
 
-    #: bytes of decoded chunks kept (per dataset) for reads that are not aligned to the chunks:
-    #: at most this, and at most an eighth of ``napstream.config.memory_budget``
-    decoded_cache_bytes = 64 * 2**20
+    def _release(self, key: tuple[int, ...]) -> None:
+        with self._lock:
+            event = self._pending.pop(key, None)
+        if event is not None:
+            event.set()
 
-    def _remember(self, key: tuple[int, ...], chunk: np.ndarray) -> None:
+    #: bytes of decoded chunks kept (per dataset) for reads that are not aligned to the chunks:
+    #: at most this, and at most an eighth of the memory budget (the planner counts it in the
+    #: budget of a job: see :meth:`reserve`; else an eighth of ``napstream.config.memory_budget``)
+    decoded_cache_bytes = 64 * 2**20
+    #: fewest chunks the cache must hold to be worth keeping (a read's neighbour needs its last ones)
+    min_cached_chunks = 3
+
+    def cache_limit(self, budget: int) -> int:
+        """Bytes of decoded chunks kept under a memory ``budget`` (0: chunks too large to keep)."""
+        limit = min(self.decoded_cache_bytes, int(budget) // 8)
+        return limit if self.chunk_nbytes * self.min_cached_chunks <= limit else 0
+
+    def reserve(self, budget: int) -> int:
+        """Hold the decoded-chunk cache to :meth:`cache_limit` of ``budget`` (a job's budget, which
+        counts the returned bytes) until the next reservation."""
+        self._reserved = self.cache_limit(budget)
+        with self._lock:
+            while self._decoded_nbytes > self._reserved and self._decoded:
+                self._decoded.popitem(last=False)
+                self._decoded_nbytes -= self.chunk_nbytes
+        return self._reserved
+
+    def _limit(self) -> int:
+        reserved = getattr(self, "_reserved", None)
+        if reserved is not None:
+            return reserved
         from ..config import config
 
-        limit = min(self.decoded_cache_bytes, int(config.memory_budget) // 8)
-        if self.chunk_nbytes > limit // 4:
+        return self.cache_limit(int(config.memory_budget))
+
+    def _cacheable(self) -> bool:
+        return self._limit() > 0
+
+    def _remember(self, key: tuple[int, ...], chunk: np.ndarray) -> None:
+        limit = self._limit()
+        if limit <= 0:
             return
         with self._lock:
             if key not in self._decoded:

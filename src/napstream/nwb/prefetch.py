@@ -260,6 +260,12 @@ class _WrappedDataset:
                 self._codec = ChunkCodec.for_dataset(self.dataset)
             return self._codec  # type: ignore[return-value]
 
+    def reserve_decoded_cache(self, budget: int) -> int:
+        """Bytes the decoded-chunk cache may hold in a job of memory ``budget`` (the planner
+        counts them; 0 when napstream does not decode this dataset)."""
+        codec = self.codec
+        return codec.reserve(budget) if codec is not None else 0
+
     def _direct(self, key: Any, start: int, stop: int, fetch: Any) -> np.ndarray | None:
         """Rows ``[start, stop)`` decoded by napstream, with ``key``'s trailing part applied."""
         rest = _simple_row_slice(key)

@@ -182,12 +182,12 @@ class WelchSum(ChunkAlgorithmBase):
     summed tapered windows. Nothing else of the signal is transformed.
     """
 
-    # per row: the stored values read (plus, remote, their compressed bytes); the float64 work
-    # happens window by window in buffers counted in fixed_nbytes
+    # per row: the stored values read (plus, remote, their compressed bytes) and one block of
+    # channels transposed; the float64 work happens window by window in buffers of fixed size
     row_factor = 0.5
     preferred_executor = "threads"
     #: channels of a window transformed per FFT call (small blocks stay in the CPU caches)
-    channel_block = 16
+    channel_block = 4
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...],
@@ -197,26 +197,28 @@ class WelchSum(ChunkAlgorithmBase):
         self.n = int(n)
         self.fs = float(fs)
         self.trailing = tuple(trailing)
-        self.margin = (0, self.n)
+        self.margin = (0, self.n - 1)  # a window starting on the last core row ends n - 1 rows later
         self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
         self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
         self.fft_len = _padded_length(self.n) if self.padded else self.n
-        # one state per chunk in flight and the running sum (see the planner), and the FFT buffers
-        self.state_nbytes = 8 * self.n_channels * (2 * (self.fft_len // 2 + 1) + (self.n if offset else 0))
-        self.fixed_nbytes = 8 * 4 * min(self.channel_block, self.n_channels) * self.fft_len
+        self.n_freq = self.fft_len // 2 + 1
+        # one state per chunk in flight and the running sum (see the planner); each update in
+        # progress holds FFT buffers: the tapered block, its spectrum and its squared magnitude
+        block = min(self.channel_block, self.n_channels)
+        self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
+        self.work_nbytes = 8 * block * (self.fft_len + 3 * self.n_freq)
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
 
-    # state: (sum over windows of the squared real and imaginary parts of the FFT, interleaved
-    # (channels, 2 * (fft_len // 2 + 1)); sum of the windows (n, channels) when there is an
-    # offset, else None; number of windows)
+    # state: (sum over windows of the power spectra (channels, fft_len // 2 + 1); sum of the
+    # windows (n, channels) when there is an offset, else None; number of windows)
     def init(self) -> tuple:
         try:  # a merged partial's buffer: reused, so threads do not grow the heap with fresh ones
             power = self._free.pop()
             power.fill(0.0)
         except (AttributeError, IndexError):
-            power = np.zeros((self.n_channels, 2 * (self.fft_len // 2 + 1)))
+            power = np.zeros((self.n_channels, self.n_freq))
         summed = np.zeros((self.n, self.n_channels)) if self.offset != 0.0 else None
         return power, summed, 0
 
@@ -229,22 +231,28 @@ class WelchSum(ChunkAlgorithmBase):
         power, summed, count = state
         i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
         mine = self.starts[i0:i1] - chunk.start_row
+        if len(mine) == 0:
+            return power, summed, count
         d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
+        if summed is not None:
+            for r in mine:
+                summed += d[r:r + self.n]
         block = min(self.channel_block, self.n_channels)
-        # a few channels of one window at a time: every pass stays in the CPU caches
+        lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
-        spectrum = np.empty((block, self.fft_len // 2 + 1), dtype=np.complex128)
-        for r in mine:
-            x = d[r:r + self.n]
-            if summed is not None:
-                summed += x
-            for c0 in range(0, self.n_channels, block):
-                k = min(block, self.n_channels - c0)
-                np.multiply(x[:, c0:c0 + k].T, self.taper, out=seg[:k, :self.n])  # converts + tapers
-                f = _rfft_into(seg[:k], spectrum[:k])  # one thread: threads come from the executor
-                v = f.view(np.float64)
+        spectrum = np.empty((block, self.n_freq), dtype=np.complex128)
+        squared = np.empty((block, self.n_freq))  # |X|^2 of one window
+        channels = _channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
+        # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
+        for c0 in range(0, self.n_channels, block):
+            k = min(block, self.n_channels - c0)
+            rows, target, sq = channels[c0:c0 + k], power[c0:c0 + k], squared[:k]
+            for r in mine - lo:
+                np.multiply(rows[:, r:r + self.n], self.taper, out=seg[:k, :self.n])  # converts + tapers
+                v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)  # one thread: the executor's
                 np.multiply(v, v, out=v)
-                power[c0:c0 + k] += v
+                np.add(v[:, 0::2], v[:, 1::2], out=sq)
+                target += sq
         return power, summed, count + len(mine)
 
     def for_columns(self, first: int, stop: int) -> WelchSum:
@@ -280,16 +288,28 @@ class WelchSum(ChunkAlgorithmBase):
         power, summed, count = state
         del state
         self.__dict__.pop("_free", None)
-        half = power[:, 0::2] + power[:, 1::2]
-        del power  # the interleaved sums are the largest buffer: gone before the transforms
+        half = power
+        del power
         if self.padded:  # summed linear autocorrelation -> circular (length n) -> its DFT
             out = np.empty((self.n_channels, self.n // 2 + 1))
-            for c0 in range(0, self.n_channels, self.channel_block):  # small transients
+
+            def fold(c0: int) -> None:  # a few channels: small transients
                 c1 = min(c0 + self.channel_block, self.n_channels)
                 lin = np.fft.irfft(half[c0:c1], n=self.fft_len, axis=-1)
                 circ = lin[:, :self.n].copy()
                 circ[:, 1:] += lin[:, self.fft_len - self.n + 1:]
                 out[c0:c1] = np.fft.rfft(circ, axis=-1).real
+
+            blocks = range(0, self.n_channels, self.channel_block)
+            workers = min(max(int(config.n_workers or 1), 1), len(blocks))
+            if workers > 1:  # the FFTs release the GIL (the slow length-n one is most of it)
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(workers, thread_name_prefix="napstream-welch") as pool:
+                    list(pool.map(fold, blocks))
+            else:
+                for c0 in blocks:
+                    fold(c0)
             half = out
         power = half
         if self.scale is not None:
@@ -337,30 +357,82 @@ def welch_frame(algo: WelchSum, total: np.ndarray, count: int, full_range: bool)
 
 
 class BandPowerWindows(ChunkAlgorithmBase):
-    """Per window ``[start, start + n)``: periodogram power summed over each band (x df)."""
+    """Per window ``[start, start + n)``: periodogram power summed over each band (x df).
 
-    row_factor = 6.0
+    The band power of a window is a fixed linear function of its periodogram, so it is one dot
+    product of the window's power spectrum with a weight vector per band. For ``n`` with a large
+    prime factor the spectrum is the zero-padded one of a fast length ``M >= 2n - 1`` (as in
+    :class:`WelchSum`): the length-``n`` periodogram is the DFT of the folded autocorrelation,
+    itself the inverse DFT of the padded power spectrum, so the band weights are carried over to
+    the padded frequencies once (exactly, up to rounding) and each window costs one fast ``rfft``.
+
+    The chunks may hold stored values ``raw`` of a signal ``raw * scale + offset``: only the
+    zero-frequency bin depends on ``offset``, corrected from each window's sum.
+    """
+
+    # per row: the stored values read and their channels transposed (float64 work in fixed buffers)
+    row_factor = 0.5
     preferred_executor = "threads"
+    channel_block = 4
 
-    def __init__(self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray) -> None:
+    def __init__(
+        self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray, trailing: tuple[int, ...] = (),
+        scale: Any = None, offset: float = 0.0,
+    ) -> None:
         self.starts = np.asarray(starts, dtype=np.int64)
         self.n = int(n)
         self.fs = float(fs)
-        self.margin = (0, self.n)
+        self.bands = np.asarray(bands, dtype=float).reshape(-1, 2)
+        self.margin = (0, self.n - 1)  # a window starting on the last core row ends n - 1 rows later
+        self.trailing = tuple(trailing)
+        self.n_channels = int(np.prod(trailing, dtype=np.int64)) if trailing else 1
+        self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
+        self.offset = float(offset)
+        self.padded = _largest_prime_factor(self.n) > 11 and self.n > 64
+        self.fft_len = _padded_length(self.n) if self.padded else self.n
         freqs = np.fft.rfftfreq(self.n, 1.0 / self.fs)
         doubled = (freqs != 0) & (freqs < self.fs / 2 - 1e-6)
-        self.weight = np.where(doubled, 2.0, 1.0) / (self.fs * self.n) * (self.fs / self.n)
-        self.masks = np.stack([(freqs >= lo) & (freqs <= hi) for lo, hi in bands], axis=1).astype(float)
+        weight = np.where(doubled, 2.0, 1.0) / (self.fs * self.n) * (self.fs / self.n)
+        masks = np.stack([(freqs >= lo) & (freqs <= hi) for lo, hi in self.bands], axis=1).astype(float)
+        if self.n % 2 == 0:
+            masks[-1] = 0.0  # an even n's Nyquist bin is not in the one-sided periodogram (pynapple's)
+        self.per_bin = masks * weight[:, None]  # (n // 2 + 1, bands): band power = P_n @ per_bin
+        weights = _padded_weights(self.per_bin, self.n, self.fft_len) if self.padded else self.per_bin
+        self.weights = np.repeat(weights, 2, axis=0)  # on the interleaved squared real, imaginary parts
+        # each update in progress holds FFT buffers (the block and its spectrum)
+        self.work_nbytes = 8 * 2 * min(self.channel_block, self.n_channels) * (self.fft_len + 2)
 
     def init(self) -> list:
         return []
 
     def update(self, state: list, chunk: Chunk) -> list:
         i0, i1 = np.searchsorted(self.starts, [chunk.core_start, chunk.core_stop])
-        for r in self.starts[i0:i1] - chunk.start_row:
-            f = np.fft.rfft(np.asarray(chunk.d[r:r + self.n], dtype=np.float64), axis=0)
-            p = (f.real ** 2 + f.imag ** 2) * self.weight.reshape((-1,) + (1,) * (f.ndim - 1))
-            state.append(np.tensordot(self.masks, p, axes=([0], [0])).T)
+        mine = self.starts[i0:i1] - chunk.start_row
+        if len(mine) == 0:
+            return state
+        d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
+        lo, hi = int(mine[0]), int(mine[-1]) + self.n
+        channels = _channel_rows(d, lo, hi)
+        out = np.empty((len(mine), self.n_channels, len(self.bands)))
+        block = min(self.channel_block, self.n_channels)
+        seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
+        spectrum = np.empty((block, self.fft_len // 2 + 1), dtype=np.complex128)
+        for c0 in range(0, self.n_channels, block):
+            k = min(block, self.n_channels - c0)
+            rows = channels[c0:c0 + k]
+            for j, r in enumerate(mine - lo):
+                np.copyto(seg[:k, :self.n], rows[:, r:r + self.n])  # converts to float64
+                v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)
+                np.multiply(v, v, out=v)
+                np.matmul(v, self.weights, out=out[j, c0:c0 + k])
+        if self.scale is not None:
+            out *= (self.scale ** 2)[:, None]
+        if self.offset != 0.0:  # |s R0 + o n|^2 at f = 0 (the only bin the offset reaches)
+            s = np.ones(self.n_channels) if self.scale is None else self.scale
+            sums = np.stack([channels[:, r:r + self.n].sum(axis=1, dtype=np.float64) for r in mine - lo])
+            extra = 2.0 * s * self.offset * self.n * sums + (self.offset * self.n) ** 2
+            out += extra[:, :, None] * self.per_bin[0]
+        state.extend(out)
         return state
 
     def merge(self, states: list[list]) -> list:
@@ -370,12 +442,42 @@ class BandPowerWindows(ChunkAlgorithmBase):
         return out
 
     def for_columns(self, first: int, stop: int) -> BandPowerWindows:
-        """The same windows over channels ``[first, stop)`` (nothing depends on the channels)."""
-        return self
+        """The same windows over channels ``[first, stop)`` of 2-D data."""
+        scale = None if self.scale is None else self.scale[first:stop]
+        return BandPowerWindows(self.starts, self.n, self.fs, self.bands, (stop - first,), scale, self.offset)
 
     def join_columns(self, results: list[list]) -> list:
         """Per window, the (channels, bands) rows of consecutive channel groups joined."""
         return [np.concatenate(parts, axis=0) for parts in zip(*results)]
+
+
+def _channel_rows(d: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Rows ``[lo, hi)`` of ``d`` (rows, channels) as (channels, rows): each channel's windows
+    contiguous (one transposing copy, several times cheaper than one per block of channels)."""
+    out = np.empty((d.shape[1], hi - lo), dtype=d.dtype)
+    np.copyto(out, d[lo:hi].T)
+    return out
+
+
+def _padded_weights(per_bin: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Weights ``G`` on the one-sided power spectrum of a window zero-padded to ``m >= 2n - 1``
+    such that ``P_m @ G == P_n @ per_bin`` for every real window of ``n`` samples.
+
+    ``P_n[k] = sum_l c[l] cos(2 pi k l / n)`` with ``c`` the circular autocorrelation, which is the
+    linear one folded (``c[l] = r[l] + r[n - l]``, ``r`` even); ``r`` is the inverse DFT of ``P_m``
+    on lags ``0..n-1`` and ``m-n+1..m-1``. So the weight of lag ``l`` is
+    ``K[l] = sum_k per_bin[k] cos(2 pi k l / n)`` and ``G`` is ``K`` (placed on lags ``l`` and
+    ``m - l``) taken back to frequencies, with the one-sided bins counted twice.
+    """
+    full = np.zeros((n, per_bin.shape[1]), dtype=np.complex128)
+    full[: len(per_bin)] = per_bin
+    lag = np.fft.fft(full, axis=0).real  # K[l] = sum_k per_bin[k] cos(2 pi k l / n)
+    on_m = np.zeros((m, per_bin.shape[1]))
+    on_m[:n] = lag
+    on_m[m - n + 1:] = lag[1:][::-1]
+    g = np.fft.rfft(on_m, axis=0).real / m
+    g[1:(m + 1) // 2] *= 2.0  # bins 1 .. m/2 - 1 stand for their mirror image too
+    return g
 
 
 # ---------------------------------------------------------------------------------------------- filters
@@ -467,7 +569,7 @@ class SosFiltFilt(_WritesRows):
     """
 
     preferred_executor = "threads"
-    channel_block = 16
+    channel_block = 8
 
     def __init__(self, sos: np.ndarray, margin: int, out_dtype: Any, n_columns: int = 1) -> None:
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)

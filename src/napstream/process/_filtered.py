@@ -104,6 +104,11 @@ class FilteredArray:
     def ndim(self) -> int:
         return len(self.shape)
 
+    def reserve_decoded_cache(self, budget: int) -> int:
+        """The decoded-chunk cache of the stored source (see ``core.chunking.decoded_cache_nbytes``)."""
+        reserve = getattr(getattr(self.source, "base", None), "reserve_decoded_cache", None)
+        return int(reserve(int(budget))) if callable(reserve) else 0
+
     def __len__(self) -> int:
         return self.shape[0]
 

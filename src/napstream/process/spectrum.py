@@ -294,8 +294,9 @@ def compute_band_power(
         raise InvalidInputError(f"bands must lie below the Nyquist frequency {fs / 2} Hz, got {edges.tolist()}")
     ep = sig.time_support if ep is None else ep
     starts, n = window_rows(sig, ep, size, float(overlap))
-    algo = BandPowerWindows(starts, n, fs, edges)
-    rows = run(algo, sig, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
+    series, scale, offset = _stored_values(sig)
+    algo = BandPowerWindows(starts, n, fs, edges, tuple(sig.shape[1:]), scale=scale, offset=offset)
+    rows = run(algo, series, ep=ep, max_memory=max_memory, executor=executor, n_workers=n_workers, progress=progress)
     t, _, _ = series_parts(sig)
     times = np.concatenate([t.read(int(s), int(s) + 1) for s in starts])
     values = np.stack(rows)  # (windows, [channels,] bands)
