@@ -305,12 +305,41 @@ def read_cost(data: Any) -> tuple[int, int]:
     return int(getattr(base, "read_margin", 0)), int(getattr(base, "work_row_nbytes", 0))
 
 
+#: bytes of decoded storage chunks a dataset keeps for reads not aligned to its chunks (at most this,
+#: and at most an eighth of the job's budget), and the fewest chunks that make keeping them worthwhile
+DECODED_CACHE_BYTES = 64 * 2**20
+MIN_CACHED_CHUNKS = 3
+
+
+def decoded_cache_limit(budget: int, chunk_nbytes: int, most: int = DECODED_CACHE_BYTES) -> int:
+    """Bytes of decoded chunks of ``chunk_nbytes`` kept in a job of ``budget`` bytes (0: too large).
+
+    >>> decoded_cache_limit(256 * 2**20, 3_840_000), decoded_cache_limit(8 * 2**20, 3_840_000)
+    (33554432, 0)
+    """
+    limit = min(int(most), int(budget) // 8)
+    return limit if int(chunk_nbytes) * MIN_CACHED_CHUNKS <= limit else 0
+
+
 def decoded_cache_nbytes(data: Any, budget: int) -> int:
     """Bytes of decoded storage chunks the reads of ``data`` may keep in a job of ``budget`` bytes
-    (a compressed dataset napstream decodes keeps its recently decoded chunks: see
-    ``napstream.nwb.chunk_codec``); 0 for other data."""
-    reserve = getattr(getattr(data, "base", None), "reserve_decoded_cache", None)
-    return int(reserve(int(budget))) if callable(reserve) else 0
+    (a chunked dataset napstream decodes keeps its recently decoded chunks: see
+    ``napstream.nwb.chunk_codec``); 0 for other data.
+
+    A chunked dataset h5py reads (a local file) is counted the same, so a local and a remote read
+    of one file plan the same chunks and give bit-identical results.
+    """
+    base = getattr(data, "base", None)
+    reserve = getattr(base, "reserve_decoded_cache", None)
+    if callable(reserve):
+        return int(reserve(int(budget)))
+    try:
+        chunks, dtype = getattr(base, "chunks", None), getattr(base, "dtype", None)
+        if not chunks or dtype is None or not getattr(base, "shape", None):
+            return 0
+        return decoded_cache_limit(budget, int(np.prod(chunks, dtype=np.int64)) * np.dtype(dtype).itemsize)
+    except Exception:  # noqa: BLE001 - an array-like without storage chunks
+        return 0
 
 
 def with_read_margin(data: Any, margin: Any) -> tuple[int, int]:

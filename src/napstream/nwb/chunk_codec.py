@@ -39,6 +39,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..core.chunking import DECODED_CACHE_BYTES, decoded_cache_limit
 from ..errors import FileFormatError
 
 try:  # libdeflate: about 2x zlib's inflate speed, releases the GIL
@@ -243,14 +244,13 @@ class ChunkCodec:
     #: bytes of decoded chunks kept (per dataset) for reads that are not aligned to the chunks:
     #: at most this, and at most an eighth of the memory budget (the planner counts it in the
     #: budget of a job: see :meth:`reserve`; else an eighth of ``napstream.config.memory_budget``)
-    decoded_cache_bytes = 64 * 2**20
-    #: fewest chunks the cache must hold to be worth keeping (a read's neighbour needs its last ones)
-    min_cached_chunks = 3
+    decoded_cache_bytes = DECODED_CACHE_BYTES
 
     def cache_limit(self, budget: int) -> int:
-        """Bytes of decoded chunks kept under a memory ``budget`` (0: chunks too large to keep)."""
-        limit = min(self.decoded_cache_bytes, int(budget) // 8)
-        return limit if self.chunk_nbytes * self.min_cached_chunks <= limit else 0
+        """Bytes of decoded chunks kept under a memory ``budget`` (0: chunks too large to keep;
+        the rule is ``napstream.core.chunking.decoded_cache_limit``, which the planner also
+        applies to a local file's chunked datasets)."""
+        return decoded_cache_limit(budget, self.chunk_nbytes, self.decoded_cache_bytes)
 
     def reserve(self, budget: int) -> int:
         """Hold the decoded-chunk cache to :meth:`cache_limit` of ``budget`` (a job's budget, which

@@ -38,6 +38,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..core.chunking import decoded_cache_limit
 from ..errors import FileFormatError, InvalidTypeError
 from ..io.ranges import coalesce_ranges
 from .chunk_codec import ChunkCodec, ChunkTable
@@ -264,7 +265,14 @@ class _WrappedDataset:
         """Bytes the decoded-chunk cache may hold in a job of memory ``budget`` (the planner
         counts them; 0 when napstream does not decode this dataset)."""
         codec = self.codec
-        return codec.reserve(budget) if codec is not None else 0
+        if codec is not None:
+            return codec.reserve(budget)
+        # h5py decodes it: reserved all the same, as for the same dataset in a local file (the
+        # planner's rule), so local and remote reads plan the same chunks
+        chunks = self.dataset.chunks
+        if not chunks:
+            return 0
+        return decoded_cache_limit(budget, int(np.prod(chunks, dtype=np.int64)) * self.dataset.dtype.itemsize)
 
     def _direct(self, key: Any, start: int, stop: int, fetch: Any) -> np.ndarray | None:
         """Rows ``[start, stop)`` decoded by napstream, with ``key``'s trailing part applied."""
