@@ -87,9 +87,11 @@ def _measure_once(server: Any, stack: str, workload: str, url: str, path: Path, 
     elif stack == "napstream_warm" and not cache.exists():
         _run("napstream_cold", workload, url, path, cache, mem_cap, timeout)  # this workload's blocks
     server.reset_stats()
-    cpu0 = server.cpu_seconds()
+    cpu = getattr(server, "cpu_seconds", None)  # a ServerProcess's; an in-process server has none
+    cpu0 = cpu() if cpu is not None else None
     res = _run(stack, workload, url, path, cache, mem_cap, timeout)
-    res["server_cpu"] = server.cpu_seconds() - cpu0
+    if cpu0 is not None:
+        res["server_cpu"] = cpu() - cpu0
     stats = server.stats
     res["requests"] = int(getattr(stats, "requests", 0))
     res["bytes"] = int(getattr(stats, "bytes_sent", 0))

@@ -181,6 +181,20 @@ def test_psd_and_filter_on_every_source(nwb_session, http_server):
         nwb.close()
 
 
+def _stored_brown_noise(tmp_path, n, chunk_rows, seed, offset):
+    """Brown noise (3 channels) stored as gzip int16, read lazily x per-channel conversion + ``offset``;
+    returns the lazy TsdFrame and the values it stands for."""
+    rng = np.random.default_rng(seed)
+    raw = np.clip(np.cumsum(rng.normal(0, 40, (n, 3)), axis=0), -32000, 32000).astype(np.int16)
+    path = tmp_path / "brown.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(chunk_rows, 3), compression="gzip", shuffle=True)
+    ref = H5DatasetRef(str(path), "lfp")
+    scale = np.array([0.5e-3, 0.7e-3, 1.1e-3])
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=scale, offset=offset, ref=ref))
+    return lazy, raw * scale + offset
+
+
 @pytest.mark.parametrize("interval", [2.0, 1.996, 2.1])
 @pytest.mark.parametrize("offset", [0.0, -3.5e-3])
 def test_mean_psd_fast_and_slow_window_lengths_on_stored_values(tmp_path, interval, offset):
@@ -191,21 +205,13 @@ def test_mean_psd_fast_and_slow_window_lengths_on_stored_values(tmp_path, interv
     """
     from napstream.process._continuous import WelchSum
 
-    rng = np.random.default_rng(7)
-    n, channels = 9000, 3
-    raw = np.clip(np.cumsum(rng.normal(0, 40, (n, channels)), axis=0), -32000, 32000).astype(np.int16)
-    path = tmp_path / "brown.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("lfp", data=raw, chunks=(700, channels), compression="gzip", shuffle=True)
-    ref = H5DatasetRef(str(path), "lfp")
-    scale = np.array([0.5e-3, 0.7e-3, 1.1e-3])
-    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=scale, offset=offset, ref=ref))
-    values = raw * scale + offset
+    n = 9000
+    lazy, values = _stored_brown_noise(tmp_path, n, 700, 7, offset)
     expected = pnap.compute_mean_power_spectral_density(pnap.TsdFrame(t=np.arange(n) / RATE, d=values), interval)
     got = nap.compute_mean_power_spectral_density(lazy, interval, max_memory="1MB")
     n_window = int(round(interval * RATE)) + 1
     slow = {2.0: True, 1.996: False, 2.1: True}[interval]
-    assert WelchSum(np.zeros(1), n_window, RATE, (channels,)).padded is slow, n_window
+    assert WelchSum(np.zeros(1), n_window, RATE, (3,)).padded is slow, n_window
     assert_frame(got, expected, rtol=1e-8, atol=0)
     in_memory = nap.compute_mean_power_spectral_density(nap.TsdFrame(t=np.arange(n) / RATE, d=values), interval)
     assert_frame(in_memory, expected, rtol=1e-8, atol=0)
@@ -218,16 +224,8 @@ def test_band_power_on_stored_values_matches_pynapple_periodograms(tmp_path, int
     against pynapple's periodogram of that window summed over the band (including f = 0)."""
     from napstream.process._continuous import BandPowerWindows, window_rows
 
-    rng = np.random.default_rng(11)
-    n, channels = 4000, 3
-    raw = np.clip(np.cumsum(rng.normal(0, 40, (n, channels)), axis=0), -32000, 32000).astype(np.int16)
-    path = tmp_path / "brown.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("lfp", data=raw, chunks=(300, channels), compression="gzip", shuffle=True)
-    ref = H5DatasetRef(str(path), "lfp")
-    scale = np.array([0.5e-3, 0.7e-3, 1.1e-3])
-    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=scale, offset=offset, ref=ref))
-    values = raw * scale + offset
+    n = 4000
+    lazy, values = _stored_brown_noise(tmp_path, n, 300, 11, offset)
     p_sig = pnap.TsdFrame(t=np.arange(n) / RATE, d=values)
     bands = {"slow": (0.0, 4.0), "mid": (4.0, 40.0), "fast": (80.0, 125.0)}
     bp = nap.compute_band_power(lazy, bands, interval_size=interval, overlap=0.25, fs=RATE, max_memory="400kB")
