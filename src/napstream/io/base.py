@@ -617,7 +617,8 @@ class BlockedSource(BaseSource):
 
     def _small_held(self, j: int, f: int) -> bool:
         """True when small block ``j``'s bytes are here already (small grid or a whole block in memory)."""
-        if self._small.get(j) is not None or self.memory.get(j * f // self.block_size) is not None:
+        # a presence check: contains() leaves a pinned read-ahead block pinned (get() would unpin it)
+        if self._small.get(j) is not None or self.memory.contains(j * f // self.block_size):
             return True
         return False
 
