@@ -255,7 +255,9 @@ def compute_band_power(
     :func:`compute_mean_power_spectral_density`, all windows of the shortest window's sample
     count ``N``); in each window the one-sided periodogram of
     :func:`compute_power_spectral_density` is summed over ``lo <= f <= hi`` and multiplied by the
-    frequency step ``fs / N``: the band's power (signal variance units).
+    frequency step ``fs / N``: the band's power (signal variance units). As in pynapple's one-sided
+    periodogram, an even ``N``'s Nyquist frequency ``fs / 2`` is not part of it, so it never counts
+    (earlier napstream builds counted it).
 
     Parameters
     ----------
