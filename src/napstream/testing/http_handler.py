@@ -273,14 +273,18 @@ class Handler(BaseHTTPRequestHandler):
         with open(local, "rb") as fh:
             for piece in pieces:
                 for data in self._chunks(fh, piece, block):
-                    data = data[: max(0, limit - pace.sent)]
-                    if pace.before(len(data)):
-                        return pace.sent
-                    if data:
-                        self._write(data)
-                    if pace.after(len(data)) or pace.sent >= limit:
+                    if self._write_paced(data, pace, limit):
                         return pace.sent
         return pace.sent
+
+    def _write_paced(self, data: bytes, pace: Pace, limit: int) -> bool:
+        """Write ``data`` (cut at ``limit`` bytes sent) when ``pace`` allows; True: the body ends here."""
+        data = data[: max(0, limit - pace.sent)]
+        if pace.before(len(data)):
+            return True
+        if data:
+            self._write(data)
+        return bool(pace.after(len(data)) or pace.sent >= limit)
 
     def _sendfile_pieces(self, local: Path, pieces: list[Any], limit: int) -> int:
         """The copy-free path: file slices go out with ``sendfile``, paced like the copying path."""
@@ -290,12 +294,7 @@ class Handler(BaseHTTPRequestHandler):
         with open(local, "rb") as fh:
             for piece in pieces:
                 if isinstance(piece, bytes):
-                    data = piece[: max(0, limit - pace.sent)]
-                    if pace.before(len(data)):
-                        return pace.sent
-                    if data:
-                        self._write(data)
-                    if pace.after(len(data)) or pace.sent >= limit:
+                    if self._write_paced(piece, pace, limit):
                         return pace.sent
                     continue
                 offset, length = piece
