@@ -103,7 +103,7 @@ class NPZFile:
     >>> path = os.path.join(tempfile.mkdtemp(), "ep.npz")
     >>> nap.IntervalSet([0, 10], [5, 20]).save(path)
     >>> f = nap.NPZFile(path)
-    >>> f.type, len(f.load())
+    >>> str(f.type), len(f.load())
     ('IntervalSet', 2)
     """
 

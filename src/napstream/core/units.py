@@ -3,9 +3,9 @@
 Times are stored in seconds. Values given in ms/us are divided and rounded to 9 decimals, like
 pynapple's ``TsIndex.format_timestamps``, so results match pynapple bit for bit.
 
->>> to_seconds(1500.0, "ms")
+>>> float(to_seconds(1500.0, "ms"))
 1.5
->>> from_seconds(1.5, "us")
+>>> float(from_seconds(1.5, "us"))
 1500000.0
 """
 

@@ -5,9 +5,12 @@ Examples
 --------
 >>> import numpy as np
 >>> import napstream as nap
->>> from napstream.engine import run, EpochStats
->>> sig = nap.Tsd(t=np.arange(1000.0), d=np.ones(1000))
->>> stats = run(EpochStats(1), sig, max_memory="4KB")   # doctest: +SKIP
+>>> from napstream.core.chunked import EpochStats
+>>> from napstream.engine import run
+>>> sig = nap.Tsd(t=np.arange(1000.0), d=np.arange(1000.0))
+>>> mean, std, count = run(EpochStats(1), sig, max_memory="4KB")   # read in chunks of ~4 kB
+>>> float(mean[0]), int(count[0])
+(499.5, 1000)
 """
 
 from .._lazy_exports import lazy_exports
