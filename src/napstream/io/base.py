@@ -421,6 +421,8 @@ class BlockedSource(BaseSource):
             if ahead is not None and not unplanned:  # caught up with the read-ahead: it hurries
                 ahead.hurry(missing)  # these for us (claimed: we wait for them below)
             mine, theirs = self._claim(sorted({*missing, *self._readahead(missing, unplanned)}), found)
+            if ahead is not None and theirs and not unplanned:
+                ahead.waiting()  # waiting for the read-ahead's requests: the link is not full yet
             try:
                 if mine:
                     with _trace.role("meta" if unplanned else "reader"):

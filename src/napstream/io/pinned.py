@@ -510,6 +510,14 @@ class ReadAhead:
             return []
         return claimed
 
+    def waiting(self) -> None:
+        """A reader waits for blocks the read-ahead has in flight: it is behind, so all requests
+        go out for a while (:attr:`behind_seconds`)."""
+        with self._cond:
+            if self._serving():
+                self._behind_until = time.monotonic() + self.behind_seconds
+                self._cond.notify_all()
+
     def _serving(self) -> bool:
         """True while fetch threads run and take work (under _cond)."""
         return not self._stopping and self.error is None and any(t.is_alive() for t in self._threads)
