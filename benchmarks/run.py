@@ -14,7 +14,10 @@ Every workload runs in its own subprocess (so peak RSS is the workload's own) un
 per request. The server runs in a process of its own (a real object store is another machine: the
 server must not share the client's process) and sends file bodies with ``sendfile``. The runner records
 wall time, CPU seconds of the workload process, HTTP requests and bytes (counted by the server), the
-server's CPU seconds, peak RSS, and the median over repeats (interleaved across stacks), then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer.
+server's CPU seconds, peak RSS, and the median over repeats (interleaved across stacks), then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer
+(``--link`` runs write ``benchmarks/_work/LINK_TABLE.md`` instead: their results are copied into
+``LINK_RESULTS.md`` by hand). ``--trace`` records each remote run's request timeline
+(:mod:`napstream.io.trace`) and prints the link's utilisation and how long reads waited for bytes.
 A stack that fails a workload (error, memory cap) is reported as such.
 This is never part of the test suite.
 """
@@ -65,11 +68,16 @@ def _limit(mem_cap: int) -> Any:
     return set_limit
 
 
-def _run(stack: str, workload: str, url: str, path: Path, cache_dir: Path, mem_cap: int, timeout: float) -> dict[str, Any]:
+def _run(stack: str, workload: str, url: str, path: Path, cache_dir: Path, mem_cap: int, timeout: float,
+         trace: Path | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.workloads", stack, workload, url, str(path), str(cache_dir)]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env.pop("NAPSTREAM_TRACE", None)
+    if trace is not None:  # the workload's request timeline (napstream.io.trace), written at its exit
+        env["NAPSTREAM_TRACE"] = str(trace)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent, timeout=timeout,
-                              preexec_fn=_limit(mem_cap), env={**os.environ, "MPLBACKEND": "Agg"})
+                              preexec_fn=_limit(mem_cap), env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
@@ -77,6 +85,18 @@ def _run(stack: str, workload: str, url: str, path: Path, cache_dir: Path, mem_c
         tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
         return {"error": f"exit {proc.returncode}: {tail[0][:160]}"}
     return json.loads(lines[-1][2:])
+
+
+#: folder of request timelines (``--trace``), and the link rate (bytes/s) of the row measured now
+TRACE: dict[str, Any] = {"dir": None, "link": None, "label": ""}
+
+
+def _trace_file(stack: str, workload: str) -> Path | None:
+    folder = TRACE["dir"]
+    if folder is None or not stack.startswith("napstream") or stack.endswith("_local"):
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{TRACE['label']}_{stack}_{workload}.jsonl"
 
 
 def _measure_once(server: Any, stack: str, workload: str, url: str, path: Path, mem_cap: int,
@@ -89,7 +109,13 @@ def _measure_once(server: Any, stack: str, workload: str, url: str, path: Path, 
     server.reset_stats()
     cpu = getattr(server, "cpu_seconds", None)  # a ServerProcess's; an in-process server has none
     cpu0 = cpu() if cpu is not None else None
-    res = _run(stack, workload, url, path, cache, mem_cap, timeout)
+    trace = _trace_file(stack, workload)
+    res = _run(stack, workload, url, path, cache, mem_cap, timeout, trace)
+    if trace is not None and trace.exists():
+        from napstream.io import trace as timeline
+
+        print(f"  trace of {stack} ({trace}):\n    "
+              + timeline.report(timeline.load(str(trace)), TRACE["link"]).replace("\n", "\n    "), flush=True)
     if cpu0 is not None:
         res["server_cpu"] = cpu() - cpu0
     stats = server.stats
@@ -182,8 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-cap", default="8GiB", help="address-space cap per workload process")
     p.add_argument("--timeout", type=float, default=600.0)
     p.add_argument("--quick", action="store_true", help="10min session, 20 ms latency, 1 repeat")
-    p.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    p.add_argument("--output", default=None,
+                   help="the table's file (default benchmarks/RESULTS.md; with --link, _work/LINK_TABLE.md: "
+                        "link runs are copied into LINK_RESULTS.md by hand)")
+    p.add_argument("--trace", nargs="?", const=str(WORK / "trace"), default=None, metavar="DIR",
+                   help="record each remote napstream run's request timeline (NAPSTREAM_TRACE) in DIR "
+                        "(default _work/trace) and print its link utilisation and readers' waits")
     args = p.parse_args(argv)
+    if args.output is None:
+        args.output = str(WORK / "LINK_TABLE.md" if args.link else HERE / "RESULTS.md")
+    TRACE["dir"] = Path(args.trace) if args.trace else None
     if args.quick:
         args.sizes, args.latency, args.repeats = ["10min"], [0.02], 1
 
@@ -211,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                       + " | vs fsspec | vs remfile | vs local pynapple | cold bytes |"
                       + (" floor | cold / floor | no read-ahead / floor | cold result = local result (bits) |" if link else ""),
                       "|" + "---|" * (len(args.stacks) + 5 + (4 if link else 0))]
+            TRACE["link"], TRACE["label"] = link, f"{size}_{latency * 1000:.0f}ms_{(link or 0) * 8 / 1e6:.0f}Mbit"
             with ServerProcess(WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
                 for workload in args.workloads:

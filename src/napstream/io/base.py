@@ -42,6 +42,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidInputError, InvalidTypeError
+from . import trace as _trace
+from .btree import SiblingWalk
 from .cache import BlockCache, MemoryLRU
 from .pinned import PinnedLRU, ReadAhead, ReadAheadHandle
 from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
@@ -257,6 +259,9 @@ class BlockedSource(BaseSource):
     small_memory_bytes = 16 * _MiB
     #: reads up to this size look for their bytes on both grids before fetching whole blocks
     small_read_max = 1 * _MiB
+    #: when h5py walks a chunk index (reads sibling B-tree nodes in order), fetch the rest of the
+    #: siblings in one round trip (:mod:`napstream.io.btree`); False: one node per round trip
+    walk_siblings = True
 
     def __init__(
         self,
@@ -288,6 +293,7 @@ class BlockedSource(BaseSource):
         self._inflight: dict[int, threading.Event] = {}
         self._inflight_lock = threading.Lock()
         self._small = MemoryLRU(self.small_memory_bytes)  # blocks of the small grid, by index
+        self._walk: SiblingWalk | None = None  # h5py's walks of chunk indexes (io/btree.py)
 
     def close(self) -> None:
         """Close the source; blocks still queued for the disk cache are written first."""
@@ -409,14 +415,39 @@ class BlockedSource(BaseSource):
                     hit_bytes += min(r.end, lo.end) - max(r.start, lo.start)
         self.stats.add(cache_hits=len(found), cache_misses=len(missing), bytes_from_cache=hit_bytes)
         if missing:
+            kinds = self._trace_kinds(missing, unplanned) if _trace.on else None
+            t0 = _trace.now() if kinds else 0.0
+            ahead = self._ahead
+            if ahead is not None and not unplanned:  # caught up with the read-ahead: it hurries
+                ahead.hurry(missing)  # these for us (claimed: we wait for them below)
             mine, theirs = self._claim(sorted({*missing, *self._readahead(missing, unplanned)}), found)
+            if ahead is not None and theirs and not unplanned:
+                ahead.waiting()  # waiting for the read-ahead's requests: the link is not full yet
             try:
                 if mine:
-                    self._fetch_blocks(mine, found)
+                    with _trace.role("meta" if unplanned else "reader"):
+                        self._fetch_blocks(mine, found)
             finally:
                 self._release(mine)
             self._await(theirs, set(missing), found)
+            if kinds:
+                _trace.wait("+".join(sorted(kinds)), t0, _trace.now(), len(missing))
         return found
+
+    def _trace_kinds(self, missing: list[int], unplanned: bool) -> dict[str, int]:
+        """Why each missing block was missing (NAPSTREAM_TRACE only): queued by the read-ahead and
+        not started, in flight (another thread fetches it), or never announced."""
+        ahead = self._ahead
+        queued = ahead._queued if ahead is not None else set()
+        kinds: dict[str, int] = {}
+        with self._inflight_lock:
+            for i in missing:
+                kind = "in flight" if i in self._inflight else "queued" if i in queued else (
+                    "unplanned" if unplanned else "unannounced")
+                kinds[kind] = kinds.get(kind, 0) + 1
+        for kind, n in kinds.items():
+            _trace.count(f"missing {kind}", n)
+        return kinds
 
     # -- blocks fetched by another thread --------------------------------------------------------
     #: seconds to wait for another thread's fetch of a block before fetching it again
@@ -678,7 +709,7 @@ class BlockedSource(BaseSource):
                 if rng.start < frag[1] < rng.end <= (frag[0] + 1) * self.block_size:
                     tails[k], asked[k] = frag[2][: rng.end - frag[1]], ByteRange(rng.start, frag[1])
         t0 = time.perf_counter()
-        with gc_paused():
+        with gc_paused(), _trace.role("small"):
             bodies = [body + t for body, t in zip(self._fetch_ranges(asked), tails)]
         self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
         asked = [ByteRange(rng.start, rng.end + len(t)) for rng, t in zip(asked, tails)]
@@ -692,7 +723,16 @@ class BlockedSource(BaseSource):
         return self._held_bytes(r)
 
     def _read_unplanned(self, r: ByteRange) -> bytes:
-        return self._read(r, unplanned=True)
+        data = self._read(r, unplanned=True)
+        if data[:4] == b"TREE" and self.walk_siblings:  # a chunk index node: h5py may be walking it
+            walk = self._walk
+            if walk is None or walk.file_size != self.size:  # (a remote source learns its size late)
+                walk = self._walk = SiblingWalk(self.size)
+            ahead = walk.seen(r.start, data)
+            if ahead:  # the rest of the siblings in one round trip (io/btree.py)
+                with _trace.role("meta"):
+                    self._prefetch([ByteRange(a, b) for a, b in ahead[: max(1, self.prefetch_limit // self.block_size)]])
+        return data
 
     def _read(self, r: ByteRange, unplanned: bool = False) -> bytes:
         size = self.block_size
@@ -725,6 +765,13 @@ class BlockedSource(BaseSource):
                 continue
             missing.append(i)
         self.stats.add(cache_hits=len(wanted) - len(missing), cache_misses=len(missing))
+        if not missing:
+            return
+        kinds = self._trace_kinds(missing, False) if _trace.on else None
+        t0 = _trace.now() if kinds else 0.0
+        ahead = self._ahead
+        if ahead is not None:  # blocks the read-ahead queued: it fetches them next, for this reader
+            ahead.hurry(missing)
         # bodies of one batch are held in memory until written to the caches: keep batches modest
         batch_bytes = min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
         per_batch = max(1, batch_bytes // self.block_size)
@@ -734,6 +781,9 @@ class BlockedSource(BaseSource):
             mine, _ = self._claim(missing[k: k + per_batch], {})
             try:
                 if mine:
-                    self._fetch_blocks(mine, None)
+                    with _trace.role("prefetch"):
+                        self._fetch_blocks(mine, None)
             finally:
                 self._release(mine)
+        if kinds:
+            _trace.wait("prefetch: " + "+".join(sorted(kinds)), t0, _trace.now(), len(missing))

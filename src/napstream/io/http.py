@@ -63,6 +63,7 @@ from ..errors import (
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
+from . import trace as _trace
 from .base import BlockedSource
 from .cache import BlockCache
 from .ranges import ByteRange, blocks_for
@@ -545,10 +546,11 @@ class HTTPSource(BlockedSource):
         return getattr(self._tls, "first_byte", None)
 
     async def _get_range(self, r: ByteRange) -> bytes:
-        sent = [0.0]
+        sent = [0.0, 0.0]
 
         async def on_get(resp: Any) -> bytes:
-            self._tls.first_byte = time.perf_counter() - sent[0]
+            sent[1] = time.perf_counter()
+            self._tls.first_byte = sent[1] - sent[0]
             if resp.status == 206:
                 match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
                 if not match or (int(match.group(1)), int(match.group(2)) + 1) != (r.start, r.end):
@@ -567,9 +569,12 @@ class HTTPSource(BlockedSource):
 
         async def attempt() -> bytes:
             _, sem = await self._ensure_session()
+            queued = time.perf_counter()
             async with sem:
                 sent[0] = time.perf_counter()
                 body = await self._request("GET", {"Range": f"bytes={r.start}-{r.end - 1}"}, on_get, r.length)
+            if _trace.on:  # NAPSTREAM_TRACE: the request timeline (io/trace.py)
+                _trace.request(queued, sent[0], sent[1], time.perf_counter(), len(body))
             self.stats.add(bytes_fetched=len(body))
             return body
 

@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import InvalidInputError
+from . import trace as _trace
 from .cache import MemoryLRU
 from .ranges import ByteRange, block_bounds, blocks_for
 
@@ -153,6 +154,8 @@ class PinnedLRU(MemoryLRU):
             else:
                 self._pinned_bytes -= len(value)
                 self.pinned_hits += 1
+                if _trace.on:
+                    _trace.count("read pinned")
         if value is None:
             return super().get(key)
         super().put(key, value)  # read once: an ordinary cached block from now on
@@ -350,6 +353,10 @@ class ReadAhead:
         self.memory: PinnedLRU = source.memory
         self.memory.on_unpin = self._wake
         self._queue: collections.deque[int] = collections.deque()
+        self._queued: set[int] = set()  # the blocks of _queue (not started yet)
+        #: runs of blocks a reader waits for, claimed for it (io/base.py ``_claim``): fetched first
+        self._urgent: collections.deque[list[int]] = collections.deque()
+        self._behind_until = 0.0  # a reader caught up with the read-ahead lately: all requests out
         self._handles: list[ReadAheadHandle] = []
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -362,7 +369,9 @@ class ReadAhead:
         self._runs = 0  # requests built so far (their sizes vary, see _next_run)
         self._absent: set[int] = set()  # queued blocks found neither in memory nor on disk
         self.error: BaseException | None = None
-        #: counters: requests sent, blocks and bytes fetched, most requests out at once
+        #: counters: requests sent, blocks and bytes fetched, most requests out at once, blocks
+        #: hurried for a reader that caught up
+        self.hurried = 0
         self.sent = 0
         self.blocks_fetched = 0
         self.bytes_fetched = 0
@@ -382,6 +391,7 @@ class ReadAhead:
         with self._cond:
             self._handles.append(handle)
             self._queue.extend(blocks)
+            self._queued.update(blocks)
             self._absent.difference_update(blocks)  # announced again: look for them again
             self.max_bytes = max(int(max_bytes), self.max_bytes if len(self._handles) > 1 else 0)
             self.requests = max(1, int(requests))
@@ -400,6 +410,7 @@ class ReadAhead:
                 self._handles.remove(handle)
             drop = set(handle.blocks)
             self._queue = collections.deque(i for i in self._queue if i not in drop)
+            self._queued.difference_update(drop)
             last = not self._handles
         self.memory.unwant(handle.blocks)
         if last:
@@ -410,9 +421,12 @@ class ReadAhead:
         with self._cond:
             self._stopping = True
             self._queue.clear()
+            self._queued.clear()
+            urgent = self._take_urgent()
             self._absent.clear()
             threads, self._threads = self._threads, []
             self._cond.notify_all()
+        self._give_back(urgent)
         deadline = time.monotonic() + self.join_timeout
         for t in threads:
             if t is not threading.current_thread():
@@ -433,12 +447,90 @@ class ReadAhead:
     def _wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._busy:
+            while self._queue or self._busy or self._urgent:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stopping or self.error is not None:
                     return False
                 self._cond.wait(min(left, 0.05))
             return True
+
+    # -- readers that caught up ------------------------------------------------------------------
+    #: seconds the read-ahead keeps all its requests out after a reader caught up with it
+    behind_seconds = 1.0
+
+    def hurry(self, blocks: Iterable[int]) -> list[int]:
+        """A reader needs ``blocks`` now: those queued and not started are fetched next, for it.
+
+        They are claimed for the reader at once (like a fetch of its own: a read of them waits
+        for that fetch, io/base.py ``_await``), put at the head of the work, and the read-ahead
+        keeps all its requests out for a while (:attr:`behind_seconds`): a reader that caught up
+        means the link is not full yet. The reader does not fetch them itself, so its requests
+        do not compete with the read-ahead's. Returns the blocks claimed (none when the
+        read-ahead is stopping, failed or has no thread).
+        """
+        src = self.source
+        with self._cond:
+            if not self._serving():
+                return []
+            take = sorted(i for i in set(blocks) if i in self._queued)
+            self._queued.difference_update(take)  # left in _queue, where fetchers skip them now
+        if not take:
+            return []
+        claimed: list[int] = []
+        with src._inflight_lock:  # never while holding _cond (a claim's unpin wakes the fetchers)
+            for i in take:
+                if i in src._inflight or self.memory.contains(i):
+                    continue
+                src._inflight[i] = threading.Event()
+                claimed.append(i)
+        self.memory.unwant(claimed)
+        if not claimed:
+            return []
+        # runs small enough that all the fetchers share them: the reader waits for the last one
+        total = sum(src._block_len(i) for i in claimed)
+        limit = max(src.block_size, min(self.run_bytes, -(-total // max(self.requests, 1))))
+        runs: list[list[int]] = []
+        for first, last in _contiguous(claimed):
+            run: list[int] = []
+            for i in range(first, last + 1):
+                if run and (len(run) + 1) * src.block_size > limit:
+                    runs.append(run)
+                    run = []
+                run.append(i)
+            runs.append(run)
+        with self._cond:
+            ok = self._serving()
+            if ok:
+                self._urgent.extend(runs)
+                self.hurried += len(claimed)
+                self._behind_until = time.monotonic() + self.behind_seconds
+                self._cond.notify_all()
+        if not ok:  # stopped meanwhile: the reader fetches them itself
+            self.source._release(claimed)
+            return []
+        return claimed
+
+    def waiting(self) -> None:
+        """A reader waits for blocks the read-ahead has in flight: it is behind, so all requests
+        go out for a while (:attr:`behind_seconds`)."""
+        with self._cond:
+            if self._serving():
+                self._behind_until = time.monotonic() + self.behind_seconds
+                self._cond.notify_all()
+
+    def _serving(self) -> bool:
+        """True while fetch threads run and take work (under _cond)."""
+        return not self._stopping and self.error is None and any(t.is_alive() for t in self._threads)
+
+    def _take_urgent(self) -> list[list[int]]:
+        """Hurried runs not started (under _cond); :meth:`_give_back` them outside _cond."""
+        runs, self._urgent = list(self._urgent), collections.deque()
+        return runs
+
+    def _give_back(self, runs: list[list[int]]) -> None:
+        """Release the claims of hurried runs not fetched: their readers fetch them themselves."""
+        for run in runs:
+            self.source._release(run)
 
     # -- fetchers --------------------------------------------------------------------------------
     def _present(self, i: int) -> bool:
@@ -447,12 +539,18 @@ class ReadAhead:
         disk = self.source._disk
         return disk is not None and disk.has(self.source.cache_key, self.source.block_size, i, self.source._block_len(i))
 
-    def _next_run(self) -> list[int] | None:
-        """The next contiguous run of wanted blocks that fits the pin room (None: stop)."""
+    def _next_run(self) -> tuple[list[int], bool] | None:
+        """The next run to fetch and whether a reader waits for it (a hurried run, already
+        claimed); else the next contiguous run of wanted blocks that fits the pin room (None: stop)."""
         with self._cond:
             while not self._stopping and self.error is None:
                 if len(self._threads) > self.requests and threading.current_thread() in self._threads[self.requests:]:
                     return None
+                if self._urgent:  # a reader waits: no pin room needed (its bytes go straight to it)
+                    run = self._urgent.popleft()
+                    self._busy += 1
+                    self.max_in_flight = max(self.max_in_flight, self._busy)
+                    return run, True
                 active = self.in_flight_target()
                 if self._busy >= active:  # the link is full with the requests out: no more
                     self._cond.wait(0.25)
@@ -468,8 +566,10 @@ class ReadAhead:
                     i = self._queue[0]
                     # a block found missing once stays missing until a reader fetches it, which
                     # unwants it: the disk is looked at once per block, not at every wake-up
-                    if not self.memory.is_wanted(i) or (i not in self._absent and self._present(i)):
+                    if i not in self._queued or not self.memory.is_wanted(i) or (
+                            i not in self._absent and self._present(i)):
                         self._queue.popleft()
+                        self._queued.discard(i)
                         self.memory.unwant([i])  # a reader has it (or will fetch it): not ours
                         continue
                     self._absent.add(i)
@@ -477,6 +577,7 @@ class ReadAhead:
                     if (run and i != run[-1] + 1) or nbytes + n > min(room, limit):
                         break
                     self._queue.popleft()
+                    self._queued.discard(i)
                     run.append(i)
                     nbytes += n
                 if run:
@@ -484,7 +585,7 @@ class ReadAhead:
                     self._busy += 1
                     self._reserved += nbytes
                     self.max_in_flight = max(self.max_in_flight, self._busy)
-                    return run
+                    return run, False
                 # nothing to do, or no room: wait for a read to free pins (no notify here: waiting
                 # fetchers waking each other would spin)
                 self._cond.wait(0.25)
@@ -498,20 +599,25 @@ class ReadAhead:
         """Requests to keep out now: the measured bandwidth-delay product (:class:`InFlight`),
         within the cap (``requests``) and the pin room (one block per request at least)."""
         cap = max(1, min(self.requests, self.max_bytes // max(self.source.block_size, 1)))
+        if time.monotonic() < self._behind_until:  # a reader caught up lately: the link is not full
+            return cap
         return self.sizer.target(self._run_limit(cap), cap)
 
     def _fetcher(self) -> None:
         try:
             while True:
-                run = self._next_run()
-                if run is None:
+                got = self._next_run()
+                if got is None:
                     return
-                nbytes = sum(self.source._block_len(i) for i in run)
+                run, hurried = got
+                nbytes = 0 if hurried else sum(self.source._block_len(i) for i in run)
                 try:
-                    self._fetch_run(run)
+                    self._fetch_run(run, hurried)
                 except BaseException as err:  # noqa: BLE001 - readers will meet it themselves
                     with self._cond:
                         self.error = err
+                        urgent = self._take_urgent()
+                    self._give_back(urgent)
                     self.memory.unwant(run)
                 finally:
                     with self._cond:
@@ -523,14 +629,15 @@ class ReadAhead:
             if closer is not None:
                 closer()
 
-    def _fetch_run(self, run: list[int]) -> None:
-        """One request for a contiguous run of blocks; pinned as they land."""
+    def _fetch_run(self, run: list[int], hurried: bool = False) -> None:
+        """One request for a contiguous run of blocks; pinned as they land (a hurried run, claimed
+        for a reader that waits, lands in the memory LRU, where that reader finds it)."""
         from .base import gc_paused  # base imports this module
 
         src = self.source
         found: dict[int, bytes] = {}
-        with self.memory.prefetching(), gc_paused():
-            mine, _ = src._claim(run, found)  # blocks a reader fetches now are theirs
+        with self.memory.prefetching(), gc_paused(), _trace.role("hurried" if hurried else "ahead"):
+            mine = run if hurried else src._claim(run, found)[0]  # blocks a reader fetches now are theirs
             try:
                 if not mine:
                     return

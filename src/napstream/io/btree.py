@@ -1,0 +1,125 @@
+"""Walks of HDF5 chunk indexes: fetch the next sibling nodes in one round trip, not one by one.
+
+A chunked dataset's chunk index (HDF5's version-1 B-tree, the default of h5py and of most NWB
+files) is a tree of ``TREE`` nodes scattered through the file, each a few kilobytes next to the
+chunks it indexes. h5py walks it depth first (listing the chunks, ``chunk_iter``), one node read
+at a time, and on a remote file every read of a node not held yet is a round trip of its own:
+a 60-minute LFP's 63 leaf nodes cost 63 round trips, 3 s at 30 ms + transfer, with the link idle.
+
+:class:`SiblingWalk` watches the node reads of a source (only reads that start with ``TREE``) and
+parses each inner node's child addresses. When h5py reads the children of one node in order, a
+walk rather than a lookup of one chunk (which reads one child per level), the rest of the
+siblings are worth fetching in one batch: :meth:`SiblingWalk.seen` returns their byte ranges.
+Node layout (HDF5 file format, "Version 1 B-trees"): ``TREE``, node type (1: chunks), level
+(0: leaf), entries used (2 bytes), left and right sibling addresses, then keys and child addresses
+interleaved; a chunk key is the chunk's size (4 bytes), its filter mask (4) and ``rank + 1``
+offsets of 8 bytes, the last 0 (but in the final key, after the last child). Only 8-byte addresses are understood (HDF5's default);
+anything else is left alone (h5py reads it as before).
+
+Examples
+--------
+>>> def node(level, children, rank=2, k=4):        # a chunk B-tree node with 2k entries of room
+...     ks = 8 + 8 * (rank + 1)
+...     body = bytearray(b"TREE" + bytes([1, level]) + len(children).to_bytes(2, "little") + bytes(16))
+...     for c in children + [0] * (2 * k - len(children)):
+...         body += bytes(ks) + c.to_bytes(8, "little")
+...     return bytes(body + bytes(ks))
+>>> parse_children(node(1, [1000, 5000, 9000]), file_size=10**6)
+[1000, 5000, 9000]
+>>> walk = SiblingWalk(file_size=10**6)
+>>> size = len(node(0, []))
+>>> walk.seen(100, node(1, [1000, 5000, 9000, 13000]))          # the parent: nothing yet
+[]
+>>> walk.seen(1000, node(0, [])), walk.seen(5000, node(0, []))  # two children in order: a walk
+([], [(9000, 9376), (13000, 13376)])
+>>> size
+376
+"""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["SiblingWalk", "parse_children"]
+
+_SIG = b"TREE"
+_HEAD = 24  # signature, type, level, entries used, two sibling addresses (8-byte addresses)
+
+
+def parse_children(data: bytes, file_size: int) -> list[int] | None:
+    """Child node addresses of an inner chunk B-tree node ``data`` (a whole node), else None.
+
+    None for anything that is not an inner node of type 1 with 8-byte addresses whose keys and
+    children check out (the key of every child ends with an offset of 0, every child lies inside the file).
+    """
+    if len(data) < _HEAD or data[:4] != _SIG or data[4] != 1 or data[5] < 1:
+        return None
+    used = int.from_bytes(data[6:8], "little")
+    if used < 1:
+        return None
+    size = len(data)
+    for rank1 in range(2, 34):  # dimensions + 1 (HDF5 allows 32 dimensions)
+        ks = 8 + 8 * rank1
+        rest = size - _HEAD - ks  # a node holds 2K children and 2K + 1 keys
+        if rest <= 0 or rest % (ks + 8) or used > rest // (ks + 8):
+            continue
+        children = []
+        for k in range(used + 1):
+            if k == used:
+                return children
+            key = _HEAD + k * (ks + 8)
+            if any(data[key + ks - 8: key + ks]):
+                break  # the extra dimension's offset is 0 in the key of every chunk
+            child = int.from_bytes(data[key + ks: key + ks + 8], "little")
+            if not 0 < child < file_size:
+                break
+            children.append(child)
+    return None
+
+
+class SiblingWalk:
+    """Which sibling nodes to fetch ahead while h5py walks chunk B-trees (see the module docstring).
+
+    Parameters
+    ----------
+    file_size : int
+        Bytes of the file (child addresses must lie inside).
+    after : int
+        Siblings read in order before the rest are fetched (2: a read spanning two leaves is still
+        a lookup, not a walk).
+    """
+
+    #: nodes remembered at most (a few hundred in a large file); older ones are forgotten
+    max_nodes = 100_000
+
+    def __init__(self, file_size: int, after: int = 2) -> None:
+        self.file_size = int(file_size)
+        self.after = max(1, int(after))
+        self._parent: dict[int, tuple[list[int], int]] = {}  # child address -> (siblings, its index)
+        self._read: set[int] = set()  # node addresses read
+        self._done: set[int] = set()  # first child of the sibling lists fetched ahead already
+        self._lock = threading.Lock()
+
+    def seen(self, address: int, data: bytes) -> list[tuple[int, int]]:
+        """h5py read the node ``data`` at ``address``; returns byte ranges of nodes to fetch now."""
+        children = parse_children(data, self.file_size)
+        with self._lock:
+            if len(self._parent) > self.max_nodes:
+                self._parent.clear()
+                self._read.clear()
+                self._done.clear()
+            self._read.add(address)
+            if children is not None:
+                for j, child in enumerate(children):
+                    self._parent[child] = (children, j)
+            where = self._parent.get(address)
+            if where is None:
+                return []
+            siblings, j = where
+            if j < self.after - 1 or siblings[0] in self._done:
+                return []
+            if any(siblings[k] not in self._read for k in range(j - self.after + 1, j)):
+                return []
+            self._done.add(siblings[0])
+            n = len(data)  # every node of a tree has the same size
+            return [(a, min(a + n, self.file_size)) for a in siblings[j + 1:] if a not in self._read]
