@@ -210,7 +210,7 @@ def test_corrupt_or_truncated_run_file_is_refetched(served, tmp_path):
         assert count > 1  # a file per request's run of blocks, not per block
         raw = bytearray(runs[name].read_bytes())
         if damage == "flip":
-            raw[8 + 4 * count + 10] ^= 0xFF  # in the data of the run's first block
+            raw[24 + 4 * count + 10] ^= 0xFF  # in the data of the run's first block
         else:
             raw = raw[:-100]
         runs[name].write_bytes(bytes(raw))

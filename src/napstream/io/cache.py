@@ -551,7 +551,7 @@ class BlockCache:
         nbytes = sum(len(b) for b in blocks)
         if not blocks or len(blocks[-1]) == 0 or len(blocks[-1]) > block_size:
             return 0
-        header = cf.run_header([zlib.crc32(b) for b in blocks])
+        header = cf.run_header(block_size, first, [zlib.crc32(b) for b in blocks])
         name = cf.run_name(block_size, first, len(blocks), nbytes)
         if not self._write_atomic(self._folder(key) / name, [header, *blocks], counted=True):
             return 0

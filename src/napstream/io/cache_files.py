@@ -3,13 +3,14 @@
 A *run file* holds a contiguous run of blocks of one remote file, named
 ``<block_size>-<first index>-<count>-<data bytes>``::
 
-    b"NSR2" | count (uint32) | CRC32 of each block (count x uint32) | the blocks' bytes, in order
+    b"NSR2" | count (uint32) | block_size (uint64) | first (uint64) | CRC32 of each block
+    (count x uint32) | the blocks' bytes, in order         (little-endian)
 
 All blocks but the last are ``block_size`` long (only the remote file's last block is short), so
 block ``first + k`` starts at ``header_size(count) + k * block_size``: one block is read with two
 ``pread`` calls without reading its neighbours. A file whose size is not exactly the header plus
-the named data bytes, whose header does not match its name, or whose block fails its CRC is
-damaged: none of its blocks is served. The layout before runs (``v1``, one file per block named
+the named data bytes, whose header does not match its name (a file renamed to other blocks), or
+whose block fails its CRC is damaged: none of its blocks is served. The layout before runs (``v1``, one file per block named
 ``<block_size>-<index>``, its bytes + a CRC32 trailer) is no longer read; eviction,
 :func:`~napstream.io.cache.cache_info` and :func:`~napstream.io.cache.clear_cache` still count and
 delete its files.
@@ -40,7 +41,7 @@ OLD_LAYOUTS = ("v1",)
 SEEN = "seen"
 TMP_PREFIX = ".tmp-"
 MAGIC = b"NSR2"
-_HEAD = struct.Struct("<4sI")
+_HEAD = struct.Struct("<4sIQQ")
 _CRC = struct.Struct("<I")
 #: runs longer than this are not ours (a name planted in the folder cannot make us allocate much)
 MAX_RUN_BLOCKS = 4096
@@ -84,9 +85,9 @@ def block_length(run: Run, k: int) -> int:
     return bs if k < count - 1 else nbytes - (count - 1) * bs
 
 
-def run_header(crcs: Sequence[int]) -> bytes:
-    """The header of a run file whose blocks have these CRC32s."""
-    return _HEAD.pack(MAGIC, len(crcs)) + struct.pack(f"<{len(crcs)}I", *crcs)
+def run_header(block_size: int, first: int, crcs: Sequence[int]) -> bytes:
+    """The header of a run file of blocks ``first, first + 1, ...`` with these CRC32s."""
+    return _HEAD.pack(MAGIC, len(crcs), block_size, first) + struct.pack(f"<{len(crcs)}I", *crcs)
 
 
 def write_parts(fd: int, parts: Sequence[bytes]) -> None:
@@ -126,16 +127,16 @@ def read_block(path: str, run: Run, k: int, header: bytes | None = None) -> tupl
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None, MISSING, None
-        _, _, count, nbytes = run
+        bs, first, count, nbytes = run
         hsize = header_size(count)
         if st.st_size != hsize + nbytes:
             return None, DAMAGED, None
         if header is None:
             header = os.pread(fd, hsize, 0)
-            if len(header) != hsize or _HEAD.unpack_from(header) != (MAGIC, count):
+            if len(header) != hsize or _HEAD.unpack_from(header) != (MAGIC, count, bs, first):
                 return None, DAMAGED, None
         length = block_length(run, k)
-        data = os.pread(fd, length, hsize + k * run[0])
+        data = os.pread(fd, length, hsize + k * bs)
         if len(data) != length or _CRC.unpack_from(header, _HEAD.size + _CRC.size * k)[0] != zlib.crc32(data):
             return None, DAMAGED, None
         return data, "", header
