@@ -133,23 +133,34 @@ def test_default_cache_dir_follows_config(tmp_path, monkeypatch):
         assert default_cache_dir() == tmp_path / "env"
 
 
-def test_lru_eviction_keeps_recently_used_blocks(tmp_path):
-    cache = BlockCache(tmp_path, max_size=4 * (BLOCK + 4) + 10)
+def _run_files(cache: BlockCache, key: str) -> dict[str, Path]:
+    """name -> path of the run files of ``key`` (``<block_size>-<first>-<count>-<bytes>``)."""
+    return {p.name: p for p in cache._folder(key).iterdir() if p.name != "meta.json" and not p.name.startswith(".")}
+
+
+def test_lru_eviction_by_bytes_across_run_files(tmp_path):
+    cache = BlockCache(tmp_path, max_size=40 * BLOCK)  # run files of at most 40 / 16 = 2 blocks
     key = cache.register("https://h.org/f.nwb", 100 * BLOCK, '"e"')
-    blocks = {i: bytes([i]) * BLOCK for i in range(6)}
-    for i in range(4):
-        cache.put(key, BLOCK, i, blocks[i])
-    cache.flush()  # puts are written by a background thread
-    base = time.time() - 100
-    for i in range(4):  # unambiguous ages: block 0 oldest
-        os.utime(cache._block_path(key, BLOCK, i), (base + i, base + i))
-    assert cache.get(key, BLOCK, 0, BLOCK) == blocks[0]  # refresh block 0
-    cache.put(key, BLOCK, 4, blocks[4])  # over the cap -> evict the least recently used
+    for r in range(9):  # 9 runs of 4 blocks: 18 files of 2 blocks, 36 blocks, under the cap
+        cache.put_run(key, BLOCK, 4 * r, [bytes([r]) * BLOCK] * 4)
     cache.flush()
-    kept = [i for i in range(5) if cache.has(key, BLOCK, i, BLOCK)]
-    assert 0 in kept and 4 in kept and 1 not in kept
-    total = sum(p.stat().st_size for p in (tmp_path / "v1").rglob("*") if p.is_file() and p.name != "meta.json")
-    assert total <= cache.max_size
+    files = _run_files(cache, key)
+    assert len(files) == 18 and all(name.split("-")[2] == "2" for name in files)
+    base = time.time() - 100
+    for name, path in files.items():  # unambiguous ages: the lower blocks the older
+        first = int(name.split("-")[1])
+        os.utime(path, (base + first, base + first))
+    assert cache.get(key, BLOCK, 1, BLOCK) == bytes([0]) * BLOCK  # refreshes the file of blocks 0-1
+    cache.put_run(key, BLOCK, 36, [b"n" * BLOCK] * 4)  # 40 blocks + headers: over the cap
+    cache.flush()
+    kept = [i for i in range(40) if cache.has(key, BLOCK, i, BLOCK)]
+    # eviction removes whole run files, oldest first, down to 90% of the cap; the refreshed one stays
+    assert {0, 1, 36, 37, 38, 39} <= set(kept) and 2 not in kept and 3 not in kept
+    assert all((i ^ 1) in kept for i in kept)  # both blocks of a file, or neither
+    on_disk = sum(p.stat().st_size for p in _run_files(cache, key).values())
+    assert on_disk <= 0.9 * cache.max_size and nap.cache_info(tmp_path)["size"] == on_disk
+    fresh = BlockCache(tmp_path, max_size=40 * BLOCK)  # another process agrees on what is left
+    assert [i for i in range(40) if fresh.get(key, BLOCK, i, BLOCK) is not None] == kept
 
 
 def test_source_respects_cache_size(served, tmp_path):
@@ -179,26 +190,37 @@ def test_atomic_write_leaves_no_partial_block(tmp_path, monkeypatch):
 def test_killed_writer_temp_file_is_never_served(tmp_path):
     cache = BlockCache(tmp_path)
     key = cache.register("https://h.org/f.nwb", 10 * BLOCK, '"e"')
-    folder = cache._block_path(key, BLOCK, 0).parent
+    folder = cache._folder(key)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / ".tmp-deadbeef").write_bytes(b"partial")
-    assert cache.get(key, BLOCK, 0, BLOCK) is None
+    assert cache.get(key, BLOCK, 0, BLOCK) is None and not cache.has(key, BLOCK, 0, BLOCK)
 
 
-def test_corrupt_or_truncated_block_is_refetched(served, tmp_path):
+def test_corrupt_or_truncated_run_file_is_refetched(served, tmp_path):
     server, _, data = served
     url = server.url_for("rec.nwb")
     with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
         src.read_range(0, len(data))
-    blocks = sorted(p for p in (tmp_path / "c").rglob("*-*") if p.is_file() and not p.name.startswith("."))
-    flipped = bytearray(blocks[0].read_bytes())
-    flipped[10] ^= 0xFF
-    blocks[0].write_bytes(bytes(flipped))
-    blocks[1].write_bytes(blocks[1].read_bytes()[:100])
-    server.reset_stats()
-    with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
-        assert src.read_range(0, len(data)) == data
-        assert src.stats.cache_misses == 2
-    assert _gets(server) >= 1
+        key = src.cache_key
+    for damage in ("flip", "truncate"):
+        runs = _run_files(BlockCache(tmp_path / "c"), key)
+        assert sum(int(name.split("-")[2]) for name in runs) == 13  # each block once
+        name = max(runs, key=lambda n: int(n.split("-")[2]))  # the longest run
+        count = int(name.split("-")[2])
+        assert count > 1  # a file per request's run of blocks, not per block
+        raw = bytearray(runs[name].read_bytes())
+        if damage == "flip":
+            raw[24 + 4 * count + 10] ^= 0xFF  # in the data of the run's first block
+        else:
+            raw = raw[:-100]
+        runs[name].write_bytes(bytes(raw))
+        server.reset_stats()
+        with open_source(url, cache_dir=tmp_path / "c", block_size=BLOCK) as src:
+            assert src.read_range(0, len(data)) == data
+            assert src.stats.cache_misses == count, damage  # every block of the damaged file, no other
+        assert _gets(server) >= 1
+        fresh = BlockCache(tmp_path / "c")  # the refetched blocks are on disk again, intact
+        assert b"".join(fresh.get(key, BLOCK, i, min(BLOCK, len(data) - i * BLOCK)) for i in range(13)) == data
 
 
 def test_unwritable_cache_warns_once_and_reads_go_on(served, tmp_path):

@@ -83,18 +83,21 @@ def assert_same(got: Any, expected: Any, where: str = "") -> None:
 
 
 # ------------------------------------------------------------------------------------------ cache check
-def verify_cache(cache_dir: Path, local_file: Path, allow_tmp: bool = False) -> int:
-    """Check every block file of ``cache_dir`` against the bytes of ``local_file``.
+def verify_cache(cache_dir: Path, local_file: Path, allow_tmp: bool = False, files: bool = False) -> int:
+    """Check every block of ``cache_dir`` against the bytes of ``local_file``.
 
-    Layout (io/cache.py): ``v1/<key[:2]>/<key>/<block_size>-<i>`` = block bytes + CRC32 trailer
-    (little-endian uint32); ``meta.json`` names the URL (no query string) and the size. A block
-    that a later read would trust (right length and checksum) must hold exactly the source's bytes
-    at ``[i * block_size, ...)``; a block with a wrong length or checksum is rejected by the cache
-    on read, so it is tolerated only if it would be rejected. Returns the number of trusted blocks.
+    Layout (io/cache.py, io/cache_files.py): ``v2/<key[:2]>/<key>/<block_size>-<first>-<n>-<bytes>``
+    = b"NSR2" + n (uint32) + block_size (uint64) + first (uint64) + the CRC32 of each block
+    (n x uint32; all little-endian) + the n blocks, all
+    ``block_size`` long but the last; ``meta.json`` names the URL (no query string) and the size. A
+    block that a later read would trust (file size, header and its checksum right) must hold exactly
+    the source's bytes at ``[i * block_size, ...)``; a file with a wrong size or header, or a block
+    with a wrong checksum, is rejected by the cache on read, so it is tolerated only if it would be
+    rejected. Returns the number of trusted blocks (``files=True``: of files holding one).
     """
     source = local_file.read_bytes()
-    trusted = 0
-    root = Path(cache_dir) / "v1"
+    trusted = trusted_files = 0
+    root = Path(cache_dir) / "v2"
     if not root.exists():
         return 0
     for folder in root.glob("*/*"):
@@ -105,22 +108,29 @@ def verify_cache(cache_dir: Path, local_file: Path, allow_tmp: bool = False) -> 
         if record:
             assert "?" not in record["url"], record
             assert record["size"] == len(source), record
-        for block in folder.iterdir():
-            if block.name == "meta.json":
+        for run in folder.iterdir():
+            if run.name == "meta.json":
                 continue
-            if block.name.startswith(".tmp-"):
-                assert allow_tmp, f"temporary file left behind: {block}"
+            if run.name.startswith(".tmp-"):
+                assert allow_tmp, f"temporary file left behind: {run}"
                 continue
-            bsize, index = (int(x) for x in block.name.split("-"))
-            raw = block.read_bytes()
-            data, trailer = raw[:-4], raw[-4:]
-            start = index * bsize
-            want = source[start: min(start + bsize, len(source))]
-            intact = len(raw) >= 4 and len(data) == len(want) and struct.unpack("<I", trailer)[0] == zlib.crc32(data)
-            if intact:
-                assert data == want, f"cached block {block.name} differs from the source bytes"
-                trusted += 1
-    return trusted
+            bsize, first, count, nbytes = (int(x) for x in run.name.split("-"))
+            raw = run.read_bytes()
+            head = 24 + 4 * count
+            if len(raw) != head + nbytes or raw[:24] != b"NSR2" + struct.pack("<IQQ", count, bsize, first):
+                continue  # the cache serves nothing of a file of the wrong size or header
+            crcs = struct.unpack_from(f"<{count}I", raw, 24)
+            held = 0
+            for k in range(count):
+                data = raw[head + k * bsize: head + min((k + 1) * bsize, nbytes)]
+                start = (first + k) * bsize
+                want = source[start: min(start + bsize, len(source))]
+                if len(data) == len(want) and crcs[k] == zlib.crc32(data):
+                    assert data == want, f"block {first + k} of cached run {run.name} differs from the source bytes"
+                    held += 1
+            trusted += held
+            trusted_files += held > 0
+    return trusted_files if files else trusted
 
 
 def restart(server: Any) -> None:

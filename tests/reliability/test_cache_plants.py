@@ -10,6 +10,7 @@ cache folders in one process.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ def _outside(tmp_path: Path, n: int = 20) -> Path:
     """A folder outside the cache holding ``n`` files named like cache blocks."""
     folder = tmp_path / "precious"
     folder.mkdir()
-    for i in range(n):
+    for i in range(n):  # named like run files and like the older layout's block files
+        (folder / f"{BLOCK}-{i}-1-1000").write_bytes(b"user data " * 100)
         (folder / f"{BLOCK}-{i}").write_bytes(b"user data " * 100)
     (folder / "meta.json").write_text("{}")
     return folder
@@ -46,26 +48,35 @@ def _fill(cache_dir: Path, n_keys: int = 3, n_blocks: int = 4) -> BlockCache:
     return cache
 
 
+def _own_bytes(root: Path) -> int:
+    """Bytes of the run files napstream wrote under ``root`` (regular files named as runs)."""
+    return sum(p.stat().st_size for p in root.glob("*/*/*")
+               if p.is_file() and not p.is_symlink() and not p.parent.is_symlink() and not p.parent.parent.is_symlink()
+               and re.fullmatch(r"\d+-\d+-\d+-\d+", p.name))
+
+
 def test_eviction_never_follows_links_out_of_the_cache(tmp_path):
     outside = _outside(tmp_path)
     before = {p.name: p.read_bytes() for p in outside.iterdir()}
     cache = _fill(tmp_path / "cache")
-    root = cache.directory / "v1"
+    root = cache.directory / "v2"
+    written = _own_bytes(root)
+    assert written >= 3 * 4 * BLOCK
     key_folder = next(p for p in root.glob("*/*") if p.parent.name != "seen")
     # a linked key folder, a linked two-hex folder, a linked block file, all pointing outside
     (root / "ab").mkdir(exist_ok=True)
     os.symlink(outside, root / "ab" / ("ab" + "0" * 62))
     os.symlink(outside, root / "cd")
-    os.symlink(outside / f"{BLOCK}-0", key_folder / f"{BLOCK}-99")
+    os.symlink(outside / f"{BLOCK}-0-1-1000", key_folder / f"{BLOCK}-99-1-1000")
     foreign = key_folder / "notes.txt"  # a regular file napstream did not write
     foreign.write_text("mine")
     freed = cache.evict(target=0)
-    assert freed == 3 * 4 * (BLOCK + 4)  # exactly the blocks napstream wrote
+    assert freed == written  # exactly the run files napstream wrote
     assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
-    assert foreign.read_text() == "mine" and (key_folder / f"{BLOCK}-99").is_symlink()
+    assert foreign.read_text() == "mine" and (key_folder / f"{BLOCK}-99-1-1000").is_symlink()
     # the size bookkeeping never counted what the links point to
     _fill(tmp_path / "cache", n_keys=1)
-    assert nap.cache_info(cache.directory)["size"] == 4 * (BLOCK + 4)
+    assert nap.cache_info(cache.directory)["size"] == _own_bytes(root) >= 4 * BLOCK
     nap.clear_cache(cache.directory)
     assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
     assert foreign.read_text() == "mine"
@@ -75,8 +86,8 @@ def test_eviction_during_a_remote_job_spares_a_linked_folder(server, rel_session
     outside = _outside(tmp_path)
     before = {p.name: p.read_bytes() for p in outside.iterdir()}
     cache = tmp_path / "cache"
-    (cache / "v1" / "ef").mkdir(parents=True)
-    os.symlink(outside, cache / "v1" / "ef" / ("ef" * 32))
+    (cache / "v2" / "ef").mkdir(parents=True)
+    os.symlink(outside, cache / "v2" / "ef" / ("ef" * 32))
     with nap.config.override(cache_size=8 * BLOCK, retries=2, timeout=5.0):
         with nap.NWBFile(server.url_for(rel_session.name), cache_dir=cache, block_size=BLOCK) as nwb:
             got = OPERATIONS["spikes"](nwb)

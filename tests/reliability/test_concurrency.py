@@ -61,9 +61,11 @@ def test_spawned_processes_share_one_cache(server, rel_session, reference, tmp_p
     assert nap.cache_info(cache)["files"] == 1
 
 
-def _block_files(cache: Path) -> list[Path]:
-    root = cache / "v1"
-    return [p for p in root.glob("*/*/*") if p.name != "meta.json" and not p.name.startswith(".tmp-")] if root.exists() else []
+def _blocks_on_disk(cache: Path) -> int:
+    """Blocks in the run files of ``cache`` (named ``<block_size>-<first>-<count>-<bytes>``)."""
+    root = cache / "v2"
+    runs = [p for p in root.glob("*/*/*") if p.name != "meta.json" and not p.name.startswith(".tmp-")] if root.exists() else []
+    return sum(int(p.name.split("-")[2]) for p in runs if p.parent.parent.name != "seen")
 
 
 @pytest.mark.slow
@@ -77,10 +79,10 @@ def test_sigkill_while_writing_leaves_nothing_trusted(rel_session, reference, tm
         child.start()
         try:
             deadline = time.monotonic() + 60
-            while len(_block_files(cache)) < 30 and time.monotonic() < deadline and child.is_alive():
+            while _blocks_on_disk(cache) < 30 and time.monotonic() < deadline and child.is_alive():
                 time.sleep(0.02)
             assert child.is_alive(), "the child finished before it could be killed; slow the server down"
-            assert len(_block_files(cache)) >= 30, "the child wrote too few blocks before the deadline"
+            assert _blocks_on_disk(cache) >= 30, "the child wrote too few blocks before the deadline"
             os.kill(child.pid, signal.SIGKILL)
         finally:
             child.join(10)

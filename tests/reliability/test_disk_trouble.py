@@ -69,36 +69,22 @@ def test_read_only_cache_dir(server, rel_session, reference, tmp_path):
         assert verify_cache(cache, rel_session) == 0
 
 
-class _FullDisk:
-    """A file whose writes store half the bytes and then fail with ENOSPC."""
-
-    def __init__(self, fh: Any) -> None:
-        self.fh = fh
-
-    def write(self, data: bytes) -> int:
-        self.fh.write(data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def __enter__(self) -> "_FullDisk":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.fh.close()
-
-
 @pytest.mark.parametrize("fail_after", [0, 12], ids=["full_from_start", "fills_up_mid_stream"])
 def test_disk_full(server, rel_session, reference, tmp_path, monkeypatch, fail_after):
-    real_open = open
+    real_write = cache_module._write_parts
     writes = {"n": 0}
 
-    def fake_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        fh = real_open(path, mode, *args, **kwargs)
-        if "w" not in mode:
-            return fh
+    def full_disk(fd: int, parts: Any) -> None:
+        """Each file the cache writes (a run, meta.json, a seen key): past ``fail_after`` of them,
+        half its bytes are stored and then the disk is full."""
         writes["n"] += 1
-        return _FullDisk(fh) if writes["n"] > fail_after else fh
+        if writes["n"] <= fail_after:
+            return real_write(fd, parts)
+        data = b"".join(bytes(p) for p in parts)
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cache_module, "open", fake_open, raising=False)
+    monkeypatch.setattr(cache_module, "_write_parts", full_disk)
     cache = tmp_path / "cache"
     results, caught = _read_all(server.url_for(rel_session.name), cache)
     monkeypatch.undo()
@@ -106,6 +92,6 @@ def test_disk_full(server, rel_session, reference, tmp_path, monkeypatch, fail_a
     assert len(caught) == 1, [str(w.message) for w in caught]
     assert "No space left" in str(caught[0].message)
     assert writes["n"] == fail_after + 1, "the cache kept writing after the disk was full"
-    # the half-written block never became a trusted block, and no temporary file is left behind
-    trusted = verify_cache(cache, rel_session)
+    # the half-written run never became a trusted file, and no temporary file is left behind
+    trusted = verify_cache(cache, rel_session, files=True)
     assert trusted <= max(fail_after - 1, 0)

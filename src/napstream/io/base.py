@@ -381,13 +381,19 @@ class BlockedSource(BaseSource):
             bodies = [body + t if t else body for body, t in zip(bodies, tails)]
             self.stats.add(bytes_from_cache=sum(len(t) for t in tails))
             self._fragment = None
-        for run, rng, body in zip(runs, ranges, bodies):
-            for i in run:
-                lo = block_bounds(i, self.block_size, self.size)
-                block = body[lo.start - rng.start: lo.end - rng.start]
-                self._store(i, block)
-                if keep is not None:
-                    keep[i] = block
+        with self._storing():
+            for run, rng, body in zip(runs, ranges, bodies):
+                for i in run:
+                    lo = block_bounds(i, self.block_size, self.size)
+                    block = body[lo.start - rng.start: lo.end - rng.start]
+                    self._store(i, block)
+                    if keep is not None:
+                        keep[i] = block
+
+    def _storing(self) -> Any:
+        """Context in which the blocks :meth:`_store` gets go to the disk cache a run per file."""
+        disk = self._disk
+        return disk.batch() if disk is not None else contextlib.nullcontext()
 
     def _store(self, index: int, block: bytes) -> None:
         """Keep a complete block in the memory LRU and the persistent cache."""

@@ -3,19 +3,29 @@
 Layout under the cache folder (``cache_dir=``, ``config.cache_dir`` / ``NAPSTREAM_CACHE_DIR``, or
 the platform's user cache folder)::
 
-    v1/<key[:2]>/<key>/meta.json          url (no query string), size, version of the remote file
-    v1/<key[:2]>/<key>/<block_size>-<i>   block i: its bytes + a CRC32 trailer
-    v1/seen/<sha256 of the URL>/key       this URL was opened before: the key it had then
+    v2/<key[:2]>/<key>/meta.json                        url (no query string), size, version
+    v2/<key[:2]>/<key>/<block_size>-<first>-<n>-<bytes>  a run of n contiguous blocks (see below)
+    v2/seen/<sha256 of the URL>/key                     this URL was opened before: its key then
 
 ``key`` is a SHA-256 of (URL without query string, size, ETag or Last-Modified): a remote file
 whose size or validator changed gets a new key. A server whose validators do not change with the
 content cannot be caught that way: see :class:`~napstream.io.http.HTTPSource` for the content checks
 that cover it, and the user guide for exactly what is guaranteed. No file name contains URL parts.
-Blocks are written to a temporary file and moved into place with :func:`os.replace`, so a killed
-process never leaves a partial block; length and checksum are verified on every read. Past
-``config.cache_size`` the least recently used blocks are evicted (a hit refreshes the block's
-mtime, so the order is shared by all processes). A cache that cannot be written (read-only
-folder, full disk) warns once and the source carries on without it.
+
+The blocks fetched together (one request's run) are stored in one *run file*: a header with each
+block's CRC32, then the blocks (:mod:`napstream.io.cache_files`). One file per run instead of one
+per block: creating a file is the dominant cost of the cache (0.1-0.9 ms of CPU on a VM). Run files
+are written to a temporary file and moved into place with :func:`os.replace`, so a killed process
+never leaves a partial run; the size, the header and the block's checksum are verified on every
+read, and a damaged file serves nothing. A process finds a block's run file through its index of
+the key's folder (:class:`~napstream.io.cache_files.RunIndex`), refreshed by one ``scandir`` on a
+miss (at most every :attr:`BlockCache.rescan_seconds`), so blocks another process stored become
+visible within that delay. Past ``config.cache_size`` the least recently used run files are evicted
+(a hit refreshes the file's mtime, at most once per :attr:`BlockCache.touch_seconds`, so the order
+is shared by all processes). A cache that cannot be written (read-only folder, full disk) warns
+once and the source carries on without it. The older layout (``v1``: a file per block) is not
+read any more; its files still count in the size, are evicted first (never refreshed) and are
+deleted by :func:`clear_cache`.
 
 The folder may be shared and is not trusted: the cache never follows a symbolic link inside it,
 reads only regular files (a FIFO or device at a cache path is a miss, never a blocking read),
@@ -28,24 +38,22 @@ Examples
 >>> from napstream.io.cache import BlockCache, cache_info
 >>> cache = BlockCache(tempfile.mkdtemp())
 >>> key = cache.register("https://example.org/f.nwb?sig=1", size=10, version='"etag1"')
->>> cache.put(key, 4, 0, b"abcd")
->>> cache.get(key, 4, 0, expected_length=4)
-b'abcd'
->>> cache_info(cache.directory)["files"]
-1
+>>> cache.put_run(key, 4, 0, [b"abcd", b"efgh"])
+>>> cache.get(key, 4, 1, expected_length=4)
+b'efgh'
+>>> cache.flush(); cache_info(cache.directory)["entries"][0]["blocks"]
+2
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
 import queue
 import random
-import re
-import stat
-import struct
 import threading
 import time
 import uuid
@@ -54,72 +62,23 @@ import weakref
 import zlib
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 from ..config import config
 from ..errors import InvalidInputError, InvalidTypeError
+from . import cache_files as cf
+from .cache_files import HEX2 as _HEX2, HEX64 as _HEX64, NOFOLLOW as _NOFOLLOW
+from .cache_files import is_regular as _is_regular, own_entries as _own_entries, read_regular as _read_regular
+from .cache_files import scandir as _scandir
 from .retry import safe_url
 
 __all__ = ["BlockCache", "MemoryLRU", "get_cache", "default_cache_dir", "cache_info", "clear_cache"]
 
-_LAYOUT = "v1"
-_SEEN = "seen"
-_TRAILER = struct.Struct("<I")
-_TMP_PREFIX = ".tmp-"
+_LAYOUT = cf.LAYOUT
+_LAYOUTS = (cf.LAYOUT, *cf.OLD_LAYOUTS)
+_SEEN = cf.SEEN
+_TMP_PREFIX = cf.TMP_PREFIX
 _STALE_TMP_SECONDS = 3600.0
-_HEX2 = re.compile(r"[0-9a-f]{2}\Z")
-_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-_BLOCK_NAME = re.compile(r"(\d+)-(\d+)\Z")
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-
-
-def _scandir(path: str | Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as it:
-            return list(it)
-    except OSError:
-        return []
-
-
-def _read_regular(path: str | Path) -> bytes | None:
-    """The bytes of ``path`` if it is a regular file (never a link, FIFO or device), else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _is_regular(path: str | Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _own_entries(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
-    """(key, entry) of every entry of the key folders ``root/<xx>/<key>/``, links never followed."""
-    out = []
-    for top in _scandir(root):
-        if not _HEX2.match(top.name) or not top.is_dir(follow_symlinks=False):
-            continue
-        for folder in _scandir(top.path):
-            if _HEX64.match(folder.name) and folder.is_dir(follow_symlinks=False):
-                out.extend((folder.name, entry) for entry in _scandir(folder.path))
-    return out
 
 
 def default_cache_dir() -> Path:
@@ -157,23 +116,36 @@ class BlockCache:
         Size cap in bytes (default ``config.cache_size``); LRU eviction past it.
     """
 
+    #: at most this many blocks per run file (a longer run is split; eviction frees whole files)
+    max_run_blocks = 32
+    #: seconds between two scans of a key's folder for blocks other processes stored (on misses)
+    rescan_seconds = 0.25
+    #: a hit refreshes its run file's mtime (the LRU order) at most once per this many seconds
+    touch_seconds = 1.0
+
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None, max_size: int | str | None = None) -> None:
         self.directory = _as_dir(cache_dir)
         self._max_size = None if max_size is None else config._validate("cache_size", max_size)
         self._root = self.directory / _LAYOUT
         self._lock = threading.Lock()
         self._disk_lock = threading.Lock()
+        self._index_lock = threading.Lock()
         self._size: int | None = None  # bytes on disk, scanned lazily
         self._warned = False
         self._meta: dict[str, bytes] = {}
-        self._pending: dict[Path, bytes] = {}  # blocks queued for the writer thread
-        self._folders: dict[str, Path] = {}  # key -> its folder (paths are built for every block)
+        #: blocks queued for the writer thread, by (key, block_size, index)
+        self._pending: dict[tuple[str, int, int], bytes] = {}
+        self._folders: dict[str, Path] = {}  # key -> its folder
+        self._indexes: dict[str, cf.RunIndex] = {}  # key -> which run file holds which block
+        self._touched: dict[str, float] = {}  # run file -> time.monotonic() of its last mtime refresh
         #: folder -> when it was last found a real folder (made, not a link): writes into it within
-        #: :attr:`recheck_seconds` skip the checks (a few system calls per block otherwise)
+        #: :attr:`recheck_seconds` skip the checks (a few system calls per file otherwise)
         self._checked: dict[Path, float] = {}
         self.recheck_seconds = 1.0
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._local = threading.local()  # .batch: the puts of this thread's open batch()
         self._writer: threading.Thread | None = None
+        #: blocks waiting for the writer; past that a caller writes its run itself
         self.max_pending = 32
         #: seconds without work after which the writer thread ends (a new one starts when needed)
         self.idle_seconds = 1.0
@@ -206,8 +178,27 @@ class BlockCache:
             folder = self._folders[key] = self._root / key[:2] / key
         return folder
 
-    def _block_path(self, key: str, block_size: int, index: int) -> Path:
-        return self._folder(key) / f"{int(block_size)}-{int(index)}"
+    def _index(self, key: str) -> cf.RunIndex:
+        index = self._indexes.get(key)
+        if index is None:
+            with self._index_lock:
+                index = self._indexes.get(key)
+                if index is None:
+                    if len(self._indexes) > 1024:
+                        self._indexes.clear()
+                    index = self._indexes[key] = cf.RunIndex(str(self._folder(key)))
+        return index
+
+    def _find(self, key: str, block_size: int, index: int, rescan: bool = True) -> tuple[cf.RunIndex, Any]:
+        """(the key's index, (name, run) of a file holding the block or None); scans on a miss."""
+        idx = self._index(key)
+        hit = idx.find(block_size, index)
+        if hit is None and rescan and time.monotonic() - idx.scanned >= self.rescan_seconds:
+            with self._index_lock:
+                if time.monotonic() - idx.scanned >= self.rescan_seconds:
+                    idx.rescan()
+            hit = idx.find(block_size, index)
+        return idx, hit
 
     def _disable(self, err: BaseException) -> None:
         self.enabled = False
@@ -227,7 +218,7 @@ class BlockCache:
         record = {"url": safe_url(url), "size": int(size), "version": version, "created": time.time()}
         self._meta[key] = json.dumps(record).encode()
         self._write_meta(key)
-        self._write_atomic(self._seen_path(url) / "key", key.encode())
+        self._write_atomic(self._seen_path(url) / "key", [key.encode()])
         return key
 
     def _seen_path(self, url: str) -> Path:
@@ -256,18 +247,20 @@ class BlockCache:
         return text if _HEX64.match(text) else None
 
     def blocks_of(self, key: str) -> list[tuple[int, int, int]]:
-        """``(block_size, index, length)`` of the intact-looking block files of ``key`` on disk."""
+        """``(block_size, index, length)`` of the blocks of ``key`` in intact-looking run files on disk."""
+        idx = self._index(key)
+        with self._index_lock:
+            idx.rescan()
+            runs = list(idx.runs.values())
+        seen: set[tuple[int, int]] = set()
         out = []
-        for entry in _scandir(self._folder(key)):
-            match = _BLOCK_NAME.match(entry.name)
-            if match and entry.is_file(follow_symlinks=False):
-                try:
-                    length = entry.stat(follow_symlinks=False).st_size - _TRAILER.size
-                except OSError:
-                    continue
-                if length > 0:
-                    out.append((int(match.group(1)), int(match.group(2)), length))
-        return out
+        for run in runs:
+            bs, first, count, _ = run
+            for k in range(count):
+                if (bs, first + k) not in seen:
+                    seen.add((bs, first + k))
+                    out.append((bs, first + k, cf.block_length(run, k)))
+        return sorted(out)
 
     def sample(self, key: str, n: int, width: int = 32) -> list[tuple[int, bytes]]:
         """Up to ``n`` random ``(file offset, bytes)`` pieces of ``key``'s cached blocks (for a content check).
@@ -291,8 +284,10 @@ class BlockCache:
         """Forget every cached block of ``key`` (the remote file changed under the same validators)."""
         self.flush()
         for entry in _scandir(self._folder(key)):
-            if _BLOCK_NAME.match(entry.name):
+            if cf.parse_run(entry.name) is not None:
                 self._discard(Path(entry.path))
+        with self._index_lock:
+            self._index(key).clear()
         with self._lock:
             self._size = None
 
@@ -302,7 +297,7 @@ class BlockCache:
             return
         meta = folder / "meta.json"
         if key in self._meta and not meta.exists():
-            self._write_atomic(meta, self._meta[key])
+            self._write_atomic(meta, [self._meta[key]])
 
     def _recently_checked(self, folder: Path) -> bool:
         at = self._checked.get(folder)
@@ -312,55 +307,121 @@ class BlockCache:
         """The block's bytes if cached intact (exact length and checksum), else None."""
         if not self.enabled:
             return None
-        path = self._block_path(key, block_size, index)
-        data = self._pending.get(path)
+        data = self._pending.get((key, block_size, index))
         if data is not None and len(data) == expected_length:
             return data
-        raw = _read_regular(path)  # a link, FIFO or device planted there is a miss
-        if raw is None:
-            return None
-        data, trailer = raw[:-_TRAILER.size], raw[-_TRAILER.size:]
-        if len(raw) != expected_length + _TRAILER.size or _TRAILER.unpack(trailer)[0] != zlib.crc32(data):
-            self._discard(path)
-            return None
-        if not touch:
-            return data
+        for _ in range(3):  # a damaged or vanished file is dropped; another may hold the block
+            idx, hit = self._find(key, block_size, index)
+            if hit is None:
+                return None
+            name, run = hit
+            k = index - run[1]
+            if cf.block_length(run, k) != expected_length:
+                return None
+            path = f"{idx.folder}{os.sep}{name}"
+            data, trouble, header = cf.read_block(path, run, k, idx.headers.get(name))
+            if data is not None:
+                if header is not None and name not in idx.headers:
+                    idx.headers[name] = header
+                if touch:
+                    self._touch(path)
+                return data
+            if trouble == cf.DAMAGED:
+                self._discard(Path(path))
+            with self._index_lock:
+                idx.drop(name)
+        return None
+
+    def _touch(self, path: str) -> None:
+        """Refresh a run file's mtime: the LRU order, shared by every process using this folder."""
+        now = time.monotonic()
+        last = self._touched.get(path)
+        if last is not None and now - last < self.touch_seconds:
+            return
+        if len(self._touched) > 65536:
+            self._touched.clear()
+        self._touched[path] = now
         try:
-            os.utime(path, follow_symlinks=False)  # LRU order, shared by every process using this folder
+            os.utime(path, follow_symlinks=False)
         except OSError:
             pass
-        return data
 
     def has(self, key: str, block_size: int, index: int, expected_length: int) -> bool:
-        """True when the block file exists with the right length (checksum is checked on read)."""
-        if not self.enabled:
-            return False
-        path = self._block_path(key, block_size, index)
-        data = self._pending.get(path)
-        if data is not None and len(data) == expected_length:
-            return True
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return False
-        return stat.S_ISREG(st.st_mode) and st.st_size == expected_length + _TRAILER.size
+        """True when the block is in a run file with the right length (the file is checked on read).
 
-    def put(self, key: str, block_size: int, index: int, data: bytes) -> None:
-        """Store one block atomically (a no-op once the cache is disabled).
-
-        The block is written by a background thread, off the reader's critical path (at most
-        ``max_pending`` blocks wait; past that the caller writes itself). Until it lands on disk
-        :meth:`get` and :meth:`has` serve it from memory; :meth:`flush` waits for the writes.
+        Answered from this process's index of the folder: no system call unless it scans the folder.
         """
         if not self.enabled:
-            return
-        path = self._block_path(key, block_size, index)
-        if len(self._pending) >= self.max_pending:  # the disk is slower than the network: write here,
-            nbytes = self._write_block(key, path, data)  # leave the size bookkeeping to the writer
-            self._jobs.put(nbytes)
+            return False
+        data = self._pending.get((key, block_size, index))
+        if data is not None and len(data) == expected_length:
+            return True
+        _, hit = self._find(key, block_size, index)
+        return hit is not None and cf.block_length(hit[1], index - hit[1][1]) == expected_length
+
+    def put(self, key: str, block_size: int, index: int, data: bytes) -> None:
+        """Store one block (a run of one: see :meth:`put_run`; inside :meth:`batch`, a part of a run)."""
+        held = getattr(self._local, "batch", None)
+        if held is not None:
+            held.append((key, block_size, index, data))
         else:
-            self._pending[path] = data  # dict and SimpleQueue operations: no Python-level lock taken
-            self._jobs.put((key, path, data))
+            self.put_run(key, block_size, index, [data])
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Blocks this thread :meth:`put` inside the ``with`` are stored on leaving it, each
+        contiguous run of them as one file (:meth:`put_run`): one file per request, not per block.
+
+        >>> import tempfile
+        >>> cache = BlockCache(tempfile.mkdtemp())
+        >>> with cache.batch():
+        ...     for i in (3, 4, 5, 9):
+        ...         cache.put("0" * 64, 2, i, b"ab")
+        >>> cache.flush(); sorted(cache._index("0" * 64).runs)
+        ['2-3-3-6', '2-9-1-2']
+        """
+        local = self._local
+        if getattr(local, "batch", None) is not None:  # nested: the outer batch stores
+            yield
+            return
+        local.batch = held = []
+        try:
+            yield
+        finally:
+            local.batch = None
+            run: list[bytes] = []
+            for n, (key, bs, i, data) in enumerate(held):
+                run.append(data)
+                nxt = held[n + 1] if n + 1 < len(held) else None
+                if nxt is None or nxt[:2] != (key, bs) or nxt[2] != i + 1 or len(data) != bs:
+                    self.put_run(key, bs, i - len(run) + 1, run)
+                    run = []
+
+    def put_run(self, key: str, block_size: int, first: int, blocks: Sequence[bytes]) -> None:
+        """Store blocks ``first, first + 1, ...`` of ``key`` atomically, in one file (a no-op once disabled).
+
+        Every block but the last must be ``block_size`` long. The run is written by a background
+        thread, off the reader's critical path (at most ``max_pending`` blocks wait; past that the
+        caller writes itself). Until it lands on disk :meth:`get` and :meth:`has` serve it from
+        memory; :meth:`flush` waits for the writes.
+
+        >>> import tempfile
+        >>> cache = BlockCache(tempfile.mkdtemp())
+        >>> cache.put_run("0" * 64, 4, 10, [b"abcd", b"ef"]); cache.flush()
+        >>> cache.blocks_of("0" * 64)
+        [(4, 10, 4), (4, 11, 2)]
+        """
+        if not self.enabled or not blocks:
+            return
+        blocks = list(blocks)
+        if len(self._pending) >= self.max_pending:  # the disk is slower than the network: write here
+            if self._write_run(key, block_size, first, blocks):
+                self._over_cap()
+        else:
+            pending = self._pending  # dict and SimpleQueue operations: no Python-level lock taken
+            for k, data in enumerate(blocks):
+                pending[(key, block_size, first + k)] = data
+            self._jobs.put((key, block_size, first, blocks))
         writer = self._writer
         if writer is None or not writer.is_alive():
             self._start_writer()
@@ -385,8 +446,8 @@ class BlockCache:
                 self._writer.start()
                 _FLUSH_AT_EXIT.add(self)
 
-    #: niceness added to the writer thread (Linux: threads are scheduled apart): the block writes
-    #: (a file created per block) yield the cores to the decoding and analysis of the same job
+    #: niceness added to the writer thread (Linux: threads are scheduled apart): the file writes
+    #: yield the cores to the decoding and analysis of the same job
     writer_niceness = 5
 
     def _write_loop(self) -> None:
@@ -406,45 +467,102 @@ class BlockCache:
                             self._writer = None
                         return
                 continue
-            self._run_job(job)
+            self._run_jobs([job, *self._take(255)])
+
+    def _take(self, n: int) -> list[Any]:
+        """Up to ``n`` queued jobs, without waiting."""
+        jobs = []
+        while len(jobs) < n:
+            try:
+                jobs.append(self._jobs.get_nowait())
+            except queue.Empty:
+                break
+        return jobs
 
     def _drain(self) -> None:
         """Run the queued jobs in this thread (no writer thread running)."""
         while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
+            jobs = self._take(256)
+            if not jobs:
                 return
-            self._run_job(job)
+            self._run_jobs(jobs)
 
-    def _run_job(self, job: Any) -> None:
-        """A block to write, bytes written by a reader (bookkeeping only), or a flush marker."""
-        if isinstance(job, threading.Event):
-            job.set()
-        elif isinstance(job, int):
-            if job:
-                self._grew(job)
-        else:
-            nbytes = self._write_block(*job)
-            if nbytes:
-                self._grew(nbytes)
+    def _run_jobs(self, jobs: list[Any]) -> None:
+        """Runs to write (contiguous ones queued together share a file) and flush markers (set
+        once everything queued before them is written)."""
+        runs: list[tuple[str, int, int, list[bytes]]] = []
+        for job in jobs:
+            if isinstance(job, threading.Event):
+                self._write_runs(runs)
+                runs = []
+                job.set()
+            else:
+                runs.append(job)
+        self._write_runs(runs)
 
-    def _write_block(self, key: str, path: Path, data: bytes) -> int:
-        """Write one block file atomically; returns the bytes written (0 if not written)."""
+    def _write_runs(self, runs: list[tuple[str, int, int, list[bytes]]]) -> None:
+        """Write queued runs, joining contiguous ones of one file; evicts past the cap."""
+        written = 0
+        merged: list[tuple[str, int, int, list[bytes]]] = []
+        for key, bs, first, blocks in sorted(runs, key=lambda r: (r[0], r[1], r[2])):
+            last = merged[-1] if merged else None
+            if (last is not None and last[:2] == (key, bs) and last[2] + len(last[3]) == first
+                    and len(last[3][-1]) == bs):
+                last[3].extend(blocks)
+            else:
+                merged.append((key, bs, first, list(blocks)))
+        for key, bs, first, blocks in merged:
+            written += self._write_run(key, bs, first, blocks)
+        if written:
+            self._over_cap()
+
+    def _run_length(self, block_size: int) -> int:
+        """Blocks per run file: :attr:`max_run_blocks`, fewer when the cap is small (eviction frees files)."""
+        return max(1, min(self.max_run_blocks, self.max_size // 16 // max(block_size, 1)))
+
+    def _write_run(self, key: str, block_size: int, first: int, blocks: list[bytes]) -> int:
+        """Write a run in run files of at most :meth:`_run_length` blocks; returns the bytes written."""
+        written = 0
         try:
             if not self.enabled:
                 return 0
             self._write_meta(key)
-            payload = bytes(data) + _TRAILER.pack(zlib.crc32(data))
-            return len(payload) if self._write_atomic(path, payload) else 0
+            longest = self._run_length(block_size)
+            start = 0
+            while start < len(blocks):
+                end = start + 1  # a run file holds full blocks, only its last may be short
+                while end < len(blocks) and end - start < longest and len(blocks[end - 1]) == block_size:
+                    end += 1
+                nbytes = self._write_file(key, block_size, first + start, blocks[start:end])
+                if not nbytes:
+                    break
+                written += nbytes
+                start = end
+            return written
         finally:
-            if self._pending.get(path) is data:
-                self._pending.pop(path, None)
+            pending = self._pending
+            for k, data in enumerate(blocks):
+                at = (key, block_size, first + k)
+                if pending.get(at) is data:
+                    pending.pop(at, None)
 
-    def _grew(self, nbytes: int) -> None:
-        with self._lock:
-            if self._size is not None:
-                self._size += nbytes
+    def _write_file(self, key: str, block_size: int, first: int, blocks: list[bytes]) -> int:
+        """One run file, atomically; recorded in the index. Returns its bytes (0 if not written)."""
+        nbytes = sum(len(b) for b in blocks)
+        if not blocks or len(blocks[-1]) == 0 or len(blocks[-1]) > block_size:
+            return 0
+        header = cf.run_header(block_size, first, [zlib.crc32(b) for b in blocks])
+        name = cf.run_name(block_size, first, len(blocks), nbytes)
+        if not self._write_atomic(self._folder(key) / name, [header, *blocks], counted=True):
+            return 0
+        run = (int(block_size), int(first), len(blocks), nbytes)
+        idx = self._index(key)
+        with self._index_lock:
+            idx.add(name, run, header)
+        return len(header) + nbytes
+
+    def _over_cap(self) -> None:
+        """Evict when the files on disk exceed the cap."""
         if self._current_size() > self.max_size:
             self.evict()
 
@@ -457,13 +575,15 @@ class BlockCache:
                 return False
             folder = folder.parent
 
-    def _write_atomic(self, path: Path, payload: bytes, disable: bool = True) -> bool:
+    def _write_atomic(self, path: Path, parts: Sequence[bytes], disable: bool = True, counted: bool = False) -> bool:
+        """Write ``path`` atomically (a temporary file moved into place); ``counted``: a block file,
+        whose bytes the size bookkeeping adds as it appears (a size scan then sees it or not)."""
         # one write at a time (the writer thread and readers past max_pending both write): once a
         # write fails and disables the cache, no other write has started behind its back
         with self._disk_lock:
-            return self._write_atomic_locked(path, payload, disable)
+            return self._write_atomic_locked(path, parts, disable, counted)
 
-    def _write_atomic_locked(self, path: Path, payload: bytes, disable: bool) -> bool:
+    def _write_atomic_locked(self, path: Path, parts: Sequence[bytes], disable: bool, counted: bool) -> bool:
         if not self.enabled:
             return False
         folder = path.parent
@@ -485,9 +605,17 @@ class BlockCache:
                     if attempt:
                         raise
                     continue
-                with open(fd, "wb") as fh:
-                    fh.write(payload)
-                os.replace(tmp, path)
+                try:
+                    _write_parts(fd, parts)
+                finally:
+                    os.close(fd)
+                if not counted:
+                    os.replace(tmp, path)
+                    return True
+                with self._lock:
+                    os.replace(tmp, path)
+                    if self._size is not None:
+                        self._size += sum(len(p) for p in parts)
                 return True
             return False
         except OSError as err:
@@ -506,26 +634,26 @@ class BlockCache:
                 pass
 
     def _scan(self) -> list[tuple[float, int, Path]]:
-        """(mtime, bytes, path) of every block file; removes stale temporary files.
+        """(mtime, bytes, path) of every block file of every layout; removes stale temporary files.
 
         Only regular files named as napstream names them, in folders named as napstream names
         them, are considered; symbolic links are never followed.
         """
         out = []
         now = time.time()
-        for _, entry in _own_entries(self._root):
-            own_tmp = entry.name.startswith(_TMP_PREFIX)
-            if not (own_tmp or _BLOCK_NAME.match(entry.name)) or not entry.is_file(follow_symlinks=False):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if own_tmp:
-                if now - st.st_mtime > _STALE_TMP_SECONDS:
-                    self._discard(Path(entry.path))
-            else:
-                out.append((st.st_mtime, st.st_size, Path(entry.path)))
+        for layout in _LAYOUTS:
+            for _, entry in _own_entries(self.directory / layout):
+                if not cf.is_own_file(layout, entry.name) or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if entry.name.startswith(_TMP_PREFIX):
+                    if now - st.st_mtime > _STALE_TMP_SECONDS:
+                        self._discard(Path(entry.path))
+                else:
+                    out.append((st.st_mtime, st.st_size, Path(entry.path)))
         return out
 
     def _current_size(self) -> int:
@@ -535,22 +663,43 @@ class BlockCache:
             return self._size
 
     def evict(self, target: int | None = None) -> int:
-        """Delete least recently used blocks until the cache holds at most ``target`` bytes.
+        """Delete least recently used run files until the cache holds at most ``target`` bytes.
 
         ``target`` defaults to 90% of :attr:`max_size`. Returns the bytes freed.
         """
         target = int(self.max_size * 0.9) if target is None else int(target)
+        gone = []
         with self._lock:
-            blocks = sorted(self._scan(), key=lambda b: b[0])
-            total = sum(s for _, s, _ in blocks)
+            files = sorted(self._scan(), key=lambda b: b[0])
+            total = sum(s for _, s, _ in files)
             freed = 0
-            for _, nbytes, path in blocks:
+            for _, nbytes, path in files:
                 if total - freed <= target:
                     break
                 self._discard(path)
+                gone.append(path)
                 freed += nbytes
             self._size = total - freed
+        with self._index_lock:
+            for path in gone:
+                idx = self._indexes.get(path.parent.name)
+                if idx is not None:
+                    idx.drop(path.name)
         return freed
+
+    def _forget_all(self) -> None:
+        """Drop what this process knows of the folder (cleared behind its back)."""
+        with self._lock:
+            self._size = None
+        self._checked.clear()  # its folders are gone: check (and make) them again
+        with self._index_lock:
+            for idx in self._indexes.values():
+                idx.clear()
+        self._touched.clear()
+
+
+def _write_parts(fd: int, parts: Sequence[bytes]) -> None:
+    cf.write_parts(fd, parts)
 
 
 class MemoryLRU:
@@ -629,10 +778,14 @@ def _flush_all() -> None:
             pass
 
 
-def _flush_folder(directory: Path) -> None:
+def _caches_of(directory: Path) -> list[BlockCache]:
     with _CACHES_LOCK:
         caches = [c for (folder, _), c in _CACHES.items() if folder == str(directory)]
-    for cache in caches + [c for c in list(_FLUSH_AT_EXIT) if c.directory == directory and c not in caches]:
+    return caches + [c for c in list(_FLUSH_AT_EXIT) if c.directory == directory and c not in caches]
+
+
+def _flush_folder(directory: Path) -> None:
+    for cache in _caches_of(directory):
         cache.flush()
 
 
@@ -659,7 +812,7 @@ def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any
     dict
         ``{"dir", "size", "max_size", "files", "entries"}``; each entry has ``url`` (no query
         string), ``size`` (remote size), ``version`` (ETag/Last-Modified), ``cached_bytes``,
-        ``blocks`` and ``key``.
+        ``blocks`` and ``key``. Files of the older cache layout count too.
 
     Examples
     --------
@@ -671,15 +824,16 @@ def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any
     directory = _as_dir(cache_dir)
     _flush_folder(directory)
     folders: dict[str, dict[str, Any]] = {}
-    for key, entry in _own_entries(directory / _LAYOUT):
-        item = folders.setdefault(key, {"key": key, "meta": None, "blocks": 0, "cached_bytes": 0})
-        if not entry.is_file(follow_symlinks=False):
-            continue
-        if entry.name == "meta.json":
-            item["meta"] = entry.path
-        elif _BLOCK_NAME.match(entry.name):
-            item["blocks"] += 1
-            item["cached_bytes"] += _file_size(entry)
+    for layout in _LAYOUTS:
+        for key, entry in _own_entries(directory / layout):
+            item = folders.setdefault(key, {"key": key, "meta": None, "blocks": 0, "cached_bytes": 0})
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if entry.name == "meta.json":
+                item["meta"] = item["meta"] or entry.path  # the current layout's first
+            elif not entry.name.startswith(_TMP_PREFIX) and cf.blocks_in(layout, entry.name):
+                item["blocks"] += cf.blocks_in(layout, entry.name)
+                item["cached_bytes"] += _file_size(entry)
     entries = []
     for key in sorted(folders):
         item = folders[key]
@@ -724,7 +878,7 @@ def _rmdir(path: str) -> None:
 def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> int:
     """Delete every cached block (only the regular files napstream wrote; links are never followed).
 
-    Returns the number of bytes freed.
+    Files of the older cache layout are deleted too. Returns the number of bytes freed.
 
     Examples
     --------
@@ -734,30 +888,28 @@ def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> int:
     """
     directory = _as_dir(cache_dir)
     freed = cache_info(directory)["size"]  # flushes the queued writes first
-    root = directory / _LAYOUT
-    own = re.compile(rf"meta\.json\Z|{_BLOCK_NAME.pattern}|{re.escape(_TMP_PREFIX)}[0-9a-f]+\Z")
-    for key, entry in _own_entries(root):
-        if own.match(entry.name):
-            BlockCache._discard(Path(entry.path))
-    for seen in _scandir(root / _SEEN):
-        if _HEX64.match(seen.name) and seen.is_dir(follow_symlinks=False):
-            BlockCache._discard(Path(seen.path) / "key")
-    for top in [*_scandir(root), *_scandir(root / _SEEN)]:  # empty folders of ours only
-        if (_HEX2.match(top.name) or top.name == _SEEN) and top.is_dir(follow_symlinks=False):
-            for sub in _scandir(top.path):
-                if _HEX64.match(sub.name) and sub.is_dir(follow_symlinks=False):
-                    _rmdir(sub.path)
-            _rmdir(top.path)
-        elif _HEX64.match(top.name) and top.is_dir(follow_symlinks=False):
-            _rmdir(top.path)
-    with _CACHES_LOCK:
-        for (folder, _), cache in _CACHES.items():
-            if folder == str(directory):
-                with cache._lock:
-                    cache._size = None
-                cache._checked.clear()  # its folders are gone: check (and make) them again
-                try:
-                    cache._root.mkdir(parents=True, exist_ok=True)
-                except OSError:
-                    pass
+    for layout in _LAYOUTS:
+        root = directory / layout
+        for key, entry in _own_entries(root):
+            if entry.name == "meta.json" or cf.is_own_file(layout, entry.name):
+                BlockCache._discard(Path(entry.path))
+        for seen in _scandir(root / _SEEN):
+            if _HEX64.match(seen.name) and seen.is_dir(follow_symlinks=False):
+                BlockCache._discard(Path(seen.path) / "key")
+        for top in [*_scandir(root), *_scandir(root / _SEEN)]:  # empty folders of ours only
+            if (_HEX2.match(top.name) or top.name == _SEEN) and top.is_dir(follow_symlinks=False):
+                for sub in _scandir(top.path):
+                    if _HEX64.match(sub.name) and sub.is_dir(follow_symlinks=False):
+                        _rmdir(sub.path)
+                _rmdir(top.path)
+            elif _HEX64.match(top.name) and top.is_dir(follow_symlinks=False):
+                _rmdir(top.path)
+        if layout != _LAYOUT:
+            _rmdir(str(root))
+    for cache in _caches_of(directory):
+        cache._forget_all()
+        try:
+            cache._root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass
     return freed

@@ -656,10 +656,11 @@ class ReadAhead:
                     first_byte = getattr(src, "_last_first_byte", None)
                     self.sizer.end(ticket, got, first_byte() if first_byte is not None and got else None)
                 src.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
-                for (first, last, rng), body in zip(pieces, bodies):
-                    for i in range(first, last + 1):
-                        b = block_bounds(i, src.block_size, src.size)
-                        src._store(i, body[b.start - rng.start: b.end - rng.start])
+                with src._storing():  # the run: one disk cache file
+                    for (first, last, rng), body in zip(pieces, bodies):
+                        for i in range(first, last + 1):
+                            b = block_bounds(i, src.block_size, src.size)
+                            src._store(i, body[b.start - rng.start: b.end - rng.start])
                 with self._cond:
                     self.sent += len(pieces)
                     self.blocks_fetched += len(mine)
