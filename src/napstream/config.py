@@ -3,7 +3,7 @@
 ``napstream.config`` is a single :class:`Config` object.  Settings can be changed globally
 (``nap.config.memory_budget = "512MB"``) or temporarily with :meth:`Config.override`.
 Environment variables give the defaults: ``NAPSTREAM_MEMORY_BUDGET``, ``NAPSTREAM_CACHE_DIR``,
-``NAPSTREAM_EXECUTOR``, ``NAPSTREAM_N_WORKERS``, ``NAPSTREAM_DANDI_API_URL``.
+``NAPSTREAM_EXECUTOR``, ``NAPSTREAM_N_WORKERS``, ``NAPSTREAM_DANDI_API_URL``, ``NAPSTREAM_MALLOC_ARENAS``.
 
 Examples
 --------
@@ -119,6 +119,13 @@ class Config:
         Seconds without progress before a remote request counts as failed.
     dandi_api_url : str
         Base URL of the DANDI REST API.
+    malloc_arenas : int or None
+        Most malloc arenas (glibc, Linux) napstream asks the C library for when it first reads a
+        remote file (default 2; environment ``NAPSTREAM_MALLOC_ARENAS``). glibc gives every thread
+        that allocates its own arena, up to 8 per core, and memory freed in one arena is kept for
+        that arena: the fetch threads of a remote job then hold 100-200 MB of freed bodies and
+        blocks beyond the memory budget. None or 0 leaves the C library's default. Set once per
+        process, before the fetch threads start; other C libraries are left alone.
     backend : str
         pynapple's compute backend setting, kept for compatibility: only "numba" (napstream's
         kernels are NumPy/numba; "jax" falls back to "numba" with pynapple's warning).
@@ -141,6 +148,7 @@ class Config:
     retries: int = 5
     timeout: float = 30.0
     dandi_api_url: str = field(default_factory=lambda: _env("NAPSTREAM_DANDI_API_URL", "https://api.dandiarchive.org/api"))
+    malloc_arenas: int | None = field(default_factory=lambda: int(_env("NAPSTREAM_MALLOC_ARENAS", 2)) or None)
     backend: str = "numba"
     suppress_conversion_warnings: bool = False
     suppress_time_index_sorting_warnings: bool = False
@@ -185,6 +193,10 @@ class Config:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
             return value
+        if name == "malloc_arenas":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidInputError(f"malloc_arenas must be None or a non-negative integer, got {value!r}")
+            return value or None
         if name == "retries":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"retries must be a non-negative integer, got {value!r}")

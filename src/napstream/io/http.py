@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
+import os
 import random
 import re
 import socket
@@ -74,6 +76,42 @@ __all__ = ["HTTPSource"]
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 _LIVE: "weakref.WeakSet[HTTPSource]" = weakref.WeakSet()
 _THREAD = threading.local()
+_ARENAS: list[int] = []  # the malloc arena limit napstream set in this process (at most once)
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def _glibc() -> bool:
+    try:
+        return str(os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError, AttributeError):  # not a GNU C library (macOS, Windows, musl)
+        return False
+
+
+def limit_malloc_arenas(n: int | None = None) -> bool:
+    """Ask glibc for at most ``n`` malloc arenas (default ``config.malloc_arenas``), once per process.
+
+    glibc gives each thread that allocates its own arena (up to 8 per core) and keeps memory freed
+    in an arena for that arena. The read-ahead's fetch threads allocate response bodies and blocks
+    that other threads free: with one arena per fetch thread, the freed memory of each stays
+    resident, 100-200 MB beyond a remote job's memory budget (benchmarks/LINK_RESULTS.md). A
+    limit set before the fetch threads start makes them share arenas, and reuse what was freed.
+    Returns True when a limit was set now. Does nothing on other C libraries, when ``n`` is None
+    or 0, or once a limit was set.
+
+    Examples
+    --------
+    >>> limit_malloc_arenas(0)
+    False
+    """
+    n = config.malloc_arenas if n is None else n
+    if not n or _ARENAS or not _glibc():
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this interpreter runs on
+    except (OSError, AttributeError):  # pragma: no cover - a glibc without mallopt
+        return False
+    _ARENAS.append(int(n))
+    return bool(mallopt(_M_ARENA_MAX, int(n)))
 
 
 class _Headers:
@@ -147,7 +185,8 @@ class HTTPSource(BlockedSource):
     headers : dict, optional
         Extra request headers.
     memory_bytes : int, optional
-        Byte limit of the in-memory block LRU (default ``max(64 MiB, 8 blocks)``).
+        Byte limit of the in-memory block LRU (default ``max(64 MiB, 8 blocks)``, or
+        ``max(memory_with_disk, 8 blocks)`` when a persistent cache keeps the blocks).
     cache_unvalidated : bool
         Reuse the persistent cache across opens even when the server sends neither ETag nor
         Last-Modified (default False: such a file is cached in memory for one open only). Only a
@@ -167,6 +206,10 @@ class HTTPSource(BlockedSource):
     reopen_samples = 2
     #: width of each compared sample, in bytes
     sample_width = 32
+    #: bytes of the memory LRU when a persistent cache keeps every block (a block evicted from memory
+    #: is read back from disk, not fetched again). Jobs do not count the LRU in their memory budget,
+    #: so it stays small: read-ahead blocks are pinned (inside the budget) until read, then kept here
+    memory_with_disk = 16 * 2**20
 
     def __init__(
         self,
@@ -212,6 +255,7 @@ class HTTPSource(BlockedSource):
         self._tls = threading.local()  # this thread's aiohttp session, semaphore
         self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []  # never rebound (finalizer)
         self._lock = threading.Lock()
+        limit_malloc_arenas()  # before any fetch thread allocates (see the function)
         self._reached = False  # never connected yet: a refused connection or unknown host is final
         weakref.finalize(self, _close_sessions, self._sessions, False)  # garbage-collected unclosed
         t0 = time.perf_counter()
@@ -237,6 +281,8 @@ class HTTPSource(BlockedSource):
             self._check_content = self.version is None
         if cache is not None and cache.enabled and (self.version is not None or cache_unvalidated):
             self.cache, self.cache_key = cache, cache.register(url, self.size, self.version)
+            if memory_bytes is None:
+                self.memory.max_bytes = max(int(self.memory_with_disk), 8 * block_size)
             if samples and self.cache_key == last_key and not self._same_content(samples, remote):
                 self._distrust_validators()
         if ends is None:
