@@ -145,3 +145,21 @@ def test_failed_read_ahead_gives_hurried_blocks_back(data):
     finally:
         handle.cancel()
     _no_leftovers(src)
+
+
+def test_reader_waiting_for_blocks_in_flight_puts_all_requests_out(data):
+    src = SlowSource(data, delay=0.2)
+    handle = src.read_ahead([(0, 64 * BS)], max_bytes=8 * BS, requests=4)
+    ahead = src._ahead
+    ahead.sizer.target = lambda request_bytes, cap: 1  # the sizer thinks one request fills the link
+    try:
+        deadline = time.monotonic() + 5
+        while 0 not in src.who and time.monotonic() < deadline:  # block 0 is in flight
+            time.sleep(0.005)
+        assert ahead.in_flight_target() == 1
+        assert src.read_range(0, BS) == data[:BS]  # waited for the read-ahead's request
+        assert ahead.in_flight_target() == 4
+        assert len(src.who[0]) == 1
+    finally:
+        handle.cancel()
+    _no_leftovers(src)
