@@ -11,9 +11,11 @@ Fetched blocks are *pinned* in the source's :class:`PinnedLRU`: they cannot be e
 reads (an earlier read-ahead failed exactly there: prefetched blocks were dropped from the memory
 LRU before their chunk was read, then fetched again). The first read of a pinned block unpins it
 (it becomes an ordinary LRU entry). Pinned bytes never exceed the ``max_bytes`` the caller
-reserved out of its memory budget: the fetchers wait for reads to free room. A block a reader
-asks for before its read-ahead comes is read by that reader as usual and dropped from the plan,
-so no block is fetched twice by the read-ahead. :meth:`ReadAheadHandle.cancel` (the engine calls
+reserved out of its memory budget: the fetchers wait for reads to free room. A reader that
+catches up with the read-ahead (asks for blocks it queued but has not started) does not fetch them
+in competition: :meth:`ReadAhead.hurry` claims them for that reader and the fetchers bring them
+next, all requests out while readers wait (a reader waiting means the link is not full yet). No
+block is fetched twice. :meth:`ReadAheadHandle.cancel` (the engine calls
 it when a job ends, fails or is interrupted) forgets the plan, unpins its blocks and, when no
 other plan is active, stops the fetch threads after their current request.
 
