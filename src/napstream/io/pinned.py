@@ -512,6 +512,11 @@ class ReadAhead:
             return []
         return claimed
 
+    def taken(self, blocks: Iterable[int]) -> None:
+        """A reader fetches ``blocks`` itself (an unplanned read): not the read-ahead's any more."""
+        with self._cond:
+            self._queued.difference_update(blocks)
+
     def waiting(self) -> None:
         """A reader waits for blocks the read-ahead has in flight: it is behind, so all requests
         go out for a while (:attr:`behind_seconds`)."""
@@ -566,13 +571,15 @@ class ReadAhead:
                 nbytes = 0
                 while self._queue:
                     i = self._queue[0]
-                    # a block found missing once stays missing until a reader fetches it, which
-                    # unwants it: the disk is looked at once per block, not at every wake-up
-                    if i not in self._queued or not self.memory.is_wanted(i) or (
-                            i not in self._absent and self._present(i)):
+                    # a block found missing once stays missing until a reader takes it off _queued
+                    # (hurry, taken): the disk is looked at once per block, not at every wake-up.
+                    # A block a reader missed stays queued (not wanted any more: it will not be
+                    # pinned) until that reader hurries it: dropping it here would race the reader
+                    # into fetching it itself
+                    if i not in self._queued or (i not in self._absent and self._present(i)):
                         self._queue.popleft()
                         self._queued.discard(i)
-                        self.memory.unwant([i])  # a reader has it (or will fetch it): not ours
+                        self.memory.unwant([i])  # a reader has it (or hurried it): not ours
                         continue
                     self._absent.add(i)
                     n = self.source._block_len(i)
