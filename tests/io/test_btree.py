@@ -89,5 +89,8 @@ def test_lookups_fetch_nothing_ahead():
     assert walk.seen(100, root) == []
     assert walk.seen(5000, leaf) == []  # one child read: a lookup of one chunk
     assert walk.seen(1000, leaf) == []  # out of order: not a walk either
+    walk = SiblingWalk(file_size=10**6)
+    walk.seen(100, root)
+    assert walk.seen(1000, leaf) == [] and walk.seen(5000, leaf) == []  # a read spanning two leaves
     assert parse_children(leaf, 10**6) is None
     assert parse_children(b"TREX" + root[4:], 10**6) is None

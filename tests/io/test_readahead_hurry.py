@@ -145,3 +145,36 @@ def test_failed_read_ahead_gives_hurried_blocks_back(data):
     finally:
         handle.cancel()
     _no_leftovers(src)
+
+
+def test_reader_waiting_for_blocks_in_flight_puts_all_requests_out(data):
+    src = SlowSource(data, delay=0.2)
+    handle = src.read_ahead([(0, 64 * BS)], max_bytes=8 * BS, requests=4)
+    ahead = src._ahead
+    ahead.sizer.target = lambda request_bytes, cap: 1  # the sizer thinks one request fills the link
+    try:
+        deadline = time.monotonic() + 5
+        while 0 not in src.who and time.monotonic() < deadline:  # block 0 is in flight
+            time.sleep(0.005)
+        assert ahead.in_flight_target() == 1
+        assert src.read_range(0, BS) == data[:BS]  # waited for the read-ahead's request
+        assert ahead.in_flight_target() == 4
+        assert len(src.who[0]) == 1
+    finally:
+        handle.cancel()
+    _no_leftovers(src)
+
+
+def test_blocks_a_reader_missed_stay_in_the_plan_until_it_hurries_them(data):
+    src = SlowSource(data, delay=0.05)
+    handle = src.read_ahead([(0, 64 * BS)], max_bytes=4 * BS, requests=2)
+    try:
+        for i in range(4, 8):  # a reader looked for them (a miss) and has not asked for them yet
+            assert src.memory.get(i) is None
+        time.sleep(0.3)  # meanwhile the fetchers pass them at the head of the queue
+        assert src.read_range(4 * BS, 8 * BS) == data[4 * BS: 8 * BS]
+        for i in range(4, 8):  # the read-ahead brought them (not the reader), once
+            assert len(src.who[i]) == 1 and src.who[i][0].startswith("napstream-readahead"), (i, src.who[i])
+    finally:
+        handle.cancel()
+    _no_leftovers(src)

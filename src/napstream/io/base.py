@@ -427,8 +427,11 @@ class BlockedSource(BaseSource):
             if ahead is not None and not unplanned:  # caught up with the read-ahead: it hurries
                 ahead.hurry(missing)  # these for us (claimed: we wait for them below)
             mine, theirs = self._claim(sorted({*missing, *self._readahead(missing, unplanned)}), found)
-            if ahead is not None and theirs and not unplanned:
-                ahead.waiting()  # waiting for the read-ahead's requests: the link is not full yet
+            if ahead is not None:
+                if unplanned:
+                    ahead.taken(mine)  # h5py's own read fetches these: the read-ahead drops them
+                elif theirs:
+                    ahead.waiting()  # waiting for the read-ahead's requests: the link is not full yet
             try:
                 if mine:
                     with _trace.role("meta" if unplanned else "reader"):

@@ -7,9 +7,9 @@ at a time, and on a remote file every read of a node not held yet is a round tri
 a 60-minute LFP's 63 leaf nodes cost 63 round trips, 3 s at 30 ms + transfer, with the link idle.
 
 :class:`SiblingWalk` watches the node reads of a source (only reads that start with ``TREE``) and
-parses each inner node's child addresses. When h5py reads the children of one node in order, a
-walk rather than a lookup of one chunk (which reads one child per level), the rest of the
-siblings are worth fetching in one batch: :meth:`SiblingWalk.seen` returns their byte ranges.
+parses each inner node's child addresses. When h5py reads three children of one node in a row, a
+walk rather than a lookup (which reads one child per level, two when a read spans two leaves), the
+rest of the siblings are worth fetching in one batch: :meth:`SiblingWalk.seen` returns their byte ranges.
 Node layout (HDF5 file format, "Version 1 B-trees"): ``TREE``, node type (1: chunks), level
 (0: leaf), entries used (2 bytes), left and right sibling addresses, then keys and child addresses
 interleaved; a chunk key is the chunk's size (4 bytes), its filter mask (4) and ``rank + 1``
@@ -27,13 +27,12 @@ Examples
 >>> parse_children(node(1, [1000, 5000, 9000]), file_size=10**6)
 [1000, 5000, 9000]
 >>> walk = SiblingWalk(file_size=10**6)
->>> size = len(node(0, []))
 >>> walk.seen(100, node(1, [1000, 5000, 9000, 13000]))          # the parent: nothing yet
 []
->>> walk.seen(1000, node(0, [])), walk.seen(5000, node(0, []))  # two children in order: a walk
-([], [(9000, 9376), (13000, 13376)])
->>> size
-376
+>>> walk.seen(1000, node(0, [])), walk.seen(5000, node(0, []))  # two children: maybe a lookup
+([], [])
+>>> walk.seen(9000, node(0, []))                                 # a third in order: a walk
+[(13000, 13376)]
 """
 
 from __future__ import annotations
@@ -85,8 +84,8 @@ class SiblingWalk:
     file_size : int
         Bytes of the file (child addresses must lie inside).
     after : int
-        Siblings read in order before the rest are fetched (2: a read spanning two leaves is still
-        a lookup, not a walk).
+        Siblings read in order just before one, for the rest after it to be fetched (2: a read
+        spanning two leaves is still a lookup, not a walk; the third sibling in a row is a walk).
     """
 
     #: nodes remembered at most (a few hundred in a large file); older ones are forgotten
@@ -116,9 +115,9 @@ class SiblingWalk:
             if where is None:
                 return []
             siblings, j = where
-            if j < self.after - 1 or siblings[0] in self._done:
+            if j < self.after or siblings[0] in self._done:
                 return []
-            if any(siblings[k] not in self._read for k in range(j - self.after + 1, j)):
+            if any(siblings[k] not in self._read for k in range(j - self.after, j)):
                 return []
             self._done.add(siblings[0])
             n = len(data)  # every node of a tree has the same size

@@ -11,9 +11,11 @@ Fetched blocks are *pinned* in the source's :class:`PinnedLRU`: they cannot be e
 reads (an earlier read-ahead failed exactly there: prefetched blocks were dropped from the memory
 LRU before their chunk was read, then fetched again). The first read of a pinned block unpins it
 (it becomes an ordinary LRU entry). Pinned bytes never exceed the ``max_bytes`` the caller
-reserved out of its memory budget: the fetchers wait for reads to free room. A block a reader
-asks for before its read-ahead comes is read by that reader as usual and dropped from the plan,
-so no block is fetched twice by the read-ahead. :meth:`ReadAheadHandle.cancel` (the engine calls
+reserved out of its memory budget: the fetchers wait for reads to free room. A reader that
+catches up with the read-ahead (asks for blocks it queued but has not started) does not fetch them
+in competition: :meth:`ReadAhead.hurry` claims them for that reader and the fetchers bring them
+next, all requests out while readers wait (a reader waiting means the link is not full yet). No
+block is fetched twice. :meth:`ReadAheadHandle.cancel` (the engine calls
 it when a job ends, fails or is interrupted) forgets the plan, unpins its blocks and, when no
 other plan is active, stops the fetch threads after their current request.
 
@@ -510,6 +512,11 @@ class ReadAhead:
             return []
         return claimed
 
+    def taken(self, blocks: Iterable[int]) -> None:
+        """A reader fetches ``blocks`` itself (an unplanned read): not the read-ahead's any more."""
+        with self._cond:
+            self._queued.difference_update(blocks)
+
     def waiting(self) -> None:
         """A reader waits for blocks the read-ahead has in flight: it is behind, so all requests
         go out for a while (:attr:`behind_seconds`)."""
@@ -564,13 +571,15 @@ class ReadAhead:
                 nbytes = 0
                 while self._queue:
                     i = self._queue[0]
-                    # a block found missing once stays missing until a reader fetches it, which
-                    # unwants it: the disk is looked at once per block, not at every wake-up
-                    if i not in self._queued or not self.memory.is_wanted(i) or (
-                            i not in self._absent and self._present(i)):
+                    # a block found missing once stays missing until a reader takes it off _queued
+                    # (hurry, taken): the disk is looked at once per block, not at every wake-up.
+                    # A block a reader missed stays queued (not wanted any more: it will not be
+                    # pinned) until that reader hurries it: dropping it here would race the reader
+                    # into fetching it itself
+                    if i not in self._queued or (i not in self._absent and self._present(i)):
                         self._queue.popleft()
                         self._queued.discard(i)
-                        self.memory.unwant([i])  # a reader has it (or will fetch it): not ours
+                        self.memory.unwant([i])  # a reader has it (or hurried it): not ours
                         continue
                     self._absent.add(i)
                     n = self.source._block_len(i)
