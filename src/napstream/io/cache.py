@@ -59,7 +59,6 @@ import time
 import uuid
 import warnings
 import weakref
-import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -146,7 +145,7 @@ class BlockCache:
         self._local = threading.local()  # .batch: the puts of this thread's open batch()
         self._writer: threading.Thread | None = None
         #: blocks waiting for the writer; past that a caller writes its run itself
-        self.max_pending = 32
+        self.max_pending = 64
         #: seconds without work after which the writer thread ends (a new one starts when needed)
         self.idle_seconds = 1.0
         self.enabled = True
@@ -467,7 +466,28 @@ class BlockCache:
                             self._writer = None
                         return
                 continue
-            self._run_jobs([job, *self._take(255)])
+            self._run_jobs(self._gather(job))
+
+    #: seconds the writer waits for the runs that follow the one it got (contiguous runs queued
+    #: together share a file: fewer files), unless a flush waits or the queue holds many blocks
+    linger_seconds = 0.05
+
+    def _gather(self, job: Any) -> list[Any]:
+        """``job`` and the jobs queued after it, waiting up to :attr:`linger_seconds` for more."""
+        jobs = [job, *self._take(255)]
+        deadline = time.monotonic() + self.linger_seconds
+        while len(jobs) < 256 and len(self._pending) < self.max_pending * 3 // 8:
+            if any(isinstance(j, threading.Event) for j in jobs):
+                break  # a flush waits
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                jobs.append(self._jobs.get(timeout=left))
+            except queue.Empty:
+                break
+            jobs.extend(self._take(255 - len(jobs)))
+        return jobs
 
     def _take(self, n: int) -> list[Any]:
         """Up to ``n`` queued jobs, without waiting."""
@@ -551,7 +571,7 @@ class BlockCache:
         nbytes = sum(len(b) for b in blocks)
         if not blocks or len(blocks[-1]) == 0 or len(blocks[-1]) > block_size:
             return 0
-        header = cf.run_header(block_size, first, [zlib.crc32(b) for b in blocks])
+        header = cf.run_header(block_size, first, [cf.crc32(b) for b in blocks])
         name = cf.run_name(block_size, first, len(blocks), nbytes)
         if not self._write_atomic(self._folder(key) / name, [header, *blocks], counted=True):
             return 0
