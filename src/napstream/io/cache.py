@@ -50,26 +50,25 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import queue
 import random
 import threading
 import time
-import uuid
 import warnings
 import weakref
-import zlib
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..config import config
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidTypeError
 from . import cache_files as cf
-from .cache_files import HEX2 as _HEX2, HEX64 as _HEX64, NOFOLLOW as _NOFOLLOW
+from .cache_files import HEX64 as _HEX64, NOFOLLOW as _NOFOLLOW
 from .cache_files import is_regular as _is_regular, own_entries as _own_entries, read_regular as _read_regular
 from .cache_files import scandir as _scandir
+from .memory_lru import MemoryLRU
 from .retry import safe_url
 
 __all__ = ["BlockCache", "MemoryLRU", "get_cache", "default_cache_dir", "cache_info", "clear_cache"]
@@ -79,6 +78,14 @@ _LAYOUTS = (cf.LAYOUT, *cf.OLD_LAYOUTS)
 _SEEN = cf.SEEN
 _TMP_PREFIX = cf.TMP_PREFIX
 _STALE_TMP_SECONDS = 3600.0
+
+
+_COUNTER = itertools.count()
+
+
+def _unique() -> str:
+    """A name no other write uses (process, counter, random bits: no system call, unlike uuid4)."""
+    return f"{os.getpid():x}{next(_COUNTER):x}{random.getrandbits(48):012x}"
 
 
 def default_cache_dir() -> Path:
@@ -146,7 +153,7 @@ class BlockCache:
         self._local = threading.local()  # .batch: the puts of this thread's open batch()
         self._writer: threading.Thread | None = None
         #: blocks waiting for the writer; past that a caller writes its run itself
-        self.max_pending = 32
+        self.max_pending = 64
         #: seconds without work after which the writer thread ends (a new one starts when needed)
         self.idle_seconds = 1.0
         self.enabled = True
@@ -467,7 +474,28 @@ class BlockCache:
                             self._writer = None
                         return
                 continue
-            self._run_jobs([job, *self._take(255)])
+            self._run_jobs(self._gather(job))
+
+    #: seconds the writer waits for the runs that follow the one it got (contiguous runs queued
+    #: together share a file: fewer files), unless a flush waits or the queue holds many blocks
+    linger_seconds = 0.05
+
+    def _gather(self, job: Any) -> list[Any]:
+        """``job`` and the jobs queued after it, waiting up to :attr:`linger_seconds` for more."""
+        jobs = [job, *self._take(255)]
+        deadline = time.monotonic() + self.linger_seconds
+        while len(jobs) < 256 and len(self._pending) < self.max_pending * 3 // 8:
+            if any(isinstance(j, threading.Event) for j in jobs):
+                break  # a flush waits
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                jobs.append(self._jobs.get(timeout=left))
+            except queue.Empty:
+                break
+            jobs.extend(self._take(255 - len(jobs)))
+        return jobs
 
     def _take(self, n: int) -> list[Any]:
         """Up to ``n`` queued jobs, without waiting."""
@@ -551,7 +579,7 @@ class BlockCache:
         nbytes = sum(len(b) for b in blocks)
         if not blocks or len(blocks[-1]) == 0 or len(blocks[-1]) > block_size:
             return 0
-        header = cf.run_header(block_size, first, [zlib.crc32(b) for b in blocks])
+        header = cf.run_header(block_size, first, [cf.crc32(b) for b in blocks])
         name = cf.run_name(block_size, first, len(blocks), nbytes)
         if not self._write_atomic(self._folder(key) / name, [header, *blocks], counted=True):
             return 0
@@ -587,7 +615,7 @@ class BlockCache:
         if not self.enabled:
             return False
         folder = path.parent
-        tmp = folder / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp = folder / f"{_TMP_PREFIX}{_unique()}"
         try:
             for attempt in (0, 1):
                 if attempt or not self._recently_checked(folder):
@@ -702,66 +730,6 @@ def _write_parts(fd: int, parts: Sequence[bytes]) -> None:
     cf.write_parts(fd, parts)
 
 
-class MemoryLRU:
-    """A thread-safe in-memory LRU of blocks with a byte limit.
-
-    >>> lru = MemoryLRU(max_bytes=8)
-    >>> lru.put("a", b"1234"); lru.put("b", b"5678"); lru.put("c", b"9")
-    >>> lru.get("a") is None, lru.get("c")
-    (True, b'9')
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        if max_bytes < 0:
-            raise InvalidInputError(f"max_bytes must be >= 0, got {max_bytes}")
-        self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[Any, bytes] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> bytes | None:
-        """The value, refreshed as most recent, or None."""
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: bytes) -> None:
-        """Insert ``value``; evicts the oldest entries past the byte limit."""
-        if len(value) > self.max_bytes:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old)
-            self._items[key] = value
-            self._bytes += len(value)
-            self._evict_locked()
-
-    def _room(self) -> int:
-        """Bytes the LRU may hold now (subclasses holding other bytes give less)."""
-        return self.max_bytes
-
-    def _evict_locked(self) -> None:
-        """Drop the oldest entries past :meth:`_room` (the lock is held)."""
-        room = self._room()
-        while self._bytes > room and self._items:
-            _, dropped = self._items.popitem(last=False)
-            self._bytes -= len(dropped)
-
-    def clear(self) -> None:
-        """Drop everything."""
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held."""
-        return self._bytes
-
-
 _CACHES: dict[tuple[str, int | None], BlockCache] = {}
 _CACHES_LOCK = threading.Lock()
 _WRITERS_LOCK = threading.Lock()
@@ -799,117 +767,4 @@ def get_cache(cache_dir: str | os.PathLike[str] | None = None) -> BlockCache:
         return cache
 
 
-def cache_info(cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Describe the block cache: folder, bytes used, number of remote files, per-file entries.
-
-    Parameters
-    ----------
-    cache_dir : path, optional
-        Cache folder (default: ``config.cache_dir`` or the platform's user cache folder).
-
-    Returns
-    -------
-    dict
-        ``{"dir", "size", "max_size", "files", "entries"}``; each entry has ``url`` (no query
-        string), ``size`` (remote size), ``version`` (ETag/Last-Modified), ``cached_bytes``,
-        ``blocks`` and ``key``. Files of the older cache layout count too.
-
-    Examples
-    --------
-    >>> import tempfile, napstream as nap
-    >>> info = nap.cache_info(tempfile.mkdtemp())
-    >>> info["files"], info["size"]
-    (0, 0)
-    """
-    directory = _as_dir(cache_dir)
-    _flush_folder(directory)
-    folders: dict[str, dict[str, Any]] = {}
-    for layout in _LAYOUTS:
-        for key, entry in _own_entries(directory / layout):
-            item = folders.setdefault(key, {"key": key, "meta": None, "blocks": 0, "cached_bytes": 0})
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if entry.name == "meta.json":
-                item["meta"] = item["meta"] or entry.path  # the current layout's first
-            elif not entry.name.startswith(_TMP_PREFIX) and cf.blocks_in(layout, entry.name):
-                item["blocks"] += cf.blocks_in(layout, entry.name)
-                item["cached_bytes"] += _file_size(entry)
-    entries = []
-    for key in sorted(folders):
-        item = folders[key]
-        if item["meta"] is None:
-            continue
-        try:
-            record = json.loads(_read_regular(item["meta"]) or b"{}")
-        except ValueError:
-            record = {}
-        record = record if isinstance(record, dict) else {}
-        entries.append({
-            "key": key,
-            "url": record.get("url"),
-            "size": record.get("size"),
-            "version": record.get("version"),
-            "blocks": item["blocks"],
-            "cached_bytes": item["cached_bytes"],
-        })
-    return {
-        "dir": str(directory),
-        "size": sum(e["cached_bytes"] for e in entries),
-        "max_size": config.cache_size,
-        "files": len(entries),
-        "entries": entries,
-    }
-
-
-def _file_size(entry: os.DirEntry[str]) -> int:
-    try:
-        return entry.stat(follow_symlinks=False).st_size
-    except OSError:
-        return 0
-
-
-def _rmdir(path: str) -> None:
-    try:
-        os.rmdir(path)  # only when empty
-    except OSError:
-        pass
-
-
-def clear_cache(cache_dir: str | os.PathLike[str] | None = None) -> int:
-    """Delete every cached block (only the regular files napstream wrote; links are never followed).
-
-    Files of the older cache layout are deleted too. Returns the number of bytes freed.
-
-    Examples
-    --------
-    >>> import tempfile, napstream as nap
-    >>> nap.clear_cache(tempfile.mkdtemp())
-    0
-    """
-    directory = _as_dir(cache_dir)
-    freed = cache_info(directory)["size"]  # flushes the queued writes first
-    for layout in _LAYOUTS:
-        root = directory / layout
-        for key, entry in _own_entries(root):
-            if entry.name == "meta.json" or cf.is_own_file(layout, entry.name):
-                BlockCache._discard(Path(entry.path))
-        for seen in _scandir(root / _SEEN):
-            if _HEX64.match(seen.name) and seen.is_dir(follow_symlinks=False):
-                BlockCache._discard(Path(seen.path) / "key")
-        for top in [*_scandir(root), *_scandir(root / _SEEN)]:  # empty folders of ours only
-            if (_HEX2.match(top.name) or top.name == _SEEN) and top.is_dir(follow_symlinks=False):
-                for sub in _scandir(top.path):
-                    if _HEX64.match(sub.name) and sub.is_dir(follow_symlinks=False):
-                        _rmdir(sub.path)
-                _rmdir(top.path)
-            elif _HEX64.match(top.name) and top.is_dir(follow_symlinks=False):
-                _rmdir(top.path)
-        if layout != _LAYOUT:
-            _rmdir(str(root))
-    for cache in _caches_of(directory):
-        cache._forget_all()
-        try:
-            cache._root.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            pass
-    return freed
+from .cache_admin import cache_info, clear_cache  # noqa: E402 - they use the names above

@@ -29,12 +29,16 @@ import re
 import stat
 import struct
 import time
-import zlib
 from pathlib import Path
 from typing import Sequence
 
+try:  # ISA-L's CRC32: the same checksum as zlib's, ~4x faster (a block is checksummed on every write and read)
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - isal is a dependency; zlib's is the same CRC
+    from zlib import crc32
+
 __all__ = ["LAYOUT", "OLD_LAYOUTS", "RunIndex", "run_name", "parse_run", "block_length", "run_header",
-           "read_block", "write_parts"]
+           "read_block", "write_parts", "crc32"]
 
 LAYOUT = "v2"
 OLD_LAYOUTS = ("v1",)
@@ -137,7 +141,7 @@ def read_block(path: str, run: Run, k: int, header: bytes | None = None) -> tupl
                 return None, DAMAGED, None
         length = block_length(run, k)
         data = os.pread(fd, length, hsize + k * bs)
-        if len(data) != length or _CRC.unpack_from(header, _HEAD.size + _CRC.size * k)[0] != zlib.crc32(data):
+        if len(data) != length or _CRC.unpack_from(header, _HEAD.size + _CRC.size * k)[0] != crc32(data):
             return None, DAMAGED, None
         return data, "", header
     except OSError:
