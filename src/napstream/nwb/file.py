@@ -29,7 +29,7 @@ from .convert import ReadContext, convert
 from .tables import read_table
 from .in_memory import as_hdf5, is_in_memory_nwbfile
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
-from .speculate import start_speculation
+from .speculate import never_speculated, start_speculation
 from .tree import Entry, assign_keys, walk
 
 __all__ = ["NWBFile", "load_file", "DatasetRef"]
@@ -129,6 +129,8 @@ class NWBFile:
 
     def __getitem__(self, key: str) -> Any:
         entry = self._entry(key)
+        if self.speculation is not None and never_speculated(entry):
+            self.speculation.cancel()  # the script goes for the big data (an LFP): it comes first
         if entry.key not in self._cache:
             try:
                 self._cache[entry.key] = convert(entry, self._ctx)

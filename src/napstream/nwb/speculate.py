@@ -23,9 +23,12 @@ pinned in memory (and written to the disk cache when there is one) until read, a
 them while they are on the way waits for them; no byte is fetched twice. Once everything is
 here the pins are released (the blocks stay in the memory cache like any other).
 
-It stops (requests out finish, nothing more is sent) when the user's first planned read of
-something else starts (a job's read-ahead of an LFP, a large slice of a dataset it does not
-cover: :func:`yield_to`), and when the file is closed. Local files, servers without usable
+It stops (requests out finish, nothing more is sent) when the user's code asks for a series it
+never fetches (``nwb["LFP"]``), when its first planned read of something else starts (a job's
+read-ahead, a large slice of a dataset it does not cover: :func:`yield_to`), and when the file
+is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
+and announces the rest once the first bytes came, so a script going for the LFP at once finds
+little on the way. Local files, servers without usable
 validators (bytes fetched at different times could then mix two versions of a file) and
 ``napstream.config.speculate = False`` (or ``NWBFile(..., speculate=False)``, or the environment
 variable ``NAPSTREAM_SPECULATE=0``) fetch nothing.
@@ -90,6 +93,8 @@ class Speculation:
     column_bytes = 1 * _MiB
     #: seconds the watcher waits for the plan before giving up (then it cancels)
     max_seconds = 600.0
+    #: bytes of the first stage, fetched in short requests before the rest is announced
+    first_bytes = 1 * _MiB
 
     def __init__(self, source: Any, plan: list[tuple[str, list[tuple[int, int]]]], max_bytes: int) -> None:
         self.source = source
@@ -101,16 +106,38 @@ class Speculation:
         self.finished = False
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        ranges = [r for _, rs in plan for r in rs]
         bs = int(source.block_size)
-        self._blocks = frozenset(i for a, b in ranges for i in range(a // bs, (b - 1) // bs + 1))
-        self._handle = source.read_ahead(ranges, max_bytes=self.max_bytes)
+        order: list[int] = []  # the plan's blocks, most likely first
+        for _, rs in plan:
+            for a, b in rs:
+                order += [i for i in range(a // bs, (b - 1) // bs + 1)]
+        order = list(dict.fromkeys(order))
+        self._blocks = frozenset(order)
+        # a small first stage (short requests), the rest once its first bytes came: a script that
+        # goes for something else at once (an LFP) cancels it with little on the way
+        first = max(1, self.first_bytes // bs)
+        self._stages = [order[:first], order[first:]]
+        self._handles: list[Any] = []
         self._thread: threading.Thread | None = None
-        if self._handle is None:
+        handle = self._announce(self._stages[0], max(self.first_bytes, bs))
+        if handle is None:
             self.finished = True
             return
         self._thread = threading.Thread(target=self._watch, name="napstream-speculate", daemon=True)
         self._thread.start()
+
+    def _announce(self, blocks: list[int], max_bytes: int) -> Any:
+        if not blocks:
+            return None
+        bs, size = int(self.source.block_size), int(self.source.size)
+        ranges = [(i * bs, min((i + 1) * bs, size)) for i in blocks]
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            handle = self.source.read_ahead(ranges, max_bytes=max_bytes)
+            if handle is not None:
+                self._handles.append(handle)
+            return handle
 
     def __repr__(self) -> str:
         state = "cancelled" if self.cancelled else "done" if self.finished else "fetching"
@@ -153,19 +180,30 @@ class Speculation:
             return  # all here, or not reached yet: the reader fetches them
         clock = time.monotonic
         last, progress = len(left), clock()
-        while left and not self._stop.is_set() and not self.finished and clock() - progress < self.patience:
+        while left and not self._stop.is_set() and clock() - progress < self.patience:
             self._stop.wait(0.005)
             left = [i for i in left if not memory.contains(i)]
             if len(left) < last:
                 last, progress = len(left), clock()
 
     def _watch(self) -> None:
-        """Wait for the whole plan, then release its pins and the fetch threads."""
-        handle = self._handle
+        """Announce the second stage once the first bytes came, wait for the whole plan, then
+        release its pins and the fetch threads."""
+        memory = getattr(self.source, "memory", None)
         start = time.monotonic()
-        while not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
+        first = self._stages[0]
+        with self._lock:
+            head = self._handles[0] if self._handles else None
+        while head is not None and not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
+            if memory is None or any(memory.contains(i) for i in first) or head.wait(timeout=0.0):
+                break  # its first bytes are here (or the first stage is over): the rest follows
+            self._stop.wait(0.002)
+        self._announce(self._stages[1], self.max_bytes)
+        with self._lock:
+            handle = self._handles[-1] if self._handles else None
+        while handle is not None and not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
             t0 = time.monotonic()
-            if handle.wait(timeout=0.2):
+            if handle.wait(timeout=0.2):  # every announced block: fetched, read or dropped
                 self.finished = True
                 break
             if time.monotonic() - t0 < 0.1:  # returned at once: the read-ahead stopped or failed
@@ -174,8 +212,9 @@ class Speculation:
 
     def _release(self) -> None:
         with self._lock:
-            handle, self._handle = self._handle, None
-        if handle is not None:
+            self._stop.set()  # nothing is announced after this
+            handles, self._handles = self._handles, []
+        for handle in handles:
             handle.cancel()  # pins become ordinary cache entries; fetchers stop if no job needs them
         with _ACTIVE_LOCK:
             if _ACTIVE.get(self.source) is self:
@@ -188,7 +227,6 @@ class Speculation:
         """
         if not self.finished:
             self.cancelled = True
-        self._stop.set()
         self._release()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -241,7 +279,7 @@ def start_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, e
     except Exception as err:  # noqa: BLE001 - a hint only: the user's reads work without it
         _log.debug("no speculation for %s: %r", getattr(source, "description", source), err)
         return None
-    if spec._handle is None:
+    if spec.finished:  # nothing was announced (e.g. everything held already)
         return None
     with _ACTIVE_LOCK:
         old = _ACTIVE.get(source)
@@ -249,6 +287,12 @@ def start_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, e
     if old is not None:
         old.cancel()
     return spec
+
+
+def never_speculated(entry: Entry) -> bool:
+    """True for the series a speculation never fetches (ElectricalSeries, ImageSeries): a script
+    asking for one goes for big data, which should have the link to itself."""
+    return entry.kind in ("Tsd", "TsdFrame", "TsdTensor") and _rank(entry) is None
 
 
 def _rank(entry: Entry) -> int | None:
@@ -331,6 +375,9 @@ def plan_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, li
                     continue  # its index is not here yet: planning it would cost round trips
                 stored = sum(b - a for a, b in ranges)
                 if not ranges or stored > most:
+                    continue
+                ranges = [(a, b) for a, b in ranges if source.peek(a, b) is None]  # the open brought the rest
+                if not ranges:
                     continue
                 blocks = {i for a, b in ranges for i in range(a // block, (b - 1) // block + 1)} - seen_blocks
                 cost = len(blocks) * block
