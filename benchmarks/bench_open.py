@@ -15,7 +15,9 @@ Usage::
         [--workloads open_list units_position tuning_2d] [--output benchmarks/OPEN_RESULTS_run.md]
 
 Each row: bytes, requests, round trips and cold time of ``napstream_cold_before`` (whole 256 KiB
-blocks for the metadata, spike times read as the searches ask) and ``napstream_cold`` (this code),
+blocks for the metadata, spike times read as the searches ask, no speculation),
+``napstream_cold_nospec`` (this code without the speculative fetch after the open) and
+``napstream_cold`` (this code),
 the warm and local times, and the floor = max(local time, stored bytes of the datasets the job
 reads / link rate), all measured in the same run (stacks interleaved within each repeat).
 """
@@ -82,7 +84,7 @@ def _time(fn, source: str, repeats: int) -> tuple[float, int]:
     return statistics.median(times), n
 
 
-JOB_STACKS = ("napstream_local", "napstream_cold_before", "napstream_cold", "napstream_warm")
+JOB_STACKS = ("napstream_local", "napstream_cold_before", "napstream_cold_nospec", "napstream_cold", "napstream_warm")
 
 
 def _cell(res: dict | None) -> str:
@@ -116,8 +118,9 @@ def job(argv: list[str]) -> None:
         for latency, stream, link in args.link:
             label = harness._link_label(latency, stream, link)
             lines += [f"### {size} session ({path.stat().st_size / 1e6:.0f} MB), {label}", "",
-                      "| workload | before (cold) | after (cold) | warm | local | datasets read | floor "
-                      "| before / floor | **after / floor** | bytes after / before |", "|" + "---|" * 10]
+                      "| workload | before (cold) | no speculation (cold) | after (cold) | warm | local "
+                      "| datasets read | floor | before / floor | no spec. / floor | **after / floor** "
+                      "| bytes after / before |", "|" + "---|" * 12]
             with RangeHTTPServer(harness.WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
                 # a new server is a new URL (port): a warm folder of an earlier run would be cold
@@ -135,14 +138,16 @@ def job(argv: list[str]) -> None:
 
 def _job_line(workload: str, row: dict, needed: int | None, link: float | None) -> str:
     local, before, after = row.get("napstream_local"), row.get("napstream_cold_before"), row.get("napstream_cold")
-    ok = all(r and "error" not in r for r in (local, before, after))
-    cells = [workload, _cell(before), _cell(after), _cell(row.get("napstream_warm")), _cell(local)]
+    nospec = row.get("napstream_cold_nospec")
+    ok = all(r and "error" not in r for r in (local, before, nospec, after))
+    cells = [workload, _cell(before), _cell(nospec), _cell(after), _cell(row.get("napstream_warm")), _cell(local)]
     cells.append(f"{needed / 1e6:.2f} MB" if needed else "-")
     if ok and needed and link:
         floor = max(local["seconds"], needed / link)
-        cells += [f"{floor:.2f} s", f"{before['seconds'] / floor:.2f}x", f"**{after['seconds'] / floor:.2f}x**"]
+        cells += [f"{floor:.2f} s", f"{before['seconds'] / floor:.2f}x", f"{nospec['seconds'] / floor:.2f}x",
+                  f"**{after['seconds'] / floor:.2f}x**"]
     else:
-        cells += ["-", "-", "-"]
+        cells += ["-", "-", "-", "-"]
     cells.append(f"{after['bytes'] / max(before['bytes'], 1):.2f}" if ok else "-")
     return "| " + " | ".join(cells) + " |"
 

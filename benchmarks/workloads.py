@@ -14,6 +14,8 @@ napstream_cold_noahead  the same without the engine's read-ahead (fetching and c
 napstream_cold_before   napstream_cold as before issue #15's open work: the metadata walk fetches whole
                   256 KiB blocks and a units table's spike times are read as the searches ask (its own
                   empty cache folder per run)
+napstream_cold_nospec  napstream_cold without the speculative fetch after the open (``config.speculate =
+                  False``; its own empty cache folder per run)
 napstream_warm    napstream.NWBFile(url) with the cache filled by a previous run
 napstream_local   napstream.NWBFile(path)
 """
@@ -33,6 +35,7 @@ import numpy as np
 STACKS = (
     "pynapple_fsspec", "pynapple_remfile", "pynapple_local",
     "napstream_cold", "napstream_warm", "napstream_local", "napstream_cold_noahead", "napstream_cold_before",
+    "napstream_cold_nospec",
 )
 WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "perievent", "crosscorr")
 REMOTE_ONLY_WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd")
@@ -141,6 +144,8 @@ def _import_stack(stack: str) -> None:
 
             BlockedSource.small_block_size = 0  # the walk fetches whole blocks
             ReadContext.batch_reads = False  # a units table's spike times read as the searches ask
+        if stack in ("napstream_cold_before", "napstream_cold_nospec"):
+            napstream.config.speculate = False  # no background fetch after the open
         return
     import fsspec  # noqa: F401
     import pynapple  # noqa: F401
@@ -159,7 +164,8 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
 
         tracking = napstream.track_io()
         io = tracking.__enter__()
-    if stack == "napstream_cold_before":  # the runner does not empty this stack's folder: a fresh one
+    fresh = stack in ("napstream_cold_before", "napstream_cold_nospec")
+    if fresh:  # the runner does not empty these stacks' folders: a fresh one
         import tempfile
 
         cache_dir = tempfile.mkdtemp(prefix="before-", dir=cache_dir if os.path.isdir(cache_dir) else None)
@@ -174,7 +180,7 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
     if tracking is not None:
         tracking.__exit__(None, None, None)
         out["round_trips"] = int(io.round_trips)  # napstream's own count: batches of concurrent requests
-    if stack == "napstream_cold_before":
+    if fresh:
         import shutil
 
         nwb.close()

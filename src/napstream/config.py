@@ -3,7 +3,8 @@
 ``napstream.config`` is a single :class:`Config` object.  Settings can be changed globally
 (``nap.config.memory_budget = "512MB"``) or temporarily with :meth:`Config.override`.
 Environment variables give the defaults: ``NAPSTREAM_MEMORY_BUDGET``, ``NAPSTREAM_CACHE_DIR``,
-``NAPSTREAM_EXECUTOR``, ``NAPSTREAM_N_WORKERS``, ``NAPSTREAM_DANDI_API_URL``, ``NAPSTREAM_MALLOC_ARENAS``.
+``NAPSTREAM_EXECUTOR``, ``NAPSTREAM_N_WORKERS``, ``NAPSTREAM_DANDI_API_URL``, ``NAPSTREAM_MALLOC_ARENAS``,
+``NAPSTREAM_SPECULATE``.
 
 Examples
 --------
@@ -89,6 +90,14 @@ def _env(name: str, default: Any) -> Any:
     return os.environ.get(name, default)
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    """A yes/no environment variable: "0", "false", "no", "off" (any case) mean False."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
 @dataclass
 class Config:
     """napstream settings (see the module docstring).
@@ -135,6 +144,11 @@ class Config:
         Silence the warning given when unsorted timestamps are sorted.
     time_index_precision : int
         Decimal places timestamps are rounded to (read-only, 9 as in pynapple).
+    speculate : bool
+        Right after a remote file is opened, fetch in the background the small objects most
+        likely read next (spike times, behaviour, epochs; at most 32 MiB; stopped by the first
+        planned read of something else): see :mod:`napstream.nwb.speculate`. Default True
+        (``NAPSTREAM_SPECULATE=0`` turns it off; ``NWBFile(..., speculate=False)`` for one file).
     """
 
     memory_budget: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_MEMORY_BUDGET", "256MiB")))
@@ -152,6 +166,7 @@ class Config:
     backend: str = "numba"
     suppress_conversion_warnings: bool = False
     suppress_time_index_sorting_warnings: bool = False
+    speculate: bool = field(default_factory=lambda: _env_flag("NAPSTREAM_SPECULATE", True))
 
     @property
     def time_index_precision(self) -> int:
@@ -213,7 +228,7 @@ class Config:
                               "runs its own NumPy/numba kernels; the jax backend is not available.",
                               stacklevel=3)
             return "numba"
-        if name in ("suppress_conversion_warnings", "suppress_time_index_sorting_warnings"):
+        if name in ("suppress_conversion_warnings", "suppress_time_index_sorting_warnings", "speculate"):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"{name} must be a boolean value.")
             return value

@@ -36,7 +36,7 @@ def _threads():
 
 
 def _open(server):
-    nwb = nap.NWBFile(server.url_for("s.nwb"), cache=False)
+    nwb = nap.NWBFile(server.url_for("s.nwb"), cache=False, speculate=False)  # the job's read-ahead alone
     lfp = nwb["ElectricalSeriesLFP"]
     return nwb, lfp, lfp._d.base.source
 
@@ -179,7 +179,7 @@ def test_a_job_split_along_channels_reads_each_groups_columns_ahead(tmp_path, ht
     ref = nap.compute_mean_power_spectral_density(local, 1.0, max_memory=budget, executor="serial")
     server = http_server(tmp_path, latency=LATENCY)
     # small blocks: a group's chunks (5 kB each, interleaved with the other groups') are its own blocks
-    nwb = nap.NWBFile(server.url_for("s.nwb"), cache=False, block_size=8192)
+    nwb = nap.NWBFile(server.url_for("s.nwb"), cache=False, block_size=8192, speculate=False)
     lfp = nwb["ElectricalSeriesLFP"]
     src = lfp._d.base.source
     seen = []

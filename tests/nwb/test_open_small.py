@@ -186,7 +186,7 @@ def test_a_small_remote_series_values_come_with_its_timestamps(session, http_ser
     monkeypatch.setattr(ReadContext, "batch_reads", batch)
     server = http_server(session.parent)
     # 16 KiB blocks: the values do not sit in the blocks the open fetched
-    with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path, block_size=16384) as nwb:
+    with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path, block_size=16384, speculate=False) as nwb:
         with nap.track_io() as built:
             led = nwb["SpatialSeriesLED1"]
         with nap.track_io() as read:

@@ -99,13 +99,15 @@ def _run_with_fault(server: Any, url: str, cache: Path, op_name: str, plan: Faul
         if op_name == "open_list":
             server.set_faults(plan)
         else:
-            opened.append(_with_deadline(lambda: nap.NWBFile(url, cache_dir=cache, block_size=BLOCK), limit))
+            # the faults are for the operation's own reads: no speculation has fetched them at open
+            opened.append(_with_deadline(lambda: nap.NWBFile(url, cache_dir=cache, block_size=BLOCK,
+                                                             speculate=False), limit))
             server.set_faults(plan)
             t0 = time.monotonic()
 
         def run() -> Any:
             if not opened:
-                opened.append(nap.NWBFile(url, cache_dir=cache, block_size=BLOCK))
+                opened.append(nap.NWBFile(url, cache_dir=cache, block_size=BLOCK, speculate=False))
             return op(opened[0])
 
         result = _with_deadline(run, limit)
@@ -133,7 +135,7 @@ def _after(server: Any, url: str, cache: Path, op_name: str, rel_session: Path, 
     restart(server)
 
     def reread() -> Any:
-        with nap.NWBFile(url, cache_dir=cache, block_size=BLOCK) as nwb:
+        with nap.NWBFile(url, cache_dir=cache, block_size=BLOCK, speculate=False) as nwb:
             return OPERATIONS[op_name](nwb)
 
     assert_same(_with_deadline(reread, 15.0), reference[op_name], op_name)

@@ -18,14 +18,51 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InvalidInputError, InvalidTypeError
 from .base import ByteSource
 
-__all__ = ["FileObject"]
+__all__ = ["FileObject", "NotHeldError", "held_bytes_only"]
+
+_LOCAL = threading.local()
+
+
+class NotHeldError(OSError):
+    """A read inside :func:`held_bytes_only` needed bytes the source does not hold yet."""
+
+
+@contextlib.contextmanager
+def held_bytes_only() -> Iterator[None]:
+    """Within this block, this thread's reads through any :class:`FileObject` use only bytes the
+    source already holds (``source.peek``); a read that would need the network raises
+    :class:`NotHeldError` (h5py reports it as an ``OSError``) instead of fetching.
+
+    For work that is worth doing only if it costs no round trip (planning a speculative fetch
+    from the metadata the open brought). Other threads read as usual.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napstream.io import open_source
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.bin")
+    >>> _ = open(path, "wb").write(b"0123456789")
+    >>> f = FileObject(open_source(path))
+    >>> with held_bytes_only():   # a local file holds every byte
+    ...     f.read(4)
+    b'0123'
+    """
+    before = getattr(_LOCAL, "held_only", False)
+    _LOCAL.held_only = True
+    try:
+        yield
+    finally:
+        _LOCAL.held_only = before
 
 
 class FileObject(io.RawIOBase):
@@ -91,7 +128,13 @@ class FileObject(io.RawIOBase):
         end = self.source.size if n < 0 else min(start + n, self.source.size)
         if end <= start:  # at or past the end: nothing read, position kept (like io.BytesIO)
             return b""
-        data = self._read_range(start, end)
+        if getattr(_LOCAL, "held_only", False):
+            held = self.source.peek(start, end)
+            if held is None:
+                raise NotHeldError(f"bytes [{start}, {end}) of {self.source.description} are not held yet")
+            data = held
+        else:
+            data = self._read_range(start, end)
         self._pos = start + len(data)
         return data
 

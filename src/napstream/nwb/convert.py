@@ -114,6 +114,9 @@ class ReadContext:
             return
         limit = getattr(src, "prefetch_limit", None)
         if ranges and (limit is None or sum(r.length for r in ranges) <= limit):
+            from .speculate import await_speculated
+
+            await_speculated(src, [(r.start, r.end) for r in ranges])  # on their way already: wait
             src.prefetch(ranges)
 
     def scan_sorted(self, dset: h5py.Dataset) -> bool:

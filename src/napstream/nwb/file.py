@@ -29,6 +29,7 @@ from .convert import ReadContext, convert
 from .tables import read_table
 from .in_memory import as_hdf5, is_in_memory_nwbfile
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
+from .speculate import never_speculated, start_speculation
 from .tree import Entry, assign_keys, walk
 
 __all__ = ["NWBFile", "load_file", "DatasetRef"]
@@ -44,6 +45,10 @@ class NWBFile:
         pynwb file / IO (its underlying h5py file is used; pynwb is not needed to read).
     lazy_loading : bool, default True
         False loads each object's data into memory when it is accessed (pynapple's option).
+    speculate : bool or None, default None
+        Remote files: right after the open, fetch in the background the small objects most
+        likely read next (spike times, behaviour, epochs; see :mod:`napstream.nwb.speculate`).
+        None follows ``napstream.config.speculate`` (True unless ``NAPSTREAM_SPECULATE=0``).
     **io_options
         Passed to ``napstream.io.open_source`` for remote sources (cache_dir, block_size...).
 
@@ -58,9 +63,12 @@ class NWBFile:
     >>> nwb.close()
     """
 
-    def __init__(self, source: Any, lazy_loading: bool = True, **io_options: Any) -> None:
+    def __init__(self, source: Any, lazy_loading: bool = True, speculate: bool | None = None,
+                 **io_options: Any) -> None:
         if not isinstance(lazy_loading, bool):
             raise InvalidTypeError(f"lazy_loading must be a bool, got {type(lazy_loading).__name__}")
+        if speculate not in (None, True, False):
+            raise InvalidTypeError(f"speculate must be True, False or None, got {speculate!r}")
         if is_in_memory_nwbfile(source):  # built with pynwb in memory: read it from an HDF5 image
             source = as_hdf5(source)
         self._src: OpenedSource = open_nwb_source(source, io_options)
@@ -79,6 +87,9 @@ class NWBFile:
         self._cache: dict[str, Any] = {}
         self.name = self._src.name
         self.path = self._src.description
+        #: the background fetch of the objects most likely read next (None: none, e.g. local files)
+        self.speculation = start_speculation(self._src.file, self._entries, self._src.byte_source,
+                                             speculate)
 
     # ------------------------------------------------------------------ mapping
     def keys(self) -> list[str]:
@@ -118,6 +129,8 @@ class NWBFile:
 
     def __getitem__(self, key: str) -> Any:
         entry = self._entry(key)
+        if self.speculation is not None and never_speculated(entry):
+            self.speculation.cancel()  # the script goes for the big data (an LFP): it comes first
         if entry.key not in self._cache:
             try:
                 self._cache[entry.key] = convert(entry, self._ctx)
@@ -234,6 +247,9 @@ class NWBFile:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Close the file (and the byte source) if napstream opened it."""
+        spec = getattr(self, "speculation", None)
+        if spec is not None:
+            spec.cancel()
         self._src.close()
 
     def __enter__(self) -> NWBFile:
@@ -270,11 +286,12 @@ def _load_npz(path: str | os.PathLike) -> Any:
     return f if reader is None else reader(f)
 
 
-def load_file(path: str | os.PathLike, lazy_loading: bool = True, **io_options: Any) -> Any:
+def load_file(path: str | os.PathLike, lazy_loading: bool = True, speculate: bool | None = None,
+              **io_options: Any) -> Any:
     """Open an NWB file (path or URL) as an :class:`NWBFile`, or load a pynapple ``.npz`` (pynapple's ``load_file``).
 
     ``.npz`` files saved by napstream or pynapple (``obj.save``) are loaded into the object class they
-    hold; anything else is opened as NWB.
+    hold; anything else is opened as NWB (``speculate``: see :class:`NWBFile`).
 
     Examples
     --------
@@ -290,4 +307,4 @@ def load_file(path: str | os.PathLike, lazy_loading: bool = True, **io_options: 
         if not os.path.exists(path):
             raise LocalFileNotFoundError(errno.ENOENT, f"no such file: {str(path)!r}", str(path))
         return _load_npz(path)
-    return NWBFile(path, lazy_loading=lazy_loading, **io_options)
+    return NWBFile(path, lazy_loading=lazy_loading, speculate=speculate, **io_options)

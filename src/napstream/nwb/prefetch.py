@@ -342,6 +342,9 @@ class PrefetchingDataset(_WrappedDataset):
         """Fetch the storage of rows ``[start, stop)`` into the source's cache; returns bytes."""
         ranges = coalesce_ranges(self._inside(self.index.ranges(start, stop)), max_gap=_COALESCE_GAP)
         if ranges:
+            from .speculate import await_speculated
+
+            await_speculated(self.source, ranges)  # bytes the speculation is bringing: not fetched twice
             self.source.prefetch(ranges)
         return sum(b - a for a, b in ranges)
 
@@ -371,6 +374,7 @@ class PrefetchingDataset(_WrappedDataset):
         """
         if not self.dataset.shape or self._fetch_whole():
             return None  # small: already fetched whole
+        _yield_speculation(self.source, self.name)  # a job's planned reads come first
         rows = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
         index = self.index
         if index.kind == "chunked" and (cols is not None or
@@ -387,6 +391,7 @@ class PrefetchingDataset(_WrappedDataset):
 
     def _read(self, key: Any, a: int, b: int) -> Any:
         """Rows ``[a, b)`` of ``key``: fetched concurrently, then decoded by napstream or h5py."""
+        _yield_speculation(self.source, self.name)  # a planned read: the speculation makes way
         self.prefetch_rows(a, b)
         out = self._direct(key, a, b, self._read_ranges)
         return self.dataset[key] if out is None else out
@@ -433,6 +438,14 @@ class PrefetchingDataset(_WrappedDataset):
             if ahead is not None:
                 ahead.cancel()
         return np.concatenate(parts, axis=0)
+
+
+def _yield_speculation(source: Any, name: str) -> None:
+    """Stop the background speculation on ``source`` unless it fetches dataset ``name`` (see
+    :mod:`napstream.nwb.speculate`)."""
+    from .speculate import yield_to
+
+    yield_to(source, name)
 
 
 def _wrap_local(dset: Any) -> Any:
