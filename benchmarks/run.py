@@ -8,16 +8,19 @@ Usage (from the repository root, after ``pip install -e ".[test]"``)::
     python -m benchmarks.run --sizes 1h --workloads mean_psd --link 30,200,100 30,200,1000
         # a modelled link: 30 ms latency, 200 Mbit/s per response, 100 Mbit/s (then 1 Gbit/s) shared;
         # the table adds the floor max(local time, bytes / link rate) and cold / floor
+    python -m benchmarks.run --sizes 1h --workloads mean_psd --stacks napstream_local napstream_cold \
+        --repeats 1 --link 30,200,400 --trace   # + each cold run's request timeline (link busy, waits)
 
 Every workload runs in its own subprocess (so peak RSS is the workload's own) under a memory cap
 (``--mem-cap``, default 8 GiB); remote stacks read through the loopback Range server with added latency
 per request. The server runs in a process of its own (a real object store is another machine: the
 server must not share the client's process) and sends file bodies with ``sendfile``. The runner records
 wall time, CPU seconds of the workload process, HTTP requests and bytes (counted by the server), the
-server's CPU seconds, peak RSS, and the median over repeats (interleaved across stacks), then writes ``benchmarks/RESULTS.md`` with ratios napstream/peer
-(``--link`` runs write ``benchmarks/_work/LINK_TABLE.md`` instead: their results are copied into
-``LINK_RESULTS.md`` by hand). ``--trace`` records each remote run's request timeline
-(:mod:`napstream.io.trace`) and prints the link's utilisation and how long reads waited for bytes.
+server's CPU seconds, peak RSS, and the median over repeats (interleaved across stacks), then writes
+``benchmarks/RESULTS.md`` with ratios napstream/peer (``--link`` runs write
+``benchmarks/_work/LINK_TABLE.md`` instead: their results are copied into ``LINK_RESULTS.md`` by hand).
+``--trace`` records each remote run's request timeline (:mod:`napstream.io.trace`) and prints the link's
+utilisation and how long reads waited for bytes.
 A stack that fails a workload (error, memory cap) is reported as such.
 This is never part of the test suite.
 """

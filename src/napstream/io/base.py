@@ -739,8 +739,9 @@ class BlockedSource(BaseSource):
                 walk = self._walk = SiblingWalk(self.size)
             ahead = walk.seen(r.start, data)
             if ahead:  # the rest of the siblings in one round trip (io/btree.py)
+                most = max(1, self.prefetch_limit // self.block_size)
                 with _trace.role("meta"):
-                    self._prefetch([ByteRange(a, b) for a, b in ahead[: max(1, self.prefetch_limit // self.block_size)]])
+                    self._prefetch([ByteRange(a, b) for a, b in ahead[:most]])
         return data
 
     def _read(self, r: ByteRange, unplanned: bool = False) -> bytes:

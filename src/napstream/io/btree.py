@@ -13,8 +13,8 @@ rest of the siblings are worth fetching in one batch: :meth:`SiblingWalk.seen` r
 Node layout (HDF5 file format, "Version 1 B-trees"): ``TREE``, node type (1: chunks), level
 (0: leaf), entries used (2 bytes), left and right sibling addresses, then keys and child addresses
 interleaved; a chunk key is the chunk's size (4 bytes), its filter mask (4) and ``rank + 1``
-offsets of 8 bytes, the last 0 (but in the final key, after the last child). Only 8-byte addresses are understood (HDF5's default);
-anything else is left alone (h5py reads it as before).
+offsets of 8 bytes, the last 0 (but in the final key, after the last child). Only 8-byte
+addresses are understood (HDF5's default); anything else is left alone (h5py reads it as before).
 
 Examples
 --------
