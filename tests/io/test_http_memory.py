@@ -85,6 +85,11 @@ def test_malloc_arenas_setting_is_checked():
         napstream.config.malloc_arenas = -1
     with napstream.config.override(malloc_arenas=0):
         assert napstream.config.malloc_arenas is None  # 0: the C library's default
+    from napstream.config import _env_arenas
+
+    assert [_env_arenas(v) for v in ("4", "0", "None", "", " 1 ")] == [4, None, None, 2, 1]
+    with pytest.warns(UserWarning, match="NAPSTREAM_MALLOC_ARENAS"):
+        assert _env_arenas("lots") == 2  # a typo in the environment does not stop the import
 
 
 @pytest.mark.network
