@@ -81,14 +81,6 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-class InvalidBackendError(InvalidInputError, AssertionError):
-    """An unknown compute backend (an AssertionError too, as pynapple raises one)."""
-
-
-def _env(name: str, default: Any) -> Any:
-    return os.environ.get(name, default)
-
-
 def _env_arenas(text: str) -> int | None:
     """``NAPSTREAM_MALLOC_ARENAS``: a positive count, or 0 / "none" / "" for the C library's default."""
     text = str(text).strip().lower()
@@ -105,6 +97,14 @@ def _env_arenas(text: str) -> int | None:
                       stacklevel=2)
         return 2
     return n
+
+
+class InvalidBackendError(InvalidInputError, AssertionError):
+    """An unknown compute backend (an AssertionError too, as pynapple raises one)."""
+
+
+def _env(name: str, default: Any) -> Any:
+    return os.environ.get(name, default)
 
 
 @dataclass
