@@ -82,6 +82,24 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
+def _env_arenas(text: str) -> int | None:
+    """``NAPSTREAM_MALLOC_ARENAS``: a positive count, or 0 / "none" / "" for the C library's default."""
+    text = str(text).strip().lower()
+    if not text:  # set but empty: as if unset
+        return 2
+    if text in ("0", "none"):
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        warnings.warn(f"NAPSTREAM_MALLOC_ARENAS must be a non-negative integer or 'none', got {text!r}; using 2",
+                      stacklevel=2)
+        return 2
+    return n
+
+
 class InvalidBackendError(InvalidInputError, AssertionError):
     """An unknown compute backend (an AssertionError too, as pynapple raises one)."""
 
@@ -162,7 +180,7 @@ class Config:
     retries: int = 5
     timeout: float = 30.0
     dandi_api_url: str = field(default_factory=lambda: _env("NAPSTREAM_DANDI_API_URL", "https://api.dandiarchive.org/api"))
-    malloc_arenas: int | None = field(default_factory=lambda: int(_env("NAPSTREAM_MALLOC_ARENAS", 2)) or None)
+    malloc_arenas: int | None = field(default_factory=lambda: _env_arenas(_env("NAPSTREAM_MALLOC_ARENAS", "2")))
     backend: str = "numba"
     suppress_conversion_warnings: bool = False
     suppress_time_index_sorting_warnings: bool = False

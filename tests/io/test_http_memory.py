@@ -85,6 +85,11 @@ def test_malloc_arenas_setting_is_checked():
         napstream.config.malloc_arenas = -1
     with napstream.config.override(malloc_arenas=0):
         assert napstream.config.malloc_arenas is None  # 0: the C library's default
+    from napstream.config import _env_arenas
+
+    assert [_env_arenas(v) for v in ("4", "0", "None", "", " 1 ")] == [4, None, None, 2, 1]
+    with pytest.warns(UserWarning, match="NAPSTREAM_MALLOC_ARENAS"):
+        assert _env_arenas("lots") == 2  # a typo in the environment does not stop the import
 
 
 @pytest.mark.network
@@ -111,3 +116,23 @@ def test_memory_lru_is_small_when_a_disk_cache_keeps_the_blocks(http_server, tmp
         for start in range(0, 40 * 2**20, step):
             src.read_range(start, start + step)
         assert src.memory.nbytes > 32 * 2**20
+
+
+@pytest.mark.network
+def test_bodies_read_piece_by_piece_keep_the_connection(http_server, tmp_path):
+    import numpy as np
+
+    from napstream.io.http import HTTPSource
+    from napstream.io.ranges import ByteRange
+
+    root = tmp_path / "www"
+    root.mkdir()
+    data = np.random.default_rng(6).integers(0, 256, 12 * 2**20 + 77, dtype=np.uint8).tobytes()
+    (root / "f.bin").write_bytes(data)
+    server = http_server(root, bandwidth=50e6)  # paced: a body arrives in many pieces
+    with HTTPSource(server.url_for("f.bin"), cache=None) as src:
+        opened = server.stats.connections
+        for a in range(0, len(data), 3 * 2**20):
+            r = ByteRange(a, min(a + 3 * 2**20, len(data)))
+            assert src._fetch_ranges([r]) == [data[r.start: r.end]]
+        assert server.stats.connections == opened  # every body read to its end: the connection is reused

@@ -135,6 +135,22 @@ def _run_here(coro: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
         asyncio.events._set_running_loop(outer)
 
 
+async def _read_body(resp: Any) -> bytes:
+    """The whole body of ``resp``, its received pieces joined once.
+
+    aiohttp's ``read()`` joins twice: the pieces buffered at each wake-up, then all of them (a second
+    copy of the body whenever the reader fell behind the socket, e.g. while other threads compute).
+    """
+    content, pieces = resp.content, []
+    while True:
+        data, end_of_chunk = await content.readchunk()
+        if data:
+            pieces.append(data)
+        elif not end_of_chunk:  # end of the body (an empty piece with end_of_chunk: a chunk boundary)
+            break
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
 def _close_sessions(sessions: list[tuple[asyncio.AbstractEventLoop, Any]], any_thread: bool = True) -> None:
     """Close aiohttp sessions quietly (from ``close()``, garbage collection or exit).
 
@@ -602,7 +618,7 @@ class HTTPSource(BlockedSource):
                 if not match or (int(match.group(1)), int(match.group(2)) + 1) != (r.start, r.end):
                     raise TransientError(f"wrong Content-Range {resp.headers.get('Content-Range')!r}")
                 self._check_version(resp, None if match.group(3) == "*" else int(match.group(3)), r)
-                body = await resp.read()
+                body = await _read_body(resp)
             elif resp.status == 200:  # Range ignored: the whole file comes; keep our slice
                 length = resp.headers.get("Content-Length")
                 self._check_version(resp, None if length is None else int(length), r)
