@@ -271,3 +271,59 @@ def test_old_layout_is_not_read_but_counted_evicted_and_cleared(tmp_path):
     foreign.write_text("mine")
     nap.clear_cache(tmp_path / "third")
     assert foreign.read_text() == "mine" and sorted(p.name for p in foreign.parent.iterdir()) == ["notes.txt"]
+
+
+def test_the_checksum_is_zlibs_crc32():
+    # ISA-L's CRC32 when isal is installed, zlib's otherwise: the same checksum, so run files
+    # written by either are read by the other
+    from napstream.io import cache_files as cf
+
+    data = _blocks(1)[0]
+    for piece in (b"", b"a", data, memoryview(data)[7:1000], bytearray(data[:4097])):
+        assert cf.crc32(piece) == zlib.crc32(piece)
+
+
+class _Source:
+    """A BlockedSource over bytes in memory, with a disk cache (the fetch path of a remote source)."""
+
+    @staticmethod
+    def make(data: bytes, cache: BlockCache):
+        from napstream.io.base import BlockedSource
+
+        class Fake(BlockedSource):
+            def _fetch_ranges(self, ranges):
+                time.sleep(0.005)
+                return [data[r.start:r.end] for r in ranges]
+
+        key = cache.register("https://h.org/fake.nwb", len(data), '"e"')
+        return Fake(len(data), block_size=BLOCK, description="fake", max_concurrency=4, cache=cache, cache_key=key), key
+
+
+@pytest.mark.parametrize("path", ["read_ahead", "read_range"])
+def test_both_fetch_paths_store_a_request_as_one_run(tmp_path, monkeypatch, path):
+    data = np.random.default_rng(5).integers(0, 256, 64 * BLOCK, dtype=np.uint8).tobytes()
+    cache = BlockCache(tmp_path / "c")
+    runs: list[int] = []
+    put_run = BlockCache.put_run
+
+    def recording(self, key, block_size, first, blocks):
+        runs.append(len(blocks))
+        return put_run(self, key, block_size, first, blocks)
+
+    monkeypatch.setattr(BlockCache, "put_run", recording)
+    src, key = _Source.make(data, cache)
+    if path == "read_ahead":  # the pinned read-ahead of planned reads (io/pinned.py)
+        handle = src.read_ahead([(0, len(data))], max_bytes=16 * BLOCK, requests=2)
+        try:
+            time.sleep(0.1)  # the read-ahead runs ahead of the reader
+            for k in range(64):  # the reader frees pin room as it goes
+                assert src.read_range(k * BLOCK, (k + 1) * BLOCK) == data[k * BLOCK:(k + 1) * BLOCK]
+            assert src._ahead.blocks_fetched > 32  # most blocks came by the read-ahead
+        finally:
+            handle.cancel()
+    else:  # a batch of missing blocks fetched by the reader (io/base.py)
+        assert src.read_range(0, len(data)) == data
+    src.close()
+    assert sum(runs) == 64 and max(runs) > 1, runs  # blocks handed over by request, not one by one
+    fresh = BlockCache(tmp_path / "c")
+    assert b"".join(fresh.get(key, BLOCK, i, BLOCK) for i in range(64)) == data

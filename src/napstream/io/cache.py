@@ -153,7 +153,7 @@ class BlockCache:
         self._local = threading.local()  # .batch: the puts of this thread's open batch()
         self._writer: threading.Thread | None = None
         #: blocks waiting for the writer; past that a caller writes its run itself
-        self.max_pending = 64
+        self.max_pending = 32
         #: seconds without work after which the writer thread ends (a new one starts when needed)
         self.idle_seconds = 1.0
         self.enabled = True
@@ -474,28 +474,7 @@ class BlockCache:
                             self._writer = None
                         return
                 continue
-            self._run_jobs(self._gather(job))
-
-    #: seconds the writer waits for the runs that follow the one it got (contiguous runs queued
-    #: together share a file: fewer files), unless a flush waits or the queue holds many blocks
-    linger_seconds = 0.05
-
-    def _gather(self, job: Any) -> list[Any]:
-        """``job`` and the jobs queued after it, waiting up to :attr:`linger_seconds` for more."""
-        jobs = [job, *self._take(255)]
-        deadline = time.monotonic() + self.linger_seconds
-        while len(jobs) < 256 and len(self._pending) < self.max_pending * 3 // 8:
-            if any(isinstance(j, threading.Event) for j in jobs):
-                break  # a flush waits
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                jobs.append(self._jobs.get(timeout=left))
-            except queue.Empty:
-                break
-            jobs.extend(self._take(255 - len(jobs)))
-        return jobs
+            self._run_jobs([job, *self._take(255)])
 
     def _take(self, n: int) -> list[Any]:
         """Up to ``n`` queued jobs, without waiting."""
