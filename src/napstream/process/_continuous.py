@@ -186,8 +186,15 @@ class WelchSum(ChunkAlgorithmBase):
     # channels transposed; the float64 work happens window by window in buffers of fixed size
     row_factor = 0.5
     preferred_executor = "threads"
-    #: channels of a window transformed per FFT call (small blocks stay in the CPU caches)
+    #: channels per irfft call of ``finalize`` (small transients)
     channel_block = 4
+    #: channels of a window transformed per FFT call in ``update``: as many as fit FFT buffers of
+    #: ``fft_bytes`` (at least 4, at most 16). Every numpy call releases and retakes the GIL: 16
+    #: channels of a 5,000-sample window make a quarter of the calls of 4 (1.6 MB of buffers), ~10%
+    #: less CPU with two threads, and in a cold remote run (read-ahead threads and the cache writer
+    #: taking the GIL between calls) half the compute threads' sleeps (benchmarks/LINK_RESULTS.md)
+    update_block = 16
+    fft_bytes = 2 * 2**20
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, trailing: tuple[int, ...],
@@ -204,9 +211,11 @@ class WelchSum(ChunkAlgorithmBase):
         self.n_freq = self.fft_len // 2 + 1
         # one state per chunk in flight and the running sum (see the planner); each update in
         # progress holds FFT buffers: the tapered block, its spectrum and its squared magnitude
-        block = min(self.channel_block, self.n_channels)
+        per_channel = 8 * (self.fft_len + 3 * self.n_freq)
+        block = min(max(4, min(self.update_block, self.fft_bytes // per_channel)), self.n_channels)
+        self.block = block
         self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
-        self.work_nbytes = 8 * block * (self.fft_len + 3 * self.n_freq)
+        self.work_nbytes = block * per_channel
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
@@ -237,7 +246,7 @@ class WelchSum(ChunkAlgorithmBase):
         if summed is not None:
             for r in mine:
                 summed += d[r:r + self.n]
-        block = min(self.channel_block, self.n_channels)
+        block = self.block
         lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
         spectrum = np.empty((block, self.n_freq), dtype=np.complex128)

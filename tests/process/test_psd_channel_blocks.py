@@ -1,0 +1,50 @@
+"""Mean PSD of many channels: ``WelchSum.update`` transforms them in blocks (``update_block``) and a
+last, shorter block; every block size gives pynapple's result."""
+
+import h5py
+import numpy as np
+import pynapple as pnap
+import pytest
+
+import napstream as nap
+from napstream.core import LazyArray, RegularTimeIndex
+from napstream.core.chunked import H5DatasetRef
+from napstream.process._continuous import WelchSum
+
+RATE = 250.0
+
+
+@pytest.fixture
+def lfp(tmp_path):
+    n, channels = 5000, 21  # 21 = 16 + 5, 4 x 5 + 1, 5 x 4 + 1
+    rng = np.random.default_rng(3)
+    raw = np.cumsum(rng.normal(0, 40, (n, channels)), axis=0).astype(np.int16)
+    path = tmp_path / "lfp.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(400, channels), compression="gzip", shuffle=True)
+    ref = H5DatasetRef(str(path), "lfp")
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=1e-3, ref=ref))
+    return lazy, pnap.TsdFrame(t=np.arange(n) / RATE, d=raw * 1e-3)
+
+
+@pytest.mark.parametrize("interval", [2.0, 1.6])  # 501 samples (zero-padded FFTs) / 401
+def test_every_channel_block_size_gives_pynapples_psd(lfp, interval, monkeypatch):
+    lazy, ref = lfp
+    expected = pnap.compute_mean_power_spectral_density(ref, interval)
+    got = {}
+    for block in (4, 5, 16):
+        monkeypatch.setattr(WelchSum, "update_block", block)
+        monkeypatch.setattr(WelchSum, "fft_bytes", 2**40)  # the block is update_block (at least 4)
+        got[block] = nap.compute_mean_power_spectral_density(lazy, interval, max_memory="4MB", executor="serial")
+        np.testing.assert_allclose(got[block].values, expected.values, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(got[16].values, got[4].values, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got[5].values, got[4].values, rtol=1e-12, atol=0)
+
+
+def test_block_follows_window_length():
+    """At most ``fft_bytes`` of FFT buffers per update, at least 4 channels, never more than there are."""
+    assert WelchSum(np.zeros(1), 5000, RATE, (64,)).block == 16
+    assert WelchSum(np.zeros(1), 5000, RATE, (3,)).block == 3
+    assert WelchSum(np.zeros(1), 12000, RATE, (64,)).block == 8  # 240 kB of buffers a channel
+    assert WelchSum(np.zeros(1), 20000, RATE, (64,)).block == 5  # 400 kB
+    assert WelchSum(np.zeros(1), 80000, RATE, (64,)).block == 4
