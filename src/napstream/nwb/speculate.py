@@ -24,9 +24,9 @@ them while they are on the way waits for them; no byte is fetched twice. Once ev
 here the pins are released (the blocks stay in the memory cache like any other).
 
 It stops (requests out finish, nothing more is sent) when the user's code asks for a series it
-never fetches (``nwb["LFP"]``), when its first planned read of something else starts (a job's
-read-ahead, a large slice of a dataset it does not cover: :func:`yield_to`), and when the file
-is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
+never fetches (``nwb["LFP"]``), when its first planned read starts (an analysis's read-ahead, a
+large slice of a dataset: :func:`yield_to`; the script computes now, and what is left would take
+the link and the interpreter from it), and when the file is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
 and announces the rest once the first bytes came, so a script going for the LFP at once finds
 little on the way. Local files, servers without usable
 validators (bytes fetched at different times could then mix two versions of a file) and
@@ -95,6 +95,9 @@ class Speculation:
     max_seconds = 600.0
     #: bytes of the first stage, fetched in short requests before the rest is announced
     first_bytes = 1 * _MiB
+    #: requests (and fetch threads) of the first stage: the user's code is busy right after the
+    #: open, and every fetch thread starting its connection takes the interpreter from it
+    first_requests = 2
 
     def __init__(self, source: Any, plan: list[tuple[str, list[tuple[int, int]]]], max_bytes: int) -> None:
         self.source = source
@@ -119,14 +122,14 @@ class Speculation:
         self._stages = [order[:first], order[first:]]
         self._handles: list[Any] = []
         self._thread: threading.Thread | None = None
-        handle = self._announce(self._stages[0], max(self.first_bytes, bs))
+        handle = self._announce(self._stages[0], max(self.first_bytes, bs), self.first_requests)
         if handle is None:
             self.finished = True
             return
         self._thread = threading.Thread(target=self._watch, name="napstream-speculate", daemon=True)
         self._thread.start()
 
-    def _announce(self, blocks: list[int], max_bytes: int) -> Any:
+    def _announce(self, blocks: list[int], max_bytes: int, requests: int | None = None) -> Any:
         if not blocks:
             return None
         bs, size = int(self.source.block_size), int(self.source.size)
@@ -134,7 +137,7 @@ class Speculation:
         with self._lock:
             if self._stop.is_set():
                 return None
-            handle = self.source.read_ahead(ranges, max_bytes=max_bytes)
+            handle = self.source.read_ahead(ranges, max_bytes=max_bytes, requests=requests)
             if handle is not None:
                 self._handles.append(handle)
             return handle
@@ -235,9 +238,16 @@ class Speculation:
 
 # ------------------------------------------------------------------------------------------ hooks
 def yield_to(source: Any, dataset_name: str | None) -> None:
-    """A planned read of ``dataset_name`` starts: cancel the speculation on ``source`` unless it covers it."""
+    """A planned read of ``dataset_name`` starts (a job's read-ahead, a large slice): cancel the
+    speculation on ``source``.
+
+    Of something it does not cover: that read comes first. Of something it covers: the script has
+    what it asked for and computes now; what is left of the speculation (less likely objects)
+    would only take the link and the interpreter from that work. Blocks on their way still land
+    and are read; the rest is fetched by the reads that want it.
+    """
     spec = _ACTIVE.get(source) if source is not None else None
-    if spec is not None and (dataset_name is None or not spec.covers(dataset_name)):
+    if spec is not None:
         spec.cancel()
 
 
