@@ -296,6 +296,10 @@ def start_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, e
         _ACTIVE[source] = spec
     if old is not None:
         old.cancel()
+    if spec._stop.is_set():  # done before it was registered: nothing left to stop
+        with _ACTIVE_LOCK:
+            if _ACTIVE.get(source) is spec:
+                del _ACTIVE[source]
     return spec
 
 
