@@ -24,9 +24,9 @@ them while they are on the way waits for them; no byte is fetched twice. Once ev
 here the pins are released (the blocks stay in the memory cache like any other).
 
 It stops (requests out finish, nothing more is sent) when the user's code asks for a series it
-never fetches (``nwb["LFP"]``), when its first planned read starts (an analysis's read-ahead, a
-large slice of a dataset: :func:`yield_to`; the script computes now, and what is left would take
-the link and the interpreter from it), and when the file is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
+never fetches (``nwb["LFP"]``), when its first planned read of something else starts (an
+analysis's read-ahead, a large slice of a dataset it does not cover: :func:`yield_to`), and when
+the file is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
 and announces the rest once the first bytes came, so a script going for the LFP at once finds
 little on the way. Local files, servers without usable
 validators (bytes fetched at different times could then mix two versions of a file) and
@@ -201,7 +201,8 @@ class Speculation:
             if memory is None or any(memory.contains(i) for i in first) or head.wait(timeout=0.0):
                 break  # its first bytes are here (or the first stage is over): the rest follows
             self._stop.wait(0.002)
-        self._announce(self._stages[1], self.max_bytes)
+        requests = max(self.first_requests, int(getattr(self.source, "max_concurrency", 8)) // 2)
+        self._announce(self._stages[1], self.max_bytes, requests)  # half the requests: the user's reads come first
         with self._lock:
             handle = self._handles[-1] if self._handles else None
         while handle is not None and not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
@@ -239,15 +240,10 @@ class Speculation:
 # ------------------------------------------------------------------------------------------ hooks
 def yield_to(source: Any, dataset_name: str | None) -> None:
     """A planned read of ``dataset_name`` starts (a job's read-ahead, a large slice): cancel the
-    speculation on ``source``.
-
-    Of something it does not cover: that read comes first. Of something it covers: the script has
-    what it asked for and computes now; what is left of the speculation (less likely objects)
-    would only take the link and the interpreter from that work. Blocks on their way still land
-    and are read; the rest is fetched by the reads that want it.
-    """
+    speculation on ``source`` unless it covers that dataset (then the read waits for its blocks,
+    and the speculation goes on with the next objects)."""
     spec = _ACTIVE.get(source) if source is not None else None
-    if spec is not None:
+    if spec is not None and (dataset_name is None or not spec.covers(dataset_name)):
         spec.cancel()
 
 
