@@ -29,7 +29,8 @@ analysis's read-ahead, a large slice of a dataset it does not cover: :func:`yiel
 the file is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
 and announces the rest once the first bytes came, so a script going for the LFP at once finds
 little on the way. Local files, servers without usable
-validators (bytes fetched at different times could then mix two versions of a file) and
+validators (bytes fetched at different times could then mix two versions of a file), files
+read before through the same disk cache (a rerun of a script fetches nothing new) and
 ``napstream.config.speculate = False`` (or ``NWBFile(..., speculate=False)``, or the environment
 variable ``NAPSTREAM_SPECULATE=0``) fetch nothing.
 
@@ -66,6 +67,9 @@ __all__ = ["Speculation", "start_speculation", "yield_to"]
 
 _log = logging.getLogger(__name__)
 _MiB = 2**20
+#: a candidate this big held whole at open was read before (the open's metadata walk holds only
+#: small datasets): the file is warm in the cache, and no speculation is started
+_WARM_BYTES = 64 * 1024
 
 #: the speculation running on each byte source (at most one)
 _ACTIVE: "weakref.WeakKeyDictionary[Any, Speculation]" = weakref.WeakKeyDictionary()
@@ -357,7 +361,9 @@ def plan_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, li
     """(dataset name, byte ranges) to fetch, most likely first, within ``limit`` bytes (whole blocks).
 
     Uses only bytes the source holds (no round trip); a dataset whose chunk index or header is
-    not held yet is left out, as is one too big for its kind.
+    not held yet is left out, as is one too big for its kind, or held already. Empty when a big
+    candidate is held whole: the file was read before through this cache (a warm rerun of a
+    script finds its bytes there, and fetches nothing more).
     """
     block = int(getattr(source, "block_size", 1) or 1)
     ranked = sorted(((r, k) for k, e in enumerate(entries.values()) if (r := _rank(e)) is not None))
@@ -386,7 +392,10 @@ def plan_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, li
                 stored = sum(b - a for a, b in ranges)
                 if not ranges or stored > most:
                     continue
-                ranges = [(a, b) for a, b in ranges if source.peek(a, b) is None]  # the open brought the rest
+                held = [(a, b) for a, b in ranges if source.peek(a, b) is not None]
+                if len(held) == len(ranges) and stored > _WARM_BYTES:
+                    return []  # read before through this cache: the script's reads are here already
+                ranges = [r for r in ranges if r not in held]  # the open brought the rest
                 if not ranges:
                     continue
                 blocks = {i for a, b in ranges for i in range(a // block, (b - 1) // block + 1)} - seen_blocks
