@@ -393,7 +393,8 @@ def plan_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, li
                 if not ranges or stored > most:
                     continue
                 held = [(a, b) for a, b in ranges if source.peek(a, b) is not None]
-                if len(held) == len(ranges) and stored > _WARM_BYTES:
+                at_ends = all(b <= block or a >= source.size - 2 * block for a, b in ranges)  # the open's
+                if len(held) == len(ranges) and stored > _WARM_BYTES and not at_ends:  # first guess
                     return []  # read before through this cache: the script's reads are here already
                 ranges = [r for r in ranges if r not in held]  # the open brought the rest
                 if not ranges:
