@@ -37,8 +37,9 @@ STACKS = (
     "napstream_cold", "napstream_warm", "napstream_local", "napstream_cold_noahead", "napstream_cold_before",
     "napstream_cold_nospec",
 )
-WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "perievent", "crosscorr")
-REMOTE_ONLY_WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd")
+WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "perievent", "crosscorr",
+             "lfp_psd")
+REMOTE_ONLY_WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "lfp_psd")
 
 _KEEP: list[Any] = []  # keep file handles alive for the duration of the workload
 
@@ -88,6 +89,9 @@ def _lfp_key(nwb: Any) -> str:
 def _work(nap: Any, nwb: Any, workload: str) -> float:
     if workload == "open_list":
         return float(len(repr(nwb)))
+    if workload == "lfp_psd":  # the LFP alone, nothing else read (what the speculation costs such a script)
+        psd = nap.compute_mean_power_spectral_density(nwb[_lfp_key(nwb)], 4.0)
+        return float(np.abs(np.asarray(psd.values)).sum())
     units, position = nwb["units"], nwb["SpatialSeriesLED1"]
     if workload == "units_position":
         n = sum(len(np.asarray(units[k].t)) for k in units.keys())

@@ -263,3 +263,24 @@ def test_no_speculation_without_validators_so_versions_never_mix(served, tmp_pat
             assert np.array_equal(got, old) or np.array_equal(got, new)
         finally:
             nwb.close()
+
+
+def test_a_warm_rerun_fetches_nothing_new(served, http_server, tmp_path):
+    """A file read before through the same cache gets no speculation: a rerun of a script fetches
+    nothing (the first run's speculation was cut short by its close)."""
+    server = http_server(served.parent, latency=0.01, bandwidth=1_000_000)
+    url = server.url_for(served.name)
+
+    def spikes(nwb: nap.NWBFile) -> list:
+        return [np.asarray(nwb["units"][k].t) for k in nwb["units"].keys()]
+
+    with nap.NWBFile(url, cache_dir=tmp_path, block_size=BLOCK) as nwb:
+        assert nwb.speculation is not None
+        first = spikes(nwb)
+        assert not nwb.speculation.finished  # closed before the rest of it came
+    with nap.track_io() as rerun, nap.NWBFile(url, cache_dir=tmp_path, block_size=BLOCK) as nwb:
+        assert nwb.speculation is None
+        again = spikes(nwb)
+    assert rerun.bytes_fetched <= 64, rerun  # at most the reopen's content check
+    for a, b in zip(again, first):
+        np.testing.assert_array_equal(a, b)

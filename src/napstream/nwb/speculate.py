@@ -24,12 +24,13 @@ them while they are on the way waits for them; no byte is fetched twice. Once ev
 here the pins are released (the blocks stay in the memory cache like any other).
 
 It stops (requests out finish, nothing more is sent) when the user's code asks for a series it
-never fetches (``nwb["LFP"]``), when its first planned read of something else starts (a job's
-read-ahead, a large slice of a dataset it does not cover: :func:`yield_to`), and when the file
-is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
+never fetches (``nwb["LFP"]``), when its first planned read of something else starts (an
+analysis's read-ahead, a large slice of a dataset it does not cover: :func:`yield_to`), and when
+the file is closed. It starts with a small first stage (:attr:`Speculation.first_bytes`, short requests)
 and announces the rest once the first bytes came, so a script going for the LFP at once finds
 little on the way. Local files, servers without usable
-validators (bytes fetched at different times could then mix two versions of a file) and
+validators (bytes fetched at different times could then mix two versions of a file), files
+read before through the same disk cache (a rerun of a script fetches nothing new) and
 ``napstream.config.speculate = False`` (or ``NWBFile(..., speculate=False)``, or the environment
 variable ``NAPSTREAM_SPECULATE=0``) fetch nothing.
 
@@ -66,6 +67,9 @@ __all__ = ["Speculation", "start_speculation", "yield_to"]
 
 _log = logging.getLogger(__name__)
 _MiB = 2**20
+#: a candidate this big held whole at open was read before (the open's metadata walk holds only
+#: small datasets): the file is warm in the cache, and no speculation is started
+_WARM_BYTES = 64 * 1024
 
 #: the speculation running on each byte source (at most one)
 _ACTIVE: "weakref.WeakKeyDictionary[Any, Speculation]" = weakref.WeakKeyDictionary()
@@ -95,6 +99,9 @@ class Speculation:
     max_seconds = 600.0
     #: bytes of the first stage, fetched in short requests before the rest is announced
     first_bytes = 1 * _MiB
+    #: requests (and fetch threads) of the first stage: the user's code is busy right after the
+    #: open, and every fetch thread starting its connection takes the interpreter from it
+    first_requests = 2
 
     def __init__(self, source: Any, plan: list[tuple[str, list[tuple[int, int]]]], max_bytes: int) -> None:
         self.source = source
@@ -119,14 +126,14 @@ class Speculation:
         self._stages = [order[:first], order[first:]]
         self._handles: list[Any] = []
         self._thread: threading.Thread | None = None
-        handle = self._announce(self._stages[0], max(self.first_bytes, bs))
+        handle = self._announce(self._stages[0], max(self.first_bytes, bs), self.first_requests)
         if handle is None:
             self.finished = True
             return
         self._thread = threading.Thread(target=self._watch, name="napstream-speculate", daemon=True)
         self._thread.start()
 
-    def _announce(self, blocks: list[int], max_bytes: int) -> Any:
+    def _announce(self, blocks: list[int], max_bytes: int, requests: int | None = None) -> Any:
         if not blocks:
             return None
         bs, size = int(self.source.block_size), int(self.source.size)
@@ -134,7 +141,7 @@ class Speculation:
         with self._lock:
             if self._stop.is_set():
                 return None
-            handle = self.source.read_ahead(ranges, max_bytes=max_bytes)
+            handle = self.source.read_ahead(ranges, max_bytes=max_bytes, requests=requests)
             if handle is not None:
                 self._handles.append(handle)
             return handle
@@ -198,7 +205,8 @@ class Speculation:
             if memory is None or any(memory.contains(i) for i in first) or head.wait(timeout=0.0):
                 break  # its first bytes are here (or the first stage is over): the rest follows
             self._stop.wait(0.002)
-        self._announce(self._stages[1], self.max_bytes)
+        requests = max(self.first_requests, int(getattr(self.source, "max_concurrency", 8)) // 2)
+        self._announce(self._stages[1], self.max_bytes, requests)  # half the requests: the user's reads come first
         with self._lock:
             handle = self._handles[-1] if self._handles else None
         while handle is not None and not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
@@ -235,7 +243,9 @@ class Speculation:
 
 # ------------------------------------------------------------------------------------------ hooks
 def yield_to(source: Any, dataset_name: str | None) -> None:
-    """A planned read of ``dataset_name`` starts: cancel the speculation on ``source`` unless it covers it."""
+    """A planned read of ``dataset_name`` starts (a job's read-ahead, a large slice): cancel the
+    speculation on ``source`` unless it covers that dataset (then the read waits for its blocks,
+    and the speculation goes on with the next objects)."""
     spec = _ACTIVE.get(source) if source is not None else None
     if spec is not None and (dataset_name is None or not spec.covers(dataset_name)):
         spec.cancel()
@@ -286,6 +296,10 @@ def start_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, e
         _ACTIVE[source] = spec
     if old is not None:
         old.cancel()
+    if spec._stop.is_set():  # done before it was registered: nothing left to stop
+        with _ACTIVE_LOCK:
+            if _ACTIVE.get(source) is spec:
+                del _ACTIVE[source]
     return spec
 
 
@@ -347,7 +361,9 @@ def plan_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, li
     """(dataset name, byte ranges) to fetch, most likely first, within ``limit`` bytes (whole blocks).
 
     Uses only bytes the source holds (no round trip); a dataset whose chunk index or header is
-    not held yet is left out, as is one too big for its kind.
+    not held yet is left out, as is one too big for its kind, or held already. Empty when a big
+    candidate is held whole: the file was read before through this cache (a warm rerun of a
+    script finds its bytes there, and fetches nothing more).
     """
     block = int(getattr(source, "block_size", 1) or 1)
     ranked = sorted(((r, k) for k, e in enumerate(entries.values()) if (r := _rank(e)) is not None))
@@ -376,7 +392,11 @@ def plan_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, li
                 stored = sum(b - a for a, b in ranges)
                 if not ranges or stored > most:
                     continue
-                ranges = [(a, b) for a, b in ranges if source.peek(a, b) is None]  # the open brought the rest
+                held = [(a, b) for a, b in ranges if source.peek(a, b) is not None]
+                at_ends = all(b <= block or a >= source.size - 2 * block for a, b in ranges)  # the open's
+                if len(held) == len(ranges) and stored > _WARM_BYTES and not at_ends:  # first guess
+                    return []  # read before through this cache: the script's reads are here already
+                ranges = [r for r in ranges if r not in held]  # the open brought the rest
                 if not ranges:
                     continue
                 blocks = {i for a, b in ranges for i in range(a // block, (b - 1) // block + 1)} - seen_blocks
