@@ -16,8 +16,8 @@ Usage::
 
 Each row: bytes, requests, round trips and cold time of ``napstream_cold_before`` (whole 256 KiB
 blocks for the metadata, spike times read as the searches ask, no speculation),
-``napstream_cold_nospec`` (this code without the speculative fetch after the open) and
-``napstream_cold`` (this code),
+``napstream_cold_spec`` (this code with the speculative fetch after the open, off by default) and
+``napstream_cold`` (this code, defaults),
 the warm and local times, and the floor = max(local time, stored bytes of the datasets the job
 reads / link rate), all measured in the same run (stacks interleaved within each repeat).
 """
@@ -84,7 +84,7 @@ def _time(fn, source: str, repeats: int) -> tuple[float, int]:
     return statistics.median(times), n
 
 
-JOB_STACKS = ("napstream_local", "napstream_cold_before", "napstream_cold_nospec", "napstream_cold", "napstream_warm")
+JOB_STACKS = ("napstream_local", "napstream_cold_before", "napstream_cold_spec", "napstream_cold", "napstream_warm")
 
 
 def _cell(res: dict | None) -> str:
@@ -118,8 +118,8 @@ def job(argv: list[str]) -> None:
         for latency, stream, link in args.link:
             label = harness._link_label(latency, stream, link)
             lines += [f"### {size} session ({path.stat().st_size / 1e6:.0f} MB), {label}", "",
-                      "| workload | before (cold) | no speculation (cold) | after (cold) | warm | local "
-                      "| datasets read | floor | before / floor | no spec. / floor | **after / floor** "
+                      "| workload | before (cold) | speculation on (cold) | after (cold) | warm | local "
+                      "| datasets read | floor | before / floor | spec. on / floor | **after / floor** "
                       "| bytes after / before |", "|" + "---|" * 12]
             with RangeHTTPServer(harness.WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
@@ -138,7 +138,7 @@ def job(argv: list[str]) -> None:
 
 def _job_line(workload: str, row: dict, needed: int | None, link: float | None) -> str:
     local, before, after = row.get("napstream_local"), row.get("napstream_cold_before"), row.get("napstream_cold")
-    nospec = row.get("napstream_cold_nospec")
+    nospec = row.get("napstream_cold_spec")  # speculation on (off by default)
     ok = all(r and "error" not in r for r in (local, before, nospec, after))
     cells = [workload, _cell(before), _cell(nospec), _cell(after), _cell(row.get("napstream_warm")), _cell(local)]
     cells.append(f"{needed / 1e6:.2f} MB" if needed else "-")

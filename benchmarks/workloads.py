@@ -15,7 +15,9 @@ napstream_cold_before   napstream_cold as before issue #15's open work: the meta
                   256 KiB blocks and a units table's spike times are read as the searches ask (its own
                   empty cache folder per run)
 napstream_cold_nospec  napstream_cold without the speculative fetch after the open (``config.speculate =
-                  False``; its own empty cache folder per run)
+                  False``, the default since 2026-12-03; its own empty cache folder per run)
+napstream_cold_spec    napstream_cold with the speculative fetch after the open (``config.speculate =
+                  True``; its own empty cache folder per run)
 napstream_warm    napstream.NWBFile(url) with the cache filled by a previous run
 napstream_local   napstream.NWBFile(path)
 """
@@ -35,7 +37,7 @@ import numpy as np
 STACKS = (
     "pynapple_fsspec", "pynapple_remfile", "pynapple_local",
     "napstream_cold", "napstream_warm", "napstream_local", "napstream_cold_noahead", "napstream_cold_before",
-    "napstream_cold_nospec",
+    "napstream_cold_nospec", "napstream_cold_spec",
 )
 WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "perievent", "crosscorr",
              "lfp_psd")
@@ -150,6 +152,8 @@ def _import_stack(stack: str) -> None:
             ReadContext.batch_reads = False  # a units table's spike times read as the searches ask
         if stack in ("napstream_cold_before", "napstream_cold_nospec"):
             napstream.config.speculate = False  # no background fetch after the open
+        if stack == "napstream_cold_spec":
+            napstream.config.speculate = True  # the background fetch after the open (off by default)
         return
     import fsspec  # noqa: F401
     import pynapple  # noqa: F401
@@ -168,7 +172,7 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
 
         tracking = napstream.track_io()
         io = tracking.__enter__()
-    fresh = stack in ("napstream_cold_before", "napstream_cold_nospec")
+    fresh = stack in ("napstream_cold_before", "napstream_cold_nospec", "napstream_cold_spec")
     if fresh:  # the runner does not empty these stacks' folders: a fresh one
         import tempfile
 

@@ -165,8 +165,10 @@ class Config:
     speculate : bool
         Right after a remote file is opened, fetch in the background the small objects most
         likely read next (spike times, behaviour, epochs; at most 32 MiB; stopped by the first
-        planned read of something else): see :mod:`napstream.nwb.speculate`. Default True
-        (``NAPSTREAM_SPECULATE=0`` turns it off; ``NWBFile(..., speculate=False)`` for one file).
+        planned read of something else): see :mod:`napstream.nwb.speculate`. Default False: on a
+        quiet machine it did not make the guide's job measurably faster (benchmarks/OPEN_RESULTS.md)
+        and it fetches bytes a script may never read (``NAPSTREAM_SPECULATE=1`` turns it on;
+        ``NWBFile(..., speculate=True)`` for one file).
     """
 
     memory_budget: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_MEMORY_BUDGET", "256MiB")))
@@ -184,7 +186,7 @@ class Config:
     backend: str = "numba"
     suppress_conversion_warnings: bool = False
     suppress_time_index_sorting_warnings: bool = False
-    speculate: bool = field(default_factory=lambda: _env_flag("NAPSTREAM_SPECULATE", True))
+    speculate: bool = field(default_factory=lambda: _env_flag("NAPSTREAM_SPECULATE", False))
 
     @property
     def time_index_precision(self) -> int:

@@ -27,6 +27,13 @@ LED1 = "/processing/behavior/Position/SpatialSeriesLED1"
 LFP = "/processing/ecephys/LFP/ElectricalSeriesLFP/data"
 
 
+@pytest.fixture(autouse=True)
+def speculating():
+    """Speculation is off by default: these tests switch it on (the off-switch test sets its own)."""
+    with nap.config.override(speculate=True):
+        yield
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("speculate")
@@ -192,7 +199,11 @@ def test_the_off_switches(served, http_server, tmp_path, monkeypatch):
         assert nwb.speculation is not None  # the keyword wins over the setting
     with nap.NWBFile(served) as nwb:
         assert nwb.speculation is None  # local files: nothing to speculate on
-    for value, expected in (("0", False), ("off", False), ("False", False), ("1", True), ("", True)):
+    monkeypatch.delenv("NAPSTREAM_SPECULATE", raising=False)
+    assert Config().speculate is False  # off by default
+    with nap.config.override(speculate=Config().speculate), nap.NWBFile(url, cache_dir=tmp_path / "d") as nwb:
+        assert nwb.speculation is None and nwb._src.byte_source._ahead is None
+    for value, expected in (("0", False), ("off", False), ("False", False), ("1", True), ("", False)):
         monkeypatch.setenv("NAPSTREAM_SPECULATE", value)
         assert Config().speculate is expected
     with pytest.raises(InvalidInputError):

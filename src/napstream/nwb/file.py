@@ -48,7 +48,7 @@ class NWBFile:
     speculate : bool or None, default None
         Remote files: right after the open, fetch in the background the small objects most
         likely read next (spike times, behaviour, epochs; see :mod:`napstream.nwb.speculate`).
-        None follows ``napstream.config.speculate`` (True unless ``NAPSTREAM_SPECULATE=0``).
+        None follows ``napstream.config.speculate`` (False unless ``NAPSTREAM_SPECULATE=1``).
     **io_options
         Passed to ``napstream.io.open_source`` for remote sources (cache_dir, block_size...).
 

@@ -30,9 +30,12 @@ the file is closed. It starts with a small first stage (:attr:`Speculation.first
 and announces the rest once the first bytes came, so a script going for the LFP at once finds
 little on the way. Local files, servers without usable
 validators (bytes fetched at different times could then mix two versions of a file), files
-read before through the same disk cache (a rerun of a script fetches nothing new) and
-``napstream.config.speculate = False`` (or ``NWBFile(..., speculate=False)``, or the environment
-variable ``NAPSTREAM_SPECULATE=0``) fetch nothing.
+read before through the same disk cache (a rerun of a script fetches nothing new) fetch nothing.
+
+It is off by default (``napstream.config.speculate = True``, ``NWBFile(..., speculate=True)`` or
+the environment variable ``NAPSTREAM_SPECULATE=1`` turn it on): on a quiet machine it did not make
+the guide's job measurably faster (1.51 s against 1.48 s without, 30 ms / 100 Mbit/s;
+benchmarks/OPEN_RESULTS.md) and it fetched 20% more bytes than the job reads.
 
 Planning costs no round trip: the byte ranges of the candidates are found from the metadata the
 open brought (:func:`~napstream.io.fileobj.held_bytes_only`); a dataset whose chunk index is not
