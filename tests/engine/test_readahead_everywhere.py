@@ -9,6 +9,7 @@ one, and any way of stopping early leaves no fetch thread, pinned block or reque
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -326,3 +327,17 @@ def test_reading_a_large_remote_array_whole_reads_the_next_batches_ahead(session
     assert _fetched_twice(server, path.stat().st_size) <= 64 * 1024
     assert src.memory.pinned_bytes == 0 and not _threads()
     nwb.close()
+
+
+def test_a_task_that_starts_after_its_job_ended_announces_nothing(monkeypatch):
+    """dask does not stop a task already handed to a worker thread when another task failed: the
+    job's end (``end_job`` on every worker) can come before that task starts. It must then run
+    without read-ahead, not register the ended job again (which nothing would ever cancel)."""
+    started = []
+    monkeypatch.setattr(dask_readahead, "ReadAheadJob",
+                        lambda *a, **k: started.append(a) or SimpleNamespace(__enter__=lambda: None,
+                                                                              cancel=lambda: None, handles=[]))
+    plan = dask_readahead.WorkerPlan("job-late", [SimpleNamespace(x=1), SimpleNamespace(x=2)], 1 << 20, ("x",))
+    assert dask_readahead.end_job("job-late") == 0  # the job failed elsewhere and was ended here first
+    assert dask_readahead.run_planned(lambda: 42, plan, SimpleNamespace(x=1)) == 42
+    assert not started and "job-late" not in dask_readahead._JOBS

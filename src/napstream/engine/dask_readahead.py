@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import threading
@@ -55,6 +56,10 @@ class WorkerPlan:
 
 _LOCK = threading.Lock()
 _JOBS: dict[str, list[Any]] = {}  # job id -> [ReadAheadJob or None, tasks done]
+#: jobs this process ended (most recent last): a task of an ended job that starts late (dask does not
+#: stop a task already handed to a worker thread when another task failed) must not announce again
+_ENDED: "collections.OrderedDict[str, None]" = collections.OrderedDict()
+_ENDED_KEEP = 1024
 
 
 def _rebased(x: Any, like: Any) -> Any:
@@ -69,7 +74,7 @@ def _rebased(x: Any, like: Any) -> Any:
 
 def _start(plan: WorkerPlan, task: Any) -> None:
     with _LOCK:
-        if plan.job_id in _JOBS:
+        if plan.job_id in _JOBS or plan.job_id in _ENDED:
             return
         entry: list[Any] = [None, 0]
         _JOBS[plan.job_id] = entry
@@ -89,6 +94,7 @@ def _done(plan: WorkerPlan) -> None:
         finished = entry[1] >= plan.n
         if finished:
             del _JOBS[plan.job_id]
+            _remember_ended(plan.job_id)
     if finished and entry[0] is not None:
         entry[0].cancel()
 
@@ -98,11 +104,19 @@ def end_job(job_id: str) -> int:
     returns how many read-ahead handles were cancelled."""
     with _LOCK:
         entry = _JOBS.pop(job_id, None)
+        _remember_ended(job_id)
     if entry is None or entry[0] is None:
         return 0
     n = len(entry[0].handles)
     entry[0].cancel()
     return n
+
+
+def _remember_ended(job_id: str) -> None:
+    """Note (under ``_LOCK``) that ``job_id`` ended here: a late task of it runs without read-ahead."""
+    _ENDED[job_id] = None
+    while len(_ENDED) > _ENDED_KEEP:
+        _ENDED.popitem(last=False)
 
 
 def run_planned(fn: Callable[[], Any], plan: WorkerPlan | None, task: Any = None) -> Any:
