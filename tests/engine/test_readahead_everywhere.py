@@ -19,7 +19,6 @@ from napstream.core import readahead
 from napstream.core.chunked import EpochStats
 from napstream.engine import dask_readahead
 from napstream.engine.runner import run
-from napstream.testing.http_server import parse_range_header
 from napstream.testing.sessions import write_session
 
 LATENCY = 0.01
@@ -44,16 +43,7 @@ def _open(server):
 
 def _fetched_twice(server, size):
     """Bytes the server sent more than once (from the Range headers it answered)."""
-    spans = []
-    for header in server.stats.ranges:
-        spans += parse_range_header(header, size) or []
-    spans.sort()
-    twice, reach = 0, -1
-    for first, last in spans:
-        if first <= reach:
-            twice += min(last, reach) - first + 1
-        reach = max(reach, last)
-    return twice
+    return server.stats.bytes_sent_twice(size)
 
 
 def _check_read_ahead(server, src, path, budget, in_flight=1, min_requests=2):

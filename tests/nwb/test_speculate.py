@@ -15,7 +15,6 @@ import napstream as nap
 from napstream.config import Config
 from napstream.io.fileobj import FileObject, NotHeldError, held_bytes_only
 from napstream.errors import InvalidInputError, InvalidTypeError, RemoteChangedError
-from napstream.testing.http_handler import parse_range_header
 from napstream.io.sources import open_source
 from napstream.nwb.speculate import Speculation, plan_speculation
 from napstream.testing.http_server import RangeHTTPServer
@@ -53,15 +52,9 @@ def _no_threads_within(seconds: float) -> bool:
     return not _threads()
 
 
-def _fetched_twice(server: RangeHTTPServer, size: int) -> int:
+def _fetched_twice(server, size):
     """Bytes the server sent more than once (from the Range headers it answered)."""
-    spans = sorted(s for header in server.stats.ranges for s in parse_range_header(header, size) or [])
-    twice, reach = 0, -1
-    for first, last in spans:
-        if first <= reach:
-            twice += min(last, reach) - first + 1
-        reach = max(reach, last)
-    return twice
+    return server.stats.bytes_sent_twice(size)
 
 
 def _wait_finished(spec: Speculation, seconds: float = 20.0) -> None:

@@ -97,6 +97,22 @@ class ServerStats:
         """The Range headers of the requests that had one, in order."""
         return [r.range for r in self.records if r.range is not None]
 
+    def bytes_sent_twice(self, size: int) -> int:
+        """Bytes of a ``size``-byte file that the answered Range headers asked for more than once.
+
+        >>> stats = ServerStats(records=[RequestRecord("GET", "/f", "bytes=0-9"),
+        ...                              RequestRecord("GET", "/f", "bytes=5-14")])
+        >>> stats.bytes_sent_twice(100)
+        5
+        """
+        spans = sorted(s for header in self.ranges for s in parse_range_header(header, size) or [])
+        twice, reach = 0, -1
+        for first, last in spans:
+            if first <= reach:
+                twice += min(last, reach) - first + 1
+            reach = max(reach, last)
+        return twice
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
