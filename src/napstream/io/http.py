@@ -65,11 +65,13 @@ from ..errors import (
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
+from . import lean as _lean
 from . import trace as _trace
 from .base import BlockedSource
 from .cache import BlockCache
+from .http_lean import LeanRanges
 from .ranges import ByteRange, blocks_for
-from .retry import RetryPolicy, TransientError, retry_async, safe_url, scrub, status_error
+from .retry import RetryPolicy, TransientError, retry_async, retry_sync, safe_url, scrub, status_error
 
 __all__ = ["HTTPSource"]
 
@@ -173,6 +175,15 @@ def _close_sessions(sessions: list[tuple[asyncio.AbstractEventLoop, Any]], any_t
             pass
 
 
+def _close_lean(conns: list[_lean.Connection]) -> None:
+    """Close lean keep-alive connections (from ``close()``, garbage collection or exit)."""
+    while conns:
+        try:
+            conns.pop().close()
+        except Exception:  # noqa: BLE001 - closing must not raise
+            pass
+
+
 @atexit.register
 def _close_all() -> None:
     """Close the HTTP sessions still open when the interpreter exits (no 'Unclosed' noise)."""
@@ -180,7 +191,7 @@ def _close_all() -> None:
         source.close()
 
 
-class HTTPSource(BlockedSource):
+class HTTPSource(BlockedSource, LeanRanges):
     """A remote file read with HTTP Range requests through the block cache.
 
     Parameters
@@ -226,6 +237,10 @@ class HTTPSource(BlockedSource):
     #: is read back from disk, not fetched again). Jobs do not count the LRU in their memory budget,
     #: so it stays small: read-ahead blocks are pinned (inside the budget) until read, then kept here
     memory_with_disk = 16 * 2**20
+    #: single-range GETs after the open (the read-ahead's requests: most bytes of a cold read) go
+    #: through the lean blocking client of :mod:`napstream.io.lean` (one keep-alive connection per
+    #: thread, the body received by the kernel straight into its bytes); False: aiohttp for all
+    lean_receive = True
 
     def __init__(
         self,
@@ -270,10 +285,14 @@ class HTTPSource(BlockedSource):
         self._held = threading.local()  # edges of held blocks next to the blocks being fetched
         self._tls = threading.local()  # this thread's aiohttp session, semaphore
         self._sessions: list[tuple[asyncio.AbstractEventLoop, Any]] = []  # never rebound (finalizer)
+        self._lean: list[_lean.Connection] = []  # every lean connection, any thread (never rebound)
+        self._lean_off = False  # the server answered something the lean client does not handle
+        self._lean_target: tuple[str, tuple[str, str, int], str] | None = None  # (url, key, target)
         self._lock = threading.Lock()
         limit_malloc_arenas()  # before any fetch thread allocates (see the function)
         self._reached = False  # never connected yet: a refused connection or unknown host is final
         weakref.finalize(self, _close_sessions, self._sessions, False)  # garbage-collected unclosed
+        weakref.finalize(self, _close_lean, self._lean)
         t0 = time.perf_counter()
         ends: dict[int, bytes] | None = None
         trips = 0
@@ -411,6 +430,9 @@ class HTTPSource(BlockedSource):
                 self._sessions[:] = [(lp, s) for lp, s in self._sessions if s is not session]
             _close_sessions(mine)
             self._tls.session = None
+        conn = getattr(self._tls, "lean", None)
+        if conn is not None:
+            self._drop_lean(conn)
         if loop is not None and not loop.is_running() and not loop.is_closed():
             loop.close()
             _THREAD.loop = None
@@ -421,7 +443,10 @@ class HTTPSource(BlockedSource):
         with self._lock:
             sessions = self._sessions[:]
             del self._sessions[:]
+            conns = self._lean[:]
+            del self._lean[:]
         _close_sessions(sessions)
+        _close_lean(conns)
 
     # -- requests --------------------------------------------------------------------------------
     def _what(self, r: ByteRange | None = None) -> str:
@@ -434,11 +459,14 @@ class HTTPSource(BlockedSource):
         try:
             return await asyncio.wait_for(self._request_once(method, headers, handle), deadline)
         except asyncio.TimeoutError:  # the request's own timeouts became TransientError: this is ours
-            raise RemoteTimeoutError(
-                f"{self._what()}: too slow: a {method} of {nbytes} bytes did not complete within {deadline:.1f} s "
-                f"(napstream's rule: twice the timeout of {self._timeout:g} s plus one second per {self.min_throughput:g} bytes, "
-                "i.e. the transfer ran slower than that); check the connection or raise napstream.config.timeout"
-            ) from None
+            raise self._too_slow(method, nbytes, deadline) from None
+
+    def _too_slow(self, method: str, nbytes: int, deadline: float) -> RemoteTimeoutError:
+        return RemoteTimeoutError(
+            f"{self._what()}: too slow: a {method} of {nbytes} bytes did not complete within {deadline:.1f} s "
+            f"(napstream's rule: twice the timeout of {self._timeout:g} s plus one second per {self.min_throughput:g} bytes, "
+            "i.e. the transfer ran slower than that); check the connection or raise napstream.config.timeout"
+        )
 
     async def _request_once(self, method: str, headers: dict[str, str], handle: Callable[[Any], Any]) -> Any:
         """One request (no retry): connection problems become TransientError."""
@@ -650,11 +678,26 @@ class HTTPSource(BlockedSource):
         except RemoteAccessError:
             if self._resolver is None:
                 raise
+        self._refresh_url(generation)
+        return await make()
+
+    def _with_resolver_sync(self, make: Callable[[], Any]) -> Any:
+        """:meth:`_with_resolver` for a blocking ``make()`` (the lean path)."""
+        generation = self._url_generation
+        try:
+            return make()
+        except RemoteAccessError:
+            if self._resolver is None:
+                raise
+        self._refresh_url(generation)
+        return make()
+
+    def _refresh_url(self, generation: int) -> None:
+        assert self._resolver is not None
         with self._lock:  # several requests may fail at once: resolve once per stale URL
             if self._url_generation == generation:
                 self._url = self._resolver()
                 self._url_generation += 1
-        return await make()
 
     async def _gather(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         """Fetch ranges concurrently; on the first failure cancel the others, then raise it."""
@@ -677,6 +720,11 @@ class HTTPSource(BlockedSource):
         self._check_open()
         probes = self._probes() if self._check_content else []
         if not probes:
+            if len(ranges) == 1 and self.lean_receive and not self._lean_off:
+                try:
+                    return [self._lean_get_range(ranges[0])]
+                except _lean.Unsupported:  # a redirect, a chunked body...: aiohttp from now on
+                    self._lean_off = True
             return self._sync(self._gather(ranges))
         checks = [ByteRange(start, start + len(expected)) for start, expected in probes]
         bodies = self._sync(self._gather([*ranges, *checks]))

@@ -43,7 +43,8 @@ from ..errors import (
     RetryExhaustedError,
 )
 
-__all__ = ["RetryPolicy", "TransientError", "retry_async", "status_error", "safe_url", "scrub", "parse_retry_after"]
+__all__ = ["RetryPolicy", "TransientError", "retry_async", "retry_sync", "status_error", "safe_url", "scrub",
+           "parse_retry_after"]
 
 T = TypeVar("T")
 
@@ -217,3 +218,37 @@ async def retry_async(
             if on_retry is not None:
                 on_retry(err)
             await asyncio.sleep(policy.delay(n, err.retry_after))
+
+
+def retry_sync(
+    attempt: Callable[[], T],
+    policy: RetryPolicy,
+    what: str,
+    on_retry: Callable[[TransientError], None] | None = None,
+) -> T:
+    """:func:`retry_async` for a blocking ``attempt()`` (the lean receive path, :mod:`napstream.io.lean`).
+
+    Examples
+    --------
+    >>> calls = []
+    >>> def flaky():
+    ...     calls.append(1)
+    ...     if len(calls) < 2:
+    ...         raise TransientError("HTTP 503")
+    ...     return b"ok"
+    >>> retry_sync(flaky, RetryPolicy(retries=2, base_delay=0.0), what="demo"), len(calls)
+    (b'ok', 2)
+    """
+    n = 0
+    while True:
+        try:
+            return attempt()
+        except TransientError as err:
+            n += 1
+            if n > policy.retries:
+                raise RetryExhaustedError(
+                    f"{what}: giving up after {n} attempts ({policy.retries} retries); last error: {err}"
+                ) from err
+            if on_retry is not None:
+                on_retry(err)
+            time.sleep(policy.delay(n, err.retry_after))

@@ -1,0 +1,196 @@
+"""Single-range GETs of :class:`~napstream.io.http.HTTPSource` on the lean client (:mod:`.lean`).
+
+The read-ahead's requests (one contiguous run of blocks per fetcher thread, most of the bytes of
+a cold read) are sent on a keep-alive connection of the calling thread and received with one
+blocking call, instead of on the thread's aiohttp event loop. Every answer gets the checks of the
+aiohttp path: a ``206`` must carry the ``Content-Range`` asked for and the file's size, a ``200``
+(``Range`` ignored) is sliced, a changed ``ETag``/size/``Last-Modified`` raises
+:class:`~napstream.errors.RemoteChangedError`, short bodies, silences and wrong ``Content-Range``
+are retried (:func:`~napstream.io.retry.retry_sync`), a ``403`` asks the resolver for a fresh URL
+once, and the request's deadline (twice ``timeout`` plus one second per ``min_throughput`` bytes)
+raises :class:`~napstream.errors.RemoteTimeoutError`. What the lean client does not handle (a
+redirect, a body without ``Content-Length``, a URL with user info) raises
+:class:`~napstream.io.lean.Unsupported`: the source then uses aiohttp for good.
+
+Examples
+--------
+>>> LeanRanges.__name__
+'LeanRanges'
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import threading
+import time
+from typing import Any
+
+from ..errors import InvalidInputError, RemoteAccessError, RemoteError
+from . import lean as _lean
+from . import trace as _trace
+from .ranges import ByteRange
+from .retry import TransientError, retry_sync, status_error
+
+__all__ = ["LeanRanges", "VersionHeaders"]
+
+CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+_SAFE_TARGET = re.compile(r"[!-~]+\Z")  # printable ASCII, no space: sent as it is
+
+
+class VersionHeaders:
+    """The version headers of an answer, for ``HTTPSource._check_version``."""
+
+    def __init__(self, etag: str | None, modified: str | None) -> None:
+        self.headers = {k: v for k, v in (("ETag", etag), ("Last-Modified", modified)) if v is not None}
+
+
+class LeanRanges:
+    """The lean single-range GET of :class:`~napstream.io.http.HTTPSource` (a mixin; see the module)."""
+
+    _lean: list[_lean.Connection]
+    _lean_target: tuple[str, tuple[str, str, int], str] | None
+    _lock: threading.Lock
+    _tls: threading.local
+    _url: str
+    _timeout: float
+    _headers: dict[str, str]
+    _closed: bool
+    _reached: bool
+    description: str
+    min_throughput: float
+    stats: Any
+
+    def _lean_conn(self) -> tuple[_lean.Connection, str]:
+        """This thread's connection to the current URL's server, and the request target."""
+        if self._closed:
+            raise InvalidInputError(f"the byte source {self.description} is closed")
+        url = self._url
+        known = self._lean_target
+        if known is None or known[0] != url:
+            parts = urlsplit_checked(url)
+            known = self._lean_target = (url, parts[0], parts[1])
+        key, target = known[1], known[2]
+        conn = getattr(self._tls, "lean", None)
+        if conn is None or conn.key != key or conn not in self._lean:
+            if conn is not None:
+                self._drop_lean(conn)
+            conn = _lean.Connection(key[0], key[1], key[2], self._timeout)
+            with self._lock:
+                if self._closed:
+                    raise InvalidInputError(f"the byte source {self.description} is closed")
+                self._lean.append(conn)
+            self._tls.lean = conn
+        return conn, target
+
+    def _drop_lean(self, conn: _lean.Connection) -> None:
+        with self._lock:
+            if conn in self._lean:
+                self._lean.remove(conn)
+        conn.close()
+        if getattr(self._tls, "lean", None) is conn:
+            self._tls.lean = None
+
+    def _lean_get_range(self, r: ByteRange) -> bytes:
+        """Bytes ``r`` with retries and the resolver (see the module docstring)."""
+        what = self._what(r)  # type: ignore[attr-defined]
+        return self._with_resolver_sync(  # type: ignore[attr-defined]
+            lambda: retry_sync(lambda: self._lean_attempt(r), self._policy, what, self._count_retry)  # type: ignore[attr-defined]
+        )
+
+    def _lean_attempt(self, r: ByteRange) -> bytes:
+        limit = 2 * self._timeout + r.length / self.min_throughput
+        queued = time.perf_counter()
+        deadline = time.monotonic() + limit
+        conn, target = self._lean_conn()
+        try:
+            return self._lean_once(conn, target, r, deadline, queued)
+        except _lean.Deadline:
+            conn.close()
+            raise self._too_slow("GET", r.length, limit) from None  # type: ignore[attr-defined]
+        except _lean.Silence:
+            conn.close()
+            raise TransientError(f"timeout: no byte for {self._timeout:g} s") from None
+        except _lean.ShortBody as err:
+            conn.close()
+            raise TransientError(str(err)) from None
+        except (RemoteError, TransientError, _lean.Unsupported):  # answers checked (RemoteError is an OSError)
+            conn.close()  # the body was not read: the connection cannot carry another request
+            raise
+        except ssl.SSLCertVerificationError as err:  # a bad certificate does not get better with retries
+            conn.close()
+            raise RemoteAccessError(f"TLS verification failed for {self._what()}: {self._scrub(err)}") from None  # type: ignore[attr-defined]
+        except (OSError, ssl.SSLError) as err:
+            conn.close()
+            raise TransientError(f"{type(err).__name__}: {self._scrub(err)}") from None  # type: ignore[attr-defined]
+        except BaseException:
+            conn.close()  # the body was not read: the connection cannot carry another request
+            raise
+
+    def _lean_once(self, conn: _lean.Connection, target: str, r: ByteRange, deadline: float, queued: float) -> bytes:
+        headers = {**self._headers, "Range": f"bytes={r.start}-{r.end - 1}"}
+        for again in (True, False):
+            reused = conn.reused and conn.sock is not None
+            self.stats.add(requests=1)
+            sent = time.perf_counter()
+            try:
+                conn.send(target, headers, deadline)
+                status, head = conn.head(deadline)
+            except (_lean.ShortBody, ConnectionResetError, BrokenPipeError) as err:
+                got = getattr(err, "got", 0)
+                if reused and again and not got:  # a kept-alive connection the server closed meanwhile
+                    conn.close()
+                    continue
+                raise
+            break
+        first = time.perf_counter()
+        self._tls.first_byte = first - sent
+        self._reached = True
+        if status >= 400:
+            raise status_error(status, self._what(), head.get("retry-after"))  # type: ignore[attr-defined]
+        length = head.get("content-length")
+        if 300 <= status < 400 or "transfer-encoding" in head or length is None or not length.isdigit():
+            raise _lean.Unsupported(f"HTTP {status} without a plain Content-Length body")
+        length_n = int(length)
+        version = VersionHeaders(head.get("etag"), head.get("last-modified"))
+        if status == 206:
+            match = CONTENT_RANGE.match(head.get("content-range", ""))
+            if not match or (int(match.group(1)), int(match.group(2)) + 1) != (r.start, r.end):
+                raise TransientError(f"wrong Content-Range {head.get('content-range')!r}")
+            self._check_version(version, None if match.group(3) == "*" else int(match.group(3)), r)  # type: ignore[attr-defined]
+            if length_n != r.length:
+                raise TransientError(f"short read: {length_n} of {r.length} bytes")
+            body = conn.body(length_n, deadline)
+            keep = True
+        elif status == 200:  # Range ignored: the whole file comes; keep our slice
+            self._check_version(version, length_n, r)  # type: ignore[attr-defined]
+            if length_n < r.end:
+                raise TransientError(f"short read: {length_n} of {r.end} bytes")
+            body = conn.body(r.end, deadline)[r.start:]
+            keep = length_n == r.end
+        else:
+            raise RemoteError(f"unexpected HTTP {status} for {self._what(r)}")  # type: ignore[attr-defined]
+        conn.done(keep and head.get("connection", "").lower() != "close")
+        if _trace.on:  # NAPSTREAM_TRACE: the request timeline (io/trace.py)
+            _trace.request(queued, sent, first, time.perf_counter(), len(body))
+        self.stats.add(bytes_fetched=len(body))
+        return body
+
+
+def urlsplit_checked(url: str) -> tuple[tuple[str, str, int], str]:
+    """``((scheme, host, port), target)`` of ``url``; :class:`~napstream.io.lean.Unsupported`
+    when the lean client would not send it exactly as aiohttp does (user info, odd characters)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or "@" in parts.netloc or not parts.hostname:
+        raise _lean.Unsupported("URL not handled by the lean client")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise _lean.Unsupported("bad port") from None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not _SAFE_TARGET.match(target):
+        raise _lean.Unsupported("URL with characters aiohttp would quote")
+    return (scheme, parts.hostname, port), target
