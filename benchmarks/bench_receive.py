@@ -11,7 +11,9 @@ threads, user + system) per GB received, from the source's open to its close (th
 flushed), for each receive path side by side:
 
 * ``aiohttp``: every request on aiohttp (``HTTPSource.lean_receive = False``, the path before);
-* ``lean``: large single-range GETs on the blocking keep-alive path (:mod:`napstream.io.lean`).
+* ``lean``: large single-range GETs on the blocking keep-alive path (:mod:`napstream.io.lean`);
+* ``local``: the same reads of the file on disk (:class:`~napstream.io.local.LocalSource`): what the
+  reader costs without any network; the receive path's own cost is the difference.
 
 ``--cache`` stores the blocks in a block cache under a temporary folder (deleted afterwards), as a
 cold run does; without it, blocks live in the memory LRU only. Every byte read is compared with the
@@ -41,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PATHS = ("aiohttp", "lean")
+PATHS = ("local", "aiohttp", "lean")
 
 
 def _cpu() -> float:
@@ -49,21 +51,23 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def measure(url: str, path: str, lean: bool, cache_dir: str | None, requests: int, pin_mb: int) -> dict[str, Any]:
+def measure(url: str, path: str, lean: bool | None, cache_dir: str | None, requests: int, pin_mb: int) -> dict[str, Any]:
     """Read the whole file at ``url`` (a copy of ``path``) through the read-ahead; CPU and wall seconds."""
     from napstream.io.cache import BlockCache
     from napstream.io.http import HTTPSource
 
     import aiohttp  # noqa: F401 - imported before the measurement (both paths import it)
 
-    HTTPSource.lean_receive = lean
+    from napstream.io.local import LocalSource
+
+    HTTPSource.lean_receive = bool(lean)
     with open(path, "rb") as f:
         expected = f.read()
-    cache = BlockCache(cache_dir) if cache_dir else None
+    cache = BlockCache(cache_dir) if cache_dir and lean is not None else None
     c0, t0 = _cpu(), time.perf_counter()
-    src = HTTPSource(url, cache=cache)
+    src: Any = HTTPSource(url, cache=cache) if lean is not None else LocalSource(path)
     try:
-        size, bs = src.size, src.block_size
+        size, bs = src.size, getattr(src, "block_size", 256 * 1024)
         handle = src.read_ahead([(0, size)], pin_mb * 2**20, requests)
         for start in range(0, size, bs):
             end = min(start + bs, size)
@@ -71,7 +75,7 @@ def measure(url: str, path: str, lean: bool, cache_dir: str | None, requests: in
                 raise AssertionError(f"bytes [{start}, {end}) differ from the file")
         if handle is not None:
             handle.cancel()
-        fetched = src.stats.bytes_fetched
+        fetched = src.stats.bytes_fetched if lean is not None else size
     finally:
         src.close()
         if cache is not None:
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     cache_dir = None
                     if args.cache:
                         cache_dir = str(work / f"cache-{name}-{rep}")
-                    opts = {"url": url, "path": str(path), "lean": name == "lean", "cache_dir": cache_dir,
+                    opts = {"url": url, "path": str(path), "lean": None if name == "local" else name == "lean", "cache_dir": cache_dir,
                             "requests": args.requests, "pin_mb": args.pin_mb}
                     out = subprocess.run([sys.executable, "-m", "benchmarks.bench_receive", "--_child", json.dumps(opts)],
                                          capture_output=True, text=True, check=False)

@@ -287,3 +287,21 @@ def test_tls_bulk_reads_verify_the_certificate(served, tmp_path):
     finally:
         tls_server.stop()
     assert tls_server.stats.requests == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() only")
+def test_a_forked_child_leaves_the_parents_connection_alone(served):
+    server, data = served
+    with _source(server) as src:
+        assert _fetch(src, 0, 200_000) == data[:200_000]
+        parent_sock = src._lean[0].sock
+        pid = os.fork()
+        if pid == 0:  # the child: its own connection, the parent's untouched
+            ok = _fetch(src, 200_000, 400_000) == data[200_000:400_000]
+            src._lean[0].close() if src._lean else None
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+        assert src._lean[0].sock is parent_sock
+        assert _fetch(src, 400_000, 900_000) == data[400_000:900_000]  # still alive and in step
+        assert src._lean[0].sock is parent_sock and src.stats.retries == 0

@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import struct
@@ -91,6 +92,7 @@ class Connection:
     def __init__(self, scheme: str, host: str, port: int, timeout: float) -> None:
         self.scheme, self.host, self.port, self.timeout = scheme, host, int(port), float(timeout)
         self.sock: Any = None
+        self._pid = os.getpid()  # a forked child must not use (or shut down) its parent's socket
         self.reused = False  # True once a response was read whole on this connection
         self._raw = True  # a plain socket (MSG_PEEK / MSG_WAITALL) rather than TLS
         self._rcvtimeo = -1.0
@@ -117,16 +119,17 @@ class Connection:
         except BaseException:
             sock.close()
             raise
-        self.sock, self.reused, self._head_extra = sock, False, b""
+        self.sock, self.reused, self._head_extra, self._pid = sock, False, b"", os.getpid()
 
     def close(self) -> None:
         """Close the connection (another thread blocked on it wakes up with an error)."""
         sock, self.sock = self.sock, None
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            if self._pid == os.getpid():  # shutdown() would end the connection for a parent process too
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             sock.close()
 
     def _arm(self, deadline: float) -> None:
@@ -155,6 +158,8 @@ class Connection:
     # -- one request --------------------------------------------------------------------------
     def send(self, target: str, headers: dict[str, str], deadline: float) -> None:
         """Send ``GET target`` (connecting first if needed)."""
+        if self.sock is not None and self._pid != os.getpid():  # inherited through fork(): not ours
+            self.close()
         if self.sock is None:
             self._connect(deadline)
         host = f"[{self.host}]" if ":" in self.host else self.host
