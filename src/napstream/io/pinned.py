@@ -597,10 +597,14 @@ class ReadAhead:
                     self._cond.wait(0.25)
                     continue
                 room = self.max_bytes - self.memory.pinned_bytes - self._reserved
-                if room < self.source.block_size and self._queue:  # no room: no scan either
+                limit = varied_run(self._run_limit(active), self._runs, self.source.block_size)
+                # room for half a request at least (or for what is left of the plan): a reader frees
+                # its pins block by block, and a fetcher woken by the first of them would send a
+                # request of one block, then another (many small requests, each its round trip)
+                least = max(self.source.block_size, min(limit // 2, len(self._queued) * self.source.block_size))
+                if room < least and self._queue:  # not enough room: no scan either
                     self._cond.wait(0.25)
                     continue
-                limit = varied_run(self._run_limit(active), self._runs, self.source.block_size)
                 run: list[int] = []
                 nbytes = 0
                 while self._queue:
@@ -628,6 +632,8 @@ class ReadAhead:
                     self._busy += 1
                     self._reserved += nbytes
                     self.max_in_flight = max(self.max_in_flight, self._busy)
+                    if self._queue and self._busy < active and room - nbytes >= least:
+                        self._cond.notify()  # room for another request: wake the next fetcher
                     return run, False
                 # nothing to do, or no room: wait for a read to free pins (no notify here: waiting
                 # fetchers waking each other would spin)
