@@ -201,3 +201,27 @@ def test_request_bytes_cover_the_latency_share_between_the_bounds():
     now[0] += MiB / 25e6
     quick.end(t, MiB, first_byte=0.0)
     assert quick.request_bytes(2 * MiB, 8 * MiB) == 2 * MiB
+
+
+def test_a_reader_freeing_pins_block_by_block_gets_no_one_block_requests(monkeypatch):
+    # the read-ahead is ahead (pins full) and the reader frees one block at a time: a fetcher waits
+    # for room for half a request instead of sending a request per freed block (before: most of
+    # them one or two blocks, each its own round trip)
+    block = 16 * 1024
+    monkeypatch.setattr(ReadAhead, "run_bytes", 8 * block)
+    monkeypatch.setattr(ReadAhead, "most_run_bytes", 8 * block)
+    data = np.random.default_rng(4).integers(0, 256, 160 * block, dtype=np.uint8).tobytes()
+    src = SlowLink(data, block, latency=0.005, rate=1e9)
+    handle = src.read_ahead([(0, len(data))], max_bytes=16 * block, requests=2)
+    try:
+        deadline = time.monotonic() + 5
+        while src.memory.pinned_bytes < 8 * block and time.monotonic() < deadline:
+            time.sleep(0.005)  # the read-ahead gets ahead first
+        for k in range(160):
+            time.sleep(0.004)
+            assert src.read_range(k * block, (k + 1) * block) == data[k * block:(k + 1) * block]
+    finally:
+        handle.cancel()
+    small = sum(1 for n in src.sizes if n < 3 * block)
+    assert small <= 2 + src._ahead.hurried, src.sizes
+    assert sum(src.sizes) == len(data)  # every byte once
