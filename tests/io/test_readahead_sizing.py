@@ -8,12 +8,15 @@ measurements must respect whatever the machine's load.
 from __future__ import annotations
 
 import os
+import threading
+import time
 
+import numpy as np
 import pytest
 
 from napstream.io.base import BlockedSource
 from napstream.io.http import HTTPSource
-from napstream.io.pinned import InFlight, varied_run
+from napstream.io.pinned import InFlight, ReadAhead, varied_run
 
 MiB = 2**20
 
@@ -126,3 +129,99 @@ def test_measurements_on_the_loopback_server_respect_its_caps(http_server, tmp_p
         handle.cancel()
     finally:
         src.close()
+
+
+class SlowLink(BlockedSource):
+    """A fake remote file behind a slow link: each request waits ``latency`` (its first byte), then
+    moves at ``rate`` bytes/s; it records the bytes of every request and the bytes out plus pinned
+    whenever a request starts."""
+
+    def __init__(self, data: bytes, block: int, latency: float, rate: float):
+        self.data, self.latency, self.rate = data, latency, rate
+        self.sizes, self.held, self.out, self.fetched = [], [], 0, []
+        self.lock = threading.Lock()
+        super().__init__(len(data), block_size=block, description="slow link", max_concurrency=4)
+
+    def _last_first_byte(self):
+        return self.latency
+
+    def _fetch_ranges(self, ranges):
+        n = sum(r.end - r.start for r in ranges)
+        with self.lock:
+            self.out += n
+            self.sizes.append(n)
+            self.held.append(self.out + self.memory.pinned_bytes)
+            self.fetched.extend(ranges)
+        try:
+            time.sleep(self.latency + n / self.rate)
+            return [self.data[r.start:r.end] for r in ranges]
+        finally:
+            with self.lock:
+                self.out -= n
+
+
+def test_requests_grow_to_cover_the_latency_and_stay_within_the_pin_room(monkeypatch):
+    # 50 ms of latency at 20 MB/s per stream: a 64 KiB request would idle its stream 94% of its
+    # time, so requests grow (to a sixth of latency: 5 MB, far above the most allowed here) up to
+    # the pin room shared by the requests out: 1 MiB / 4 = 256 KiB each. Before, requests stayed at
+    # run_bytes (64 KiB), at most 256 KiB out in all
+    block = 16 * 1024
+    monkeypatch.setattr(ReadAhead, "run_bytes", 4 * block)
+    monkeypatch.setattr(ReadAhead, "most_run_bytes", 32 * block)
+    data = np.random.default_rng(3).integers(0, 256, 512 * block, dtype=np.uint8).tobytes()
+    src = SlowLink(data, block, latency=0.05, rate=20e6)
+    limit = 64 * block
+    handle = src.read_ahead([(0, len(data))], max_bytes=limit, requests=4)
+    try:
+        for a in range(0, len(data), 32 * block):
+            assert src.read_range(a, a + 32 * block) == data[a:a + 32 * block]
+    finally:
+        handle.cancel()
+    assert max(src.sizes) > 4 * block  # longer requests than run_bytes ...
+    assert max(src.sizes) <= limit // 4  # ... within each request's share of the pin room
+    assert max(src.held) > 4 * 4 * block  # more bytes out than 4 requests of run_bytes could hold
+    assert max(src.held) <= limit + 4 * block  # out + pinned within the room (+ readers' own fetches)
+    fetched = sorted((r.start, r.end) for r in src.fetched)
+    assert sum(b - a for a, b in fetched) == len(data)  # every byte once
+    assert all(b0 <= a1 for (_, b0), (a1, _) in zip(fetched, fetched[1:]))
+
+
+def test_request_bytes_cover_the_latency_share_between_the_bounds():
+    now = [0.0]
+    sizer = InFlight(clock=lambda: now[0])
+    assert sizer.request_bytes(2 * MiB, 8 * MiB) == 2 * MiB  # nothing measured
+    t = sizer.begin()
+    now[0] += 0.03 + MiB / 25e6
+    sizer.end(t, MiB, first_byte=0.03)  # 30 ms, 25 MB/s: 5 * 0.03 * 25e6 = 3.75 MB
+    assert sizer.request_bytes(2 * MiB, 8 * MiB) == 3_750_000
+    assert sizer.request_bytes(2 * MiB, 3 * MiB) == 3 * MiB
+    assert sizer.request_bytes(4 * MiB, 8 * MiB) == 4 * MiB
+    quick = InFlight(clock=lambda: now[0])  # no latency to hide: the base
+    t = quick.begin()
+    now[0] += MiB / 25e6
+    quick.end(t, MiB, first_byte=0.0)
+    assert quick.request_bytes(2 * MiB, 8 * MiB) == 2 * MiB
+
+
+def test_a_reader_freeing_pins_block_by_block_gets_no_one_block_requests(monkeypatch):
+    # the read-ahead is ahead (pins full) and the reader frees one block at a time: a fetcher waits
+    # for room for half a request instead of sending a request per freed block (before: most of
+    # them one or two blocks, each its own round trip)
+    block = 16 * 1024
+    monkeypatch.setattr(ReadAhead, "run_bytes", 8 * block)
+    monkeypatch.setattr(ReadAhead, "most_run_bytes", 8 * block)
+    data = np.random.default_rng(4).integers(0, 256, 160 * block, dtype=np.uint8).tobytes()
+    src = SlowLink(data, block, latency=0.005, rate=1e9)
+    handle = src.read_ahead([(0, len(data))], max_bytes=16 * block, requests=2)
+    try:
+        deadline = time.monotonic() + 5
+        while src.memory.pinned_bytes < 8 * block and time.monotonic() < deadline:
+            time.sleep(0.005)  # the read-ahead gets ahead first
+        for k in range(160):
+            time.sleep(0.004)
+            assert src.read_range(k * block, (k + 1) * block) == data[k * block:(k + 1) * block]
+    finally:
+        handle.cancel()
+    small = sum(1 for n in src.sizes if n < 3 * block)
+    assert small <= 2 + src._ahead.hurried, src.sizes
+    assert sum(src.sizes) == len(data)  # every byte once

@@ -211,8 +211,10 @@ class ReadAheadJob:
 
     #: chunks' worth of the memory budget held back for pinned read-ahead bytes
     share = 1
-    #: at most this many chunks' stored bytes are pinned at once (within the share)
-    ahead = 2
+    #: at most this many chunks' stored bytes are pinned at once (within the share). The requests
+    #: out count in it: on a fast link they hold about two chunks' worth (1 Gbit/s, 30 ms: 7-8
+    #: requests of ~3.75 MB), and the third keeps the next chunk whole, pinned, while they run
+    ahead = 3
     #: ... but at least this much (within the share): a few requests' worth of blocks
     min_bytes = 8 * 2**20
 

@@ -303,6 +303,38 @@ class InFlight:
                 return None
             return sum(k * n for k, _, n in self._done) / sum(d for _, d, _ in self._done)
 
+    #: a request's round-trip latency is at most this share of its best time (the rest: its body
+    #: at the best stream rate), see :meth:`request_bytes`
+    latency_share = 1 / 6
+
+    def request_bytes(self, base: int, most: int) -> int:
+        """Bytes of one request: at least ``base``, more when the round trip would cost a larger
+        share of the request than :attr:`latency_share`, at most ``most``.
+
+        A request of ``n`` bytes holds its slot ``L + n / s`` seconds at best, and its stream
+        carries nothing during the ``L``. When every request starts at about the same time (the
+        link shared between them, the requests out at the cap) those idle spells line up and
+        the link idles with them, whatever the number of requests: so each request carries at
+        least ``(1 / latency_share - 1) * L * s`` bytes (30 ms at 25 MB/s: 3.75 MB), which keeps
+        the latency to a sixth of its time. A source without a measured latency or stream rate
+        (nothing out yet, a local source) keeps ``base``.
+
+        >>> now = [0.0]
+        >>> sizer = InFlight(clock=lambda: now[0])
+        >>> sizer.request_bytes(2_000_000, 8_000_000)       # nothing measured yet
+        2000000
+        >>> t = sizer.begin(); now[0] += 0.03 + 1_000_000 / 25e6
+        >>> sizer.end(t, 1_000_000, first_byte=0.03)
+        >>> sizer.request_bytes(2_000_000, 8_000_000)       # 5 * 30 ms * 25 MB/s
+        3750000
+        """
+        base, most = max(1, int(base)), max(1, int(most))
+        with self._lock:
+            if not self._latency or self._stream_rate <= 0:
+                return min(base, most)
+            want = (1 / self.latency_share - 1) * min(self._latency) * self._stream_rate
+        return int(min(most, max(base, round(want))))
+
     def target(self, request_bytes: int, cap: int) -> int:
         """Requests to keep out for requests of ``request_bytes``, at most ``cap``."""
         cap = max(1, int(cap))
@@ -345,6 +377,8 @@ class ReadAhead:
 
     #: bytes of one read-ahead request (a contiguous run of blocks)
     run_bytes = 2 * _MiB
+    #: most bytes of one request when the link's latency asks for longer ones (:meth:`InFlight.request_bytes`)
+    most_run_bytes = 8 * _MiB
     #: seconds :meth:`stop` waits for each fetcher's current request
     join_timeout = 60.0
 
@@ -563,10 +597,14 @@ class ReadAhead:
                     self._cond.wait(0.25)
                     continue
                 room = self.max_bytes - self.memory.pinned_bytes - self._reserved
-                if room < self.source.block_size and self._queue:  # no room: no scan either
+                limit = varied_run(self._run_limit(active), self._runs, self.source.block_size)
+                # room for half a request at least (or for what is left of the plan): a reader frees
+                # its pins block by block, and a fetcher woken by the first of them would send a
+                # request of one block, then another (many small requests, each its round trip)
+                least = max(self.source.block_size, min(limit // 2, len(self._queued) * self.source.block_size))
+                if room < least and self._queue:  # not enough room: no scan either
                     self._cond.wait(0.25)
                     continue
-                limit = varied_run(self._run_limit(active), self._runs, self.source.block_size)
                 run: list[int] = []
                 nbytes = 0
                 while self._queue:
@@ -594,6 +632,8 @@ class ReadAhead:
                     self._busy += 1
                     self._reserved += nbytes
                     self.max_in_flight = max(self.max_in_flight, self._busy)
+                    if self._queue and self._busy < active and room - nbytes >= least:
+                        self._cond.notify()  # room for another request: wake the next fetcher
                     return run, False
                 # nothing to do, or no room: wait for a read to free pins (no notify here: waiting
                 # fetchers waking each other would spin)
@@ -601,8 +641,11 @@ class ReadAhead:
             return None
 
     def _run_limit(self, active: int) -> int:
-        """Bytes of one request when ``active`` are out: :attr:`run_bytes`, less when pins are scarce."""
-        return min(self.run_bytes, max(self.max_bytes // max(active, 1), self.source.block_size))
+        """Bytes of one request when ``active`` are out: :attr:`run_bytes` or more on a link whose
+        latency would idle it (:meth:`InFlight.request_bytes`, at most :attr:`most_run_bytes`),
+        less when pins are scarce (``active`` requests share the pin room)."""
+        size = self.sizer.request_bytes(self.run_bytes, max(self.run_bytes, self.most_run_bytes))
+        return min(size, max(self.max_bytes // max(active, 1), self.source.block_size))
 
     def in_flight_target(self) -> int:
         """Requests to keep out now: the measured bandwidth-delay product (:class:`InFlight`),
