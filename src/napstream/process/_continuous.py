@@ -460,11 +460,22 @@ class BandPowerWindows(ChunkAlgorithmBase):
         return [np.concatenate(parts, axis=0) for parts in zip(*results)]
 
 
+#: bytes of input rows transposed per copy by :func:`_channel_rows`: a block this size and its
+#: transpose stay in the CPU's L2 cache (one copy of a whole 16 MB chunk streams the input from
+#: memory again and again: 2x slower, measured on 126,250 x 64 int16 and 40,000 x 384 int16)
+TRANSPOSE_BLOCK_BYTES = 512 * 1024
+
+
 def _channel_rows(d: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Rows ``[lo, hi)`` of ``d`` (rows, channels) as (channels, rows): each channel's windows
-    contiguous (one transposing copy, several times cheaper than one per block of channels)."""
+    contiguous (one transposing copy, several times cheaper than one per block of channels),
+    copied in blocks of rows that fit the CPU cache."""
     out = np.empty((d.shape[1], hi - lo), dtype=d.dtype)
-    np.copyto(out, d[lo:hi].T)
+    row_bytes = d.shape[1] * d.itemsize
+    step = max(hi - lo, 1) if row_bytes <= 64 else max(256, TRANSPOSE_BLOCK_BYTES // row_bytes)  # narrow rows: one copy
+    for a in range(lo, hi, step):
+        b = min(a + step, hi)
+        np.copyto(out[:, a - lo:b - lo], d[a:b].T)
     return out
 
 
