@@ -48,3 +48,44 @@ def test_block_follows_window_length():
     assert WelchSum(np.zeros(1), 12000, RATE, (64,)).block == 8  # 240 kB of buffers a channel
     assert WelchSum(np.zeros(1), 20000, RATE, (64,)).block == 5  # 400 kB
     assert WelchSum(np.zeros(1), 80000, RATE, (64,)).block == 4
+
+
+@pytest.mark.parametrize("shape, dtype", [((3000, 40), np.int16), ((700, 3), np.float64), ((1000, 1), np.int16),
+                                          ((600, 33), np.float32)])
+def test_channel_rows_transposes_in_blocks(shape, dtype, monkeypatch):
+    """The cache-blocked transpose (and its reused buffer) equals numpy's, for every block size."""
+    from napstream.process import _continuous as C
+
+    d = np.random.default_rng(0).normal(0, 1000, shape).astype(dtype)
+    for block_bytes in (1, 4096, C.TRANSPOSE_BLOCK_BYTES):
+        monkeypatch.setattr(C, "TRANSPOSE_BLOCK_BYTES", block_bytes)
+        for lo, hi in ((0, shape[0]), (17, shape[0] - 5), (5, 5)):
+            np.testing.assert_array_equal(C._channel_rows(d, lo, hi), d[lo:hi].T)
+            buffer = np.full(shape[0] * shape[1] + 7, 99, dtype=dtype)
+            np.testing.assert_array_equal(C._channel_rows(d, lo, hi, buffer), d[lo:hi].T)
+
+
+@pytest.mark.parametrize("executor, workers", [("serial", 1), ("threads", 2)])
+def test_reused_buffers_across_chunks_of_every_size_give_pynapples_psd(tmp_path, executor, workers, monkeypatch):
+    """Each update reuses the FFT and transpose buffers of an earlier one (grown for a longer chunk,
+    shared by threads one at a time): chunks of different lengths, a last partial chunk, several
+    epochs, an odd channel count and small transpose blocks still give pynapple's PSD."""
+    from napstream.process import _continuous as C
+
+    monkeypatch.setattr(C, "TRANSPOSE_BLOCK_BYTES", 1)  # 256-row blocks: several per chunk
+    n, channels = 9000, 37
+    rng = np.random.default_rng(5)
+    raw = np.cumsum(rng.normal(0, 30, (n, channels)), axis=0).astype(np.int16)
+    path = tmp_path / "wide.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(300, channels), compression="gzip")
+    ref = H5DatasetRef(str(path), "lfp")
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=2e-3, offset=-3.5e-3, ref=ref))
+    mem = pnap.TsdFrame(t=np.arange(n) / RATE, d=raw * 2e-3 - 3.5e-3)
+    ep = pnap.IntervalSet([0.0, 13.0], [11.5, 35.9])
+    for interval in (2.0, 1.6):  # zero-padded FFTs (501 samples) and plain ones (401)
+        expected = pnap.compute_mean_power_spectral_density(mem, interval, ep=ep)
+        got = nap.compute_mean_power_spectral_density(lazy, interval, ep=nap.IntervalSet([0.0, 13.0], [11.5, 35.9]),
+                                                      max_memory="3MB", executor=executor, n_workers=workers)
+        np.testing.assert_allclose(got.values, expected.values, rtol=1e-8, atol=0)
+        np.testing.assert_allclose(got.index, expected.index, rtol=0, atol=0)
