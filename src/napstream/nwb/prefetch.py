@@ -23,8 +23,8 @@ Examples
 >>> isinstance(wrap_dataset(f["x"], None), h5py.Dataset)   # local, not compressed: unchanged
 True
 >>> ranges = ChunkIndex(f["x"]).ranges(15, 31)   # rows 15..30 touch chunks 1, 2 and 3
->>> len(ranges), ranges[0][1] - ranges[0][0]       # 3 chunks of 10 float64 = 80 bytes
-(3, 80)
+>>> len(ranges), [b - a for a, b in ranges]        # raw chunks: just rows 15..19, 20..29 and 30
+(3, [40, 80, 8])
 >>> f.close()
 """
 
@@ -44,7 +44,8 @@ from ..errors import FileFormatError, InvalidTypeError
 from ..io.ranges import coalesce_ranges
 from .chunk_codec import ChunkCodec, ChunkTable
 
-__all__ = ["wrap_dataset", "PrefetchingDataset", "LocalChunkedDataset", "ChunkIndex", "row_span"]
+__all__ = ["wrap_dataset", "PrefetchingDataset", "LocalChunkedDataset", "ChunkIndex", "row_span",
+           "read_ahead_rows"]
 
 _COALESCE_GAP = 64 * 1024
 
@@ -64,6 +65,9 @@ class ChunkIndex:
         Largest number of chunks looked up one by one before the full index is built.
     """
 
+    #: read raw chunks' rows with napstream (see ``raw_row_bytes``); False: whole chunks, by h5py
+    read_raw = True
+
     def __init__(self, dset: h5py.Dataset, lookup_limit: int = 16) -> None:
         self.shape = dset.shape
         self.kind = "chunked" if dset.chunks is not None else _unchunked_kind(dset)
@@ -81,7 +85,7 @@ class ChunkIndex:
         self.raw_row_bytes = 0
         if self.kind == "chunked":
             self._trailing = [range(0, n, c) for n, c in zip(dset.shape[1:], dset.chunks[1:])]
-            self.raw_row_bytes = _raw_row_bytes(dset)
+            self.raw_row_bytes = _raw_row_bytes(dset) if self.read_raw else 0
         elif self.kind == "contiguous":
             self.offset = dset.id.get_offset()
             n_rows = max(int(dset.shape[0]), 1) if dset.shape else 1
@@ -375,6 +379,8 @@ class PrefetchingDataset(_WrappedDataset):
     #: bytes of raw chunks' rows kept for small reads (:meth:`_cached_raw_rows`; HDF5's default
     #: chunk cache is as large)
     raw_cache_bytes = 8 * 2**20
+    #: rows of raw chunks are read and kept in pages of about this many bytes
+    raw_page_bytes = 256 * 2**10
 
     def __init__(self, dset: h5py.Dataset, source: Any) -> None:
         super().__init__(dset)
@@ -448,13 +454,16 @@ class PrefetchingDataset(_WrappedDataset):
         return self.dataset[key] if out is None else out
 
     def _cached_raw_rows(self, key: Any, a: int, b: int) -> np.ndarray | None:
-        """Rows ``[a, b)`` of ``key`` from raw chunks whose rows are read whole once and kept (as
-        h5py keeps chunks in its chunk cache: a search's probes read a few rows each, often in the
-        same chunk), or None when the span is larger than that cache or h5py must read it."""
+        """Rows ``[a, b)`` of ``key`` from raw chunks, read in pages of ``raw_page_bytes`` that are
+        kept (as h5py keeps chunks in its chunk cache: a search's probes read a few rows each,
+        often near each other), or None when the span is larger than that cache or h5py must read
+        it. Pages, not whole chunks: a probe waits only for its page's bytes (a read-ahead may
+        still be bringing the rest of the chunk)."""
         index = self.index
         rest = _simple_row_slice(key) if index.raw_row_bytes and b > a else None
-        n, rb, total = index.chunk_rows, index.raw_row_bytes, int(self.dataset.shape[0])
-        if rest is None or min(n, total) * rb > self.raw_cache_bytes // 2 or (b - a) * rb > self.raw_cache_bytes // 2:
+        rb, total = index.raw_row_bytes, int(self.dataset.shape[0])
+        n = max(1, self.raw_page_bytes // max(rb, 1))
+        if rest is None or (b - a) * rb > self.raw_cache_bytes // 4:
             return None
         parts = []
         for r0 in range((a // n) * n, b, n):
@@ -464,13 +473,12 @@ class PrefetchingDataset(_WrappedDataset):
                     self._raw_chunks.move_to_end(r0)
             if rows is None:
                 r1 = min(r0 + n, total)
-                self.prefetch_rows(r0, r1)
                 rows = self._raw_rows(slice(r0, r1), r0, r1)
                 if rows is None:
                     return None
                 with self._lock:
                     self._raw_chunks[r0] = rows
-                    while sum(c.nbytes for c in self._raw_chunks.values()) > self.raw_cache_bytes:
+                    while len(self._raw_chunks) * self.raw_page_bytes > self.raw_cache_bytes:
                         self._raw_chunks.popitem(last=False)
             parts.append(rows[max(a - r0, 0):b - r0])
         out = np.concatenate(parts) if len(parts) > 1 else np.array(parts[0])
@@ -541,6 +549,35 @@ class PrefetchingDataset(_WrappedDataset):
             if ahead is not None:
                 ahead.cancel()
         return np.concatenate(parts, axis=0)
+
+
+def read_ahead_rows(source: Any, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> Any:
+    """Fetch the storage of row ``spans`` of ``dset`` in the background, in that order, pinned
+    until read (the source's read-ahead); returns the handle to ``cancel()`` once they are read.
+
+    For a build that reads those rows one span after the other (a units table's units): it
+    works on the first spans while the next ones arrive, instead of waiting for all of them.
+    None (nothing started) when the source has no read-ahead, the rows are more than its
+    ``prefetch_limit``, or nothing needs fetching.
+    """
+    read_ahead = getattr(source, "read_ahead", None)
+    limit = getattr(source, "prefetch_limit", None)
+    if read_ahead is None or limit is None or not spans:
+        return None
+    try:
+        index = ChunkIndex(dset)
+        ranges = [r for a, b in spans for r in index.ranges(int(a), int(b))]
+    except (OSError, RuntimeError, ValueError):
+        return None
+    ranges = coalesce_ranges(ranges, max_gap=_COALESCE_GAP)
+    total = sum(b - a for a, b in ranges)
+    if not ranges or total > limit:
+        return None
+    from .speculate import await_speculated
+
+    await_speculated(source, ranges)  # bytes the speculation is bringing: not fetched twice
+    block = int(getattr(source, "block_size", 0) or 0)
+    return read_ahead(ranges, total + 2 * block * len(ranges))
 
 
 def _yield_speculation(source: Any, name: str) -> None:
