@@ -16,6 +16,8 @@ Usage::
 
 Each row: bytes, requests, round trips and cold time of ``napstream_cold_before`` (whole 256 KiB
 blocks for the metadata, spike times read as the searches ask, no speculation),
+``napstream_cold_s6`` (as after session 6: raw chunks read whole by h5py, the units' spike times in
+one blocking batch, tuning curves searching lazy spike times per feature chunk),
 ``napstream_cold_spec`` (this code with the speculative fetch after the open, off by default) and
 ``napstream_cold`` (this code, defaults),
 the warm and local times, and the floor = max(local time, stored bytes of the datasets the job
@@ -84,7 +86,8 @@ def _time(fn, source: str, repeats: int) -> tuple[float, int]:
     return statistics.median(times), n
 
 
-JOB_STACKS = ("napstream_local", "napstream_cold_before", "napstream_cold_spec", "napstream_cold", "napstream_warm")
+JOB_STACKS = ("napstream_local", "napstream_cold_before", "napstream_cold_s6", "napstream_cold_spec", "napstream_cold",
+              "napstream_warm")
 
 
 def _cell(res: dict | None) -> str:
@@ -118,9 +121,9 @@ def job(argv: list[str]) -> None:
         for latency, stream, link in args.link:
             label = harness._link_label(latency, stream, link)
             lines += [f"### {size} session ({path.stat().st_size / 1e6:.0f} MB), {label}", "",
-                      "| workload | before (cold) | speculation on (cold) | after (cold) | warm | local "
-                      "| datasets read | floor | before / floor | spec. on / floor | **after / floor** "
-                      "| bytes after / before |", "|" + "---|" * 12]
+                      "| workload | before (cold) | session 6 (cold) | speculation on (cold) | after (cold) | warm "
+                      "| local | datasets read | floor | before / floor | session 6 / floor | spec. on / floor "
+                      "| **after / floor** | bytes after / before |", "|" + "---|" * 14]
             with RangeHTTPServer(harness.WORK, latency=latency, bandwidth=stream, link=link) as server:
                 url = server.url_for(path.name)
                 # a new server is a new URL (port): a warm folder of an earlier run would be cold
@@ -139,15 +142,17 @@ def job(argv: list[str]) -> None:
 def _job_line(workload: str, row: dict, needed: int | None, link: float | None) -> str:
     local, before, after = row.get("napstream_local"), row.get("napstream_cold_before"), row.get("napstream_cold")
     nospec = row.get("napstream_cold_spec")  # speculation on (off by default)
-    ok = all(r and "error" not in r for r in (local, before, nospec, after))
-    cells = [workload, _cell(before), _cell(nospec), _cell(after), _cell(row.get("napstream_warm")), _cell(local)]
+    s6 = row.get("napstream_cold_s6")  # as after session 6
+    ok = all(r and "error" not in r for r in (local, before, s6, nospec, after))
+    cells = [workload, _cell(before), _cell(s6), _cell(nospec), _cell(after), _cell(row.get("napstream_warm")),
+             _cell(local)]
     cells.append(f"{needed / 1e6:.2f} MB" if needed else "-")
     if ok and needed and link:
         floor = max(local["seconds"], needed / link)
-        cells += [f"{floor:.2f} s", f"{before['seconds'] / floor:.2f}x", f"{nospec['seconds'] / floor:.2f}x",
-                  f"**{after['seconds'] / floor:.2f}x**"]
+        cells += [f"{floor:.2f} s", f"{before['seconds'] / floor:.2f}x", f"{s6['seconds'] / floor:.2f}x",
+                  f"{nospec['seconds'] / floor:.2f}x", f"**{after['seconds'] / floor:.2f}x**"]
     else:
-        cells += ["-", "-", "-", "-"]
+        cells += ["-", "-", "-", "-", "-"]
     cells.append(f"{after['bytes'] / max(before['bytes'], 1):.2f}" if ok else "-")
     return "| " + " | ".join(cells) + " |"
 

@@ -18,6 +18,9 @@ napstream_cold_nospec  napstream_cold without the speculative fetch after the op
                   False``, the default since 2026-12-03; its own empty cache folder per run)
 napstream_cold_spec    napstream_cold with the speculative fetch after the open (``config.speculate =
                   True``; its own empty cache folder per run)
+napstream_cold_s6      napstream_cold as after session 6 (before session 7's work on the guide's job):
+                  raw chunks read whole by h5py, a units table's spike times in one blocking batch,
+                  tuning curves searching lazy spike times per feature chunk (its own empty cache folder)
 napstream_warm    napstream.NWBFile(url) with the cache filled by a previous run
 napstream_local   napstream.NWBFile(path)
 """
@@ -37,7 +40,7 @@ import numpy as np
 STACKS = (
     "pynapple_fsspec", "pynapple_remfile", "pynapple_local",
     "napstream_cold", "napstream_warm", "napstream_local", "napstream_cold_noahead", "napstream_cold_before",
-    "napstream_cold_nospec", "napstream_cold_spec",
+    "napstream_cold_nospec", "napstream_cold_spec", "napstream_cold_s6",
 )
 WORKLOADS = ("open_list", "units_position", "tuning_2d", "lfp_window", "mean_psd", "perievent", "crosscorr",
              "lfp_psd")
@@ -150,7 +153,15 @@ def _import_stack(stack: str) -> None:
 
             BlockedSource.small_block_size = 0  # the walk fetches whole blocks
             ReadContext.batch_reads = False  # a units table's spike times read as the searches ask
-        if stack in ("napstream_cold_before", "napstream_cold_nospec"):
+        if stack == "napstream_cold_s6":
+            from napstream.nwb.convert import ReadContext
+            from napstream.nwb.prefetch import ChunkIndex
+            from napstream.process import tuning_curves
+
+            ChunkIndex.read_raw = False  # whole raw chunks, read by h5py
+            ReadContext.read_ahead_units = False  # the units' spike times in one blocking batch
+            tuning_curves.LOAD_MAX_BYTES = 0  # lazy spike times searched per feature chunk
+        if stack in ("napstream_cold_before", "napstream_cold_nospec", "napstream_cold_s6"):
             napstream.config.speculate = False  # no background fetch after the open
         if stack == "napstream_cold_spec":
             napstream.config.speculate = True  # the background fetch after the open (off by default)
@@ -172,7 +183,7 @@ def run_one(stack: str, workload: str, url: str, path: str, cache_dir: str) -> d
 
         tracking = napstream.track_io()
         io = tracking.__enter__()
-    fresh = stack in ("napstream_cold_before", "napstream_cold_nospec", "napstream_cold_spec")
+    fresh = stack in ("napstream_cold_before", "napstream_cold_nospec", "napstream_cold_spec", "napstream_cold_s6")
     if fresh:  # the runner does not empty these stacks' folders: a fresh one
         import tempfile
 

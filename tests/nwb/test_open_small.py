@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -156,14 +157,16 @@ def _write_chunked_units(path: Path, n_units: int = 40, per_unit: int = 7000, ch
     return path
 
 
-@pytest.mark.parametrize("batch", [True, False])
-def test_building_remote_units_waits_on_the_network_once(tmp_path, http_server, monkeypatch, batch):
+@pytest.mark.parametrize("batch, ahead", [(True, False), (False, False), (True, True)])
+def test_building_remote_units_waits_on_the_network_once(tmp_path, http_server, monkeypatch, batch, ahead):
     """Each unit's restriction to its observation interval searches its spike times: the chunks
-    of those rows come in one concurrent batch, not one round trip after another."""
+    of those rows come in one concurrent batch, not one round trip after another (``ahead``:
+    through the read-ahead, in unit order, while the first units are built)."""
     from napstream.nwb.convert import ReadContext
 
     path = _write_chunked_units(tmp_path / "units.nwb")
     monkeypatch.setattr(ReadContext, "batch_reads", batch)
+    monkeypatch.setattr(ReadContext, "read_ahead_units", ahead)
     server = http_server(tmp_path)
     with nap.NWBFile(server.url_for(path.name), cache_dir=tmp_path / "cache", block_size=65536) as nwb:
         with nap.track_io() as stats:
@@ -171,10 +174,14 @@ def test_building_remote_units_waits_on_the_network_once(tmp_path, http_server, 
         got = {k: np.asarray(units[k].t) for k in units.keys()}
     with nap.NWBFile(path) as local:
         want = {k: np.asarray(local["units"][k].t) for k in local["units"].keys()}
+    with h5py.File(path, "r") as f:  # every chunk of spike times, the index's nodes, a block's slack each
+        expected_bytes = int(f["units/spike_times"].id.get_storage_size()) + 8 * 65536
     assert got.keys() == want.keys()
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
-    if batch:
+    if ahead:  # the read-ahead's requests count one by one: all of them, at most one each
+        assert stats.round_trips <= 1 + stats.requests and stats.bytes_fetched <= expected_bytes, stats
+    elif batch:
         assert stats.round_trips <= 2, stats  # the chunk index's nodes, then every chunk at once
     else:
         assert stats.round_trips > 2  # the same reads without the batch: the test can tell

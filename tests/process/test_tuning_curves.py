@@ -251,6 +251,31 @@ def test_reads_are_bounded_by_the_budget(recording_array):
     _same(got, ref)
 
 
+@pytest.mark.parametrize("units_fit", [True, False])
+def test_lazy_units_are_read_once_when_they_fit(recording_array, monkeypatch, units_fit):
+    """Spike times of lazy units that fit their share of the budget are read once per unit (not
+    searched per chunk of the features); larger ones are searched per chunk. Same numbers."""
+    from napstream.core import LazyArray
+    from napstream.process import tuning_curves as tcm
+
+    if not units_fit:
+        monkeypatch.setattr(tcm, "LOAD_MAX_BYTES", 1000)
+    t, xy, spikes = _session(seed=4, duration=600.0, n_units=4, empty_unit=False)
+    spikes = {k: v[(v >= 0) & (v <= t[-1])] for k, v in spikes.items()}
+    logs = {k: [] for k in spikes}
+    lazy_units = ns.TsGroup({k: ns.Ts(t=LazyArray(recording_array(v, logs[k]))) for k, v in spikes.items()},
+                            time_support=ns.IntervalSet(0, t[-1]))
+    for log in logs.values():
+        log.clear()
+    got = ns.compute_tuning_curves(lazy_units, ns.TsdFrame(t=t, d=xy), bins=5, max_memory=16_000_000)
+    reads = sum(len(log) for log in logs.values())
+    assert (reads == len(spikes)) if units_fit else (reads > 2 * len(spikes)), reads
+    ref = pnap.compute_tuning_curves(
+        pnap.TsGroup({k: pnap.Ts(v) for k, v in spikes.items()}, time_support=pnap.IntervalSet(0, t[-1])),
+        pnap.TsdFrame(t=t, d=xy), bins=5)
+    _same(got, ref)
+
+
 def test_pynapple_flags_and_warnings():
     t = np.arange(0.0, 100.0, 0.1)
     feature = ns.Tsd(t=t, d=np.sin(t))

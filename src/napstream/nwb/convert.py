@@ -74,6 +74,9 @@ class ReadContext:
     #: a series' values of at most this many bytes are fetched with its timestamps when those are
     #: read whole at creation (to check they are sorted): the values are what comes next
     together_bytes = 8 * 2**20
+    #: a units table's spike times come through the source's read-ahead, in unit order, so the
+    #: first units are built while the next ones arrive (False: one blocking batch first)
+    read_ahead_units = True
 
     def lazy(self, dset: h5py.Dataset, scale: Any = None, offset: float = 0.0) -> LazyArray:
         ref = None
@@ -118,6 +121,22 @@ class ReadContext:
 
             await_speculated(src, [(r.start, r.end) for r in ranges])  # on their way already: wait
             src.prefetch(ranges)
+
+    def read_ahead_rows(self, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> Any:
+        """Like :meth:`prefetch_rows` for one dataset, but the rows come in the background, in the
+        order given, so a build that reads them in that order starts on the first ones while the
+        later ones are on their way (see :func:`.prefetch.read_ahead_rows`). Returns a handle to
+        ``cancel()`` once read (None: fetched here, as :meth:`prefetch_rows` does)."""
+        src = self.byte_source
+        if src is None or not (self.batch_reads and self.read_ahead_units) or getattr(src, "_check_content", False):
+            self.prefetch_rows((dset, spans))
+            return None
+        from .prefetch import read_ahead_rows
+
+        handle = read_ahead_rows(src, dset, spans)
+        if handle is None:
+            self.prefetch_rows((dset, spans))
+        return handle
 
     def scan_sorted(self, dset: h5py.Dataset) -> bool:
         """Whether stored timestamps ``dset`` are scanned for disorder when their object is built.
@@ -339,11 +358,18 @@ def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ units
-def _unit_supports(group: h5py.Group, n: int) -> list[IntervalSet | None]:
+def _support_bounds(group: h5py.Group) -> np.ndarray | None:
+    """Row bounds of each unit's observation intervals (None: the table has none)."""
     if "obs_intervals" not in group or "obs_intervals_index" not in group:
+        return None
+    return np.concatenate([[0], np.asarray(read_whole(group["obs_intervals_index"]), dtype=np.int64)])
+
+
+def _unit_supports(group: h5py.Group, n: int, bounds: np.ndarray | None = None) -> list[IntervalSet | None]:
+    bounds = _support_bounds(group) if bounds is None else bounds
+    if bounds is None:
         return [None] * n
     obs = np.asarray(group["obs_intervals"][()], dtype=np.float64).reshape(-1, 2)
-    bounds = np.concatenate([[0], np.asarray(read_whole(group["obs_intervals_index"]), dtype=np.int64)])
     out: list[IntervalSet | None] = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         out.append(IntervalSet(obs[a:b, 0], obs[a:b, 1]) if b > a else None)
@@ -416,8 +442,6 @@ def units_metadata(group: h5py.Group, n: int) -> dict[str, np.ndarray]:
 
 def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     """Units (or any table with a ``*_times`` ragged column) -> TsGroup of lazy Ts."""
-    from ..core import Ts, TsGroup
-
     times_col = "spike_times" if "spike_times_index" in group else next(
         (c for c in colnames(group) if c.endswith("_times") and f"{c}_index" in group), "spike_times")
     if times_col not in group or f"{times_col}_index" not in group:
@@ -432,12 +456,25 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
             f"got {ends[:10].tolist()}{'...' if len(ends) > 10 else ''}; the file is damaged"
         )
     starts = np.concatenate([[0], ends[:-1]])
+    bounds = _support_bounds(group)
+    has = np.zeros(len(ids), dtype=bool) if bounds is None else np.diff(bounds)[:len(ids)] > 0
+    # building each unit searches its rows (its support) or reads its first and last spike: one
+    # batch, brought in unit order while the first units are built (asked before the supports are)
+    ahead = ctx.read_ahead_rows(group[times_col], [span for a, b, s in zip(starts, ends, has) if b > a
+                                                   for span in ([(a, b)] if s else [(a, a + 1), (b - 1, b)])])
+    try:
+        supports = _unit_supports(group, len(ids), bounds)
+        return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times)
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+
+
+def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: str, ids: np.ndarray,
+                 starts: np.ndarray, ends: np.ndarray, supports: list[Any], n_times: int) -> Any:
+    from ..core import Ts, TsGroup
+
     spikes = ctx.lazy(group[times_col])
-    supports = _unit_supports(group, len(ids))
-    # building each unit searches its rows (its support) or reads its first and last spike: one batch
-    ctx.prefetch_rows((group[times_col], [(a, b) if s is not None else (a, min(a + 1, b)) for a, b, s
-                                          in zip(starts, ends, supports) if b > a]
-                       + [(b - 1, b) for a, b, s in zip(starts, ends, supports) if b > a and s is None]))
     unsorted = set()
     if ctx.scan_sorted(group[times_col]):  # a disorder is found (and sorted) now, never served later
         unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist())

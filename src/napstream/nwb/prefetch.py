@@ -23,13 +23,14 @@ Examples
 >>> isinstance(wrap_dataset(f["x"], None), h5py.Dataset)   # local, not compressed: unchanged
 True
 >>> ranges = ChunkIndex(f["x"]).ranges(15, 31)   # rows 15..30 touch chunks 1, 2 and 3
->>> len(ranges), ranges[0][1] - ranges[0][0]       # 3 chunks of 10 float64 = 80 bytes
-(3, 80)
+>>> len(ranges), [b - a for a, b in ranges]        # raw chunks: just rows 15..19, 20..29 and 30
+(3, [40, 80, 8])
 >>> f.close()
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import threading
@@ -43,7 +44,8 @@ from ..errors import FileFormatError, InvalidTypeError
 from ..io.ranges import coalesce_ranges
 from .chunk_codec import ChunkCodec, ChunkTable
 
-__all__ = ["wrap_dataset", "PrefetchingDataset", "LocalChunkedDataset", "ChunkIndex", "row_span"]
+__all__ = ["wrap_dataset", "PrefetchingDataset", "LocalChunkedDataset", "ChunkIndex", "row_span",
+           "read_ahead_rows"]
 
 _COALESCE_GAP = 64 * 1024
 
@@ -63,6 +65,9 @@ class ChunkIndex:
         Largest number of chunks looked up one by one before the full index is built.
     """
 
+    #: read raw chunks' rows with napstream (see ``raw_row_bytes``); False: whole chunks, by h5py
+    read_raw = True
+
     def __init__(self, dset: h5py.Dataset, lookup_limit: int = 16) -> None:
         self.shape = dset.shape
         self.kind = "chunked" if dset.chunks is not None else _unchunked_kind(dset)
@@ -74,8 +79,13 @@ class ChunkIndex:
         self._full: ChunkTable | None = None
         self._table_lock = threading.Lock()
         self._known: dict[tuple[int, ...], tuple[int, int] | None] = {}
+        #: bytes of one row inside a stored chunk when the chunks are stored raw (no filter) and too
+        #: big for HDF5's chunk cache (so HDF5 reads only the selected rows of them): rows past a
+        #: selection, e.g. the unused rows of the last chunk, need not be fetched (0: whole chunks)
+        self.raw_row_bytes = 0
         if self.kind == "chunked":
             self._trailing = [range(0, n, c) for n, c in zip(dset.shape[1:], dset.chunks[1:])]
+            self.raw_row_bytes = _raw_row_bytes(dset) if self.read_raw else 0
         elif self.kind == "contiguous":
             self.offset = dset.id.get_offset()
             n_rows = max(int(dset.shape[0]), 1) if dset.shape else 1
@@ -120,8 +130,9 @@ class ChunkIndex:
     starts = property(lambda self: self._index()[1], doc="Byte offset of every chunk.")
     sizes = property(lambda self: self._index()[2], doc="Stored size of every chunk.")
 
-    def _lookup(self, first: int, stop: int) -> list[tuple[int, int]] | None:
-        """Ranges of the chunks of rows ``[first, stop)`` one by one, or None when too many."""
+    def _lookup(self, first: int, stop: int) -> list[tuple[int, int, int]] | None:
+        """(first row, begin, end) of the chunks of rows ``[first, stop)`` one by one, or None when
+        too many."""
         row_starts = range(first, stop, self.chunk_rows)
         n = len(row_starts) * int(np.prod([len(t) for t in self._trailing]))
         if self._full is not None or n > self.lookup_limit or not hasattr(self._dset.id, "get_chunk_info_by_coord"):
@@ -133,7 +144,24 @@ class ChunkIndex:
                 self._known[coord] = None if info.byte_offset is None else (info.byte_offset, info.size)
             found = self._known[coord]
             if found is not None:
-                out.append((int(found[0]), int(found[0] + found[1])))
+                out.append((int(coord[0]), int(found[0]), int(found[0] + found[1])))
+        return out
+
+    def _trim(self, chunks: list[tuple[int, int, int]], start: int, stop: int) -> list[tuple[int, int]]:
+        """Byte ranges of ``(first row, begin, end)`` chunks, cut to rows ``[start, stop)`` (and to
+        the dataset's rows) where chunks are stored raw (``raw_row_bytes``)."""
+        rb, n = self.raw_row_bytes, self.chunk_rows
+        if not rb:
+            return [(a, e) for _, a, e in chunks]
+        stop = min(stop, int(self.shape[0]))
+        out = []
+        for r0, a, e in chunks:
+            if e - a != n * rb:  # not a whole raw chunk: leave it whole
+                out.append((a, e))
+                continue
+            lo, hi = max(start, r0) - r0, min(stop, r0 + n) - r0
+            if hi > lo:
+                out.append((a + lo * rb, a + hi * rb))
         return out
 
     def ranges(self, start: int, stop: int) -> list[tuple[int, int]]:
@@ -143,11 +171,11 @@ class ChunkIndex:
         if self.kind == "chunked":
             first = (start // self.chunk_rows) * self.chunk_rows
             looked_up = self._lookup(first, stop)
-            if looked_up is not None:
-                return looked_up
-            rows, starts, sizes = self._index()
-            lo, hi = np.searchsorted(rows, [first, stop], side="left")
-            return [(int(a), int(a + s)) for a, s in zip(starts[lo:hi], sizes[lo:hi])]
+            if looked_up is None:
+                rows, starts, sizes = self._index()
+                lo, hi = np.searchsorted(rows, [first, stop], side="left")
+                looked_up = [(int(r), int(a), int(a + s)) for r, a, s in zip(rows[lo:hi], starts[lo:hi], sizes[lo:hi])]
+            return self._trim(looked_up, start, stop)
         if self.kind == "contiguous" and self.offset is not None:
             if not self.shape:
                 return [(self.offset, self.offset + self.row_bytes)]
@@ -181,6 +209,24 @@ class ChunkIndex:
             out.append((a, b))
             a = b
         return out
+
+
+def _raw_row_bytes(dset: h5py.Dataset) -> int:
+    """Bytes of one row of a stored chunk when napstream reads ``dset``'s row slices itself, else 0.
+
+    That is when its chunks are stored raw (no filter), span whole rows (every axis but the first
+    in one chunk) and hold plain numbers: rows ``[a, b)`` of such a chunk are consecutive bytes
+    of the file, so a read fetches and decodes just them (h5py would read the whole chunk into its
+    chunk cache, and the unused rows of the last chunk are often megabytes).
+    """
+    try:
+        if dset.chunks is None or tuple(dset.chunks[1:]) != tuple(dset.shape[1:]):
+            return 0
+        if dset.dtype.kind not in "iuf" or dset.dtype.metadata or dset.id.get_create_plist().get_nfilters() != 0:
+            return 0
+        return int(np.prod(dset.chunks[1:], dtype=np.int64)) * dset.dtype.itemsize
+    except Exception:  # noqa: BLE001 - an unusual dataset: whole chunks, read by h5py
+        return 0
 
 
 def _unchunked_kind(dset: h5py.Dataset) -> str:
@@ -330,9 +376,16 @@ class PrefetchingDataset(_WrappedDataset):
     #: once, not once per probe
     whole_dataset_bytes = 2 * 2**20
 
+    #: bytes of raw chunks' rows kept for small reads (:meth:`_cached_raw_rows`; HDF5's default
+    #: chunk cache is as large)
+    raw_cache_bytes = 8 * 2**20
+    #: rows of raw chunks are read and kept in pages of about this many bytes
+    raw_page_bytes = 256 * 2**10
+
     def __init__(self, dset: h5py.Dataset, source: Any) -> None:
         super().__init__(dset)
         self.source = source
+        self._raw_chunks: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
         self._whole: bool | None = None  # None: not decided yet; True once fetched whole
 
     def __repr__(self) -> str:
@@ -392,9 +445,62 @@ class PrefetchingDataset(_WrappedDataset):
     def _read(self, key: Any, a: int, b: int) -> Any:
         """Rows ``[a, b)`` of ``key``: fetched concurrently, then decoded by napstream or h5py."""
         _yield_speculation(self.source, self.name)  # a planned read: the speculation makes way
-        self.prefetch_rows(a, b)
-        out = self._direct(key, a, b, self._read_ranges)
+        out = self._cached_raw_rows(key, a, b)
+        if out is None:
+            self.prefetch_rows(a, b)
+            out = self._raw_rows(key, a, b)
+        if out is None:
+            out = self._direct(key, a, b, self._read_ranges)
         return self.dataset[key] if out is None else out
+
+    def _cached_raw_rows(self, key: Any, a: int, b: int) -> np.ndarray | None:
+        """Rows ``[a, b)`` of ``key`` from raw chunks, read in pages of ``raw_page_bytes`` that are
+        kept (as h5py keeps chunks in its chunk cache: a search's probes read a few rows each,
+        often near each other), or None when the span is larger than that cache or h5py must read
+        it. Pages, not whole chunks: a probe waits only for its page's bytes (a read-ahead may
+        still be bringing the rest of the chunk)."""
+        index = self.index
+        rest = _simple_row_slice(key) if index.raw_row_bytes and b > a else None
+        rb, total = index.raw_row_bytes, int(self.dataset.shape[0])
+        n = max(1, self.raw_page_bytes // max(rb, 1))
+        if rest is None or (b - a) * rb > self.raw_cache_bytes // 4:
+            return None
+        parts = []
+        for r0 in range((a // n) * n, b, n):
+            with self._lock:
+                rows = self._raw_chunks.get(r0)
+                if rows is not None:
+                    self._raw_chunks.move_to_end(r0)
+            if rows is None:
+                r1 = min(r0 + n, total)
+                rows = self._raw_rows(slice(r0, r1), r0, r1)
+                if rows is None:
+                    return None
+                with self._lock:
+                    self._raw_chunks[r0] = rows
+                    while len(self._raw_chunks) * self.raw_page_bytes > self.raw_cache_bytes:
+                        self._raw_chunks.popitem(last=False)
+            parts.append(rows[max(a - r0, 0):b - r0])
+        out = np.concatenate(parts) if len(parts) > 1 else np.array(parts[0])
+        return out[(slice(None),) + rest] if rest else out
+
+    def _raw_rows(self, key: Any, a: int, b: int) -> np.ndarray | None:
+        """Rows ``[a, b)`` of ``key`` from raw chunks (``ChunkIndex.raw_row_bytes``) read from the
+        source (after ``prefetch_rows``: from its cache), or None when h5py must read them."""
+        index = self.index
+        rest = _simple_row_slice(key) if index.raw_row_bytes and b > a else None
+        if rest is None:
+            return None
+        ranges = index.ranges(a, b)
+        if len(ranges) != -(-b // index.chunk_rows) - a // index.chunk_rows:
+            return None  # a chunk never written (its fill value): h5py knows it
+        buf = bytearray(sum(e - s for s, e in ranges))
+        at = 0
+        for part in self._read_ranges(ranges):
+            buf[at:at + len(part)] = part
+            at += len(part)
+        out = np.frombuffer(buf, dtype=self.dataset.dtype).reshape((b - a,) + tuple(self.dataset.shape[1:]))
+        return out[(slice(None),) + rest] if rest else out
 
     def _fetch_whole(self) -> bool:
         """Fetch the whole dataset once if it is small (see ``whole_dataset_bytes``); True if here."""
@@ -415,11 +521,16 @@ class PrefetchingDataset(_WrappedDataset):
             return self.dataset[key]
         span = row_span(key, shape[0]) or (0, shape[0])
         if self._fetch_whole():  # small: every row is here now, h5py decodes from the cache
-            out = self._direct(key, *span, self._read_ranges) if span[1] - span[0] > 1 else None
+            out = self._raw_rows(key, *span)
+            if out is None and span[1] - span[0] > 1:
+                out = self._direct(key, *span, self._read_ranges)
             return self.dataset[key] if out is None else out
         index = self.index
         if index.is_small(*span):  # a few chunks: h5py finds them itself (forward reads are read ahead)
-            return self.dataset[key]
+            out = self._cached_raw_rows(key, *span)  # raw chunks: their rows, kept like h5py's chunk cache
+            if out is None:
+                out = self._raw_rows(key, *span)
+            return self.dataset[key] if out is None else out
         limit = getattr(self.source, "prefetch_limit", None)
         total = sum(b - a for a, b in index.ranges(*span))
         if limit is None or total <= limit:
@@ -438,6 +549,35 @@ class PrefetchingDataset(_WrappedDataset):
             if ahead is not None:
                 ahead.cancel()
         return np.concatenate(parts, axis=0)
+
+
+def read_ahead_rows(source: Any, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> Any:
+    """Fetch the storage of row ``spans`` of ``dset`` in the background, in that order, pinned
+    until read (the source's read-ahead); returns the handle to ``cancel()`` once they are read.
+
+    For a build that reads those rows one span after the other (a units table's units): it
+    works on the first spans while the next ones arrive, instead of waiting for all of them.
+    None (nothing started) when the source has no read-ahead, the rows are more than its
+    ``prefetch_limit``, or nothing needs fetching.
+    """
+    read_ahead = getattr(source, "read_ahead", None)
+    limit = getattr(source, "prefetch_limit", None)
+    if read_ahead is None or limit is None or not spans:
+        return None
+    try:
+        index = ChunkIndex(dset)
+        ranges = [r for a, b in spans for r in index.ranges(int(a), int(b))]
+    except (OSError, RuntimeError, ValueError):
+        return None
+    ranges = coalesce_ranges(ranges, max_gap=_COALESCE_GAP)
+    total = sum(b - a for a, b in ranges)
+    if not ranges or total > limit:
+        return None
+    from .speculate import await_speculated
+
+    await_speculated(source, ranges)  # bytes the speculation is bringing: not fetched twice
+    block = int(getattr(source, "block_size", 0) or 0)
+    return read_ahead(ranges, total + 2 * block * len(ranges))
 
 
 def _yield_speculation(source: Any, name: str) -> None:

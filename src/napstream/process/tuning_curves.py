@@ -86,12 +86,28 @@ class _MinMax(ChunkAlgorithmBase):
 class _Query:
     """Events (spikes) or samples (continuous data) assigned to the closest feature row."""
 
-    def __init__(self, indexes: list[Any], starts: np.ndarray, ends: np.ndarray, data: Any = None) -> None:
+    def __init__(self, indexes: list[Any], starts: np.ndarray, ends: np.ndarray, data: Any = None,
+                 load_bytes: int = 0) -> None:
         self.indexes = indexes
-        self.segments = [v.unit_segments(ix, starts, ends) for ix in indexes]
         self.data = data  # continuous: one index and its (n, c) data
         # in-memory timestamps are searched and sliced directly (no per-call wrapper cost)
         self.arrays = [_in_memory(ix) for ix in indexes]
+        if data is None:
+            self._load(load_bytes)
+        self.segments = [v.unit_segments(ix if arr is None else _Loaded(arr), starts, ends)
+                         for ix, arr in zip(indexes, self.arrays)]
+
+    def _load(self, load_bytes: int) -> None:
+        """Read the stored spike times of every unit at once when they all fit ``load_bytes``:
+        two binary searches per unit and chunk over stored (lazy) times cost far more than one
+        read of each unit (reads of a remote file are then served from its cache)."""
+        lazy = [u for u, (ix, arr) in enumerate(zip(self.indexes, self.arrays))
+                if arr is None and not getattr(ix, "is_regular", False)]
+        if not lazy or sum(len(self.indexes[u]) for u in lazy) * 8 > load_bytes:
+            return
+        for u in lazy:
+            ix = self.indexes[u]
+            self.arrays[u] = np.asarray(ix.read(0, len(ix)), dtype=np.float64)
 
     def total(self) -> int:
         return int(sum(int((s[:, 1] - s[:, 0]).sum()) for s in self.segments))
@@ -114,6 +130,22 @@ class _Query:
                 rows = _read_rows(self.data, i0, i1) if self.data is not None else None
                 out.append((u, arr[i0:i1] if arr is not None else ix.read(i0, i1), rows))
         return out
+
+
+class _Loaded:
+    """``searchsorted`` of loaded spike times (for ``unit_segments``)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def searchsorted(self, q: Any, side: str = "left") -> np.ndarray:
+        return np.searchsorted(self.values, q, side=side)
+
+
+#: spike times of a TsGroup read at once by a tuning curve when they take at most this share of
+#: the memory budget (and at most :data:`LOAD_MAX_BYTES`)
+LOAD_SHARE = 8
+LOAD_MAX_BYTES = 64 * 2**20
 
 
 def _in_memory(ix: Any) -> np.ndarray | None:
@@ -254,7 +286,7 @@ def _check_inputs(data: Any, features: Any, epochs: Any) -> tuple[Any, Any, Any,
     return ti, d, segments, epochs
 
 
-def _build_query(data: Any, epochs: IntervalSet) -> tuple[_Query, np.ndarray, bool, Any]:
+def _build_query(data: Any, epochs: IntervalSet, max_memory: Any = None) -> tuple[_Query, np.ndarray, bool, Any]:
     """(query, unit keys, continuous?, rates or None)."""
     c = v.classes()
     if isinstance(data, c.TsGroup) or v.is_spikes(data):
@@ -263,7 +295,10 @@ def _build_query(data: Any, epochs: IntervalSet) -> tuple[_Query, np.ndarray, bo
         for k, u in zip(keys, units):
             if not v.is_spikes(u):
                 warnings.warn(f"TsGroup entry {k} was not a Ts, but treating it as one!", UserWarning, stacklevel=4)
-        query = _Query([v.time_index_of(u) for u in units], epochs.start, epochs.end)
+        from ..engine.planner import resolve_budget
+
+        load = min(resolve_budget(max_memory) // LOAD_SHARE, LOAD_MAX_BYTES)
+        query = _Query([v.time_index_of(u) for u in units], epochs.start, epochs.end, load_bytes=load)
         counts = np.array([int((s[:, 1] - s[:, 0]).sum()) for s in query.segments], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             rates = counts / epochs.tot_length("s")
@@ -370,7 +405,7 @@ def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any,
         raise InvalidTypeError(f"fs should be a number (int or float). Got {v.type_name(fs)}.")
     v.check_flag(return_counts, "return_counts")
     edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
-    query, keys, continuous, rates = _build_query(data, epochs)
+    query, keys, continuous, rates = _build_query(data, epochs, max_memory)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
                    _row_factor(query, segments, continuous))
     state = _capped_run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
