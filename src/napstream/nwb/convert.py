@@ -459,10 +459,8 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     starts = np.concatenate([[0], ends[:-1]])
     spikes = ctx.lazy(group[times_col])
     supports = _unit_supports(group, len(ids))
-    # building each unit searches its rows (its support) or reads its first and last spike: one batch
-    ctx.prefetch_rows((group[times_col], [(a, b) if s is not None else (a, min(a + 1, b)) for a, b, s
-                                          in zip(starts, ends, supports) if b > a]
-                       + [(b - 1, b) for a, b, s in zip(starts, ends, supports) if b > a and s is None]))
+    # the scan below reads every spike time: one concurrent batch (remote files; up to the prefetch limit)
+    ctx.prefetch_rows((group[times_col], [(0, n_times)] if n_times else []))
     # building a unit needs its order whatever its length: its rows within obs_intervals are found by
     # binary search, else [first, last] spike is its time support. So every unit is checked now, in one
     # streamed pass over the column (bounded memory), and an unsorted one is sorted in memory (a
