@@ -169,6 +169,12 @@ class Config:
         quiet machine it did not make the guide's job measurably faster (benchmarks/OPEN_RESULTS.md)
         and it fetches bytes a script may never read (``NAPSTREAM_SPECULATE=1`` turns it on;
         ``NWBFile(..., speculate=True)`` for one file).
+    timestamp_scan_rows : int or None
+        Explicit timestamps stored in an NWB file are checked in order when their object is built
+        (and, found unsorted, sorted in memory as pynapple does) up to this many rows, locally or
+        remotely. None (the default): local timestamps up to 16 M rows, remote ones small enough
+        to be fetched whole at their first read. Longer ones are checked on first use by anything
+        that searches by time, and refused (``UnsortedTimestampsError``) when out of order.
     """
 
     memory_budget: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_MEMORY_BUDGET", "256MiB")))
@@ -187,6 +193,7 @@ class Config:
     suppress_conversion_warnings: bool = False
     suppress_time_index_sorting_warnings: bool = False
     speculate: bool = field(default_factory=lambda: _env_flag("NAPSTREAM_SPECULATE", False))
+    timestamp_scan_rows: int | None = None
 
     @property
     def time_index_precision(self) -> int:
@@ -251,6 +258,10 @@ class Config:
         if name in ("suppress_conversion_warnings", "suppress_time_index_sorting_warnings", "speculate"):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"{name} must be a boolean value.")
+            return value
+        if name == "timestamp_scan_rows":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InvalidInputError(f"timestamp_scan_rows must be None or a non-negative integer, got {value!r}")
             return value
         if name == "progress" and value not in (None, True, False):
             raise InvalidInputError(f"progress must be True, False or None, got {value!r}")

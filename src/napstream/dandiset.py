@@ -30,11 +30,11 @@ from typing import Any
 from .config import config
 from .errors import InvalidTypeError
 from .io.dandi import (
+    AssetURLResolver,
     DandiAsset,
     find_dandi_asset,
     list_dandi_assets,
     list_dandi_versions,
-    resolve_asset_content_url,
     resolve_dandi_version,
 )
 from .nwb import NWBFile
@@ -73,9 +73,11 @@ def open_asset(asset: DandiAsset, api_key: str | None = None, **io_options: Any)
     """
     if not isinstance(asset, DandiAsset):
         raise InvalidTypeError(f"asset must be a DandiAsset (from Dandiset.assets()), got {type(asset).__name__}")
-    url = resolve_asset_content_url(asset, api_key=api_key, timeout=io_options.get("timeout"),
-                                    retries=io_options.get("retries"))
-    nwb = NWBFile(url, **io_options)
+    # the URL of an embargoed asset is presigned and expires (DANDI: within hours): the source asks
+    # the resolver for a fresh one after a 403, so a long analysis or map_sessions run reads on
+    resolver = AssetURLResolver(asset, api_key=api_key, timeout=io_options.get("timeout"),
+                                retries=io_options.get("retries"))
+    nwb = NWBFile(resolver(), resolver=resolver, **io_options)
     nwb.name = posixpath.splitext(posixpath.basename(asset.path))[0]
     return nwb
 

@@ -23,6 +23,7 @@ __all__ = [
     "KeyNotFoundError",
     "FileFormatError",
     "NotNWBError",
+    "UnsortedTimestampsError",
     "UnsupportedTypeError",
     "RemoteError",
     "RemoteNotFoundError",
@@ -68,6 +69,11 @@ class FileFormatError(NapstreamError, ValueError):
 
 class NotNWBError(FileFormatError):
     """A readable HDF5 file that is not an NWB file (or misses required parts)."""
+
+
+class UnsortedTimestampsError(FileFormatError):
+    """Timestamps read lazily from a file are out of order (or not finite), so a search by time
+    would answer wrong: the message names the series, the rows and what to do."""
 
 
 class UnsupportedTypeError(NapstreamError, NotImplementedError):

@@ -242,6 +242,7 @@ def test_reads_are_bounded_by_the_budget(recording_array):
     lazy_units = ns.TsGroup({k: ns.Ts(t=LazyArray(recording_array(v, log))) for k, v in spikes.items()},
                             time_support=ns.IntervalSet(0, t[-1]))
     lazy_pos = ns.TsdFrame(t=LazyArray(recording_array(t, log)), d=LazyArray(recording_array(xy, log)))
+    lazy_pos.time_index.check_order()  # the one pass over lazy timestamps' order (within nap.config.memory_budget)
     log.clear()
     got = ns.compute_tuning_curves(lazy_units, lazy_pos, bins=5, range=[(-2, 2), (-3, 3)], max_memory=60_000)
     assert 0 < max(log) < len(t) / 4, max(log)  # never the whole position or a whole unit

@@ -128,12 +128,40 @@ def key_is_ordered(key: Any) -> bool:
     return isinstance(rows, np.ndarray) and rows.dtype == bool
 
 
+class _DeferredSupport:
+    """``[first, last]`` of lazy timestamps whose order is not checked yet (see ``time_support``).
+
+    Building an object over timestamps kept in a file reads nothing; its default time support
+    needs the earliest and latest times, which only a check of the whole order can vouch for.
+    Objects derived from it (slices, columns) share the deferred support.
+    """
+
+    __slots__ = ("index", "_value")
+
+    def __init__(self, index: TimeIndex) -> None:
+        self.index = index
+        self._value: IntervalSet | None = None
+
+    def resolve(self) -> IntervalSet:
+        if self._value is None:
+            self._value = IntervalSet(start=self.index.first, end=self.index.last)
+        return self._value
+
+    def __reduce__(self) -> Any:  # sent to another process: as an IntervalSet, or still deferred
+        if self._value is not None:
+            return (_resolved, (self._value,))
+        return (_DeferredSupport, (self.index,))
+
+
+def _resolved(value: IntervalSet) -> IntervalSet:
+    return value
+
+
 class _TimeSeriesBase(ChunkedMixin):
     """Shared implementation of Ts/Tsd/TsdFrame/TsdTensor (see the module docstring)."""
 
     _t: TimeIndex
     _d: Any = None
-    time_support: IntervalSet
 
     # ------------------------------------------------------------------ construction
     def _setup(self, t: TimeIndex, d: Any, time_support: IntervalSet | None, restrict: bool, **extra: Any) -> None:
@@ -141,19 +169,46 @@ class _TimeSeriesBase(ChunkedMixin):
         self.__dict__["_initialized"] = False
         self._t, self._d = t, d
         n = len(t)
+        if isinstance(time_support, _DeferredSupport) and (time_support.index.order_checked or restrict):
+            time_support = time_support.resolve()
         if time_support is not None and restrict and n:
             seg = self._rows_in(time_support)
             if not (len(seg) == 1 and seg[0, 0] == 0 and seg[0, 1] == n):
                 self._t = t.select(seg)
                 self._d = None if d is None else select_data(d, seg, copy=True)
-        if time_support is None or (len(self._t) == 0 and time_support.tot_length() <= 0):
-            if len(self._t):
+        if isinstance(time_support, _DeferredSupport):
+            pass  # [first, last] of lazy timestamps not checked in order yet: computed on first use
+        elif time_support is None or (len(self._t) == 0 and time_support.tot_length() <= 0):
+            if len(self._t) and not self._t.order_checked:
+                time_support = _DeferredSupport(self._t)
+            elif len(self._t):
                 time_support = IntervalSet(start=self._t.first, end=self._t.last)
             elif time_support is None or len(time_support) == 0:
                 time_support = IntervalSet(start=[], end=[])
-        self.time_support = time_support
+        self.__dict__["_time_support"] = time_support
         self._setup_extra(**extra)
         self.__dict__["_initialized"] = True
+
+    @property
+    def time_support(self) -> IntervalSet:
+        """The epochs the object is defined on (pynapple's ``time_support``).
+
+        Without one given, ``[first, last]`` of the timestamps; for lazy timestamps whose order is
+        not checked yet, computed (after the check) when first asked for.
+        """
+        support = self.__dict__["_time_support"]
+        if isinstance(support, _DeferredSupport):
+            support = support.resolve()
+            self.__dict__["_time_support"] = support
+        return support
+
+    @time_support.setter
+    def time_support(self, value: IntervalSet) -> None:
+        self.__dict__["_time_support"] = value
+
+    def _support_or_deferred(self) -> Any:
+        """The time support, or its deferred form (passed on without checking the timestamps' order)."""
+        return self.__dict__["_time_support"]
 
     def _setup_extra(self, **extra: Any) -> None:
         if extra:
@@ -175,7 +230,7 @@ class _TimeSeriesBase(ChunkedMixin):
               drop_metadata: bool = False, **extra: Any) -> Any:
         """The construction funnel: values -> Ts/Tsd/TsdFrame/TsdTensor sharing ``t`` (default: self's)."""
         t = self._t if t is None else t
-        time_support = self.time_support if time_support is None else time_support
+        time_support = self._support_or_deferred() if time_support is None else time_support
         if values is None:
             return CLASSES["Ts"]._raw(t, None, time_support)
         if not (isinstance(values, (np.ndarray, LazyArray)) or hasattr(values, "shape")):

@@ -30,13 +30,27 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FileFormatError, InvalidInputError, InvalidTypeError, NapstreamError, UnknownFormatError
+import threading
+import weakref
+
+from ..errors import (
+    FileFormatError,
+    InvalidInputError,
+    InvalidTypeError,
+    NapstreamError,
+    UnknownFormatError,
+    UnsortedTimestampsError,
+)
 from .lazy import LazyArray, normalize_segments
 
-__all__ = ["TimeIndex", "ArrayTimeIndex", "RegularTimeIndex", "TsIndex", "as_time_index", "SEARCH_BLOCK"]
+__all__ = ["TimeIndex", "ArrayTimeIndex", "RegularTimeIndex", "TsIndex", "as_time_index", "SEARCH_BLOCK",
+           "ORDER_CHECK_ROWS"]
 
 #: rows per probe block for binary searches on lazy timestamps (when the data are not chunked)
 SEARCH_BLOCK = 4096
+#: most rows read per block when lazy timestamps are checked in order before a search by time (8 MB;
+#: fewer under a small ``memory_budget``)
+ORDER_CHECK_ROWS = 1 << 20
 
 
 class TsIndex(np.ndarray):
@@ -155,11 +169,25 @@ class TimeIndex:
         return self.read(0, len(self))
 
     @property
+    def order_checked(self) -> bool:
+        """True when the rows are known to be in increasing time order (in-memory and regular
+        indexes always; lazy timestamps once :meth:`check_order` has passed)."""
+        return True
+
+    def check_order(self) -> None:
+        """Make sure the rows are in increasing time order before a search by time (see
+        :class:`ArrayTimeIndex`); a no-op for in-memory and regular indexes."""
+
+    @property
     def first(self) -> float:
+        """The earliest time (the first row, once the order is known)."""
+        self.check_order()
         return float(self.read(0, 1)[0])
 
     @property
     def last(self) -> float:
+        """The latest time (the last row, once the order is known)."""
+        self.check_order()
         n = len(self)
         return float(self.read(n - 1, n)[0])
 
@@ -195,19 +223,49 @@ class TimeIndex:
 class ArrayTimeIndex(TimeIndex):
     """Explicit timestamps held in memory (``np.ndarray``) or in a file (:class:`LazyArray`).
 
+    Lazy timestamps are not scanned when the index is built. Every read checks the rows it reads
+    (and the seam with the rows read just before); anything that finds rows by time (searches,
+    ``first``/``last``, hence ``restrict``, ``get``, ``count``, time supports...) first runs
+    :meth:`check_order`: one streamed pass over the index's rows in blocks of
+    :data:`ORDER_CHECK_ROWS` (bounded memory), remembered for the dataset, which raises
+    :class:`~napstream.errors.UnsortedTimestampsError` on any disorder. A search never answers
+    from unsorted timestamps.
+
     Parameters
     ----------
     values : np.ndarray or LazyArray
         Sorted timestamps in seconds, 1-D.
     check : bool, default True
         Validate in-memory values (finite, sorted). Lazy values are not scanned.
+    order_checked : bool, default False
+        Lazy values only: their order was already checked (e.g. scanned when the file was opened).
+    what : str, optional
+        Lazy values only: what the timestamps are (error messages name it).
+    fix : str, optional
+        Lazy values only: what to do when they are found unsorted (appended to the error message).
+
+    Examples
+    --------
+    >>> from napstream.core.lazy import LazyArray
+    >>> idx = ArrayTimeIndex(LazyArray(np.array([0.0, 2.0, 1.0, 3.0])), check=False)
+    >>> idx.read(0, 2)                      # a read of some rows checks those rows only
+    array([0., 2.])
+    >>> idx.searchsorted(1.5)               # a search by time checks the whole order first
+    Traceback (most recent call last):
+    ...
+    napstream.errors.UnsortedTimestampsError: timestamps stored in the file must be sorted in increasing order; ...
     """
 
-    def __init__(self, values: Any, check: bool = True) -> None:
+    def __init__(self, values: Any, check: bool = True, *, order_checked: bool = False, what: str | None = None,
+                 fix: str | None = None) -> None:
+        self._order_checked = True
+        self._what, self._fix = what, fix
+        self._seam: tuple[int, float] | None = None  # (row, time) where the last read ended
         if isinstance(values, LazyArray):
             if values.ndim != 1:
                 raise InvalidInputError(f"timestamps must be 1-D, got shape {values.shape}")
             self.values: np.ndarray | LazyArray = values
+            self._order_checked = bool(order_checked) or _known_sorted(values)
         else:
             arr = np.asarray(values, dtype=np.float64)
             if arr.ndim != 1:
@@ -224,18 +282,65 @@ class ArrayTimeIndex(TimeIndex):
     def is_lazy(self) -> bool:
         return isinstance(self.values, LazyArray)
 
+    @property
+    def order_checked(self) -> bool:
+        return self._order_checked
+
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         stop = len(self) if stop is None else stop
         if isinstance(self.values, LazyArray):
             out = np.asarray(self.values.read(start, stop), dtype=np.float64)
-            _check_stored(out, start)
+            _check_stored(out, start, self._what, self._fix)
+            if out.size and not self._order_checked:
+                seam = self._seam  # a stream of consecutive reads checks the joins between them too
+                if seam is not None and seam[0] == start - 1 and out[0] < seam[1]:
+                    _raise_unsorted("decreasing", seam[0], seam[1], float(out[0]), self._what, self._fix)
+                self._seam = (start + out.size - 1, float(out[-1]))
+                if start <= 0 and out.size >= len(self):
+                    self._mark_sorted()  # every row read and checked
             return out
         return self.values[max(start, 0):stop]
+
+    def check_order(self) -> None:
+        """Check, once, that lazy timestamps are finite and in increasing order (see the class).
+
+        Raises
+        ------
+        UnsortedTimestampsError
+            Naming the rows out of order and what to do.
+        """
+        if self._order_checked:
+            return
+        values = self.values
+        assert isinstance(values, LazyArray)
+        if _known_sorted(values):
+            self._order_checked = True
+            return
+        from ..config import config
+
+        n = len(self)
+        step = max(1024, min(ORDER_CHECK_ROWS, int(config.memory_budget) // 64))  # within the memory budget
+        prev: float | None = None
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            block = np.asarray(values.read(a, b), dtype=np.float64).reshape(-1)
+            _check_stored(block, a, self._what, self._fix)
+            if prev is not None and block.size and block[0] < prev:
+                _raise_unsorted("decreasing", a - 1, prev, float(block[0]), self._what, self._fix)
+            if block.size:
+                prev = float(block[-1])
+        self._mark_sorted()
+
+    def _mark_sorted(self) -> None:
+        self._order_checked = True
+        if isinstance(self.values, LazyArray):
+            _remember_sorted(self.values)
 
     def select(self, segments: Any) -> ArrayTimeIndex:
         seg = normalize_segments(segments, len(self))
         if isinstance(self.values, LazyArray):
-            return ArrayTimeIndex(self.values.select(seg), check=False)
+            return ArrayTimeIndex(self.values.select(seg), check=False, order_checked=self._order_checked,
+                                  what=self._what, fix=self._fix)
         if len(seg) == 1:
             return ArrayTimeIndex(self.values[seg[0, 0]:seg[0, 1]], check=False)
         parts = [self.values[a:b] for a, b in seg]
@@ -270,6 +375,7 @@ class ArrayTimeIndex(TimeIndex):
             )
 
     def _lazy_searchsorted(self, q: np.ndarray, side: str) -> np.ndarray:
+        self.check_order()  # a binary search over unsorted times would answer wrong silently
         n = len(self)
         block = self.values.chunk_rows or SEARCH_BLOCK
         block = max(1, min(block, 1 << 16))
@@ -454,18 +560,76 @@ def check_timestamps(t: np.ndarray, name: str = "t") -> None:
     )
 
 
-def _check_stored(t: np.ndarray, start: int) -> None:
+def _check_stored(t: np.ndarray, start: int, what: str | None = None, fix: str | None = None) -> None:
     """Lazily read timestamps are checked as they arrive (a damaged file must not give wrong numbers)."""
     bad = _first_disorder(t)
     if bad is None:
         return
     kind, i = bad
     if kind == "nonfinite":
-        raise FileFormatError(f"timestamps stored in the file must be finite; found {t[i]} at row {start + i}")
-    raise FileFormatError(
-        f"timestamps stored in the file must be sorted in increasing order; row {start + i + 1} "
-        f"({t[i + 1]!r}) < row {start + i} ({t[i]!r})"
-    )
+        _raise_unsorted(kind, start + i, float(t[i]), float("nan"), what, fix)
+    _raise_unsorted(kind, start + i, float(t[i]), float(t[i + 1]), what, fix)
+
+
+def _raise_unsorted(kind: str, row: int, before: float, after: float, what: str | None, fix: str | None) -> None:
+    """UnsortedTimestampsError: ``row`` holds ``before``, the next row ``after`` (or ``before`` is not finite)."""
+    where = f" ({what})" if what else ""
+    if kind == "nonfinite":
+        msg = f"timestamps stored in the file must be finite{where}; found {before} at row {row}; the file is damaged"
+    else:
+        msg = (f"timestamps stored in the file must be sorted in increasing order{where}; row {row + 1} "
+               f"({after!r}) < row {row} ({before!r}); napstream does not search by time in unsorted timestamps "
+               f"(the answer would be wrong)")
+        msg += "; " + (fix or "load them into memory, sort them (np.argsort) and build the object from the sorted "
+                              "times and values")
+    raise UnsortedTimestampsError(msg)
+
+
+# ---------------------------------------------------------------- order checked, remembered per dataset
+# base object (an open dataset) -> base-row ranges [a, b) known to hold increasing times
+_SORTED_RANGES: weakref.WeakKeyDictionary[Any, list[tuple[int, int]]] = weakref.WeakKeyDictionary()
+_SORTED_LOCK = threading.Lock()
+
+
+def _increasing_transform(lazy: LazyArray) -> bool:
+    """Whether the LazyArray's ``raw * scale + offset`` keeps the stored order (scale > 0 or none)."""
+    scale = lazy.scale
+    return scale is None or (np.ndim(scale) == 0 and float(scale) > 0)
+
+
+def _known_sorted(lazy: LazyArray) -> bool:
+    """Whether every row of ``lazy`` lies within one base-row range already checked sorted."""
+    if not _increasing_transform(lazy) or not len(lazy):
+        return not len(lazy)
+    seg = lazy.segments
+    lo, hi = int(seg[:, 0].min()), int(seg[:, 1].max())
+    try:
+        with _SORTED_LOCK:
+            ranges = list(_SORTED_RANGES.get(lazy.base, ()))
+    except TypeError:  # a base that cannot be weakly referenced: nothing remembered
+        return False
+    return any(a <= lo and hi <= b for a, b in ranges)
+
+
+def _remember_sorted(lazy: LazyArray) -> None:
+    """Record that the rows of ``lazy`` hold increasing times (each segment; overlapping ranges merge)."""
+    if not _increasing_transform(lazy):
+        return
+    try:
+        with _SORTED_LOCK:
+            ranges = list(_SORTED_RANGES.get(lazy.base, ()))
+            for a, b in lazy.segments.tolist():
+                if b <= a:
+                    continue
+                # ranges sharing a row with [a, b) are increasing on their union
+                keep = [(c, d) for c, d in ranges if d <= a or c >= b]
+                joined = [(c, d) for c, d in ranges if not (d <= a or c >= b)]
+                a = min([a] + [c for c, _ in joined])
+                b = max([b] + [d for _, d in joined])
+                ranges = keep + [(a, b)]
+            _SORTED_RANGES[lazy.base] = ranges
+    except TypeError:
+        return
 
 
 def as_time_index(t: Any, time_units: str = "s", name: str = "t") -> TimeIndex:

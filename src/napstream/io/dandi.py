@@ -32,7 +32,7 @@ import posixpath
 import re
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..config import config
@@ -45,7 +45,7 @@ from ..errors import (
     RetryExhaustedError,
 )
 
-__all__ = ["DandiURL", "DandiAsset", "parse_dandi_url", "find_dandi_asset", "resolve_dandi_asset", "resolve_dandi_url",
+__all__ = ["DandiURL", "DandiAsset", "AssetURLResolver", "parse_dandi_url", "find_dandi_asset", "resolve_dandi_asset", "resolve_dandi_url",
            "resolve_dandi_version", "list_dandi_versions", "list_dandi_assets", "resolve_asset_content_url"]
 
 _DANDISET_RE = re.compile(r"^\d{6}$")
@@ -648,3 +648,43 @@ def _content_url(client: _Client, asset: DandiAsset, strip_query: bool | None) -
     if strip_query if strip_query is not None else not client.authenticated:
         url = urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(query="", fragment=""))
     return url
+
+
+@dataclass(frozen=True)
+class AssetURLResolver:
+    """``resolver() -> str``: the current URL of a listed asset's bytes (one ``HEAD`` of its download).
+
+    An HTTP source over an embargoed asset reads a presigned URL, which expires; after a 403 it
+    calls its resolver for a fresh one. This one is picklable (a reopened lazy array on another
+    process renews its URL too) and never shows the API key.
+
+    Parameters
+    ----------
+    asset : DandiAsset
+        From :func:`list_dandi_assets` or :func:`find_dandi_asset`.
+    api_key : str, optional
+        For embargoed dandisets (default: the ``DANDI_API_KEY`` environment variable at each call).
+    timeout, retries : optional
+        As in :func:`resolve_asset_content_url`.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from napstream.testing.dandi_server import LocalDandiServer
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.nwb"
+    >>> _ = f.write_bytes(b"abc")
+    >>> with LocalDandiServer({"x.nwb": f}, api_key="k") as dandi:
+    ...     resolver = AssetURLResolver(list_dandi_assets("000582", "draft", api_url=dandi.api_url, api_key="k")[0],
+    ...                                 api_key="k")
+    ...     "/blobs/" in resolver(), "k" in repr(resolver).split("asset=")[0]
+    (True, False)
+    """
+
+    asset: DandiAsset
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float | None = None
+    retries: int | None = None
+
+    def __call__(self) -> str:
+        return resolve_asset_content_url(self.asset, api_key=self.api_key, timeout=self.timeout,
+                                         retries=self.retries)

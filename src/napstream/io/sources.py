@@ -65,6 +65,7 @@ def open_source(
     timeout: float | None = None,
     cache_unvalidated: bool = False,
     check_content: bool | None = None,
+    resolver: Any = None,
 ) -> BaseSource:
     """Open a local or remote file as a :class:`~napstream.io.base.ByteSource`.
 
@@ -87,6 +88,10 @@ def open_source(
     check_content : bool or None
         Re-read a few bytes read earlier with every batch of requests, to catch a file changing
         mid-job (None: only when the server gives no usable validators).
+    resolver : callable, optional
+        ``http(s)://`` sources only: ``resolver() -> str`` gives a fresh URL for the same bytes after
+        a 403 (an expired presigned URL, e.g. :class:`~napstream.io.dandi.AssetURLResolver`). Make it
+        picklable so that lazy arrays sent to other processes can reopen the file.
 
     Returns
     -------
@@ -105,11 +110,15 @@ def open_source(
         raise InvalidTypeError(f"cache_unvalidated must be True or False, got {type(cache_unvalidated).__name__}")
     if check_content not in (None, True, False):
         raise InvalidTypeError(f"check_content must be True, False or None, got {check_content!r}")
+    if resolver is not None and not callable(resolver):
+        raise InvalidTypeError(f"resolver must be callable or None, got {type(resolver).__name__}")
     options: dict[str, Any] = {
         "cache_dir": None if cache_dir is None else os.fspath(cache_dir), "cache": cache,
         "block_size": block_size, "max_concurrency": max_concurrency, "retries": retries, "timeout": timeout,
         "cache_unvalidated": cache_unvalidated, "check_content": check_content,
     }
+    if resolver is not None:
+        options["resolver"] = resolver
     text = os.fspath(source)
     match = _SCHEME.match(text)
     scheme = match.group(1).lower() if match else ""
@@ -147,7 +156,7 @@ def _open_remote(text: str, scheme: str, options: dict[str, Any]) -> BaseSource:
                                        timeout=kwargs["timeout"], retries=kwargs["retries"])
 
         src = HTTPSource(resolve(), cache=block_cache, resolver=resolve, description=text, **kwargs)
-    else:
-        src = HTTPSource(text, cache=block_cache, **kwargs)
+    else:  # a given resolver renews an expiring (presigned) URL after a 403
+        src = HTTPSource(text, cache=block_cache, resolver=options.get("resolver"), **kwargs)
     src.locator = text
     return src

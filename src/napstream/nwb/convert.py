@@ -142,14 +142,19 @@ class ReadContext:
         """Whether stored timestamps ``dset`` are scanned for disorder when their object is built.
 
         Local files: up to ``SCAN_MAX_ROWS`` rows (read in 8 MB blocks). Remote files: only datasets
-        small enough to be fetched whole at their first read anyway (one round trip); longer ones are
-        checked as they are read.
+        small enough to be fetched whole at their first read anyway (one round trip). Longer ones are
+        checked in full on first use by anything that searches by time (``ArrayTimeIndex.check_order``).
+        ``napstream.config.timestamp_scan_rows`` (when set) replaces both limits.
         """
+        from ..config import config
+
         n = int(dset.shape[0]) if dset.shape else 0
         if n == 0:
             return False
         if not self.lazy_loading:  # everything is read anyway
             return True
+        if config.timestamp_scan_rows is not None:  # the user's choice, local or remote
+            return n <= config.timestamp_scan_rows
         if n > SCAN_MAX_ROWS:
             return False
         if self.byte_source is None:
@@ -198,7 +203,7 @@ def time_index(group: h5py.Group, n: int, ctx: ReadContext) -> TimeIndex:
         if not ctx.lazy_loading:  # finite here; sorted by the caller
             values = finite_for_sorting(np.asarray(ts.load(), dtype=np.float64), f"{group.name} in {ctx.name}")
             return ArrayTimeIndex(values, check=False)
-        return ArrayTimeIndex(ts, check=False)
+        return ArrayTimeIndex(ts, check=False, what=f"{group.name}/timestamps in {ctx.name}", fix=unscanned_fix(n))
     st = group["starting_time"]
     rate = _scalar(st.attrs.get("rate"), float("nan"))
     start = np.asarray(st[()], dtype=np.float64).reshape(-1)  # aqnwb stores a 1-element array
@@ -206,6 +211,22 @@ def time_index(group: h5py.Group, n: int, ctx: ReadContext) -> TimeIndex:
         raise FileFormatError(f"{group.name}/starting_time must hold one number, got {start.size}; "
                               f"the file is damaged")
     return RegularTimeIndex(start=float(start[0]), rate=rate, n=n)
+
+
+def unscanned_fix(n: int) -> str:
+    """What to do when timestamps not scanned at build time turn out unsorted (ends the error message)."""
+    return (f"pynapple sorts such timestamps in memory: to have napstream do so, set "
+            f"nap.config.timestamp_scan_rows = {n} (or more) and open the file again: the {n} timestamps are "
+            f"then checked when the object is built and, being unsorted, the series is loaded into memory and "
+            f"sorted with its rows (the timestamps alone take {8 * n / 2**20:.1f} MiB; timestamps and values "
+            f"must fit nap.config.memory_budget)")
+
+
+def _order_checked(t: Any) -> Any:
+    """The lazy index ``t`` marked as checked in order (its timestamps were just scanned)."""
+    if isinstance(t, ArrayTimeIndex) and t.is_lazy:
+        return ArrayTimeIndex(t.values, check=False, order_checked=True)
+    return t
 
 
 # ------------------------------------------------------------------------------------------ series
@@ -309,6 +330,8 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, len(ts))):
             t, d = _sorted_in_memory(group, entry, ctx, data, ts)
+        else:
+            t = _order_checked(t)
     if entry.kind == "Tsd":
         return Tsd(t=t, d=d)
     if entry.kind == "TsdTensor":
@@ -354,6 +377,8 @@ def make_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
             t = finite_for_sorting(np.asarray(ts.load(), dtype=np.float64), f"{entry.key!r} ({group.name})")
             warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}")
             t = np.sort(t)
+        else:
+            t = _order_checked(t)
     return Ts(t=t)
 
 
@@ -457,11 +482,9 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         )
     starts = np.concatenate([[0], ends[:-1]])
     bounds = _support_bounds(group)
-    has = np.zeros(len(ids), dtype=bool) if bounds is None else np.diff(bounds)[:len(ids)] > 0
-    # building each unit searches its rows (its support) or reads its first and last spike: one
-    # batch, brought in unit order while the first units are built (asked before the supports are)
-    ahead = ctx.read_ahead_rows(group[times_col], [span for a, b, s in zip(starts, ends, has) if b > a
-                                                   for span in ([(a, b)] if s else [(a, a + 1), (b - 1, b)])])
+    # building the units scans every spike time (see _build_units): the column comes in the
+    # background, in unit order, while the first units are built (asked before the supports are)
+    ahead = ctx.read_ahead_rows(group[times_col], [(0, n_times)] if n_times else [])
     try:
         supports = _unit_supports(group, len(ids), bounds)
         return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times)
@@ -475,9 +498,12 @@ def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: s
     from ..core import Ts, TsGroup
 
     spikes = ctx.lazy(group[times_col])
-    unsorted = set()
-    if ctx.scan_sorted(group[times_col]):  # a disorder is found (and sorted) now, never served later
-        unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist())
+    # building a unit needs its order whatever its length: its rows within obs_intervals are found by
+    # binary search, else [first, last] spike is its time support. So every unit is checked now, in one
+    # streamed pass over the column (bounded memory), and an unsorted one is sorted in memory (a
+    # unit's spike train is small) - what pynapple does, which reads every spike time when it loads.
+    # The caller has the column coming through the read-ahead in row (= unit) order.
+    unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist()) if n_times else set()
     units = {}
     for i, (uid, a, b, support) in enumerate(zip(ids, starts, ends, supports)):
         t: Any = spikes.select([[a, b]])
@@ -485,7 +511,7 @@ def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: s
             t = np.sort(finite_for_sorting(np.asarray(t.load(), dtype=np.float64),
                                            f"{entry.key!r} ({group.name}) unit {uid}"))
         elif ctx.lazy_loading:
-            t = ArrayTimeIndex(t, check=False)
+            t = ArrayTimeIndex(t, check=False, order_checked=True)
         else:
             t = np.asarray(t.load(), dtype=np.float64)
         units[int(uid)] = Ts(t=t, time_support=support)

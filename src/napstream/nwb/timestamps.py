@@ -8,8 +8,13 @@ built, so a disorder is never served silently:
 * a unit's spike train is small: an unsorted one is read and sorted in memory;
 * a series with explicit timestamps found unsorted is loaded into memory and sorted (data rows
   move with their timestamps), with a warning that says it was loaded;
-* timestamps longer than :data:`SCAN_MAX_ROWS` are not scanned when the object is built; each
-  read checks the rows it reads and raises if it finds them unsorted.
+* timestamps longer than :data:`SCAN_MAX_ROWS` (remote: longer than what is fetched whole at the
+  first read) are not scanned when the object is built; each read checks the rows it reads, and
+  anything that searches by time (restrict, get, count, time supports...) first checks the whole
+  order once in bounded memory (``ArrayTimeIndex.check_order``) and raises
+  :class:`~napstream.errors.UnsortedTimestampsError` on a disorder;
+* ``napstream.config.timestamp_scan_rows`` moves the limit (e.g. to have a long unsorted series
+  sorted in memory, as pynapple does).
 
 Examples
 --------
@@ -46,14 +51,17 @@ def unsorted_segments(t: np.ndarray, ends: np.ndarray, offset: int = 0) -> np.nd
     """Indices of the ragged segments (cumulative ``ends``) holding a disorder among rows ``t``.
 
     ``t`` holds rows ``offset .. offset + len(t)`` of the whole column; a decrease between the last
-    row of a segment and the first of the next one is not a disorder.
+    row of a segment and the first of the next one is not a disorder. A segment holding a non-finite
+    time is listed too (sorting it then reports the damage).
     """
     bad = np.flatnonzero(np.diff(t) < 0) + offset  # row i: t[i + 1] < t[i]
-    if not bad.size:
+    nonfinite = np.flatnonzero(~np.isfinite(t)) + offset  # a damaged row: its segment is flagged too
+    if not bad.size and not nonfinite.size:
         return np.empty(0, dtype=np.int64)
     seg = np.searchsorted(ends, bad, side="right")  # segment of row i
     seg_next = np.searchsorted(ends, bad + 1, side="right")  # segment of row i + 1
-    return np.unique(seg[seg == seg_next]).astype(np.int64)
+    damaged = np.searchsorted(ends, nonfinite, side="right")
+    return np.unique(np.concatenate([seg[seg == seg_next], damaged])).astype(np.int64)
 
 
 def scan_unsorted(read: Any, n: int, ends: np.ndarray | None = None) -> np.ndarray:
