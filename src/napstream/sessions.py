@@ -69,7 +69,8 @@ from .io.dandi import DandiAsset
 __all__ = ["map_sessions", "combine_sessions", "SessionResults", "SessionStats", "SessionError"]
 
 #: config settings a worker process takes from the client
-_CARRIED = ("memory_budget", "block_size", "max_concurrency", "retries", "timeout", "cache_size", "dandi_api_url")
+_CARRIED = ("memory_budget", "block_size", "max_concurrency", "retries", "timeout", "cache_size", "dandi_api_url",
+            "timestamp_scan_rows")
 _MIN_BUDGET = 16 * 2**20
 _BACKOFF = 0.5
 
