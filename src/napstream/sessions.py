@@ -70,7 +70,7 @@ __all__ = ["map_sessions", "combine_sessions", "SessionResults", "SessionStats",
 
 #: config settings a worker process takes from the client
 _CARRIED = ("memory_budget", "block_size", "max_concurrency", "retries", "timeout", "cache_size", "dandi_api_url",
-            "timestamp_scan_rows")
+            "timestamp_scan_rows", "trust_timestamp_order")
 _MIN_BUDGET = 16 * 2**20
 _BACKOFF = 0.5
 

@@ -270,3 +270,14 @@ def test_lazy_timestamps_of_any_hdf5_dataset_are_never_searched_unsorted(tmp_pat
         for name, op in OPS.items():
             np.testing.assert_allclose(np.asarray(op(obj, nap), dtype=float), np.asarray(op(ref, pynapple), dtype=float),
                                        err_msg=name)
+
+
+def test_trusting_the_stored_order_skips_the_check(tmp_path: Path, unscanned: None) -> None:
+    """The opt-out for files known to be sorted: a search reads a few blocks, not the whole column."""
+    path = write_series(tmp_path / "s.nwb", np.arange(64.0))
+    ref = pynapple_series(path)
+    with nap.config.override(trust_timestamp_order=True), nap.NWBFile(path) as nwb:
+        obj = nwb["s"]
+        np.testing.assert_array_equal(obj.restrict(nap.IntervalSet(12.5, 13.5)).t,
+                                      ref.restrict(pynapple.IntervalSet(12.5, 13.5)).t)
+        assert not obj.time_index.order_checked  # searched without the check of the whole order

@@ -318,6 +318,9 @@ class ArrayTimeIndex(TimeIndex):
             return
         from ..config import config
 
+        if config.trust_timestamp_order:  # the user's choice: searches check only what they read
+            return
+
         n = len(self)
         step = max(1024, min(ORDER_CHECK_ROWS, int(config.memory_budget) // 64))  # within the memory budget
         prev: float | None = None
