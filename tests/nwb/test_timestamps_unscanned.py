@@ -281,3 +281,14 @@ def test_trusting_the_stored_order_skips_the_check(tmp_path: Path, unscanned: No
         np.testing.assert_array_equal(obj.restrict(nap.IntervalSet(12.5, 13.5)).t,
                                       ref.restrict(pynapple.IntervalSet(12.5, 13.5)).t)
         assert not obj.time_index.order_checked  # searched without the check of the whole order
+
+
+def test_showing_an_unscanned_series_does_not_check_its_whole_order(tmp_path: Path, unscanned: None) -> None:
+    """The rich repr (Jupyter) shows the rows it reads; the time support waits for a search by time."""
+    path = write_series(tmp_path / "s.nwb", np.arange(64.0))
+    with nap.NWBFile(path) as nwb:
+        obj = nwb["s"]
+        html = obj._repr_html_()
+        assert "first search by time" in html and not obj.time_index.order_checked
+        obj.restrict(nap.IntervalSet(1.0, 2.0))
+        assert "1 interval" in obj._repr_html_()  # checked by the search: shown
