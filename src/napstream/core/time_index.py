@@ -4,7 +4,8 @@ Three kinds share one interface (:class:`TimeIndex`):
 
 * :class:`ArrayTimeIndex` over an in-memory ``np.ndarray`` - what pynapple has;
 * :class:`ArrayTimeIndex` over a :class:`~napstream.core.lazy.LazyArray` - explicit timestamps in a
-  file; searches are batched binary searches that read a few small slices, never the whole array;
+  file; searches are batched binary searches that read a few small slices, once the whole order was
+  checked (when the file was opened, or by one streamed pass before the first search by time);
 * :class:`RegularTimeIndex` - ``start + i / rate`` for ``i`` in a set of row segments; never
   allocates a timestamps array, and searches are arithmetic.
 
