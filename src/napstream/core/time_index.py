@@ -35,7 +35,6 @@ import threading
 import weakref
 
 from ..errors import (
-    FileFormatError,
     InvalidInputError,
     InvalidTypeError,
     NapstreamError,
@@ -372,7 +371,7 @@ class ArrayTimeIndex(TimeIndex):
         bad = np.flatnonzero(np.diff(vals) < 0)
         if bad.size:
             i = int(bad[0])
-            raise FileFormatError(
+            raise UnsortedTimestampsError(
                 f"timestamps stored in the file must be sorted in increasing order; row {rows[i + 1]} "
                 f"({vals[i + 1]!r}) < row {rows[i]} ({vals[i]!r}); load the series (lazy_loading=False) "
                 "to have it sorted"
