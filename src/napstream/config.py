@@ -175,6 +175,11 @@ class Config:
         remotely. None (the default): local timestamps up to 16 M rows, remote ones small enough
         to be fetched whole at their first read. Longer ones are checked on first use by anything
         that searches by time, and refused (``UnsortedTimestampsError``) when out of order.
+    trust_timestamp_order : bool
+        Default False. True skips the check of lazy timestamps' whole order before the first search
+        by time (a remote series' timestamps are then not all downloaded): searches read a few blocks
+        and refuse only the disorder they see. A file whose timestamps are out of order between
+        blocks then gives WRONG answers silently: only for files known to be sorted.
     """
 
     memory_budget: int = field(default_factory=lambda: parse_bytes(_env("NAPSTREAM_MEMORY_BUDGET", "256MiB")))
@@ -194,6 +199,7 @@ class Config:
     suppress_time_index_sorting_warnings: bool = False
     speculate: bool = field(default_factory=lambda: _env_flag("NAPSTREAM_SPECULATE", False))
     timestamp_scan_rows: int | None = None
+    trust_timestamp_order: bool = False
 
     @property
     def time_index_precision(self) -> int:
@@ -255,7 +261,8 @@ class Config:
                               "runs its own NumPy/numba kernels; the jax backend is not available.",
                               stacklevel=3)
             return "numba"
-        if name in ("suppress_conversion_warnings", "suppress_time_index_sorting_warnings", "speculate"):
+        if name in ("suppress_conversion_warnings", "suppress_time_index_sorting_warnings", "speculate",
+                    "trust_timestamp_order"):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"{name} must be a boolean value.")
             return value

@@ -48,7 +48,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import config, format_bytes
@@ -69,7 +69,8 @@ from .io.dandi import DandiAsset
 __all__ = ["map_sessions", "combine_sessions", "SessionResults", "SessionStats", "SessionError"]
 
 #: config settings a worker process takes from the client
-_CARRIED = ("memory_budget", "block_size", "max_concurrency", "retries", "timeout", "cache_size", "dandi_api_url")
+_CARRIED = ("memory_budget", "block_size", "max_concurrency", "retries", "timeout", "cache_size", "dandi_api_url",
+            "timestamp_scan_rows", "trust_timestamp_order")
 _MIN_BUDGET = 16 * 2**20
 _BACKOFF = 0.5
 
@@ -121,7 +122,7 @@ class _Task:
 
     index: int
     source: Any
-    io_options: tuple[tuple[str, Any], ...]
+    io_options: tuple[tuple[str, Any], ...] = field(repr=False)  # may hold an api_key: never shown
     settings: tuple[tuple[str, Any], ...]
     session_retries: int
     client_pid: int
@@ -294,7 +295,8 @@ def _open(source: Any, io_options: dict[str, Any]) -> Any:
         return open_asset(source, **io_options)
     from .nwb import NWBFile
 
-    return NWBFile(source, **io_options)
+    options = {k: v for k, v in io_options.items() if k != "api_key"}  # paths and URLs: DANDI_API_KEY
+    return NWBFile(source, **options)
 
 
 def _check_value(value: Any) -> None:
@@ -469,7 +471,9 @@ def map_sessions(
     **open_options
         Passed to ``NWBFile`` on the worker: ``cache_dir`` (one shared cache folder; default: the
         process's cache, or a folder per dask worker), ``block_size``, ``max_concurrency``,
-        ``retries``, ``timeout``...
+        ``retries``, ``timeout``... For DandiAssets also ``api_key`` (embargoed dandisets; default:
+        the key of a Dandiset given as ``sources``, else ``DANDI_API_KEY`` on the worker). Presigned
+        URLs that expire during the run are renewed on the worker.
 
     Returns
     -------
@@ -501,6 +505,9 @@ def map_sessions(
     if on_result is not None and not callable(on_result):
         raise InvalidTypeError(f"on_result must be a callable(source, result), got {type(on_result).__name__}")
     show = resolve_progress(progress)
+    key = getattr(sources, "_api_key", None)  # a Dandiset opened with an api_key: its sessions need it too
+    if key is not None and "api_key" not in open_options:
+        open_options["api_key"] = key
     srcs = _check_sources(sources)
     settings = tuple((k, getattr(config, k)) for k in _CARRIED)
     options = tuple(sorted(open_options.items()))

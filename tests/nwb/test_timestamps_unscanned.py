@@ -238,3 +238,57 @@ def test_long_spike_times_are_checked_and_sorted_like_pynapple(tmp_path: Path, u
         np.testing.assert_array_equal(units.restrict(nap.IntervalSet(3.5, 8.5))[1].t, ref.restrict(ep)[1].t)
         ep = pynapple.IntervalSet(0.0, 30.0)
         np.testing.assert_array_equal(units.count(1.0, nap.IntervalSet(0.0, 30.0)).values, ref.count(1.0, ep).values)
+
+
+# ------------------------------------------------------------------------------------------ user's lazy arrays
+@pytest.mark.parametrize("variant", sorted(UNSORTED))
+def test_lazy_timestamps_of_any_hdf5_dataset_are_never_searched_unsorted(tmp_path: Path, variant: str) -> None:
+    """``Tsd(t=h5py_dataset, d=..., load_array=False)``: the timestamps stay in the file, never scanned
+    when the object is built; a search by time checks them first (pynapple loads and sorts them)."""
+    import h5py
+
+    t = UNSORTED[variant]()
+    d = np.arange(len(t), dtype=np.float64)
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        f.create_dataset("t", data=t, chunks=(CHUNK,))
+        f.create_dataset("d", data=d, chunks=(CHUNK,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pynapple.Tsd(t=t, d=d)  # pynapple sorts the times, with a warning
+    with h5py.File(tmp_path / "t.h5", "r") as f:
+        obj = nap.Tsd(t=f["t"], d=f["d"], load_array=False)
+        assert obj.time_index.is_lazy
+        for name, op in OPS.items():
+            with pytest.raises(UnsortedTimestampsError, match="sorted in increasing order"):
+                op(obj, nap)
+    sorted_t = np.sort(t)
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("t", data=sorted_t, chunks=(CHUNK,))
+        f.create_dataset("d", data=d, chunks=(CHUNK,))
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        obj = nap.Tsd(t=f["t"], d=f["d"], load_array=False)
+        for name, op in OPS.items():
+            np.testing.assert_allclose(np.asarray(op(obj, nap), dtype=float), np.asarray(op(ref, pynapple), dtype=float),
+                                       err_msg=name)
+
+
+def test_trusting_the_stored_order_skips_the_check(tmp_path: Path, unscanned: None) -> None:
+    """The opt-out for files known to be sorted: a search reads a few blocks, not the whole column."""
+    path = write_series(tmp_path / "s.nwb", np.arange(64.0))
+    ref = pynapple_series(path)
+    with nap.config.override(trust_timestamp_order=True), nap.NWBFile(path) as nwb:
+        obj = nwb["s"]
+        np.testing.assert_array_equal(obj.restrict(nap.IntervalSet(12.5, 13.5)).t,
+                                      ref.restrict(pynapple.IntervalSet(12.5, 13.5)).t)
+        assert not obj.time_index.order_checked  # searched without the check of the whole order
+
+
+def test_showing_an_unscanned_series_does_not_check_its_whole_order(tmp_path: Path, unscanned: None) -> None:
+    """The rich repr (Jupyter) shows the rows it reads; the time support waits for a search by time."""
+    path = write_series(tmp_path / "s.nwb", np.arange(64.0))
+    with nap.NWBFile(path) as nwb:
+        obj = nwb["s"]
+        html = obj._repr_html_()
+        assert "first search by time" in html and not obj.time_index.order_checked
+        obj.restrict(nap.IntervalSet(1.0, 2.0))
+        assert "1 interval" in obj._repr_html_()  # checked by the search: shown

@@ -78,6 +78,23 @@ def test_map_sessions_survives_expired_presigned_urls(embargoed, reference, key_
     assert all(st.attempts == 1 for st in got.stats.values())  # not by re-running the session
 
 
+def test_the_key_of_a_dandiset_goes_with_its_sessions(embargoed, reference, monkeypatch, tmp_path):
+    """No DANDI_API_KEY in the environment: a Dandiset opened with api_key= hands it to its sessions
+    (before: every session failed with 401 on the worker); the key is never shown."""
+    monkeypatch.delenv("DANDI_API_KEY", raising=False)
+    ds = nap.Dandiset("000582", api_url=embargoed.api_url, api_key=KEY)
+
+    def analysis(nwb):
+        embargoed.expire_signatures()
+        return tuning(nwb)
+
+    before = embargoed.s3.stats.by_status.get(403, 0)
+    got = nap.map_sessions(analysis, ds, "threads", n_workers=2, progress=False, cache_dir=tmp_path / "c",
+                           block_size=16384, on_error="collect")
+    _check(got, reference, embargoed, before)
+    assert KEY not in repr(got) and not any(KEY in e for e in got.errors.values())
+
+
 def test_an_opened_asset_reads_on_after_its_url_expires(embargoed, reference, tmp_path):
     """The same through Dandiset.open (one session, the key given explicitly, not in the environment)."""
     ds = nap.Dandiset("000582", api_url=embargoed.api_url, api_key=KEY)

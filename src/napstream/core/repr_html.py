@@ -155,8 +155,15 @@ def series_html(obj: Any) -> str:
     elif d is not None:
         headers.append("")
         rows = [[x, _tensor_cell(r)] for x, r in zip(times, d)]
-    rate = obj.rate if n else np.nan
-    footer = _support_text(obj.time_support)
+    support = obj._support_or_deferred() if hasattr(obj, "_support_or_deferred") else obj.time_support
+    if not hasattr(support, "start") and support.index.order_checked:  # known now: no read of the whole order
+        support = obj.time_support
+    if not hasattr(support, "start"):  # deferred: showing it must not read every timestamp of a lazy series
+        rate = np.nan
+        footer = "time support: first – last timestamp (their order is checked on first search by time)"
+    else:
+        rate = obj.rate if n else np.nan
+        footer = _support_text(support)
     if n and np.isfinite(rate):
         footer += f" · rate {fmt_value(rate)} Hz"
     return table_html(title, headers, rows, cut_at=cut_at, footer=footer, badge=lazy_badge(obj.is_lazy),

@@ -4,7 +4,8 @@ Three kinds share one interface (:class:`TimeIndex`):
 
 * :class:`ArrayTimeIndex` over an in-memory ``np.ndarray`` - what pynapple has;
 * :class:`ArrayTimeIndex` over a :class:`~napstream.core.lazy.LazyArray` - explicit timestamps in a
-  file; searches are batched binary searches that read a few small slices, never the whole array;
+  file; searches are batched binary searches that read a few small slices, once the whole order was
+  checked (when the file was opened, or by one streamed pass before the first search by time);
 * :class:`RegularTimeIndex` - ``start + i / rate`` for ``i`` in a set of row segments; never
   allocates a timestamps array, and searches are arithmetic.
 
@@ -34,7 +35,6 @@ import threading
 import weakref
 
 from ..errors import (
-    FileFormatError,
     InvalidInputError,
     InvalidTypeError,
     NapstreamError,
@@ -318,6 +318,9 @@ class ArrayTimeIndex(TimeIndex):
             return
         from ..config import config
 
+        if config.trust_timestamp_order:  # the user's choice: searches check only what they read
+            return
+
         n = len(self)
         step = max(1024, min(ORDER_CHECK_ROWS, int(config.memory_budget) // 64))  # within the memory budget
         prev: float | None = None
@@ -368,7 +371,7 @@ class ArrayTimeIndex(TimeIndex):
         bad = np.flatnonzero(np.diff(vals) < 0)
         if bad.size:
             i = int(bad[0])
-            raise FileFormatError(
+            raise UnsortedTimestampsError(
                 f"timestamps stored in the file must be sorted in increasing order; row {rows[i + 1]} "
                 f"({vals[i + 1]!r}) < row {rows[i]} ({vals[i]!r}); load the series (lazy_loading=False) "
                 "to have it sorted"
