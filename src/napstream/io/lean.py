@@ -241,6 +241,17 @@ class Connection:
             got += k
         return bytes(view[:n])
 
+    def pieces(self, sizes: list[int], deadline: float) -> list[bytes]:
+        """The body as consecutive pieces of these sizes, each received into its own ``bytes`` (no
+        copy on a plain connection: a block of the cache is the very object the kernel filled)."""
+        if not self._raw:
+            body, out, at = self.body(sum(sizes), deadline), [], 0
+            for n in sizes:
+                out.append(body[at: at + n])
+                at += n
+            return out
+        return [self.body(n, deadline) for n in sizes]
+
     def done(self, keep: bool) -> None:
         """The answer was read whole: keep the connection for the next request, or close it."""
         if keep and not self._head_extra:
