@@ -348,3 +348,18 @@ def test_read_ahead_without_validators_keeps_comparing_content(http_server, tmp_
         spans = [re.fullmatch(r"bytes=(\d+)-(\d+)", r.range or "") for r in server.stats.records]
         sampled = [m for m in spans if m and int(m.group(2)) - int(m.group(1)) < 64]
         assert sampled, "the content probes went out with the read-ahead's requests"
+
+
+def test_the_timeout_mode_loop_serves_plain_http_too(served, monkeypatch):
+    # the path of TLS connections and of platforms without blocking SO_RCVTIMEO receives
+    from napstream.io import lean
+
+    server, data = served
+    monkeypatch.setattr(lean, "_RAW_OK", False)
+    with _source(server, timeout=1.0) as src:
+        assert _fetch(src, 0, 700_000) == data[:700_000]
+        assert not src._lean[0]._raw
+        server.set_faults(FaultPlan("drop", count=1, fraction=0.5))
+        assert _fetch(src, 700_000, 1_900_000) == data[700_000:1_900_000]
+        assert src.stats.retries == 1
+        assert _read_ahead_all(src, 30 * BLOCK) == data[: 30 * BLOCK]
