@@ -363,3 +363,13 @@ def test_the_timeout_mode_loop_serves_plain_http_too(served, monkeypatch):
         assert _fetch(src, 700_000, 1_900_000) == data[700_000:1_900_000]
         assert src.stats.retries == 1
         assert _read_ahead_all(src, 30 * BLOCK) == data[: 30 * BLOCK]
+
+
+def test_the_lean_tls_context_verifies_certificates_and_host_names():
+    import ssl
+
+    from napstream.io import lean
+
+    context = lean.tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert lean.tls_context() is context  # made once per process
