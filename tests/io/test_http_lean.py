@@ -5,6 +5,7 @@ loopback server with faults injected; the reference is always the file's bytes o
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -305,3 +306,70 @@ def test_a_forked_child_leaves_the_parents_connection_alone(served):
         assert src._lean[0].sock is parent_sock
         assert _fetch(src, 400_000, 900_000) == data[400_000:900_000]  # still alive and in step
         assert src._lean[0].sock is parent_sock and src.stats.retries == 0
+
+
+def _read_ahead_all(src: HTTPSource, end: int) -> bytes:
+    handle = src.read_ahead([(0, end)], 16 * BLOCK, 4)
+    try:
+        return b"".join(src.read_range(a, a + BLOCK) for a in range(0, end, BLOCK))
+    finally:
+        handle.cancel()
+
+
+def test_read_ahead_blocks_received_apart_survive_a_body_cut(served):
+    server, data = served
+    end = 40 * BLOCK
+    with _source(server, timeout=1.0) as src:
+        server.set_faults(FaultPlan("drop", count=2, fraction=0.6, skip=1))
+        assert _read_ahead_all(src, end) == data[:end]
+        assert server.stats.faults.get("drop") == 2 and src.stats.retries >= 2
+
+
+def test_read_ahead_skips_bytes_the_small_grid_holds(served):
+    server, data = served
+    end = 40 * BLOCK
+    with _source(server) as src:
+        assert src.small_grid is not None
+        src.prefetch_small([(3 * BLOCK + 100, 3 * BLOCK + 200), (20 * BLOCK, 20 * BLOCK + 40_000)])
+        assert _read_ahead_all(src, end) == data[:end]
+    assert server.stats.bytes_sent_twice(SIZE) == 0  # the held small blocks were not fetched again
+
+
+def test_read_ahead_without_validators_keeps_comparing_content(http_server, tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    data = np.random.default_rng(12).integers(0, 256, SIZE, dtype=np.uint8).tobytes()
+    (root / "f.bin").write_bytes(data)
+    server = http_server(root, validators="none")
+    end = 40 * BLOCK
+    with _source(server) as src:
+        assert src._check_content
+        assert _read_ahead_all(src, end) == data[:end]
+        spans = [re.fullmatch(r"bytes=(\d+)-(\d+)", r.range or "") for r in server.stats.records]
+        sampled = [m for m in spans if m and int(m.group(2)) - int(m.group(1)) < 64]
+        assert sampled, "the content probes went out with the read-ahead's requests"
+
+
+def test_the_timeout_mode_loop_serves_plain_http_too(served, monkeypatch):
+    # the path of TLS connections and of platforms without blocking SO_RCVTIMEO receives
+    from napstream.io import lean
+
+    server, data = served
+    monkeypatch.setattr(lean, "_RAW_OK", False)
+    with _source(server, timeout=1.0) as src:
+        assert _fetch(src, 0, 700_000) == data[:700_000]
+        assert not src._lean[0]._raw
+        server.set_faults(FaultPlan("drop", count=1, fraction=0.5))
+        assert _fetch(src, 700_000, 1_900_000) == data[700_000:1_900_000]
+        assert src.stats.retries == 1
+        assert _read_ahead_all(src, 30 * BLOCK) == data[: 30 * BLOCK]
+
+
+def test_the_lean_tls_context_verifies_certificates_and_host_names():
+    import ssl
+
+    from napstream.io import lean
+
+    context = lean.tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert lean.tls_context() is context  # made once per process

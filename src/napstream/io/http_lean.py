@@ -91,20 +91,45 @@ class LeanRanges:
         if getattr(self._tls, "lean", None) is conn:
             self._tls.lean = None
 
-    def _lean_get_range(self, r: ByteRange) -> bytes:
-        """Bytes ``r`` with retries and the resolver (see the module docstring)."""
+    def _lean_get_range(self, r: ByteRange, sizes: list[int] | None = None) -> Any:
+        """Bytes ``r`` with retries and the resolver (see the module docstring); with ``sizes``, as a
+        list of consecutive pieces of these sizes (the blocks of a run, each its own object)."""
         what = self._what(r)  # type: ignore[attr-defined]
         return self._with_resolver_sync(  # type: ignore[attr-defined]
-            lambda: retry_sync(lambda: self._lean_attempt(r), self._policy, what, self._count_retry)  # type: ignore[attr-defined]
+            lambda: retry_sync(lambda: self._lean_attempt(r, sizes), self._policy, what, self._count_retry)  # type: ignore[attr-defined]
         )
 
-    def _lean_attempt(self, r: ByteRange) -> bytes:
+    def _fetch_run_blocks(self, r: ByteRange) -> list[bytes] | None:
+        """The blocks of the block-aligned range ``r`` in one request, each block received into its
+        own ``bytes`` (no copy out of a joined body), or None when this source cannot here (lean path
+        off, content checks on, or bytes of ``r`` held on the small grid): then fetch as usual.
+        Used by the read-ahead (:mod:`napstream.io.pinned`)."""
+        if not self.lean_receive or self._lean_off or getattr(self, "_check_content", False):  # type: ignore[attr-defined]
+            return None
+        bs = self.block_size  # type: ignore[attr-defined]
+        if r.start % bs or r.length <= 0:
+            return None
+        f = self._small_size  # type: ignore[attr-defined]
+        if f is not None and self._small.nbytes:  # type: ignore[attr-defined]
+            (lo, hi, trimmed), inner = self._held_spans(r, f)  # type: ignore[attr-defined]
+            if trimmed or inner:  # fewer bytes to fetch: the general path skips them
+                return None
+        if self._closed:
+            raise InvalidInputError(f"the byte source {self.description} is closed")
+        sizes = [min(bs, r.end - a) for a in range(r.start, r.end, bs)]
+        try:
+            return self._lean_get_range(r, sizes)  # type: ignore[no-any-return]
+        except _lean.Unsupported:  # a redirect, a chunked body...: aiohttp from now on
+            self._lean_off = True
+            return None
+
+    def _lean_attempt(self, r: ByteRange, sizes: list[int] | None = None) -> Any:
         limit = 2 * self._timeout + r.length / self.min_throughput
         queued = time.perf_counter()
         deadline = time.monotonic() + limit
         conn, target = self._lean_conn()
         try:
-            return self._lean_once(conn, target, r, deadline, queued)
+            return self._lean_once(conn, target, r, deadline, queued, sizes)
         except _lean.Deadline:
             conn.close()
             raise self._too_slow("GET", r.length, limit) from None  # type: ignore[attr-defined]
@@ -127,7 +152,8 @@ class LeanRanges:
             conn.close()  # the body was not read: the connection cannot carry another request
             raise
 
-    def _lean_once(self, conn: _lean.Connection, target: str, r: ByteRange, deadline: float, queued: float) -> bytes:
+    def _lean_once(self, conn: _lean.Connection, target: str, r: ByteRange, deadline: float, queued: float,
+                   sizes: list[int] | None = None) -> Any:
         headers = {**self._headers, "Range": f"bytes={r.start}-{r.end - 1}"}
         for again in (True, False):
             reused = conn.reused and conn.sock is not None
@@ -160,7 +186,7 @@ class LeanRanges:
             self._check_version(version, None if match.group(3) == "*" else int(match.group(3)), r)  # type: ignore[attr-defined]
             if length_n != r.length:
                 raise TransientError(f"short read: {length_n} of {r.length} bytes")
-            body = conn.body(length_n, deadline)
+            body = conn.body(length_n, deadline) if sizes is None else conn.pieces(sizes, deadline)
             keep = True
         elif status == 200:  # Range ignored: the whole file comes; keep our slice
             self._check_version(version, length_n, r)  # type: ignore[attr-defined]
@@ -168,13 +194,24 @@ class LeanRanges:
                 raise TransientError(f"short read: {length_n} of {r.end} bytes")
             body = conn.body(r.end, deadline)[r.start:]
             keep = length_n == r.end
+            if sizes is not None:
+                body = _split(body, sizes)
         else:
             raise RemoteError(f"unexpected HTTP {status} for {self._what(r)}")  # type: ignore[attr-defined]
         conn.done(keep and head.get("connection", "").lower() != "close")
+        nbytes = r.length
         if _trace.on:  # NAPSTREAM_TRACE: the request timeline (io/trace.py)
-            _trace.request(queued, sent, first, time.perf_counter(), len(body))
-        self.stats.add(bytes_fetched=len(body))
+            _trace.request(queued, sent, first, time.perf_counter(), nbytes)
+        self.stats.add(bytes_fetched=nbytes)
         return body
+
+
+def _split(body: bytes, sizes: list[int]) -> list[bytes]:
+    out, at = [], 0
+    for n in sizes:
+        out.append(body[at: at + n])
+        at += n
+    return out
 
 
 def urlsplit_checked(url: str) -> tuple[tuple[str, str, int], str]:

@@ -28,6 +28,7 @@ import os
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from typing import Any
@@ -37,6 +38,8 @@ __all__ = ["Connection", "Unsupported", "Silence", "Deadline", "ShortBody", "tls
 _MAX_HEAD = 64 * 1024
 _WAITALL = getattr(socket, "MSG_WAITALL", 0)
 _PEEK = getattr(socket, "MSG_PEEK", 0)
+#: blocking receives with SO_RCVTIMEO as a ``struct timeval`` (POSIX); elsewhere the timeout-mode loop
+_RAW_OK = sys.platform != "win32" and bool(_WAITALL) and bool(_PEEK)
 _TLS: list[ssl.SSLContext] = []
 _TLS_LOCK = threading.Lock()
 
@@ -111,6 +114,8 @@ class Connection:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.scheme == "https":
                 sock = tls_context().wrap_socket(sock, server_hostname=self.host)
+                self._raw = False
+            elif not _RAW_OK:
                 self._raw = False
             else:
                 sock.settimeout(None)  # blocking: the receive timeout is SO_RCVTIMEO (see _arm)
@@ -240,6 +245,17 @@ class Connection:
                 raise ShortBody(f"short read: {got} of {n} bytes", got)
             got += k
         return bytes(view[:n])
+
+    def pieces(self, sizes: list[int], deadline: float) -> list[bytes]:
+        """The body as consecutive pieces of these sizes, each received into its own ``bytes`` (no
+        copy on a plain connection: a block of the cache is the very object the kernel filled)."""
+        if not self._raw:
+            body, out, at = self.body(sum(sizes), deadline), [], 0
+            for n in sizes:
+                out.append(body[at: at + n])
+                at += n
+            return out
+        return [self.body(n, deadline) for n in sizes]
 
     def done(self, keep: bool) -> None:
         """The answer was read whole: keep the connection for the next request, or close it."""
