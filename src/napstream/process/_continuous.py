@@ -210,12 +210,14 @@ class WelchSum(ChunkAlgorithmBase):
         self.fft_len = _padded_length(self.n) if self.padded else self.n
         self.n_freq = self.fft_len // 2 + 1
         # one state per chunk in flight and the running sum (see the planner); each update in
-        # progress holds FFT buffers: the tapered block, its spectrum and its squared magnitude
+        # progress holds FFT buffers: the tapered block, its spectrum and its squares summed over
+        # the chunk's windows (real and imaginary parts apart: one more n_freq than the block rule
+        # counts, which predates them)
         per_channel = 8 * (self.fft_len + 3 * self.n_freq)
         block = min(max(4, min(self.update_block, self.fft_bytes // per_channel)), self.n_channels)
         self.block = block
         self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
-        self.work_nbytes = block * per_channel
+        self.work_nbytes = block * (per_channel + 8 * self.n_freq)
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
@@ -251,18 +253,20 @@ class WelchSum(ChunkAlgorithmBase):
         lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         scratch = _take_scratch(self, block, self.fft_len)
         try:
-            seg, spectrum, squared = scratch.seg, scratch.spectrum, scratch.squared
+            seg, spectrum, squares = scratch.seg, scratch.spectrum, scratch.squares
             channels = scratch.channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
             # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
             for c0 in range(0, self.n_channels, block):
                 k = min(block, self.n_channels - c0)
-                rows, target, sq = channels[c0:c0 + k], power[c0:c0 + k], squared[:k]
+                rows, acc = channels[c0:c0 + k], squares[:k]
+                acc.fill(0.0)
                 for r in mine - lo:
                     np.multiply(rows[:, r:r + self.n], self.taper, out=seg[:k, :self.n])  # converts + tapers
                     v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)  # one thread: the executor's
                     np.multiply(v, v, out=v)
-                    np.add(v[:, 0::2], v[:, 1::2], out=sq)
-                    target += sq
+                    acc += v  # squared real and imaginary parts, summed apart over the chunk's windows
+                power[c0:c0 + k] += acc[:, 0::2]
+                power[c0:c0 + k] += acc[:, 1::2]
         finally:
             _give_back_scratch(self, scratch)
         return power, summed, count + len(mine)
@@ -490,7 +494,7 @@ def _channel_rows(d: np.ndarray, lo: int, hi: int, buffer: np.ndarray | None = N
 
 class _Scratch:
     """The buffers of one update in progress: FFT input (zero-padded past the window), spectrum,
-    squared magnitudes, and the transposed rows of the chunk. Reused by the next update (see
+    summed squares of its real and imaginary parts, and the transposed rows of the chunk. Reused by the next update (see
     :func:`_take_scratch`): fresh arrays of this size come from new pages each time (their
     zeroing by the kernel was ~8% of the mean PSD's CPU), reused ones are already mapped and
     partly in the CPU caches."""
@@ -499,7 +503,7 @@ class _Scratch:
         self.key = (block, fft_len)
         self.seg = np.zeros((block, fft_len))  # only the first n columns are ever written: zero padding
         self.spectrum = np.empty((block, fft_len // 2 + 1), dtype=np.complex128)
-        self.squared = np.empty((block, fft_len // 2 + 1))
+        self.squares = np.empty((block, 2 * (fft_len // 2 + 1)))  # |X|^2 summed, real and imaginary parts apart
         self.rows: np.ndarray | None = None
 
     def channel_rows(self, d: np.ndarray, lo: int, hi: int) -> np.ndarray:
