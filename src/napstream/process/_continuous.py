@@ -390,7 +390,9 @@ class BandPowerWindows(ChunkAlgorithmBase):
     # per row: the stored values read and their channels transposed (float64 work in fixed buffers)
     row_factor = 0.5
     preferred_executor = "threads"
-    channel_block = 4
+    #: most channels of a window transformed per FFT call (fewer when their buffers pass ``fft_bytes``)
+    channel_block = 16
+    fft_bytes = 2 * 2**20
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray, trailing: tuple[int, ...] = (),
@@ -416,8 +418,11 @@ class BandPowerWindows(ChunkAlgorithmBase):
         self.per_bin = masks * weight[:, None]  # (n // 2 + 1, bands): band power = P_n @ per_bin
         weights = _padded_weights(self.per_bin, self.n, self.fft_len) if self.padded else self.per_bin
         self.weights = np.repeat(weights, 2, axis=0)  # on the interleaved squared real, imaginary parts
-        # each update in progress holds FFT buffers (the block and its spectrum)
-        self.work_nbytes = 8 * 2 * min(self.channel_block, self.n_channels) * (self.fft_len + 2)
+        # each update in progress holds FFT buffers (the block and its spectrum) of ``block``
+        # channels: as many as fit ``fft_bytes`` (at least 4, at most ``channel_block``), as WelchSum
+        per_channel = 8 * 2 * (self.fft_len + 2)
+        self.block = min(max(4, min(self.channel_block, self.fft_bytes // per_channel)), self.n_channels)
+        self.work_nbytes = self.block * per_channel
 
     def init(self) -> list:
         return []
@@ -429,27 +434,36 @@ class BandPowerWindows(ChunkAlgorithmBase):
             return state
         d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
         lo, hi = int(mine[0]), int(mine[-1]) + self.n
-        channels = _channel_rows(d, lo, hi)
         out = np.empty((len(mine), self.n_channels, len(self.bands)))
-        block = min(self.channel_block, self.n_channels)
-        seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
-        spectrum = np.empty((block, self.fft_len // 2 + 1), dtype=np.complex128)
-        for c0 in range(0, self.n_channels, block):
-            k = min(block, self.n_channels - c0)
-            rows = channels[c0:c0 + k]
-            for j, r in enumerate(mine - lo):
-                np.copyto(seg[:k, :self.n], rows[:, r:r + self.n])  # converts to float64
-                v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)
-                np.multiply(v, v, out=v)
-                np.matmul(v, self.weights, out=out[j, c0:c0 + k])
+        block = self.block
+        scratch = _take_scratch(self, block, self.fft_len, squares=False)
+        try:
+            seg, spectrum = scratch.seg, scratch.spectrum
+            channels = scratch.channel_rows(d, lo, hi)
+            for c0 in range(0, self.n_channels, block):
+                k = min(block, self.n_channels - c0)
+                rows = channels[c0:c0 + k]
+                for j, r in enumerate(mine - lo):
+                    np.copyto(seg[:k, :self.n], rows[:, r:r + self.n])  # converts to float64
+                    v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)
+                    np.multiply(v, v, out=v)
+                    np.matmul(v, self.weights, out=out[j, c0:c0 + k])
+            if self.offset != 0.0:  # |s R0 + o n|^2 at f = 0 (the only bin the offset reaches)
+                sums = np.stack([channels[:, r:r + self.n].sum(axis=1, dtype=np.float64) for r in mine - lo])
+        finally:
+            _give_back_scratch(self, scratch)
         if self.scale is not None:
             out *= (self.scale ** 2)[:, None]
-        if self.offset != 0.0:  # |s R0 + o n|^2 at f = 0 (the only bin the offset reaches)
+        if self.offset != 0.0:
             s = np.ones(self.n_channels) if self.scale is None else self.scale
-            sums = np.stack([channels[:, r:r + self.n].sum(axis=1, dtype=np.float64) for r in mine - lo])
             extra = 2.0 * s * self.offset * self.n * sums + (self.offset * self.n) ** 2
             out += extra[:, :, None] * self.per_bin[0]
         state.extend(out)
+        return state
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_scratch", None)
         return state
 
     def merge(self, states: list[list]) -> list:
@@ -499,11 +513,12 @@ class _Scratch:
     zeroing by the kernel was ~8% of the mean PSD's CPU), reused ones are already mapped and
     partly in the CPU caches."""
 
-    def __init__(self, block: int, fft_len: int) -> None:
-        self.key = (block, fft_len)
+    def __init__(self, block: int, fft_len: int, squares: bool = True) -> None:
+        self.key = (block, fft_len, squares)
         self.seg = np.zeros((block, fft_len))  # only the first n columns are ever written: zero padding
         self.spectrum = np.empty((block, fft_len // 2 + 1), dtype=np.complex128)
-        self.squares = np.empty((block, 2 * (fft_len // 2 + 1)))  # |X|^2 summed, real and imaginary parts apart
+        # |X|^2 summed over windows, real and imaginary parts apart (WelchSum)
+        self.squares = np.empty((block, 2 * (fft_len // 2 + 1))) if squares else None
         self.rows: np.ndarray | None = None
 
     def channel_rows(self, d: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -519,15 +534,15 @@ class _Scratch:
 _SCRATCH_KEPT = 4
 
 
-def _take_scratch(algorithm: Any, block: int, fft_len: int) -> _Scratch:
+def _take_scratch(algorithm: Any, block: int, fft_len: int, squares: bool = True) -> _Scratch:
     """A free scratch set of ``algorithm`` (list pops are atomic: threads never share one), or a new one."""
     free = algorithm.__dict__.setdefault("_scratch", [])
     while True:
         try:
             scratch = free.pop()
         except IndexError:
-            return _Scratch(block, fft_len)
-        if scratch.key == (block, fft_len):
+            return _Scratch(block, fft_len, squares)
+        if scratch.key == (block, fft_len, squares):
             return scratch
 
 
