@@ -115,12 +115,13 @@ def interval_in_seconds(size: Any, time_unit: str, name: str = "interval_size") 
 
 
 def _rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``rfft(x, axis=-1)`` written into ``out`` (numpy >= 2: no new array per call), single-threaded."""
+    """``rfft(x, axis=-1)`` written into ``out`` and returned (numpy >= 2: no new array per call), single-threaded."""
     if _NUMPY_FFT_OUT:
         return np.fft.rfft(x, axis=-1, out=out)
     import scipy.fft
 
-    return scipy.fft.rfft(x, axis=-1, workers=1)
+    out[...] = scipy.fft.rfft(x, axis=-1, workers=1)
+    return out
 
 
 _NUMPY_FFT_OUT = int(np.__version__.split(".")[0]) >= 2
@@ -256,15 +257,19 @@ class WelchSum(ChunkAlgorithmBase):
             seg, spectrum, squares = scratch.seg, scratch.spectrum, scratch.squares
             channels = scratch.channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
             # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
+            n, taper, multiply, add = self.n, self.taper, np.multiply, np.add
+            offsets = (mine - lo).tolist()  # Python ints: the cheapest slicing in the loop below
             for c0 in range(0, self.n_channels, block):
                 k = min(block, self.n_channels - c0)
                 rows, acc = channels[c0:c0 + k], squares[:k]
+                windowed, out = seg[:k], spectrum[:k]  # views made once: the loop runs per window
+                tapered, v = windowed[:, :n], out.view(np.float64)
                 acc.fill(0.0)
-                for r in mine - lo:
-                    np.multiply(rows[:, r:r + self.n], self.taper, out=seg[:k, :self.n])  # converts + tapers
-                    v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)  # one thread: the executor's
-                    np.multiply(v, v, out=v)
-                    acc += v  # squared real and imaginary parts, summed apart over the chunk's windows
+                for r in offsets:
+                    multiply(rows[:, r:r + n], taper, out=tapered)  # converts + tapers
+                    _rfft_into(windowed, out)  # one thread: the executor's
+                    multiply(v, v, out=v)
+                    add(acc, v, out=acc)  # squared real and imaginary parts, summed apart over the windows
                 power[c0:c0 + k] += acc[:, 0::2]
                 power[c0:c0 + k] += acc[:, 1::2]
         finally:
