@@ -89,3 +89,36 @@ def test_reused_buffers_across_chunks_of_every_size_give_pynapples_psd(tmp_path,
                                                       max_memory="3MB", executor=executor, n_workers=workers)
         np.testing.assert_allclose(got.values, expected.values, rtol=1e-8, atol=0)
         np.testing.assert_allclose(got.index, expected.index, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("executor, workers", [("serial", 1), ("threads", 2)])
+def test_band_power_blocks_and_reused_buffers_match_pynapple_periodograms(tmp_path, executor, workers, monkeypatch):
+    """Band power transforms up to 16 channels per call with buffers reused across updates: 37
+    channels (16 + 16 + 5), chunks of several lengths, two epochs, zero-padded (501) and plain
+    (400) windows, each window against pynapple's periodogram summed over the band."""
+    from napstream.process import _continuous as C
+
+    monkeypatch.setattr(C, "TRANSPOSE_BLOCK_BYTES", 1)
+    n, channels = 5000, 37
+    rng = np.random.default_rng(9)
+    raw = np.cumsum(rng.normal(0, 30, (n, channels)), axis=0).astype(np.int16)
+    path = tmp_path / "bp.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(300, channels), compression="gzip")
+    ref = H5DatasetRef(str(path), "lfp")
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, n), d=LazyArray(ref.open(), scale=2e-3, ref=ref))
+    p_sig = pnap.TsdFrame(t=np.arange(n) / RATE, d=raw * 2e-3)
+    bands = {"slow": (0.0, 4.0), "mid": (4.0, 40.0), "fast": (80.0, 125.0)}
+    ep = nap.IntervalSet([0.0, 9.0], [8.3, 19.9])
+    for interval, n_window in ((2.0, 501), (1.6, 400)):
+        assert C.BandPowerWindows(np.zeros(1), n_window, RATE, np.array([[1.0, 2.0]]), (channels,)).block == 16
+        bp = nap.compute_band_power(lazy, bands, interval_size=interval, overlap=0.25, fs=RATE, ep=ep,
+                                    max_memory="2MB", executor=executor, n_workers=workers)
+        assert bp.shape[1:] == (channels, 3) and len(bp) > 10
+        t = p_sig.t
+        for i in range(len(bp)):
+            a = int(round(bp.t[i] * RATE))  # the window's first row
+            psd = pnap.compute_power_spectral_density(p_sig, fs=RATE, ep=pnap.IntervalSet(t[a], t[a + n_window - 1]))
+            for j, (lo, hi) in enumerate(bands.values()):
+                sel = (psd.index >= lo) & (psd.index <= hi)
+                np.testing.assert_allclose(bp.values[i, :, j], psd.values[sel].sum(0) * RATE / n_window, rtol=1e-9)

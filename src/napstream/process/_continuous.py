@@ -115,12 +115,13 @@ def interval_in_seconds(size: Any, time_unit: str, name: str = "interval_size") 
 
 
 def _rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``rfft(x, axis=-1)`` written into ``out`` (numpy >= 2: no new array per call), single-threaded."""
+    """``rfft(x, axis=-1)`` written into ``out`` and returned (numpy >= 2: no new array per call), single-threaded."""
     if _NUMPY_FFT_OUT:
         return np.fft.rfft(x, axis=-1, out=out)
     import scipy.fft
 
-    return scipy.fft.rfft(x, axis=-1, workers=1)
+    out[...] = scipy.fft.rfft(x, axis=-1, workers=1)
+    return out
 
 
 _NUMPY_FFT_OUT = int(np.__version__.split(".")[0]) >= 2
@@ -210,12 +211,14 @@ class WelchSum(ChunkAlgorithmBase):
         self.fft_len = _padded_length(self.n) if self.padded else self.n
         self.n_freq = self.fft_len // 2 + 1
         # one state per chunk in flight and the running sum (see the planner); each update in
-        # progress holds FFT buffers: the tapered block, its spectrum and its squared magnitude
+        # progress holds FFT buffers: the tapered block, its spectrum and its squares summed over
+        # the chunk's windows (real and imaginary parts apart: one more n_freq than the block rule
+        # counts, which predates them)
         per_channel = 8 * (self.fft_len + 3 * self.n_freq)
         block = min(max(4, min(self.update_block, self.fft_bytes // per_channel)), self.n_channels)
         self.block = block
         self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
-        self.work_nbytes = block * per_channel
+        self.work_nbytes = block * (per_channel + 8 * self.n_freq)
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
@@ -251,18 +254,24 @@ class WelchSum(ChunkAlgorithmBase):
         lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         scratch = _take_scratch(self, block, self.fft_len)
         try:
-            seg, spectrum, squared = scratch.seg, scratch.spectrum, scratch.squared
+            seg, spectrum, squares = scratch.seg, scratch.spectrum, scratch.squares
             channels = scratch.channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
             # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
+            n, taper, multiply, add = self.n, self.taper, np.multiply, np.add
+            offsets = (mine - lo).tolist()  # Python ints: the cheapest slicing in the loop below
             for c0 in range(0, self.n_channels, block):
                 k = min(block, self.n_channels - c0)
-                rows, target, sq = channels[c0:c0 + k], power[c0:c0 + k], squared[:k]
-                for r in mine - lo:
-                    np.multiply(rows[:, r:r + self.n], self.taper, out=seg[:k, :self.n])  # converts + tapers
-                    v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)  # one thread: the executor's
-                    np.multiply(v, v, out=v)
-                    np.add(v[:, 0::2], v[:, 1::2], out=sq)
-                    target += sq
+                rows, acc = channels[c0:c0 + k], squares[:k]
+                windowed, out = seg[:k], spectrum[:k]  # views made once: the loop runs per window
+                tapered, v = windowed[:, :n], out.view(np.float64)
+                acc.fill(0.0)
+                for r in offsets:
+                    multiply(rows[:, r:r + n], taper, out=tapered)  # converts + tapers
+                    _rfft_into(windowed, out)  # one thread: the executor's
+                    multiply(v, v, out=v)
+                    add(acc, v, out=acc)  # squared real and imaginary parts, summed apart over the windows
+                power[c0:c0 + k] += acc[:, 0::2]
+                power[c0:c0 + k] += acc[:, 1::2]
         finally:
             _give_back_scratch(self, scratch)
         return power, summed, count + len(mine)
@@ -386,7 +395,9 @@ class BandPowerWindows(ChunkAlgorithmBase):
     # per row: the stored values read and their channels transposed (float64 work in fixed buffers)
     row_factor = 0.5
     preferred_executor = "threads"
-    channel_block = 4
+    #: most channels of a window transformed per FFT call (fewer when their buffers pass ``fft_bytes``)
+    channel_block = 16
+    fft_bytes = 2 * 2**20
 
     def __init__(
         self, starts: np.ndarray, n: int, fs: float, bands: np.ndarray, trailing: tuple[int, ...] = (),
@@ -412,8 +423,11 @@ class BandPowerWindows(ChunkAlgorithmBase):
         self.per_bin = masks * weight[:, None]  # (n // 2 + 1, bands): band power = P_n @ per_bin
         weights = _padded_weights(self.per_bin, self.n, self.fft_len) if self.padded else self.per_bin
         self.weights = np.repeat(weights, 2, axis=0)  # on the interleaved squared real, imaginary parts
-        # each update in progress holds FFT buffers (the block and its spectrum)
-        self.work_nbytes = 8 * 2 * min(self.channel_block, self.n_channels) * (self.fft_len + 2)
+        # each update in progress holds FFT buffers (the block and its spectrum) of ``block``
+        # channels: as many as fit ``fft_bytes`` (at least 4, at most ``channel_block``), as WelchSum
+        per_channel = 8 * 2 * (self.fft_len + 2)
+        self.block = min(max(4, min(self.channel_block, self.fft_bytes // per_channel)), self.n_channels)
+        self.work_nbytes = self.block * per_channel
 
     def init(self) -> list:
         return []
@@ -425,27 +439,36 @@ class BandPowerWindows(ChunkAlgorithmBase):
             return state
         d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
         lo, hi = int(mine[0]), int(mine[-1]) + self.n
-        channels = _channel_rows(d, lo, hi)
         out = np.empty((len(mine), self.n_channels, len(self.bands)))
-        block = min(self.channel_block, self.n_channels)
-        seg = np.zeros((block, self.fft_len))  # zeros past n pad the windows
-        spectrum = np.empty((block, self.fft_len // 2 + 1), dtype=np.complex128)
-        for c0 in range(0, self.n_channels, block):
-            k = min(block, self.n_channels - c0)
-            rows = channels[c0:c0 + k]
-            for j, r in enumerate(mine - lo):
-                np.copyto(seg[:k, :self.n], rows[:, r:r + self.n])  # converts to float64
-                v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)
-                np.multiply(v, v, out=v)
-                np.matmul(v, self.weights, out=out[j, c0:c0 + k])
+        block = self.block
+        scratch = _take_scratch(self, block, self.fft_len, squares=False)
+        try:
+            seg, spectrum = scratch.seg, scratch.spectrum
+            channels = scratch.channel_rows(d, lo, hi)
+            for c0 in range(0, self.n_channels, block):
+                k = min(block, self.n_channels - c0)
+                rows = channels[c0:c0 + k]
+                for j, r in enumerate(mine - lo):
+                    np.copyto(seg[:k, :self.n], rows[:, r:r + self.n])  # converts to float64
+                    v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)
+                    np.multiply(v, v, out=v)
+                    np.matmul(v, self.weights, out=out[j, c0:c0 + k])
+            if self.offset != 0.0:  # |s R0 + o n|^2 at f = 0 (the only bin the offset reaches)
+                sums = np.stack([channels[:, r:r + self.n].sum(axis=1, dtype=np.float64) for r in mine - lo])
+        finally:
+            _give_back_scratch(self, scratch)
         if self.scale is not None:
             out *= (self.scale ** 2)[:, None]
-        if self.offset != 0.0:  # |s R0 + o n|^2 at f = 0 (the only bin the offset reaches)
+        if self.offset != 0.0:
             s = np.ones(self.n_channels) if self.scale is None else self.scale
-            sums = np.stack([channels[:, r:r + self.n].sum(axis=1, dtype=np.float64) for r in mine - lo])
             extra = 2.0 * s * self.offset * self.n * sums + (self.offset * self.n) ** 2
             out += extra[:, :, None] * self.per_bin[0]
         state.extend(out)
+        return state
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_scratch", None)
         return state
 
     def merge(self, states: list[list]) -> list:
@@ -490,16 +513,17 @@ def _channel_rows(d: np.ndarray, lo: int, hi: int, buffer: np.ndarray | None = N
 
 class _Scratch:
     """The buffers of one update in progress: FFT input (zero-padded past the window), spectrum,
-    squared magnitudes, and the transposed rows of the chunk. Reused by the next update (see
+    summed squares of its real and imaginary parts, and the transposed rows of the chunk. Reused by the next update (see
     :func:`_take_scratch`): fresh arrays of this size come from new pages each time (their
     zeroing by the kernel was ~8% of the mean PSD's CPU), reused ones are already mapped and
     partly in the CPU caches."""
 
-    def __init__(self, block: int, fft_len: int) -> None:
-        self.key = (block, fft_len)
+    def __init__(self, block: int, fft_len: int, squares: bool = True) -> None:
+        self.key = (block, fft_len, squares)
         self.seg = np.zeros((block, fft_len))  # only the first n columns are ever written: zero padding
         self.spectrum = np.empty((block, fft_len // 2 + 1), dtype=np.complex128)
-        self.squared = np.empty((block, fft_len // 2 + 1))
+        # |X|^2 summed over windows, real and imaginary parts apart (WelchSum)
+        self.squares = np.empty((block, 2 * (fft_len // 2 + 1))) if squares else None
         self.rows: np.ndarray | None = None
 
     def channel_rows(self, d: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -515,15 +539,15 @@ class _Scratch:
 _SCRATCH_KEPT = 4
 
 
-def _take_scratch(algorithm: Any, block: int, fft_len: int) -> _Scratch:
+def _take_scratch(algorithm: Any, block: int, fft_len: int, squares: bool = True) -> _Scratch:
     """A free scratch set of ``algorithm`` (list pops are atomic: threads never share one), or a new one."""
     free = algorithm.__dict__.setdefault("_scratch", [])
     while True:
         try:
             scratch = free.pop()
         except IndexError:
-            return _Scratch(block, fft_len)
-        if scratch.key == (block, fft_len):
+            return _Scratch(block, fft_len, squares)
+        if scratch.key == (block, fft_len, squares):
             return scratch
 
 
