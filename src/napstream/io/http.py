@@ -29,7 +29,9 @@ time per file and thread. Every range request is checked: a ``206`` must carry t
 a changed ``ETag`` or size raises :class:`~napstream.errors.RemoteChangedError`, short bodies and
 wrong ``Content-Range`` are retried (:mod:`napstream.io.retry`). A ``403`` on a presigned URL is
 retried once after asking the ``resolver`` callback for a fresh URL (DANDI). TLS certificates are
-verified.
+verified. Single-range GETs after the open (the read-ahead's requests, most of a cold read's bytes)
+skip the event loop: :mod:`napstream.io.http_lean` sends them on a keep-alive connection of the
+calling thread and receives each body with one blocking call, with the same checks.
 
 Examples
 --------
