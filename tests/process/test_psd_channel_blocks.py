@@ -54,15 +54,15 @@ def test_block_follows_window_length():
                                           ((600, 33), np.float32)])
 def test_channel_rows_transposes_in_blocks(shape, dtype, monkeypatch):
     """The cache-blocked transpose (and its reused buffer) equals numpy's, for every block size."""
-    from napstream.process import _continuous as C
+    from napstream.process import _window_buffers as C
 
     d = np.random.default_rng(0).normal(0, 1000, shape).astype(dtype)
     for block_bytes in (1, 4096, C.TRANSPOSE_BLOCK_BYTES):
         monkeypatch.setattr(C, "TRANSPOSE_BLOCK_BYTES", block_bytes)
         for lo, hi in ((0, shape[0]), (17, shape[0] - 5), (5, 5)):
-            np.testing.assert_array_equal(C._channel_rows(d, lo, hi), d[lo:hi].T)
+            np.testing.assert_array_equal(C.channel_rows(d, lo, hi), d[lo:hi].T)
             buffer = np.full(shape[0] * shape[1] + 7, 99, dtype=dtype)
-            np.testing.assert_array_equal(C._channel_rows(d, lo, hi, buffer), d[lo:hi].T)
+            np.testing.assert_array_equal(C.channel_rows(d, lo, hi, buffer), d[lo:hi].T)
 
 
 @pytest.mark.parametrize("executor, workers", [("serial", 1), ("threads", 2)])
@@ -70,9 +70,9 @@ def test_reused_buffers_across_chunks_of_every_size_give_pynapples_psd(tmp_path,
     """Each update reuses the FFT and transpose buffers of an earlier one (grown for a longer chunk,
     shared by threads one at a time): chunks of different lengths, a last partial chunk, several
     epochs, an odd channel count and small transpose blocks still give pynapple's PSD."""
-    from napstream.process import _continuous as C
+    from napstream.process import _window_buffers
 
-    monkeypatch.setattr(C, "TRANSPOSE_BLOCK_BYTES", 1)  # 256-row blocks: several per chunk
+    monkeypatch.setattr(_window_buffers, "TRANSPOSE_BLOCK_BYTES", 1)  # 256-row blocks: several per chunk
     n, channels = 9000, 37
     rng = np.random.default_rng(5)
     raw = np.cumsum(rng.normal(0, 30, (n, channels)), axis=0).astype(np.int16)
@@ -97,8 +97,9 @@ def test_band_power_blocks_and_reused_buffers_match_pynapple_periodograms(tmp_pa
     channels (16 + 16 + 5), chunks of several lengths, two epochs, zero-padded (501) and plain
     (400) windows, each window against pynapple's periodogram summed over the band."""
     from napstream.process import _continuous as C
+    from napstream.process import _window_buffers
 
-    monkeypatch.setattr(C, "TRANSPOSE_BLOCK_BYTES", 1)
+    monkeypatch.setattr(_window_buffers, "TRANSPOSE_BLOCK_BYTES", 1)
     n, channels = 5000, 37
     rng = np.random.default_rng(9)
     raw = np.cumsum(rng.normal(0, 30, (n, channels)), axis=0).astype(np.int16)

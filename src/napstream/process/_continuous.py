@@ -19,6 +19,8 @@ from ..core.units import to_seconds
 from ..engine.planner import series_parts
 from ..engine.protocol import Chunk, ChunkAlgorithmBase
 from ..errors import InvalidInputError, InvalidTypeError, MemoryBudgetError, NapstreamError
+from ._window_buffers import give_back_scratch as _give_back_scratch
+from ._window_buffers import take_scratch as _take_scratch
 
 __all__ = [
     "EmptyEpochError", "check_series", "sampling_rate", "window_rows", "WelchSum", "BandPowerWindows",
@@ -485,76 +487,6 @@ class BandPowerWindows(ChunkAlgorithmBase):
     def join_columns(self, results: list[list]) -> list:
         """Per window, the (channels, bands) rows of consecutive channel groups joined."""
         return [np.concatenate(parts, axis=0) for parts in zip(*results)]
-
-
-#: bytes of input rows transposed per copy by :func:`_channel_rows`: a block this size and its
-#: transpose stay in the CPU's L2 cache (one copy of a whole 16 MB chunk streams the input from
-#: memory again and again: 2x slower, measured on 126,250 x 64 int16 and 40,000 x 384 int16)
-TRANSPOSE_BLOCK_BYTES = 512 * 1024
-
-
-def _channel_rows(d: np.ndarray, lo: int, hi: int, buffer: np.ndarray | None = None) -> np.ndarray:
-    """Rows ``[lo, hi)`` of ``d`` (rows, channels) as (channels, rows): each channel's windows
-    contiguous (one transposing copy, several times cheaper than one per block of channels),
-    copied in blocks of rows that fit the CPU cache. ``buffer``: a flat array of ``d``'s dtype
-    with room for the result, written into instead of a new array."""
-    shape = (d.shape[1], hi - lo)
-    if buffer is None:
-        out = np.empty(shape, dtype=d.dtype)
-    else:
-        out = buffer[:shape[0] * shape[1]].reshape(shape)
-    row_bytes = d.shape[1] * d.itemsize
-    step = max(hi - lo, 1) if row_bytes <= 64 else max(256, TRANSPOSE_BLOCK_BYTES // row_bytes)  # narrow rows: one copy
-    for a in range(lo, hi, step):
-        b = min(a + step, hi)
-        np.copyto(out[:, a - lo:b - lo], d[a:b].T)
-    return out
-
-
-class _Scratch:
-    """The buffers of one update in progress: FFT input (zero-padded past the window), spectrum,
-    summed squares of its real and imaginary parts, and the transposed rows of the chunk. Reused by the next update (see
-    :func:`_take_scratch`): fresh arrays of this size come from new pages each time (their
-    zeroing by the kernel was ~8% of the mean PSD's CPU), reused ones are already mapped and
-    partly in the CPU caches."""
-
-    def __init__(self, block: int, fft_len: int, squares: bool = True) -> None:
-        self.key = (block, fft_len, squares)
-        self.seg = np.zeros((block, fft_len))  # only the first n columns are ever written: zero padding
-        self.spectrum = np.empty((block, fft_len // 2 + 1), dtype=np.complex128)
-        # |X|^2 summed over windows, real and imaginary parts apart (WelchSum)
-        self.squares = np.empty((block, 2 * (fft_len // 2 + 1))) if squares else None
-        self.rows: np.ndarray | None = None
-
-    def channel_rows(self, d: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        """:func:`_channel_rows` into this scratch's row buffer (grown when too small)."""
-        need = d.shape[1] * (hi - lo)
-        if self.rows is None or self.rows.dtype != d.dtype or len(self.rows) < need:
-            self.rows = None  # the old one goes first
-            self.rows = np.empty(need, dtype=d.dtype)
-        return _channel_rows(d, lo, hi, self.rows)
-
-
-#: scratch sets an algorithm keeps for its next updates (at most one per update in flight is used)
-_SCRATCH_KEPT = 4
-
-
-def _take_scratch(algorithm: Any, block: int, fft_len: int, squares: bool = True) -> _Scratch:
-    """A free scratch set of ``algorithm`` (list pops are atomic: threads never share one), or a new one."""
-    free = algorithm.__dict__.setdefault("_scratch", [])
-    while True:
-        try:
-            scratch = free.pop()
-        except IndexError:
-            return _Scratch(block, fft_len, squares)
-        if scratch.key == (block, fft_len, squares):
-            return scratch
-
-
-def _give_back_scratch(algorithm: Any, scratch: _Scratch) -> None:
-    free = algorithm.__dict__.get("_scratch")
-    if free is not None and len(free) < _SCRATCH_KEPT:
-        free.append(scratch)
 
 
 def _padded_weights(per_bin: np.ndarray, n: int, m: int) -> np.ndarray:
