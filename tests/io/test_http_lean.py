@@ -373,3 +373,17 @@ def test_the_lean_tls_context_verifies_certificates_and_host_names():
     context = lean.tls_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert lean.tls_context() is context  # made once per process
+
+
+def test_read_ahead_over_the_last_blocks_does_not_fetch_the_open_suffix_again(served):
+    """The open's suffix request brought the file's end, part of a block: a read-ahead run that
+    covers that block asks only for the bytes before it (as a reader's own fetch does)."""
+    server, data = served
+    with _source(server) as src:
+        assert src._fragment is not None  # the premise: the open left a partial block behind
+        start = SIZE - 12 * BLOCK
+        handle = src.read_ahead([(start, SIZE)], 16 * BLOCK, 4)
+        got = b"".join(src.read_range(a, min(a + BLOCK, SIZE)) for a in range(start, SIZE, BLOCK))
+        handle.cancel()
+        assert got == data[start:]
+    assert server.stats.bytes_sent_twice(SIZE) == 0
