@@ -153,7 +153,7 @@ def _import_stack(stack: str) -> None:
 
             BlockedSource.small_block_size = 0  # the walk fetches whole blocks
             ReadContext.batch_reads = False  # a units table's spike times read as the searches ask
-        if stack == "napstream_cold_s6":
+        if stack in ("napstream_cold_s6", "napstream_cold_before"):
             from napstream.nwb.convert import ReadContext
             from napstream.nwb.prefetch import ChunkIndex
             from napstream.process import tuning_curves

@@ -90,3 +90,19 @@ def test_reading_a_raw_dataset_does_not_fetch_its_unused_rows(raw_file, remote, 
     fetched = (src.stats - before).bytes_fetched
     metadata = 0 if how == "whole" else 4 * src.block_size  # looking chunks up
     assert fetched <= N * 8 + 3 * 2 * src.block_size + metadata  # the rows, not the 40 kB of padding
+
+
+def test_probes_in_one_raw_chunk_wait_on_the_network_once(raw_file, remote, monkeypatch):
+    """As h5py's chunk cache would: the first probe of a chunk brings its rows, later probes of
+    that chunk wait on nothing (pages, much smaller here, are for reads a read-ahead feeds)."""
+    server, src, f = remote
+    monkeypatch.setattr(PrefetchingDataset, "whole_dataset_bytes", 0)
+    monkeypatch.setattr(PrefetchingDataset, "raw_page_bytes", 8 * 1024)  # 10 pages per 80 kB chunk
+    with h5py.File(raw_file, "r") as local:
+        want = local["t"][:CHUNK]
+    w = wrap_dataset(f["t"], src)
+    assert w[0:1][0] == want[0]
+    before = src.stats.copy()
+    for i in (9000, 500, 7000, 3000, 9999, 4321):
+        assert w[i:i + 1][0] == want[i]
+    assert (src.stats - before).round_trips == 0

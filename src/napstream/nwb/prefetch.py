@@ -453,36 +453,76 @@ class PrefetchingDataset(_WrappedDataset):
             out = self._direct(key, a, b, self._read_ranges)
         return self.dataset[key] if out is None else out
 
+    def _page(self, row: int) -> tuple[int, int]:
+        """Rows ``[r0, r1)`` of the page of raw rows holding ``row``: a chunk's valid rows cut in
+        pages of about ``raw_page_bytes`` (pages never straddle chunks)."""
+        index = self.index
+        n, total = index.chunk_rows, int(self.dataset.shape[0])
+        pages = max(1, round(n * index.raw_row_bytes / self.raw_page_bytes))
+        step = -(-n // pages)
+        c0 = (row // n) * n
+        r0 = c0 + ((row - c0) // step) * step
+        return r0, min(r0 + step, c0 + n, total)
+
     def _cached_raw_rows(self, key: Any, a: int, b: int) -> np.ndarray | None:
-        """Rows ``[a, b)`` of ``key`` from raw chunks, read in pages of ``raw_page_bytes`` that are
-        kept (as h5py keeps chunks in its chunk cache: a search's probes read a few rows each,
-        often near each other), or None when the span is larger than that cache or h5py must read
-        it. Pages, not whole chunks: a probe waits only for its page's bytes (a read-ahead may
-        still be bringing the rest of the chunk)."""
+        """Rows ``[a, b)`` of ``key`` from raw chunks, kept in pages of about ``raw_page_bytes``
+        (as h5py keeps chunks in its chunk cache: a search's probes read a few rows each, often
+        near each other), or None when the span is larger than that cache or h5py must read it.
+
+        A page not kept yet comes with the rest of its chunk's rows, as h5py reads whole chunks
+        (a search probes a chunk several times), except while a read-ahead brings this dataset's
+        rows (:func:`read_ahead_rows`): a probe then waits only for its own page's bytes.
+        """
         index = self.index
         rest = _simple_row_slice(key) if index.raw_row_bytes and b > a else None
-        rb, total = index.raw_row_bytes, int(self.dataset.shape[0])
-        n = max(1, self.raw_page_bytes // max(rb, 1))
-        if rest is None or (b - a) * rb > self.raw_cache_bytes // 4:
+        if rest is None or (b - a) * index.raw_row_bytes > self.raw_cache_bytes // 4:
             return None
-        parts = []
-        for r0 in range((a // n) * n, b, n):
+        parts, r0 = [], a
+        while r0 < b:
+            p0, p1 = self._page(r0)
             with self._lock:
-                rows = self._raw_chunks.get(r0)
+                rows = self._raw_chunks.get(p0)
                 if rows is not None:
-                    self._raw_chunks.move_to_end(r0)
-            if rows is None:
-                r1 = min(r0 + n, total)
-                rows = self._raw_rows(slice(r0, r1), r0, r1)
+                    self._raw_chunks.move_to_end(p0)
+            if rows is None and not self._load_pages(p0, p1):
+                return None
+            with self._lock:
+                rows = self._raw_chunks.get(p0)
+            if rows is None:  # evicted at once (a tiny cache): read the page itself
+                rows = self._raw_rows(slice(p0, p1), p0, p1)
                 if rows is None:
                     return None
-                with self._lock:
-                    self._raw_chunks[r0] = rows
-                    while len(self._raw_chunks) * self.raw_page_bytes > self.raw_cache_bytes:
-                        self._raw_chunks.popitem(last=False)
-            parts.append(rows[max(a - r0, 0):b - r0])
+            parts.append(rows[max(a - p0, 0):b - p0])
+            r0 = p1
         out = np.concatenate(parts) if len(parts) > 1 else np.array(parts[0])
         return out[(slice(None),) + rest] if rest else out
+
+    def _load_pages(self, p0: int, p1: int) -> bool:
+        """Read the page ``[p0, p1)`` (or its whole chunk's valid rows, see
+        :meth:`_cached_raw_rows`) into the kept pages; False when h5py must read it."""
+        index = self.index
+        n, total = index.chunk_rows, int(self.dataset.shape[0])
+        lo, hi = p0, p1
+        if not _rows_ahead(self.source, self.name):
+            c0 = (p0 // n) * n
+            c1 = min(c0 + n, total)
+            if (c1 - c0) * index.raw_row_bytes <= self.raw_cache_bytes // 2:
+                lo, hi = c0, c1
+                self.prefetch_rows(lo, hi)
+        rows = self._raw_rows(slice(lo, hi), lo, hi)
+        if rows is None:
+            return False
+        pages, r0 = [], lo
+        while r0 < hi:
+            pages.append(self._page(r0))
+            r0 = pages[-1][1]
+        with self._lock:
+            for q0, q1 in pages:
+                self._raw_chunks[q0] = rows[q0 - lo:q1 - lo]
+                self._raw_chunks.move_to_end(q0)
+            while len(self._raw_chunks) * self.raw_page_bytes > self.raw_cache_bytes:
+                self._raw_chunks.popitem(last=False)
+        return True
 
     def _raw_rows(self, key: Any, a: int, b: int) -> np.ndarray | None:
         """Rows ``[a, b)`` of ``key`` from raw chunks (``ChunkIndex.raw_row_bytes``) read from the
@@ -551,6 +591,35 @@ class PrefetchingDataset(_WrappedDataset):
         return np.concatenate(parts, axis=0)
 
 
+_AHEAD: collections.Counter[tuple[int, str]] = collections.Counter()  # (id(source), dataset) -> read-aheads
+_AHEAD_LOCK = threading.Lock()
+
+
+def _rows_ahead(source: Any, name: str) -> bool:
+    """True while :func:`read_ahead_rows` brings rows of dataset ``name`` of ``source``."""
+    return (id(source), name) in _AHEAD
+
+
+class _RowsAhead:
+    """A read-ahead handle of :func:`read_ahead_rows` (``cancel()`` also forgets the dataset)."""
+
+    def __init__(self, handle: Any, key: tuple[int, str]) -> None:
+        self.handle, self.key, self._done = handle, key, False
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        return bool(self.handle.wait(timeout))
+
+    def cancel(self) -> None:
+        with _AHEAD_LOCK:
+            if self._done:
+                return
+            self._done = True
+            _AHEAD[self.key] -= 1
+            if _AHEAD[self.key] <= 0:
+                del _AHEAD[self.key]
+        self.handle.cancel()
+
+
 def read_ahead_rows(source: Any, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> Any:
     """Fetch the storage of row ``spans`` of ``dset`` in the background, in that order, pinned
     until read (the source's read-ahead); returns the handle to ``cancel()`` once they are read.
@@ -577,7 +646,13 @@ def read_ahead_rows(source: Any, dset: h5py.Dataset, spans: list[tuple[int, int]
 
     await_speculated(source, ranges)  # bytes the speculation is bringing: not fetched twice
     block = int(getattr(source, "block_size", 0) or 0)
-    return read_ahead(ranges, total + 2 * block * len(ranges))
+    handle = read_ahead(ranges, total + 2 * block * len(ranges))
+    if handle is None:
+        return None
+    key = (id(source), dset.name)
+    with _AHEAD_LOCK:
+        _AHEAD[key] += 1
+    return _RowsAhead(handle, key)
 
 
 def _yield_speculation(source: Any, name: str) -> None:

@@ -32,6 +32,7 @@ from ..engine.runner import run as _engine_run
 from ..errors import InvalidInputError, InvalidTypeError
 from . import _validate as v
 from ._spike_kernels import ClosestSampler, bin_flat_index, outer_edges
+from ._tuning_query import _Query
 
 __all__ = [
     "compute_tuning_curves", "compute_response_per_epoch", "compute_mutual_information",
@@ -83,82 +84,10 @@ class _MinMax(ChunkAlgorithmBase):
         return lo, hi, sum(s[2] for s in states)
 
 
-class _Query:
-    """Events (spikes) or samples (continuous data) assigned to the closest feature row."""
-
-    def __init__(self, indexes: list[Any], starts: np.ndarray, ends: np.ndarray, data: Any = None,
-                 load_bytes: int = 0) -> None:
-        self.indexes = indexes
-        self.data = data  # continuous: one index and its (n, c) data
-        # in-memory timestamps are searched and sliced directly (no per-call wrapper cost)
-        self.arrays = [_in_memory(ix) for ix in indexes]
-        if data is None:
-            self._load(load_bytes)
-        self.segments = [v.unit_segments(ix if arr is None else _Loaded(arr), starts, ends)
-                         for ix, arr in zip(indexes, self.arrays)]
-
-    def _load(self, load_bytes: int) -> None:
-        """Read the stored spike times of every unit at once when they all fit ``load_bytes``:
-        two binary searches per unit and chunk over stored (lazy) times cost far more than one
-        read of each unit (reads of a remote file are then served from its cache)."""
-        lazy = [u for u, (ix, arr) in enumerate(zip(self.indexes, self.arrays))
-                if arr is None and not getattr(ix, "is_regular", False)]
-        if not lazy or sum(len(self.indexes[u]) for u in lazy) * 8 > load_bytes:
-            return
-        for u in lazy:
-            ix = self.indexes[u]
-            self.arrays[u] = np.asarray(ix.read(0, len(ix)), dtype=np.float64)
-
-    def total(self) -> int:
-        return int(sum(int((s[:, 1] - s[:, 0]).sum()) for s in self.segments))
-
-    def read(self, k: int, lo: float, hi: float) -> list[tuple[int, np.ndarray, Any]]:
-        """(query number, times, rows or None) of the queries in ``[lo, hi]`` inside epoch ``k``."""
-        out = []
-        for u, (ix, seg, arr) in enumerate(zip(self.indexes, self.segments, self.arrays)):
-            a, b = int(seg[k, 0]), int(seg[k, 1])
-            if b <= a:
-                continue
-            if arr is not None:
-                part = arr[a:b]
-                i0 = a + int(part.searchsorted(lo, "left"))
-                i1 = a + int(part.searchsorted(hi, "right"))
-            else:
-                i0 = max(a, int(ix.searchsorted(lo, "left")))
-                i1 = min(b, int(ix.searchsorted(hi, "right")))
-            if i1 > i0:
-                rows = _read_rows(self.data, i0, i1) if self.data is not None else None
-                out.append((u, arr[i0:i1] if arr is not None else ix.read(i0, i1), rows))
-        return out
-
-
-class _Loaded:
-    """``searchsorted`` of loaded spike times (for ``unit_segments``)."""
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.values = values
-
-    def searchsorted(self, q: Any, side: str = "left") -> np.ndarray:
-        return np.searchsorted(self.values, q, side=side)
-
-
 #: spike times of a TsGroup read at once by a tuning curve when they take at most this share of
 #: the memory budget (and at most :data:`LOAD_MAX_BYTES`)
 LOAD_SHARE = 8
 LOAD_MAX_BYTES = 64 * 2**20
-
-
-def _in_memory(ix: Any) -> np.ndarray | None:
-    values = getattr(ix, "values", None) if not getattr(ix, "is_regular", False) else None
-    if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
-        return values
-    return None
-
-
-def _read_rows(d: Any, i0: int, i1: int) -> np.ndarray:
-    out = d.read(i0, i1) if hasattr(d, "read") else np.asarray(d[i0:i1])
-    out = np.asarray(out, dtype=np.float64)
-    return out.reshape(len(out), -1)
 
 
 class _Tuning(ChunkAlgorithmBase):

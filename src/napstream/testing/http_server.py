@@ -119,6 +119,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    #: listen backlog: socketserver's default (5) drops the SYNs of a client opening more
+    #: connections at once (a read-ahead's fetchers), each then retried by TCP after 1 s
+    request_queue_size = 128
     owner: "RangeHTTPServer"
 
     def process_request(self, request: Any, client_address: Any) -> None:
