@@ -211,13 +211,7 @@ async def retry_async(
             return await attempt()
         except TransientError as err:
             n += 1
-            if n > policy.retries:
-                raise RetryExhaustedError(
-                    f"{what}: giving up after {n} attempts ({policy.retries} retries); last error: {err}"
-                ) from err
-            if on_retry is not None:
-                on_retry(err)
-            await asyncio.sleep(policy.delay(n, err.retry_after))
+            await asyncio.sleep(_after_failure(n, err, policy, what, on_retry))
 
 
 def retry_sync(
@@ -245,10 +239,17 @@ def retry_sync(
             return attempt()
         except TransientError as err:
             n += 1
-            if n > policy.retries:
-                raise RetryExhaustedError(
-                    f"{what}: giving up after {n} attempts ({policy.retries} retries); last error: {err}"
-                ) from err
-            if on_retry is not None:
-                on_retry(err)
-            time.sleep(policy.delay(n, err.retry_after))
+            time.sleep(_after_failure(n, err, policy, what, on_retry))
+
+
+def _after_failure(n: int, err: TransientError, policy: RetryPolicy, what: str,
+                   on_retry: Callable[[TransientError], None] | None) -> float:
+    """Seconds to wait before try ``n + 1`` after ``n`` failed ones (the last ``err``); raises
+    :class:`RetryExhaustedError` when the policy allows no more."""
+    if n > policy.retries:
+        raise RetryExhaustedError(
+            f"{what}: giving up after {n} attempts ({policy.retries} retries); last error: {err}"
+        ) from err
+    if on_retry is not None:
+        on_retry(err)
+    return policy.delay(n, err.retry_after)
