@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import h5py
 import numpy as np
 import pytest
 
 from napstream.io.base import BlockedSource
-from napstream.io.btree import SiblingWalk, parse_children
+from napstream.io.btree import SiblingWalk, in_lanes, parse_children
 from napstream.io.fileobj import FileObject
 
 BS = 16 * 1024
@@ -44,6 +46,7 @@ def _chunks(dsetid):
 @pytest.mark.parametrize("walk", [True, False])
 def test_chunk_index_walk_in_few_round_trips(chunked, walk, monkeypatch):
     monkeypatch.setattr(BlockedSource, "walk_siblings", walk)
+    monkeypatch.setattr(BlockedSource, "walk_lanes", 1)  # one batch after another: each call is a trip
     with h5py.File(chunked, "r") as f:
         expected = _chunks(f["x"].id)
     src = CountingSource(chunked.read_bytes())
@@ -94,3 +97,55 @@ def test_lookups_fetch_nothing_ahead():
     assert walk.seen(1000, leaf) == [] and walk.seen(5000, leaf) == []  # a read spanning two leaves
     assert parse_children(leaf, 10**6) is None
     assert parse_children(b"TREX" + root[4:], 10**6) is None
+
+
+class MeetingSource(CountingSource):
+    """Batches of several requests wait (at most 10 s) for a second such batch to be out at the
+    same time: they meet only when the sibling batches go out together."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.meeting = threading.Barrier(2, timeout=10)
+        self.met = False
+
+    def _fetch_ranges(self, ranges):
+        if len(ranges) > 1 and not self.meeting.broken and not self.met:
+            try:
+                self.meeting.wait()
+                self.met = True
+            except threading.BrokenBarrierError:
+                pass
+        return super()._fetch_ranges(ranges)
+
+
+@pytest.mark.parametrize("lanes", [8, 1])
+def test_sibling_batches_go_out_together(chunked, lanes, monkeypatch):
+    """More siblings than ``max_concurrency``: their batches are out at once (lanes), not one
+    round trip after another, and the index read is the same."""
+    monkeypatch.setattr(BlockedSource, "walk_lanes", lanes)
+    with h5py.File(chunked, "r") as f:
+        expected = _chunks(f["x"].id)
+    src = MeetingSource(chunked.read_bytes())
+    src.max_concurrency = 2  # the small file's dozens of leaves: several batches
+    if lanes == 1:
+        src.meeting = threading.Barrier(2, timeout=0.5)  # nobody comes: don't wait long
+    with h5py.File(FileObject(src), "r") as f:
+        got = _chunks(f["x"].id)
+    assert got == expected
+    assert src.met is (lanes > 1)
+
+
+def test_in_lanes_raises_a_lanes_error_after_every_lane_ended():
+    ended, done = [], []
+
+    def fetch(batch):
+        if batch[0] == 8:
+            raise OSError("lane failed")
+        done.append(batch[0])
+
+    with pytest.raises(OSError, match="lane failed"):
+        in_lanes(fetch, list(range(32)), per_batch=4, lanes=4, end_thread=lambda: ended.append(1))
+    assert len(ended) == 3  # each extra lane's thread closed its connections
+    # lane k takes batches k, k + 4: the failed lane (batches 8, 24) stops, the others ran to the end
+    assert sorted(done) == [0, 4, 12, 16, 20, 28]
+    assert not [t for t in threading.enumerate() if t.name.startswith("napstream-walk-")]

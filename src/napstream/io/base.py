@@ -43,7 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidInputError, InvalidTypeError
 from . import trace as _trace
-from .btree import SiblingWalk
+from .btree import SiblingWalk, in_lanes
 from .cache import BlockCache, MemoryLRU
 from .pinned import PinnedLRU, ReadAhead, ReadAheadHandle
 from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
@@ -262,6 +262,9 @@ class BlockedSource(BaseSource):
     #: when h5py walks a chunk index (reads sibling B-tree nodes in order), fetch the rest of the
     #: siblings in one round trip (:mod:`napstream.io.btree`); False: one node per round trip
     walk_siblings = True
+    #: sibling nodes are fetched in batches of ``max_concurrency`` requests, this many batches at
+    #: once (one thread each): a 60-minute LFP's 61 leaves in one or two round trips, not eight
+    walk_lanes = 8
 
     def __init__(
         self,
@@ -741,8 +744,14 @@ class BlockedSource(BaseSource):
             if ahead:  # the rest of the siblings in one round trip (io/btree.py)
                 most = max(1, self.prefetch_limit // self.block_size)
                 with _trace.role("meta"):
-                    self._prefetch([ByteRange(a, b) for a, b in ahead[:most]])
+                    self._prefetch_lanes([ByteRange(a, b) for a, b in ahead[:most]])
         return data
+
+    def _prefetch_lanes(self, ranges: Sequence[ByteRange]) -> None:
+        """:meth:`_prefetch` of many scattered pieces (a chunk index's sibling nodes) in one round
+        trip: batches of ``max_concurrency`` requests, up to ``walk_lanes`` at once (io/btree.py)."""
+        in_lanes(self._prefetch, ranges, max(self.max_concurrency, 1), int(self.walk_lanes),
+                 getattr(self, "_close_thread_session", None))
 
     def _read(self, r: ByteRange, unplanned: bool = False) -> bytes:
         size = self.block_size
