@@ -47,7 +47,6 @@ import atexit
 import ctypes
 import os
 import random
-import re
 import socket
 import threading
 import time
@@ -71,13 +70,14 @@ from . import lean as _lean
 from . import trace as _trace
 from .base import BlockedSource
 from .cache import BlockCache
+from .http_lean import CONTENT_RANGE as _CONTENT_RANGE
 from .http_lean import LeanRanges
+from .http_lean import VersionHeaders as _Headers
 from .ranges import ByteRange, blocks_for
 from .retry import RetryPolicy, TransientError, retry_async, retry_sync, safe_url, scrub, status_error
 
 __all__ = ["HTTPSource"]
 
-_CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 _LIVE: "weakref.WeakSet[HTTPSource]" = weakref.WeakSet()
 _THREAD = threading.local()
 _ARENAS: list[int] = []  # the malloc arena limit napstream set in this process (at most once)
@@ -116,13 +116,6 @@ def limit_malloc_arenas(n: int | None = None) -> bool:
         return False
     _ARENAS.append(int(n))
     return bool(mallopt(_M_ARENA_MAX, int(n)))
-
-
-class _Headers:
-    """The version headers of a response, for :meth:`HTTPSource._check_version`."""
-
-    def __init__(self, etag: str | None, modified: str | None) -> None:
-        self.headers = {k: v for k, v in (("ETag", etag), ("Last-Modified", modified)) if v is not None}
 
 
 def _run_here(coro: Any, loop: asyncio.AbstractEventLoop | None = None) -> Any:
