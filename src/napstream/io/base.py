@@ -372,18 +372,10 @@ class BlockedSource(BaseSource):
         runs = self._runs(missing)
         ranges = [ByteRange(block_bounds(r[0], self.block_size, self.size).start,
                             block_bounds(r[-1], self.block_size, self.size).end) for r in runs]
-        frag = self._fragment
-        tails = [frag[2] if frag is not None and r[-1] == frag[0] and rng.start < frag[1] else b""
-                 for r, rng in zip(runs, ranges)]
-        asked = [ByteRange(rng.start, rng.end - len(t)) for rng, t in zip(ranges, tails)]
         t0 = time.perf_counter()
         with gc_paused():
-            bodies = self._fetch_unheld(asked)
+            bodies = self._fetch_runs([r[-1] for r in runs], ranges)
         self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
-        if any(tails):  # the fragment's bytes were fetched at open: they come from memory now
-            bodies = [body + t if t else body for body, t in zip(bodies, tails)]
-            self.stats.add(bytes_from_cache=sum(len(t) for t in tails))
-            self._fragment = None
         with self._storing():
             for run, rng, body in zip(runs, ranges, bodies):
                 for i in run:
@@ -392,6 +384,24 @@ class BlockedSource(BaseSource):
                     self._store(i, block)
                     if keep is not None:
                         keep[i] = block
+
+    def _fragment_tails(self, lasts: Sequence[int], ranges: Sequence[ByteRange]) -> list[bytes]:
+        """For block runs ``ranges`` ending at blocks ``lasts``: the end of each that the open's
+        suffix request brought already (``b""`` where none)."""
+        frag = self._fragment
+        return [frag[2] if frag is not None and last == frag[0] and rng.start < frag[1] else b""
+                for last, rng in zip(lasts, ranges)]
+
+    def _fetch_runs(self, lasts: Sequence[int], ranges: Sequence[ByteRange]) -> list[bytes]:
+        """Bodies of block runs ``ranges`` (ending at blocks ``lasts``), whole, without asking again
+        for the end of the file the open's suffix request brought (:meth:`_fragment_tails`)."""
+        tails = self._fragment_tails(lasts, ranges)
+        bodies = self._fetch_unheld([ByteRange(rng.start, rng.end - len(t)) for rng, t in zip(ranges, tails)])
+        if any(tails):  # the fragment's bytes were fetched at open: they come from memory now
+            bodies = [body + t if t else body for body, t in zip(bodies, tails)]
+            self.stats.add(bytes_from_cache=sum(len(t) for t in tails))
+            self._fragment = None
+        return bodies
 
     def _storing(self) -> Any:
         """Context in which the blocks :meth:`_store` gets go to the disk cache a run per file."""

@@ -700,30 +700,19 @@ class ReadAhead:
                 for first, last in _contiguous(mine):  # claimed runs are contiguous; split if not
                     pieces.append((first, last, ByteRange(block_bounds(first, src.block_size, src.size).start,
                                                           block_bounds(last, src.block_size, src.size).end)))
-                # the end of the file's last block came with the open's suffix request: not asked again
-                frag = getattr(src, "_fragment", None)
-                tails = [frag[2] if frag is not None and last == frag[0] and rng.start < frag[1] else b""
-                         for first, last, rng in pieces]
+                lasts, ranges = [p[1] for p in pieces], [p[2] for p in pieces]
+                held = sum(map(len, src._fragment_tails(lasts, ranges)))  # the open's suffix brought it
                 ticket, got = self.sizer.begin(), 0
                 try:
                     # one request whose blocks come as separate objects (io/http_lean.py), else bodies
-                    split = getattr(src, "_fetch_run_blocks", None) if len(pieces) == 1 and not any(tails) else None
-                    blocks = split(pieces[0][2]) if split is not None else None
-                    if blocks is not None:
-                        bodies = [blocks]
-                    else:
-                        bodies = src._fetch_unheld([ByteRange(rng.start, rng.end - len(t))
-                                                    for (_, _, rng), t in zip(pieces, tails)])
-                        if any(tails):
-                            bodies = [body + t if t else body for body, t in zip(bodies, tails)]
-                            src.stats.add(bytes_from_cache=sum(len(t) for t in tails))
-                    got = hi - lo - sum(len(t) for t in tails)
+                    split = getattr(src, "_fetch_run_blocks", None) if len(pieces) == 1 and not held else None
+                    blocks = split(ranges[0]) if split is not None else None
+                    bodies = [blocks] if blocks is not None else src._fetch_runs(lasts, ranges)
+                    got = hi - lo - held
                 finally:
                     first_byte = getattr(src, "_last_first_byte", None)
                     self.sizer.end(ticket, got, first_byte() if first_byte is not None and got else None)
                 src.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
-                if any(tails):
-                    src._fragment = None  # its bytes are in the block now
                 with src._storing():  # the run: one disk cache file
                     for (first, last, rng), body in zip(pieces, bodies):
                         for i in range(first, last + 1):
