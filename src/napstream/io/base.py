@@ -43,7 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidInputError, InvalidTypeError
 from . import trace as _trace
-from .btree import SiblingWalk, in_lanes
+from .btree import IndexNodes, SiblingWalk
 from .cache import BlockCache, MemoryLRU
 from .pinned import PinnedLRU, ReadAhead, ReadAheadHandle
 from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
@@ -173,6 +173,12 @@ class BaseSource:
         self._check_open()
         self._prefetch_small(normalize_ranges(ranges, self.size))
 
+    def prefetch_nodes(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Warm the cache with many scattered small pieces (a chunk index's nodes) at once, in one
+        round trip where the source can (no-op for local files)."""
+        self._check_open()
+        self._prefetch_nodes(normalize_ranges(ranges, self.size))
+
     def close(self) -> None:
         """Release the file handle or network session (idempotent)."""
         self._closed = True
@@ -210,6 +216,9 @@ class BaseSource:
     def _prefetch_small(self, ranges: Sequence[ByteRange]) -> None:
         self._prefetch(ranges)
 
+    def _prefetch_nodes(self, ranges: Sequence[ByteRange]) -> None:
+        self._prefetch_small(ranges)
+
     def _check_open(self) -> None:
         if self._closed:
             raise InvalidInputError(f"the byte source {self.description} is closed")
@@ -224,7 +233,7 @@ class BaseSource:
         return f"<{type(self).__name__} {self.description} ({self.size} bytes)>"
 
 
-class BlockedSource(BaseSource):
+class BlockedSource(IndexNodes, BaseSource):
     """Block-cached reads over a concurrent range transport (see the module docstring).
 
     Parameters
@@ -259,12 +268,6 @@ class BlockedSource(BaseSource):
     small_memory_bytes = 16 * _MiB
     #: reads up to this size look for their bytes on both grids before fetching whole blocks
     small_read_max = 1 * _MiB
-    #: when h5py walks a chunk index (reads sibling B-tree nodes in order), fetch the rest of the
-    #: siblings in one round trip (:mod:`napstream.io.btree`); False: one node per round trip
-    walk_siblings = True
-    #: sibling nodes are fetched in batches of ``max_concurrency`` requests, this many batches at
-    #: once (one thread each): a 60-minute LFP's 61 leaves in one or two round trips, not eight
-    walk_lanes = 8
 
     def __init__(
         self,
@@ -716,7 +719,7 @@ class BlockedSource(BaseSource):
             del runs[k + 1]
         return runs
 
-    def _prefetch_small(self, ranges: Sequence[ByteRange]) -> None:
+    def _prefetch_small(self, ranges: Sequence[ByteRange], role: str = "small") -> None:
         f = self._small_size
         if f is None:
             self._prefetch(ranges)
@@ -731,7 +734,7 @@ class BlockedSource(BaseSource):
                 if rng.start < frag[1] < rng.end <= (frag[0] + 1) * self.block_size:
                     tails[k], asked[k] = frag[2][: rng.end - frag[1]], ByteRange(rng.start, frag[1])
         t0 = time.perf_counter()
-        with gc_paused(), _trace.role("small"):
+        with gc_paused(), _trace.role(role):
             bodies = [body + t for body, t in zip(self._fetch_ranges(asked), tails)]
         self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
         asked = [ByteRange(rng.start, rng.end + len(t)) for rng, t in zip(asked, tails)]
@@ -747,21 +750,8 @@ class BlockedSource(BaseSource):
     def _read_unplanned(self, r: ByteRange) -> bytes:
         data = self._read(r, unplanned=True)
         if data[:4] == b"TREE" and self.walk_siblings:  # a chunk index node: h5py may be walking it
-            walk = self._walk
-            if walk is None or walk.file_size != self.size:  # (a remote source learns its size late)
-                walk = self._walk = SiblingWalk(self.size)
-            ahead = walk.seen(r.start, data)
-            if ahead:  # the rest of the siblings in one round trip (io/btree.py)
-                most = max(1, self.prefetch_limit // self.block_size)
-                with _trace.role("meta"):
-                    self._prefetch_lanes([ByteRange(a, b) for a, b in ahead[:most]])
+            self._node_read(r.start, data)
         return data
-
-    def _prefetch_lanes(self, ranges: Sequence[ByteRange]) -> None:
-        """:meth:`_prefetch` of many scattered pieces (a chunk index's sibling nodes) in one round
-        trip: batches of ``max_concurrency`` requests, up to ``walk_lanes`` at once (io/btree.py)."""
-        in_lanes(self._prefetch, ranges, max(self.max_concurrency, 1), int(self.walk_lanes),
-                 getattr(self, "_close_thread_session", None))
 
     def _read(self, r: ByteRange, unplanned: bool = False) -> bytes:
         size = self.block_size

@@ -41,7 +41,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["SiblingWalk", "in_lanes", "parse_children"]
+from . import trace as _trace
+from .ranges import ByteRange
+
+__all__ = ["IndexNodes", "SiblingWalk", "in_lanes", "parse_children", "parse_node", "node_bytes", "walk_chunk_btree"]
 
 _SIG = b"TREE"
 _HEAD = 24  # signature, type, level, entries used, two sibling addresses (8-byte addresses)
@@ -76,6 +79,99 @@ def parse_children(data: bytes, file_size: int) -> list[int] | None:
                 break
             children.append(child)
     return None
+
+
+def node_bytes(rank1: int, k: int = 32) -> int:
+    """Bytes of a chunk B-tree node with room for ``2k`` children, for chunk keys of ``rank1``
+    offsets (a dataset's rank + 1): 2616 for a 2-D dataset and HDF5's default ``k = 32``."""
+    ks = 8 + 8 * rank1
+    return _HEAD + (2 * k + 1) * ks + 2 * k * 8
+
+
+def parse_node(data: bytes, rank1: int, file_size: int) -> tuple[int, list[int]] | None:
+    """(level, child addresses) of the chunk B-tree node ``data`` whose keys hold ``rank1``
+    offsets, or None when it is not one (or ``data`` is too short for its entries).
+
+    A leaf's children (level 0) are its chunks' addresses, an inner node's the nodes one level down.
+    Every child must lie inside the file and every key's last offset must be 0.
+    """
+    if len(data) < _HEAD or data[:4] != _SIG or data[4] != 1:
+        return None
+    level, used = data[5], int.from_bytes(data[6:8], "little")
+    ks = 8 + 8 * rank1
+    if len(data) < _HEAD + used * (ks + 8) + ks:
+        return None
+    children = []
+    for k in range(used):
+        key = _HEAD + k * (ks + 8)
+        child = int.from_bytes(data[key + ks: key + ks + 8], "little")
+        if any(data[key + ks - 8: key + ks]) or not 0 < child < file_size:
+            return None
+        children.append(child)
+    return level, children
+
+
+def walk_chunk_btree(root: int, rank1: int, k: int, file_size: int,
+                     peek: Callable[[int, int], bytes | None], fetch: Callable[[list[tuple[int, int]]], None],
+                     max_bytes: int, grid: int = 1) -> int | None:
+    """Fetch every node of the chunk B-tree at ``root``, one round trip per level; returns the
+    round trips, or None when the walk stopped early (a node did not parse, or it would fetch
+    more than ``max_bytes``).
+
+    The nodes of a level are all known once their parents are parsed, so each level costs one
+    ``fetch`` of every node not held yet (``peek(start, end)`` gives held bytes without fetching,
+    else None). Fetched bytes are counted in blocks of ``grid`` bytes against ``max_bytes``. The
+    walk only brings bytes: whoever lists the chunks afterwards (h5py's ``chunk_iter``) reads the
+    nodes and finds them held; a walk that stops leaves the rest to that reader.
+
+    >>> def node(level, children, rank1=3, k=2):
+    ...     ks = 8 + 8 * rank1
+    ...     body = bytearray(b"TREE" + bytes([1, level]) + len(children).to_bytes(2, "little") + bytes(16))
+    ...     for c in children + [0] * (2 * k - len(children)):
+    ...         body += bytes(ks) + c.to_bytes(8, "little")
+    ...     return bytes(body + bytes(ks))
+    >>> n = node_bytes(3, k=2)
+    >>> disk = bytearray(4 * n)
+    >>> disk[0:n] = node(1, [n, 2 * n]); disk[n:2 * n] = node(0, [3 * n]); disk[2 * n:3 * n] = node(0, [3 * n + 8])
+    >>> held, asked = set(), []
+    >>> peek = lambda a, b: bytes(disk[a:b]) if a in held else None
+    >>> def fetch(ranges):
+    ...     asked.append(ranges); held.update(a for a, _ in ranges)
+    >>> walk_chunk_btree(0, 3, 2, len(disk), peek, fetch, max_bytes=10**6)
+    2
+    >>> asked                      # the root, then both leaves in one round trip
+    [[(0, 216)], [(216, 432), (432, 648)]]
+    """
+    size = node_bytes(rank1, k)
+    level: int | None = None  # the level of this round's nodes (the root's: read from it)
+    want, trips, spent, nodes = [root], 0, 0, 0
+    while want:
+        spans = [(a, min(a + size, file_size)) for a in want]
+        missing = [(a, b) for a, b in spans if peek(a, b) is None]
+        if missing:
+            spent += sum((b - 1) // grid - a // grid + 1 for a, b in missing) * grid
+            if spent > max_bytes:
+                return None
+            fetch(missing)
+            trips += 1
+        below: list[int] = []
+        for a, b in spans:
+            data = peek(a, b)
+            parsed = None if data is None else parse_node(data, rank1, file_size)
+            if parsed is None:
+                return None  # not a node of this tree (or not held after all): h5py walks the rest
+            if level is None:
+                level = parsed[0]
+            if parsed[0] != level:
+                return None
+            if level > 0:
+                below += parsed[1]
+        nodes += len(spans)
+        if level == 0 or not below or nodes + len(below) > 1_000_000:
+            return trips if level == 0 or not below else None
+        level -= 1
+        want = below
+    return trips
 
 
 class SiblingWalk:
@@ -171,3 +267,50 @@ def in_lanes(fetch: Callable[[list[Any]], None], pieces: Sequence[Any], per_batc
             t.join()
     if errors:
         raise errors[0]
+
+
+class IndexNodes:
+    """How a block-cached remote source (:class:`~napstream.io.base.BlockedSource`, which mixes
+    this in) fetches chunk index nodes: many scattered pieces of a few kilobytes at once, on its
+    small grid, in lanes (:func:`in_lanes`).
+
+    Two callers: :func:`walk_chunk_btree` (napstream's own walk of an index, a level per round
+    trip, before h5py lists the chunks: :meth:`prefetch_nodes`) and h5py's own walks, seen node
+    by node (:meth:`_node_read`: once h5py reads three siblings in a row, the rest come at once).
+    """
+
+    #: when h5py walks a chunk index (reads sibling B-tree nodes in order), fetch the rest of the
+    #: siblings in one round trip (:class:`SiblingWalk`); False: one node per round trip
+    walk_siblings = True
+    #: nodes are fetched in batches of ``max_concurrency`` requests, this many batches at once
+    #: (one thread each): a 60-minute LFP's 63 leaves in one round trip, not eight
+    walk_lanes = 8
+
+    def _node_read(self, start: int, data: bytes) -> None:
+        """h5py read the chunk index node ``data`` at ``start``: fetch the siblings it will read next."""
+        walk = self._walk  # type: ignore[has-type]
+        if walk is None or walk.file_size != self.size:  # (a remote source learns its size late)
+            walk = self._walk = SiblingWalk(self.size)  # type: ignore[attr-defined]
+        ahead = [ByteRange(a, b) for a, b in walk.seen(start, data)]
+        ahead = [r for r in ahead if self._held_bytes(r) is None]  # type: ignore[attr-defined]
+        if ahead:  # the rest of the siblings in one round trip
+            self._prefetch_nodes(ahead[: self.node_fetch_limit // max(len(data), 1)], role="meta")
+
+    @property
+    def node_fetch_limit(self) -> int:
+        """Bytes of index nodes worth fetching at once: small blocks must stay held until h5py reads
+        them (the small grid's memory, or any amount with a disk cache)."""
+        if self._small_size is None:  # type: ignore[attr-defined] # whole blocks, in the memory LRU
+            return max(self.block_size, self.prefetch_limit)  # type: ignore[attr-defined]
+        held = self.small_memory_bytes // 2  # type: ignore[attr-defined]
+        return max(held, 64 * 2**20) if self._disk is not None else held  # type: ignore[attr-defined]
+
+    def _prefetch_nodes(self, ranges: Sequence[ByteRange], role: str = "index") -> None:
+        """Pieces of a few kilobytes on the small grid (whole blocks when there is none), batches
+        of ``max_concurrency`` requests, up to ``walk_lanes`` batches at once."""
+        def fetch(batch: list[ByteRange]) -> None:
+            with _trace.role(role):
+                self._prefetch_small(batch, role=role)  # type: ignore[attr-defined]
+
+        in_lanes(fetch, list(ranges), max(self.max_concurrency, 1), int(self.walk_lanes),  # type: ignore[attr-defined]
+                 getattr(self, "_close_thread_session", None))

@@ -58,7 +58,7 @@ from typing import Any
 
 from ..errors import NapstreamError
 
-__all__ = ["MetadataWalk", "prefetch_metadata"]
+__all__ = ["MetadataWalk", "prefetch_metadata", "chunk_btree_root"]
 
 _log = logging.getLogger(__name__)
 
@@ -578,3 +578,57 @@ class MetadataWalk:
 
     def _visit_raw(self, addr: int, arg: Any) -> None:
         self._need(addr, int(arg))
+
+
+def chunk_btree_root(source: Any, header: int) -> tuple[int, int, int] | None:
+    """``(root address, rank + 1, K)`` of the version 1 chunk B-tree of the dataset whose object
+    header is at ``header`` (the address h5py's ``h5g.get_objinfo(...).objno[0]`` gives), else None.
+
+    None for anything else: a dataset that is not chunked, a newer chunk index (files written with
+    ``libver="latest"``), a header that does not parse. The header is read from the bytes the
+    source holds (an opened dataset's header is held), fetching at most ``max_rounds`` batches of
+    small pieces otherwise (a continuation block not fetched yet).
+
+    Examples
+    --------
+    >>> import h5py, numpy as np, tempfile, os
+    >>> from napstream.io.local import LocalSource
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     _ = f.create_dataset("x", data=np.arange(1000), chunks=(10,))
+    >>> with h5py.File(path, "r") as f:
+    ...     header = h5py.h5g.get_objinfo(f["x"].id).objno[0]
+    >>> root, rank1, k = chunk_btree_root(LocalSource(path), header)
+    >>> rank1, k
+    (2, 32)
+    """
+    walk = _RootWalk(source, header)
+    try:
+        walk.run()
+    except NapstreamError:
+        raise
+    except Exception as err:  # noqa: BLE001 - h5py walks the index itself then
+        _log.debug("no chunk index root for the header at %d: %r", header, err)
+        return None
+    return walk.found
+
+
+class _RootWalk(MetadataWalk):
+    """A walk of one dataset's object header (and its continuations) that notes its chunk B-tree
+    root instead of following anything (see :func:`chunk_btree_root`)."""
+
+    def __init__(self, source: Any, header: int) -> None:
+        super().__init__(source, max_rounds=2, small_data=0)
+        self.header = header
+        self.found: tuple[int, int, int] | None = None
+
+    def _visit_super(self, addr: int, arg: Any) -> None:
+        super()._visit_super(addr, arg)
+        MetadataWalk._add(self, "oh", self.header)
+
+    def _add(self, kind: str, addr: int, arg: Any = None) -> None:
+        if kind == "croot":
+            if self.found is None and addr < (1 << (8 * self.O)) - 1 and 0 < addr + self.base < self.size:
+                self.found = (addr + self.base, int(arg), self.chunk_k)
+        elif kind in ("cont1", "cont2"):
+            super()._add(kind, addr, arg)

@@ -45,7 +45,7 @@ from ..io.ranges import coalesce_ranges
 from .chunk_codec import ChunkCodec, ChunkTable
 
 __all__ = ["wrap_dataset", "PrefetchingDataset", "LocalChunkedDataset", "ChunkIndex", "row_span",
-           "read_ahead_rows"]
+           "read_ahead_rows", "fetch_chunk_btree"]
 
 _COALESCE_GAP = 64 * 1024
 
@@ -63,13 +63,17 @@ class ChunkIndex:
         Any dataset (chunked, contiguous or compact).
     lookup_limit : int
         Largest number of chunks looked up one by one before the full index is built.
+    source : ByteSource, optional
+        The remote source of the dataset's file: before ``chunk_iter`` lists the chunks, the
+        nodes of the chunk index are fetched a level per round trip (:meth:`table`).
     """
 
     #: read raw chunks' rows with napstream (see ``raw_row_bytes``); False: whole chunks, by h5py
     read_raw = True
 
-    def __init__(self, dset: h5py.Dataset, lookup_limit: int = 16) -> None:
+    def __init__(self, dset: h5py.Dataset, lookup_limit: int = 16, source: Any = None) -> None:
         self.shape = dset.shape
+        self.source = source if getattr(source, "is_remote", False) else None
         self.kind = "chunked" if dset.chunks is not None else _unchunked_kind(dset)
         self.chunk_rows = int(dset.chunks[0]) if dset.chunks is not None and dset.shape else 0
         self.lookup_limit = lookup_limit
@@ -115,9 +119,16 @@ class ChunkIndex:
         return self._full is not None
 
     def table(self) -> ChunkTable:
-        """Every allocated chunk (built once with ``chunk_iter``, then kept)."""
+        """Every allocated chunk (built once with ``chunk_iter``, then kept).
+
+        Over a remote source the index's nodes are fetched first, all the nodes of a level in one
+        round trip (:func:`fetch_chunk_btree`): h5py's walk, a node at a time, then finds each
+        node held instead of waiting for it.
+        """
         with self._table_lock:
             if self._full is None:
+                if self.source is not None:
+                    fetch_chunk_btree(self.source, self._dset)
                 self._full = ChunkTable.build(self._dset)
             return self._full
 
@@ -211,6 +222,36 @@ class ChunkIndex:
         return out
 
 
+def fetch_chunk_btree(source: Any, dset: h5py.Dataset) -> int | None:
+    """Fetch the nodes of ``dset``'s chunk index from ``source``, one round trip per level, on its
+    small grid; returns the round trips, None when napstream left (part of) the walk to h5py.
+
+    Only version 1 B-trees (h5py's and pynwb's default) are walked; the newer indexes of files
+    written with ``libver="latest"``, a node that does not parse or an index too large to hold
+    are left to h5py, which reads them node by node as before. The walk only fetches: the chunk
+    list is h5py's own (``chunk_iter``), read from the fetched bytes.
+    """
+    from ..io.btree import walk_chunk_btree
+    from .h5meta import chunk_btree_root
+
+    fetch = getattr(source, "prefetch_nodes", None)
+    if fetch is None or dset.chunks is None:
+        return None
+    try:  # (h5o.get_info would walk the whole index for its storage size: not that one)
+        number = h5py.h5g.get_objinfo(dset.id).objno
+    except Exception:  # noqa: BLE001 - no address (an odd driver): h5py walks as before
+        return None
+    if number[1]:
+        return None
+    header = int(number[0])
+    root = chunk_btree_root(source, header)
+    if root is None:
+        return None
+    limit = int(getattr(source, "node_fetch_limit", 0) or 0)
+    grid = int(getattr(source, "small_grid", None) or getattr(source, "block_size", 1) or 1)
+    return walk_chunk_btree(root[0], root[1], root[2], int(source.size), source.peek, fetch, limit, grid)
+
+
 def _raw_row_bytes(dset: h5py.Dataset) -> int:
     """Bytes of one row of a stored chunk when napstream reads ``dset``'s row slices itself, else 0.
 
@@ -296,7 +337,7 @@ class _WrappedDataset:
         """The dataset's chunk index (built on first use, then kept)."""
         with self._lock:
             if self._index is None:
-                self._index = ChunkIndex(self.dataset)
+                self._index = ChunkIndex(self.dataset, source=getattr(self, "source", None))
             return self._index
 
     @property
@@ -634,7 +675,7 @@ def read_ahead_rows(source: Any, dset: h5py.Dataset, spans: list[tuple[int, int]
     if read_ahead is None or limit is None or not spans:
         return None
     try:
-        index = ChunkIndex(dset)
+        index = ChunkIndex(dset, source=source)
         ranges = [r for a, b in spans for r in index.ranges(int(a), int(b))]
     except (OSError, RuntimeError, ValueError):
         return None
