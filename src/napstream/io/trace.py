@@ -5,7 +5,7 @@ every range request then records when it was queued (waiting for a connection sl
 its first byte came, when it ended, its bytes and who asked (``ahead``: a read-ahead fetcher;
 ``hurried``: a read-ahead fetcher serving a reader that waits; ``reader``: a reader fetching for
 itself; ``meta``: an unplanned read, h5py's own; ``small``: metadata pieces on the small grid;
-``prefetch``: a cache warm-up), and every read that had to wait for bytes records how long and for
+``index``: chunk index nodes napstream walks; ``prefetch``: a cache warm-up), and every read that had to wait for bytes records how long and for
 what (its blocks: queued by the read-ahead but not started, in flight, never announced). The
 records are written to that file as JSON lines when the process ends; :func:`summarise` (or
 ``python -m napstream.io.trace FILE [LINK_MBIT]``) turns them into link utilisation per 100 ms,
