@@ -100,12 +100,12 @@ def _leaf_chunks(path: Path, name: str) -> list[int] | None:
         root = chunk_btree_root(src, h5py.h5g.get_objinfo(f[name].id).objno[0])
     if root is None:
         return None
-    addr, rank1, k = root
+    addr, rank1, k, base = root
     out, todo = [], [addr]
     while todo:
         a = todo.pop()
         level, children = parse_node(src.read_range(a, min(a + node_bytes(rank1, k), src.size)), rank1, src.size)
-        (out if level == 0 else todo).extend(children)
+        (out if level == 0 else todo).extend(c + base for c in children)
     return sorted(out)
 
 
@@ -123,7 +123,7 @@ def test_parser_finds_exactly_the_chunks_of_every_version_1_tree(layouts, name):
 def test_deep_tree_has_three_levels(layouts):
     src = LocalSource(str(layouts))
     with h5py.File(layouts, "r") as f:
-        addr, rank1, k = chunk_btree_root(src, h5py.h5g.get_objinfo(f["deep"].id).objno[0])
+        addr, rank1, k, _ = chunk_btree_root(src, h5py.h5g.get_objinfo(f["deep"].id).objno[0])
     level, _ = parse_node(src.read_range(addr, addr + node_bytes(rank1, k)), rank1, src.size)
     assert level == 2  # the test below walks root, inner nodes and leaves
 
@@ -260,3 +260,24 @@ def test_real_files_remote_tables_equal_local(http_server, tmp_path):
             finally:
                 src.close()
     assert checked > 0
+
+
+def test_file_with_a_user_block(tmp_path, http_server):
+    """Addresses in the file are relative to the superblock (512 bytes in here)."""
+    path = tmp_path / "ub.h5"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.create_dataset("x", data=np.arange(200 * 300, dtype="f4").reshape(200, 300), chunks=(2, 300))
+    leaves = _leaf_chunks(path, "x")
+    with h5py.File(path, "r") as local:
+        want = _reference(local["x"])
+    assert leaves == sorted(a for _, a, _, _ in want)
+    server = http_server(tmp_path)
+    src = open_source(server.url_for(path.name), cache_dir=tmp_path / "cache")
+    try:
+        with h5py.File(FileObject(src), "r") as f:
+            assert fetch_chunk_btree(src, f["x"]) is not None
+            before = src.stats.bytes_fetched
+            assert _rows(ChunkIndex(f["x"], source=src).table()) == want
+            assert src.stats.bytes_fetched == before
+    finally:
+        src.close()

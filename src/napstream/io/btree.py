@@ -113,14 +113,15 @@ def parse_node(data: bytes, rank1: int, file_size: int) -> tuple[int, list[int]]
 
 def walk_chunk_btree(root: int, rank1: int, k: int, file_size: int,
                      peek: Callable[[int, int], bytes | None], fetch: Callable[[list[tuple[int, int]]], None],
-                     max_bytes: int, grid: int = 1) -> int | None:
+                     max_bytes: int, grid: int = 1, base: int = 0) -> int | None:
     """Fetch every node of the chunk B-tree at ``root``, one round trip per level; returns the
     round trips, or None when the walk stopped early (a node did not parse, or it would fetch
     more than ``max_bytes``).
 
     The nodes of a level are all known once their parents are parsed, so each level costs one
     ``fetch`` of every node not held yet (``peek(start, end)`` gives held bytes without fetching,
-    else None). Fetched bytes are counted in blocks of ``grid`` bytes against ``max_bytes``. The
+    else None). Fetched bytes are counted in blocks of ``grid`` bytes against ``max_bytes``. Child
+    addresses are relative to ``base`` (the superblock's base address, after a user block). The
     walk only brings bytes: whoever lists the chunks afterwards (h5py's ``chunk_iter``) reads the
     nodes and finds them held; a walk that stops leaves the rest to that reader.
 
@@ -165,7 +166,7 @@ def walk_chunk_btree(root: int, rank1: int, k: int, file_size: int,
             if parsed[0] != level:
                 return None
             if level > 0:
-                below += parsed[1]
+                below += [c + base for c in parsed[1]]
         nodes += len(spans)
         if level == 0 or not below or nodes + len(below) > 1_000_000:
             return trips if level == 0 or not below else None

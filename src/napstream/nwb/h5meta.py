@@ -580,8 +580,8 @@ class MetadataWalk:
         self._need(addr, int(arg))
 
 
-def chunk_btree_root(source: Any, header: int) -> tuple[int, int, int] | None:
-    """``(root address, rank + 1, K)`` of the version 1 chunk B-tree of the dataset whose object
+def chunk_btree_root(source: Any, header: int) -> tuple[int, int, int, int] | None:
+    """``(root address, rank + 1, K, base address)`` of the version 1 chunk B-tree of the dataset whose object
     header is at ``header`` (the address h5py's ``h5g.get_objinfo(...).objno[0]`` gives), else None.
 
     None for anything else: a dataset that is not chunked, a newer chunk index (files written with
@@ -598,9 +598,9 @@ def chunk_btree_root(source: Any, header: int) -> tuple[int, int, int] | None:
     ...     _ = f.create_dataset("x", data=np.arange(1000), chunks=(10,))
     >>> with h5py.File(path, "r") as f:
     ...     header = h5py.h5g.get_objinfo(f["x"].id).objno[0]
-    >>> root, rank1, k = chunk_btree_root(LocalSource(path), header)
-    >>> rank1, k
-    (2, 32)
+    >>> root, rank1, k, base = chunk_btree_root(LocalSource(path), header)
+    >>> rank1, k, base
+    (2, 32, 0)
     """
     walk = _RootWalk(source, header)
     try:
@@ -620,7 +620,7 @@ class _RootWalk(MetadataWalk):
     def __init__(self, source: Any, header: int) -> None:
         super().__init__(source, max_rounds=2, small_data=0)
         self.header = header
-        self.found: tuple[int, int, int] | None = None
+        self.found: tuple[int, int, int, int] | None = None
 
     def _visit_super(self, addr: int, arg: Any) -> None:
         super()._visit_super(addr, arg)
@@ -629,6 +629,6 @@ class _RootWalk(MetadataWalk):
     def _add(self, kind: str, addr: int, arg: Any = None) -> None:
         if kind == "croot":
             if self.found is None and addr < (1 << (8 * self.O)) - 1 and 0 < addr + self.base < self.size:
-                self.found = (addr + self.base, int(arg), self.chunk_k)
+                self.found = (addr + self.base, int(arg), self.chunk_k, self.base)
         elif kind in ("cont1", "cont2"):
             super()._add(kind, addr, arg)

@@ -249,7 +249,7 @@ def fetch_chunk_btree(source: Any, dset: h5py.Dataset) -> int | None:
         return None
     limit = int(getattr(source, "node_fetch_limit", 0) or 0)
     grid = int(getattr(source, "small_grid", None) or getattr(source, "block_size", 1) or 1)
-    return walk_chunk_btree(root[0], root[1], root[2], int(source.size), source.peek, fetch, limit, grid)
+    return walk_chunk_btree(root[0], root[1], root[2], int(source.size), source.peek, fetch, limit, grid, root[3])
 
 
 def _raw_row_bytes(dset: h5py.Dataset) -> int:
