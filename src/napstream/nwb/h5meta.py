@@ -27,6 +27,10 @@ as it always does, with the block read-ahead of forward scans. The walk only war
 never wrong data. A failure to parse stops it silently for the same reason; a failure to fetch
 (the network failed for good) is raised, as h5py's next read would raise it.
 
+:func:`chunk_btree_root` runs the same parsing over one dataset's object header to find the root of
+its chunk index (for :func:`napstream.nwb.prefetch.fetch_chunk_btree`, which fetches the index a level
+per round trip before h5py lists the chunks).
+
 The walk's work is bounded, so a crafted file cannot keep it busy: at most ``max_rounds`` fetch
 batches, ``max_items`` structures, a byte budget (``base_bytes`` plus ``bytes_per_object`` for
 each object header parsed, at most ``cap_bytes``; counted in whole blocks of the source, as they
