@@ -34,7 +34,6 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import threading
 import time
@@ -45,6 +44,7 @@ from ..errors import InvalidInputError, InvalidTypeError
 from . import trace as _trace
 from .btree import IndexNodes, SiblingWalk
 from .cache import BlockCache, MemoryLRU
+from .gcpause import gc_paused  # noqa: F401 - io/pinned.py imports it from here
 from .pinned import PinnedLRU, ReadAhead, ReadAheadHandle
 from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
 from .stats import IOStats
@@ -52,36 +52,6 @@ from .stats import IOStats
 __all__ = ["ByteSource", "BaseSource", "BlockedSource"]
 
 _MiB = 2**20
-
-_GC_GUARD = threading.Lock()
-_GC_PAUSES = 0
-_GC_RESUME = False
-
-
-@contextlib.contextmanager
-def gc_paused() -> Any:
-    """No automatic garbage collection, in any thread, while this thread waits on the network.
-
-    h5py holds its global lock while it reads through :class:`~napstream.io.fileobj.FileObject`.
-    A collection started meanwhile on another thread may free an h5py object and wait for that
-    lock; if that thread is the one serving our bytes (a loopback server in the same process,
-    as in tests and benchmarks), neither can go on. Pausing automatic collections for the
-    duration of each network wait closes that door; nested and concurrent pauses are counted.
-    """
-    global _GC_PAUSES, _GC_RESUME
-    with _GC_GUARD:
-        if _GC_PAUSES == 0:
-            _GC_RESUME = gc.isenabled()
-            gc.disable()
-        _GC_PAUSES += 1
-    try:
-        yield
-    finally:
-        with _GC_GUARD:
-            _GC_PAUSES -= 1
-            if _GC_PAUSES == 0 and _GC_RESUME:
-                gc.enable()
-
 
 @runtime_checkable
 class ByteSource(Protocol):
