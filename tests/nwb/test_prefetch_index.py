@@ -281,3 +281,26 @@ def test_file_with_a_user_block(tmp_path, http_server):
             assert src.stats.bytes_fetched == before
     finally:
         src.close()
+
+
+def test_h5py_own_walk_fetches_sibling_nodes_on_the_small_grid(tmp_path, http_server):
+    """An index napstream did not walk (h5py's ``chunk_iter`` called directly): once h5py reads three
+    siblings in a row the rest come in one go, a few KiB around each node, not whole blocks."""
+    path = tmp_path / "big.h5"
+    with h5py.File(path, "w") as f:  # 4500 chunks of 4 KiB: 71 leaves spread over 18 MB
+        f.create_dataset("x", data=np.arange(4500 * 512, dtype="f8"), chunks=(512,))
+    with h5py.File(path, "r") as local:
+        want = _reference(local["x"])
+    server = http_server(tmp_path)
+    src = open_source(server.url_for(path.name), cache_dir=tmp_path / "cache")
+    try:
+        with h5py.File(FileObject(src), "r") as f:
+            dset = f["x"]
+            before = (src.stats.bytes_fetched, src.stats.round_trips)
+            got = []
+            dset.id.chunk_iter(lambda c: got.append((tuple(c.chunk_offset), c.byte_offset, c.size, c.filter_mask)))
+            fetched = src.stats.bytes_fetched - before[0]
+    finally:
+        src.close()
+    assert sorted(got) == want
+    assert fetched < 71 * 64 * 1024, fetched  # whole 256 KiB blocks would be ~18 MB
