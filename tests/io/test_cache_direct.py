@@ -213,3 +213,21 @@ def test_v2_files_are_not_read_but_counted_and_cleared(tmp_path):
     _v2_folder(tmp_path / "again", key, blocks)
     nap.clear_cache(tmp_path / "again")
     assert not (tmp_path / "again" / "v2").exists()
+
+
+def test_a_slow_disk_gets_buffered_writes(cache, monkeypatch, direct_calls):
+    if not cf.DIRECT:
+        pytest.skip("no O_DIRECT here")
+    monkeypatch.setattr(cf, "_no_direct", set())
+    monkeypatch.setattr(cf, "_strikes", {})
+    monkeypatch.setattr(cf, "DIRECT_MIN_RATE", 1e15)  # every direct write is "slow"
+    key = _key(cache)
+    blocks = _blocks(8)
+    for r in range(cf.DIRECT_STRIKES + 2):
+        cache.put_run(key, BLOCK, 8 * r, blocks)
+        cache.flush()
+    if not direct_calls[0]:
+        pytest.skip("this file system refuses O_DIRECT")
+    assert direct_calls == [True] * cf.DIRECT_STRIKES + [False] * 2  # then through the page cache
+    fresh = BlockCache(cache.directory)
+    assert all(fresh.get(key, BLOCK, 8 * r + k, BLOCK) == blocks[k] for r in range(cf.DIRECT_STRIKES + 2) for k in range(8))

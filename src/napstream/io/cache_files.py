@@ -128,7 +128,12 @@ DIRECT_MAX = 64 << 20
 direct_writes = True
 _scratch_lock = threading.Lock()
 _scratch: list[mmap.mmap] = []  # the page-aligned buffer of direct writes (at most one)
-_no_direct: set[int] = set()  # st_dev of file systems that refused a direct write
+_no_direct: set[int] = set()  # st_dev of file systems that refused a direct write (or are slow)
+#: a direct write slower than this (bytes/s) is a strike against its disk; DIRECT_STRIKES in a row
+#: and the disk gets buffered writes (the page cache absorbs what a slow disk would make wait)
+DIRECT_MIN_RATE = 100e6
+DIRECT_STRIKES = 3
+_strikes: dict[int, int] = {}
 
 
 def write_parts(fd: int, parts: Sequence[bytes]) -> None:
@@ -139,7 +144,8 @@ def write_parts(fd: int, parts: Sequence[bytes]) -> None:
     disk from there, instead of being copied into newly allocated page-cache pages (the main CPU
     cost of the cache: 0.3-1.7 CPU-s per 488 MB against ~0.2 s this way, on a VM). The data is then
     not in the page cache; a later read fetches it from the disk. Anywhere else (small files, no
-    ``O_DIRECT``, a file system refusing it, the buffer in use by another thread) the parts are
+    ``O_DIRECT``, a file system refusing it, a disk slower than ``DIRECT_MIN_RATE``, the buffer
+    in use by another thread) the parts are
     written through the page cache without a joined copy.
     """
     total = sum(len(p) for p in parts)
@@ -188,8 +194,10 @@ def _write_direct(fd: int, parts: Sequence[bytes], total: int) -> bool:
             done = 0
             try:
                 _set_flags(fd, flags | DIRECT)
+                t0 = time.perf_counter()
                 while done < padded:
                     done += os.pwrite(fd, view[done:padded], done)
+                _pace(st.st_dev, padded, time.perf_counter() - t0)
             except OSError as err:
                 if err.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
                     raise
@@ -204,6 +212,16 @@ def _write_direct(fd: int, parts: Sequence[bytes], total: int) -> bool:
             view.release()
     finally:
         _scratch_lock.release()
+
+
+def _pace(dev: int, nbytes: int, seconds: float) -> None:
+    """Count a slow direct write against disk ``dev``; too many in a row: no more direct writes there."""
+    if nbytes < seconds * DIRECT_MIN_RATE:
+        _strikes[dev] = _strikes.get(dev, 0) + 1
+        if _strikes[dev] >= DIRECT_STRIKES:
+            _no_direct.add(dev)
+    else:
+        _strikes.pop(dev, None)
 
 
 def fcntl_flags(fd: int) -> int:
