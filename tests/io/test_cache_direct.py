@@ -179,7 +179,15 @@ def test_a_writer_killed_in_a_direct_write_leaves_no_partial_run(tmp_path):
     assert nap.cache_info(tmp_path / "c")["size"] == 0
 
 
-def test_the_direct_write_buffer_is_freed_when_the_writer_idles(cache):
+def test_the_direct_write_buffer_is_freed_when_the_writer_idles(cache, monkeypatch):
+    released = []
+    real = cf.release_scratch
+
+    def spy(locked=False):
+        real(locked)
+        released.append(list(cf._scratch))
+
+    monkeypatch.setattr(cf, "release_scratch", spy)
     cache.idle_seconds = 0.05
     key = _key(cache)
     cache.put_run(key, BLOCK, 0, _blocks(8))
@@ -187,7 +195,7 @@ def test_the_direct_write_buffer_is_freed_when_the_writer_idles(cache):
     writer = cache._writer
     if writer is not None:
         writer.join(5)
-    assert cf._scratch == []
+    assert released and released[-1] == []  # the writer's last act: the buffer freed
 
 
 def _v2_folder(directory: Path, key: str, blocks: list[bytes]) -> Path:
