@@ -15,6 +15,7 @@ import pytest
 import napstream as nap
 from napstream.config import config
 from napstream.errors import InvalidInputError, InvalidTypeError
+from napstream.io import cache_files as cf
 from napstream.io import open_source
 from napstream.io.http import HTTPSource
 from napstream.io.cache import BlockCache, MemoryLRU, get_cache
@@ -210,7 +211,7 @@ def test_corrupt_or_truncated_run_file_is_refetched(served, tmp_path):
         assert count > 1  # a file per request's run of blocks, not per block
         raw = bytearray(runs[name].read_bytes())
         if damage == "flip":
-            raw[24 + 4 * count + 10] ^= 0xFF  # in the data of the run's first block
+            raw[cf.header_size(count) + 10] ^= 0xFF  # in the data of the run's first block
         else:
             raw = raw[:-100]
         runs[name].write_bytes(bytes(raw))

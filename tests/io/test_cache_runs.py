@@ -1,4 +1,4 @@
-"""The block cache's run files (layout v2): a run of blocks per file, and every guarantee of a file
+"""The block cache's run files (layout v3): a run of blocks per file, and every guarantee of a file
 per block kept: no partial run visible after a crash, damaged files serve nothing, processes share
 the folder (even writing the same run), eviction by bytes, the older layout handled."""
 
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import napstream as nap
+from napstream.io import cache_files as cf
 from napstream.io import open_source
 from napstream.io.cache import BlockCache
 
@@ -105,7 +106,7 @@ def test_damaged_run_files_serve_nothing(cache):
         elif damage == "crc":
             raw[24 + 4 * 2] ^= 1  # the stored CRC32 of block 2
         elif damage == "data":
-            raw[24 + 16 + 2 * BLOCK + 7] ^= 1  # a byte of block 2
+            raw[cf.header_size(4) + 2 * BLOCK + 7] ^= 1  # a byte of block 2
         elif damage == "magic":
             raw[0:4] = b"XXXX"
         elif damage == "count":
@@ -190,7 +191,7 @@ def test_two_processes_writing_the_same_runs(tmp_path):
     for p in procs:
         assert p.wait(30) == 0
     assert served > 0
-    left = _files(Path(folder) / "v2" / key[:2] / key)
+    left = _files(Path(folder) / cf.LAYOUT / key[:2] / key)
     assert sorted(left) == [f"{BLOCK}-0-8-{8 * BLOCK}", f"{BLOCK}-4-8-{8 * BLOCK}"]  # no temporary file left
     fresh = BlockCache(folder)
     assert [fresh.get(key, BLOCK, i, BLOCK) for i in range(12)] == expected[:12]
@@ -231,8 +232,8 @@ def test_purge_and_clear_remove_run_files(cache):
     assert not cache.has(key, BLOCK, 0, BLOCK) and _files(cache._folder(key)) == {}
     assert cache.get(other, BLOCK, 3, BLOCK) is not None
     freed = nap.clear_cache(cache.directory)
-    assert freed == 4 * BLOCK + 24 + 16
-    assert not any(p.is_file() for p in (cache.directory / "v2").rglob("*") if p.name != "meta.json")
+    assert freed == 4 * BLOCK + cf.header_size(4) == 4 * BLOCK + 64
+    assert not any(p.is_file() for p in (cache.directory / cf.LAYOUT).rglob("*") if p.name != "meta.json")
 
 
 def _v1_folder(directory: Path, key: str, n: int) -> Path:

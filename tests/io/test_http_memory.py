@@ -98,24 +98,28 @@ def test_memory_lru_is_small_when_a_disk_cache_keeps_the_blocks(http_server, tmp
 
     from napstream.io import open_source
 
+    from napstream.io.http import HTTPSource
+
     root = tmp_path / "www"
     root.mkdir()
-    data = np.random.default_rng(5).integers(0, 256, 48 * 2**20, dtype=np.uint8).tobytes()
+    data = np.random.default_rng(5).integers(0, 256, 64 * 2**20, dtype=np.uint8).tobytes()
     (root / "f.bin").write_bytes(data)
     server = http_server(root)
     step = 4 * 2**20
+    small = HTTPSource.memory_with_disk
+    assert small < 64 * 2**20
     with open_source(server.url_for("f.bin"), cache_dir=tmp_path / "c") as src:
-        for start in range(0, len(data), step):  # a job's reads, once each: 48 MiB through the source
+        for start in range(0, len(data), step):  # a job's reads, once each: 64 MiB through the source
             assert src.read_range(start, start + step) == data[start: start + step]
-            assert src.memory.nbytes <= 16 * 2**20  # not counted in any budget: kept small
+            assert src.memory.nbytes <= small  # not counted in any budget: kept small
         src.cache.flush()
         server.reset_stats()
         assert src.read_range(0, step) == data[:step]  # evicted from memory: read back from disk
         assert server.stats.requests == 0
     with open_source(server.url_for("f.bin"), cache=False) as src:  # memory is the only cache: larger
-        for start in range(0, 40 * 2**20, step):
+        for start in range(0, 60 * 2**20, step):
             src.read_range(start, start + step)
-        assert src.memory.nbytes > 32 * 2**20
+        assert src.memory.nbytes > small
 
 
 @pytest.mark.network

@@ -86,9 +86,9 @@ def assert_same(got: Any, expected: Any, where: str = "") -> None:
 def verify_cache(cache_dir: Path, local_file: Path, allow_tmp: bool = False, files: bool = False) -> int:
     """Check every block of ``cache_dir`` against the bytes of ``local_file``.
 
-    Layout (io/cache.py, io/cache_files.py): ``v2/<key[:2]>/<key>/<block_size>-<first>-<n>-<bytes>``
-    = b"NSR2" + n (uint32) + block_size (uint64) + first (uint64) + the CRC32 of each block
-    (n x uint32; all little-endian) + the n blocks, all
+    Layout (io/cache.py, io/cache_files.py): ``v3/<key[:2]>/<key>/<block_size>-<first>-<n>-<bytes>``
+    = b"NSR3" + n (uint32) + block_size (uint64) + first (uint64) + the CRC32 of each block
+    (n x uint32; all little-endian) + zeros up to a multiple of 64 bytes + the n blocks, all
     ``block_size`` long but the last; ``meta.json`` names the URL (no query string) and the size. A
     block that a later read would trust (file size, header and its checksum right) must hold exactly
     the source's bytes at ``[i * block_size, ...)``; a file with a wrong size or header, or a block
@@ -97,7 +97,7 @@ def verify_cache(cache_dir: Path, local_file: Path, allow_tmp: bool = False, fil
     """
     source = local_file.read_bytes()
     trusted = trusted_files = 0
-    root = Path(cache_dir) / "v2"
+    root = Path(cache_dir) / "v3"
     if not root.exists():
         return 0
     for folder in root.glob("*/*"):
@@ -116,8 +116,8 @@ def verify_cache(cache_dir: Path, local_file: Path, allow_tmp: bool = False, fil
                 continue
             bsize, first, count, nbytes = (int(x) for x in run.name.split("-"))
             raw = run.read_bytes()
-            head = 24 + 4 * count
-            if len(raw) != head + nbytes or raw[:24] != b"NSR2" + struct.pack("<IQQ", count, bsize, first):
+            head = (24 + 4 * count + 63) // 64 * 64
+            if len(raw) != head + nbytes or raw[:24] != b"NSR3" + struct.pack("<IQQ", count, bsize, first):
                 continue  # the cache serves nothing of a file of the wrong size or header
             crcs = struct.unpack_from(f"<{count}I", raw, 24)
             held = 0

@@ -59,7 +59,7 @@ def test_eviction_never_follows_links_out_of_the_cache(tmp_path):
     outside = _outside(tmp_path)
     before = {p.name: p.read_bytes() for p in outside.iterdir()}
     cache = _fill(tmp_path / "cache")
-    root = cache.directory / "v2"
+    root = cache.directory / "v3"
     written = _own_bytes(root)
     assert written >= 3 * 4 * BLOCK
     key_folder = next(p for p in root.glob("*/*") if p.parent.name != "seen")
@@ -86,8 +86,8 @@ def test_eviction_during_a_remote_job_spares_a_linked_folder(server, rel_session
     outside = _outside(tmp_path)
     before = {p.name: p.read_bytes() for p in outside.iterdir()}
     cache = tmp_path / "cache"
-    (cache / "v2" / "ef").mkdir(parents=True)
-    os.symlink(outside, cache / "v2" / "ef" / ("ef" * 32))
+    (cache / "v3" / "ef").mkdir(parents=True)
+    os.symlink(outside, cache / "v3" / "ef" / ("ef" * 32))
     with nap.config.override(cache_size=8 * BLOCK, retries=2, timeout=5.0):
         with nap.NWBFile(server.url_for(rel_session.name), cache_dir=cache, block_size=BLOCK) as nwb:
             got = OPERATIONS["spikes"](nwb)

@@ -63,7 +63,7 @@ def test_spawned_processes_share_one_cache(server, rel_session, reference, tmp_p
 
 def _blocks_on_disk(cache: Path) -> int:
     """Blocks in the run files of ``cache`` (named ``<block_size>-<first>-<count>-<bytes>``)."""
-    root = cache / "v2"
+    root = cache / "v3"
     runs = [p for p in root.glob("*/*/*") if p.name != "meta.json" and not p.name.startswith(".tmp-")] if root.exists() else []
     return sum(int(p.name.split("-")[2]) for p in runs if p.parent.parent.name != "seen")
 

@@ -62,7 +62,7 @@ def test_cache_names_are_hashes_never_url_parts(rel_session, reference, tmp_path
         assert path == cache or cache in path.parents or path in cache.parents, f"file outside the cache: {rel}"
         inner = path.relative_to(cache).parts if cache in path.parents else ()
         for part in inner:
-            assert re.fullmatch(r"v2|seen|[0-9a-f]{2}|[0-9a-f]{64}|meta\.json|key|\d+-\d+-\d+-\d+", part), f"odd cache name {part!r}"
+            assert re.fullmatch(r"v3|seen|[0-9a-f]{2}|[0-9a-f]{64}|meta\.json|key|\d+-\d+-\d+-\d+", part), f"odd cache name {part!r}"
     for path in cache.rglob("*"):
         if path.is_file():
             raw = path.read_bytes()

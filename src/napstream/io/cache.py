@@ -3,9 +3,9 @@
 Layout under the cache folder (``cache_dir=``, ``config.cache_dir`` / ``NAPSTREAM_CACHE_DIR``, or
 the platform's user cache folder)::
 
-    v2/<key[:2]>/<key>/meta.json                        url (no query string), size, version
-    v2/<key[:2]>/<key>/<block_size>-<first>-<n>-<bytes>  a run of n contiguous blocks (see below)
-    v2/seen/<sha256 of the URL>/key                     this URL was opened before: its key then
+    v3/<key[:2]>/<key>/meta.json                        url (no query string), size, version
+    v3/<key[:2]>/<key>/<block_size>-<first>-<n>-<bytes>  a run of n contiguous blocks (see below)
+    v3/seen/<sha256 of the URL>/key                     this URL was opened before: its key then
 
 ``key`` is a SHA-256 of (URL without query string, size, ETag or Last-Modified): a remote file
 whose size or validator changed gets a new key. A server whose validators do not change with the
@@ -13,7 +13,9 @@ content cannot be caught that way: see :class:`~napstream.io.http.HTTPSource` fo
 that cover it, and the user guide for exactly what is guaranteed. No file name contains URL parts.
 
 The blocks fetched together (one request's run) are stored in one *run file*: a header with each
-block's CRC32, then the blocks (:mod:`napstream.io.cache_files`). One file per run instead of one
+block's CRC32 padded to 64 bytes, then the blocks (:mod:`napstream.io.cache_files`); a run
+file of 1 MiB or more is written with ``O_DIRECT`` where the file system allows it (no page-cache
+copy: :func:`~napstream.io.cache_files.write_parts`). One file per run instead of one
 per block: creating a file is the dominant cost of the cache (0.1-0.9 ms of CPU on a VM). Run files
 are written to a temporary file and moved into place with :func:`os.replace`, so a killed process
 never leaves a partial run; the size, the header and the block's checksum are verified on every
@@ -23,8 +25,8 @@ miss (at most every :attr:`BlockCache.rescan_seconds`), so blocks another proces
 visible within that delay. Past ``config.cache_size`` the least recently used run files are evicted
 (a hit refreshes the file's mtime, at most once per :attr:`BlockCache.touch_seconds`, so the order
 is shared by all processes). A cache that cannot be written (read-only folder, full disk) warns
-once and the source carries on without it. The older layout (``v1``: a file per block) is not
-read any more; its files still count in the size, are evicted first (never refreshed) and are
+once and the source carries on without it. The older layouts (``v2``: run files without the
+header padding; ``v1``: a file per block) are not read any more; their files still count in the size, are evicted first (never refreshed) and are
 deleted by :func:`clear_cache`.
 
 The folder may be shared and is not trusted: the cache never follows a symbolic link inside it,
@@ -472,6 +474,7 @@ class BlockCache:
                     if self._jobs.empty():
                         if self._writer is threading.current_thread():
                             self._writer = None
+                        cf.release_scratch()  # the buffer of direct writes: freed while idle
                         return
                 continue
             self._run_jobs([job, *self._take(255)])
@@ -565,7 +568,7 @@ class BlockCache:
         run = (int(block_size), int(first), len(blocks), nbytes)
         idx = self._index(key)
         with self._index_lock:
-            idx.add(name, run, header)
+            idx.add(name, run, header[: cf.crc_end(len(blocks))])
         return len(header) + nbytes
 
     def _over_cap(self) -> None:

@@ -3,17 +3,22 @@
 A *run file* holds a contiguous run of blocks of one remote file, named
 ``<block_size>-<first index>-<count>-<data bytes>``::
 
-    b"NSR2" | count (uint32) | block_size (uint64) | first (uint64) | CRC32 of each block
-    (count x uint32) | the blocks' bytes, in order         (little-endian)
+    b"NSR3" | count (uint32) | block_size (uint64) | first (uint64) | CRC32 of each block
+    (count x uint32) | zeros up to a multiple of 64 bytes | the blocks' bytes, in order
+                                                                          (little-endian)
 
 All blocks but the last are ``block_size`` long (only the remote file's last block is short), so
 block ``first + k`` starts at ``header_size(count) + k * block_size``: one block is read with two
-``pread`` calls without reading its neighbours. A file whose size is not exactly the header plus
-the named data bytes, whose header does not match its name (a file renamed to other blocks), or
-whose block fails its CRC is damaged: none of its blocks is served. The layout before runs (``v1``, one file per block named
-``<block_size>-<index>``, its bytes + a CRC32 trailer) is no longer read; eviction,
-:func:`~napstream.io.cache.cache_info` and :func:`~napstream.io.cache.clear_cache` still count and
-delete its files.
+``pread`` calls without reading its neighbours. The header is padded so that the blocks start on
+64-byte boundaries in the file: a block is then copied between memory and the page cache (or
+into the page-aligned buffer of an ``O_DIRECT`` write, see :func:`write_parts`) at cache-line
+aligned addresses, 2-10x cheaper than at the 56-byte offset of an unpadded 8-block header.
+A file whose size is not exactly the header
+plus the named data bytes, whose header does not match its name (a file renamed to other blocks),
+or whose block fails its CRC is damaged: none of its blocks is served. The earlier layouts (``v2``:
+the same run files without the padding; ``v1``: one file per block named ``<block_size>-<index>``,
+its bytes + a CRC32 trailer) are no longer read; eviction, :func:`~napstream.io.cache.cache_info`
+and :func:`~napstream.io.cache.clear_cache` still count and delete their files.
 
 Examples
 --------
@@ -24,13 +29,21 @@ Examples
 
 from __future__ import annotations
 
+import errno
+import mmap
 import os
 import re
 import stat
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no direct writes
+    fcntl = None  # type: ignore[assignment]
 
 try:  # ISA-L's CRC32: the same checksum as zlib's, ~4x faster (a block is checksummed on every write and read)
     from isal.isal_zlib import crc32
@@ -40,11 +53,15 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib's is the sa
 __all__ = ["LAYOUT", "OLD_LAYOUTS", "RunIndex", "run_name", "parse_run", "block_length", "run_header",
            "read_block", "write_parts", "crc32"]
 
-LAYOUT = "v2"
-OLD_LAYOUTS = ("v1",)
+LAYOUT = "v3"
+OLD_LAYOUTS = ("v2", "v1")
+#: layouts whose block files are run files (named by :func:`run_name`)
+RUN_LAYOUTS = ("v3", "v2")
 SEEN = "seen"
 TMP_PREFIX = ".tmp-"
-MAGIC = b"NSR2"
+MAGIC = b"NSR3"
+#: the header is padded to a multiple of this (the blocks start on cache-line boundaries)
+HEADER_ALIGN = 64
 _HEAD = struct.Struct("<4sIQQ")
 _CRC = struct.Struct("<I")
 #: runs longer than this are not ours (a name planted in the folder cannot make us allocate much)
@@ -63,7 +80,12 @@ Run = tuple[int, int, int, int]
 
 
 def header_size(count: int) -> int:
-    """Bytes before the first block of a run file of ``count`` blocks."""
+    """Bytes before the first block of a run file of ``count`` blocks (a multiple of 64)."""
+    return -(-crc_end(count) // HEADER_ALIGN) * HEADER_ALIGN
+
+
+def crc_end(count: int) -> int:
+    """Bytes of a run file's header up to the end of its CRC32s (the padding follows)."""
     return _HEAD.size + _CRC.size * count
 
 
@@ -90,12 +112,45 @@ def block_length(run: Run, k: int) -> int:
 
 
 def run_header(block_size: int, first: int, crcs: Sequence[int]) -> bytes:
-    """The header of a run file of blocks ``first, first + 1, ...`` with these CRC32s."""
-    return _HEAD.pack(MAGIC, len(crcs), block_size, first) + struct.pack(f"<{len(crcs)}I", *crcs)
+    """The header of a run file of blocks ``first, first + 1, ...`` with these CRC32s (padded)."""
+    head = _HEAD.pack(MAGIC, len(crcs), block_size, first) + struct.pack(f"<{len(crcs)}I", *crcs)
+    return head + bytes(header_size(len(crcs)) - len(head))
+
+
+#: ``O_DIRECT`` (Linux): a write straight to the disk, bypassing the page cache
+DIRECT = getattr(os, "O_DIRECT", 0) if fcntl is not None else 0
+#: alignment of the memory, file offset and length of a direct write (covers 512 and 4096-byte sectors)
+ALIGN = 4096
+#: writes of [DIRECT_MIN, DIRECT_MAX] bytes go straight to the disk (see :func:`write_parts`)
+DIRECT_MIN = 1 << 20
+DIRECT_MAX = 64 << 20
+#: set False to write every file through the page cache
+direct_writes = True
+_scratch_lock = threading.Lock()
+_scratch: list[mmap.mmap] = []  # the page-aligned buffer of direct writes (at most one)
+_no_direct: set[int] = set()  # st_dev of file systems that refused a direct write (or are slow)
+#: a direct write slower than this (bytes/s) is a strike against its disk; DIRECT_STRIKES in a row
+#: and the disk gets buffered writes (the page cache absorbs what a slow disk would make wait)
+DIRECT_MIN_RATE = 100e6
+DIRECT_STRIKES = 3
+_strikes: dict[int, int] = {}
 
 
 def write_parts(fd: int, parts: Sequence[bytes]) -> None:
-    """Write ``parts`` one after the other to ``fd`` (no joined copy; partial writes continued)."""
+    """Write ``parts`` one after the other to the new, empty file ``fd`` (partial writes continued).
+
+    A file of ``DIRECT_MIN`` to ``DIRECT_MAX`` bytes (a run file) is written with ``O_DIRECT``
+    where the file system takes it: copied once into a reused page-aligned buffer and sent to the
+    disk from there, instead of being copied into newly allocated page-cache pages (the main CPU
+    cost of the cache: 0.3-1.7 CPU-s per 488 MB against ~0.2 s this way, on a VM). The data is then
+    not in the page cache; a later read fetches it from the disk. Anywhere else (small files, no
+    ``O_DIRECT``, a file system refusing it, a disk slower than ``DIRECT_MIN_RATE``, the buffer
+    in use by another thread) the parts are
+    written through the page cache without a joined copy.
+    """
+    total = sum(len(p) for p in parts)
+    if direct_writes and DIRECT and DIRECT_MIN <= total <= DIRECT_MAX and _write_direct(fd, parts, total):
+        return
     todo = [memoryview(p).cast("B") for p in parts if len(p)]
     if not hasattr(os, "writev"):  # pragma: no cover - Windows
         for view in todo:
@@ -109,6 +164,85 @@ def write_parts(fd: int, parts: Sequence[bytes]) -> None:
                 n -= len(todo.pop(0))
             else:
                 todo[0], n = todo[0][n:], 0
+
+
+def _write_direct(fd: int, parts: Sequence[bytes], total: int) -> bool:
+    """Write ``parts`` (``total`` bytes) to the empty file ``fd`` with ``O_DIRECT``; False when not
+    done that way (the file is then left empty, for a write through the page cache)."""
+    if not _scratch_lock.acquire(blocking=False):
+        return False
+    try:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return False
+        if st.st_dev in _no_direct or st.st_size:
+            return False
+        padded = -(-total // ALIGN) * ALIGN
+        if not _scratch or len(_scratch[0]) < padded:
+            release_scratch(locked=True)
+            _scratch.append(mmap.mmap(-1, max(padded, 8 << 20)))
+        view = memoryview(_scratch[0])
+        try:
+            at = 0
+            for part in parts:
+                n = len(part)
+                view[at: at + n] = memoryview(part).cast("B")
+                at += n
+            view[total:padded] = bytes(padded - total)  # no bytes of an earlier file in the padding
+            flags = fcntl_flags(fd)
+            done = 0
+            try:
+                _set_flags(fd, flags | DIRECT)
+                t0 = time.perf_counter()
+                while done < padded:
+                    done += os.pwrite(fd, view[done:padded], done)
+                _pace(st.st_dev, padded, time.perf_counter() - t0)
+            except OSError as err:
+                if err.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+                    raise
+                _no_direct.add(st.st_dev)  # this file system does not take direct writes
+                _set_flags(fd, flags)
+                os.ftruncate(fd, 0)
+                return False
+            _set_flags(fd, flags)
+            os.ftruncate(fd, total)
+            return True
+        finally:
+            view.release()
+    finally:
+        _scratch_lock.release()
+
+
+def _pace(dev: int, nbytes: int, seconds: float) -> None:
+    """Count a slow direct write against disk ``dev``; too many in a row: no more direct writes there."""
+    if nbytes < seconds * DIRECT_MIN_RATE:
+        _strikes[dev] = _strikes.get(dev, 0) + 1
+        if _strikes[dev] >= DIRECT_STRIKES:
+            _no_direct.add(dev)
+    else:
+        _strikes.pop(dev, None)
+
+
+def fcntl_flags(fd: int) -> int:
+    """The status flags of ``fd``."""
+    return fcntl.fcntl(fd, fcntl.F_GETFL)
+
+
+def _set_flags(fd: int, flags: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+
+
+def release_scratch(locked: bool = False) -> None:
+    """Free the buffer of direct writes (the writer thread ends; the next direct write makes one)."""
+    if not locked and not _scratch_lock.acquire(blocking=False):
+        return
+    try:
+        while _scratch:
+            _scratch.pop().close()
+    finally:
+        if not locked:
+            _scratch_lock.release()
 
 
 #: outcomes of :func:`read_block` besides the bytes
@@ -135,9 +269,9 @@ def read_block(path: str, run: Run, k: int, header: bytes | None = None) -> tupl
         hsize = header_size(count)
         if st.st_size != hsize + nbytes:
             return None, DAMAGED, None
-        if header is None:
-            header = os.pread(fd, hsize, 0)
-            if len(header) != hsize or _HEAD.unpack_from(header) != (MAGIC, count, bs, first):
+        if header is None:  # the CRC32s (the padding is not read)
+            header = os.pread(fd, crc_end(count), 0)
+            if len(header) != crc_end(count) or _HEAD.unpack_from(header) != (MAGIC, count, bs, first):
                 return None, DAMAGED, None
         length = block_length(run, k)
         data = os.pread(fd, length, hsize + k * bs)
@@ -204,12 +338,12 @@ def is_own_file(layout: str, name: str) -> bool:
     """True for the names napstream writes in a key folder of ``layout`` (blocks, temporary files)."""
     if name.startswith(TMP_PREFIX):
         return True
-    return parse_run(name) is not None if layout == LAYOUT else V1_BLOCK_NAME.match(name) is not None
+    return parse_run(name) is not None if layout in RUN_LAYOUTS else V1_BLOCK_NAME.match(name) is not None
 
 
 def blocks_in(layout: str, name: str) -> int:
     """Blocks held by an own block file of ``layout`` (0 for other names)."""
-    if layout == LAYOUT:
+    if layout in RUN_LAYOUTS:
         run = parse_run(name)
         return run[2] if run else 0
     return 1 if V1_BLOCK_NAME.match(name) else 0
