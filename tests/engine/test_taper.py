@@ -178,3 +178,41 @@ def test_the_read_ahead_is_told_the_rows_in_the_order_they_are_read(small_pieces
     positions = [reads.index(r) for r in order]
     assert all(p >= max(positions[:i + 1]) - (in_flight - 1) for i, p in enumerate(positions))
     assert core_readahead.enabled
+
+
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_remote_tapered_psd_is_identical_to_local(tmp_path, http_server, small_pieces, monkeypatch, executor):
+    """Cold remote over the loopback server with the read-ahead: a tapered plan, the local bits, each
+    byte fetched at most once, nothing left behind."""
+    import threading
+
+    from napstream.testing.sessions import write_session
+
+    monkeypatch.setattr(chunking, "TAPER_LEAST_BYTES", 64 * 1024)
+    path = write_session(tmp_path / "s.nwb", duration=200.0, n_units=2, n_channels=8, seed=11)
+    from napstream.engine import readahead as engine_readahead
+
+    plans = []
+
+    def spy(*args, **kwargs):
+        plans.append(planner.plan(*args, **kwargs))
+        return plans[-1]
+
+    monkeypatch.setattr(engine_readahead, "plan", spy)
+    local = nap.NWBFile(str(path))["ElectricalSeriesLFP"]
+    ref = nap.compute_mean_power_spectral_density(local, 2.0, max_memory="16MB", executor=executor)
+    job = plans[-1]
+    sizes = [t.rows.core_stop - t.rows.core_start for t in job.tasks]
+    assert all(a > b for a, b in zip(sizes[-4:], sizes[-3:])) and sizes[-1] < job.rows // 4  # tapered
+    server = http_server(tmp_path, latency=0.005)
+    nwb = nap.NWBFile(server.url_for("s.nwb"), cache=False)
+    lfp = nwb["ElectricalSeriesLFP"]
+    out = nap.compute_mean_power_spectral_density(lfp, 2.0, max_memory="16MB", executor=executor)
+    assert [t.rows for t in plans[-1].tasks] == [t.rows for t in job.tasks]  # cold plans the same chunks
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
+    src = lfp._d.base.source
+    assert src._ahead is not None and src._ahead.blocks_fetched > 0
+    assert server.stats.bytes_sent <= path.stat().st_size
+    assert src.memory.pinned_bytes == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("napstream-readahead")]
+    nwb.close()
