@@ -21,7 +21,7 @@ from napstream.core import LazyArray, RegularTimeIndex
 from napstream.core import chunking
 from napstream.core import readahead as core_readahead
 from napstream.core.chunked import EpochStats, H5DatasetRef
-from napstream.core.chunking import plan_row_chunks, taper_cuts
+from napstream.core.chunking import plan_row_chunks, ramp_cuts, taper_cuts
 from napstream.engine import planner
 from napstream.engine.readahead import plan_with_readahead
 from napstream.engine.runner import run
@@ -53,12 +53,12 @@ def test_tapered_pieces_cover_every_row_once_within_rows_and_aligned(lengths, ro
             assert c.read_start == max(a, c.core_start - left) and c.read_stop == min(b, c.core_stop + right)
             if aligned and c.core_start != a:
                 assert (c.core_start - a + offsets[k]) % align == 0  # on a storage chunk's first row
-    # only the end of the last segment with rows changes
-    last = seg[plain[-1].segment][0] if plain else 0
-    assert [c for c in tapered if c.core_stop <= last] == [c for c in plain if c.core_stop <= last]
+    # only the start of the first segment with rows and the end of the last one change
+    inner = {c.segment for c in plain} - {plain[0].segment, plain[-1].segment} if plain else set()
+    assert [c for c in tapered if c.segment in inner] == [c for c in plain if c.segment in inner]
 
 
-def test_the_end_of_a_long_job_shrinks_to_an_eighth_of_a_chunk():
+def test_a_long_job_starts_and_ends_with_an_eighth_of_a_chunk():
     """The 1-h LFP's plan: 120,000-row chunks (storage chunks of 1,250 rows, a 4,999-row margin)."""
     n, rows, align = 4_500_000, 120_000, 1250
     tapered = plan_row_chunks([[0, n]], rows, (0, 4999), align, taper=True, least=8192)
@@ -67,7 +67,21 @@ def test_the_end_of_a_long_job_shrinks_to_an_eighth_of_a_chunk():
     tail = sizes[-8:]
     assert all(x >= y for x, y in zip(tail, tail[1:]))  # shrinking towards the end
     assert tail[0] > 3 * tail[-1]
-    assert len(tapered) <= len(plan_row_chunks([[0, n]], rows, (0, 4999), align)) + 8  # a few more tasks only
+    # the start ramps up: the first piece's bytes land soon (was 1,250 rows, then a whole chunk)
+    head = sizes[:8]
+    assert rows // 8 <= head[0] <= rows // 8 + align and all(x <= y for x, y in zip(head, head[1:]))
+    assert head[-1] > 3 * head[0]
+    assert len(tapered) <= len(plan_row_chunks([[0, n]], rows, (0, 4999), align)) + 12  # a few more tasks only
+
+
+def test_ramp_cuts_mirror_taper_cuts():
+    assert ramp_cuts(0, 1000, rows=400, smallest=50, ratio=2.0) == [50, 150, 350]
+    assert ramp_cuts(0, 1000, rows=400, smallest=50, ratio=2.0, grid=(100, 30)) == [70, 170, 370]
+    assert ramp_cuts(0, 120, rows=400, smallest=50, ratio=2.0) == [50]  # stops at the end
+    # a short job: the tapered end has the room, the start is not cut
+    short = plan_row_chunks([[0, 300_000]], 120_000, 0, 1250, taper=True, least=8192)
+    sizes = [c.core_stop - c.core_start for c in short]
+    assert all(x >= y for x, y in zip(sizes[1:], sizes[2:]))
 
 
 def test_taper_cuts_follow_the_ratio_and_the_grid():

@@ -29,7 +29,7 @@ from ..errors import InvalidInputError, MemoryBudgetError
 
 __all__ = [
     "RowChunk", "as_margin", "rows_for_budget", "plan_row_chunks", "Chunk", "ChunkTask", "epoch_segments",
-    "plan_tasks", "working_row_nbytes", "run_serial", "read_cost", "with_read_margin",
+    "plan_tasks", "working_row_nbytes", "run_serial", "read_cost", "with_read_margin", "taper_cuts", "ramp_cuts",
 ]
 
 
@@ -152,7 +152,9 @@ def plan_row_chunks(
     taper : bool
         Cut the end of the last segment into pieces that shrink towards the end (see
         :func:`taper_cuts`; replaces ``tail_split``): the compute left once the last piece's
-        rows are read is a small piece's, and several workers finish together.
+        rows are read is a small piece's, and several workers finish together. The start of the
+        first segment is cut the same way, mirrored (:func:`ramp_cuts`, where the end leaves
+        room): the first pieces' rows are read soon, so the compute starts early.
     least : int
         Fewest rows of a tapered piece (e.g. a megabyte's worth: smaller pieces cost more per
         piece than they save).
@@ -165,6 +167,8 @@ def plan_row_chunks(
     offsets = seg[:, 0] if base_offsets is None else np.asarray(base_offsets, dtype=np.int64)
     out: list[RowChunk] = []
     step = rows - rows % align if align and rows >= align else rows
+    filled = [k for k, (a, b) in enumerate(seg) if b > a]
+    ends = (filled[0], filled[-1]) if filled else (-1, -1)  # the job's first and last segments
     for k, (a, b) in enumerate(seg):
         a, b = int(a), int(b)
         if b <= a:
@@ -175,11 +179,17 @@ def plan_row_chunks(
             first = a + ((align - base % align) % align or align)
         bounds = [a] + list(range(first, b, step)) + [b]
         bounds = sorted(set(min(x, b) for x in bounds))
+        if taper:
+            grid = (align, int(offsets[k]) - a) if align and rows >= align else None
+            smallest = max(step // TAPER_SMALLEST, align or 1, left + right, int(least), 1)
+            end = b
+            if k == ends[1]:
+                bounds, end = _tapered(bounds, step, smallest, grid)
+            if k == ends[0]:
+                bounds = _ramped(bounds, step, smallest, grid, end)
         for c0, c1 in zip(bounds[:-1], bounds[1:]):
             out.append(RowChunk(max(a, c0 - left), min(b, c1 + right), c0, c1, k))
-    if taper and out:
-        out = _taper(out, seg, step, left, right, align if align and rows >= align else None, offsets, least)
-    elif tail_split > 0 and len(out) > 2 * tail_split:
+    if not taper and tail_split > 0 and len(out) > 2 * tail_split:
         out = out[:-tail_split] + [half for rc in out[-tail_split:] for half in _halves(rc, seg, left, right, align)]
     return out
 
@@ -223,26 +233,59 @@ def taper_cuts(a: int, b: int, rows: int, smallest: int, ratio: float = TAPER_RA
     return cuts[::-1]
 
 
-def _taper(out: list[RowChunk], seg: np.ndarray, rows: int, left: int, right: int, align: int | None,
-           offsets: np.ndarray, least: int = 1) -> list[RowChunk]:
-    """The chunks ``out`` with the end of the last segment cut into pieces that shrink towards
-    the job's end (:func:`taper_cuts`): the work left after the job's last bytes land is a small
-    piece's, and the workers finish together."""
-    k = out[-1].segment
-    a, b = (int(x) for x in seg[k])
-    smallest = max(rows // TAPER_SMALLEST, align or 1, left + right, int(least), 1)
-    grid = None if align is None else (align, int(offsets[k]) - a)
+def ramp_cuts(a: int, b: int, rows: int, smallest: int, ratio: float = TAPER_RATIO,
+              grid: tuple[int, int] | None = None) -> list[int]:
+    """Cut points of the start of the rows ``[a, b)`` into pieces that grow from ``a`` onwards:
+    :func:`taper_cuts` mirrored (cuts moved up to the grid).
+
+    >>> ramp_cuts(0, 1000, rows=400, smallest=50, ratio=2.0)
+    [50, 150, 350]
+    >>> ramp_cuts(0, 1000, rows=400, smallest=50, ratio=2.0, grid=(100, 0))
+    [100, 200, 400]
+    """
+    cuts: list[int] = []
+    size, start = float(max(int(smallest), 1)), int(a)
+    while size < rows:
+        cut = int(round(start + size))
+        if grid is not None:
+            align, phase = grid
+            cut += -(cut + phase) % align
+            if cut - start > rows:  # moved up past a chunk's worth: the grid row before
+                cut -= align
+        if cut >= b or cut <= start:
+            break
+        cuts.append(cut)
+        start = cut
+        size *= ratio
+    return cuts
+
+
+def _tapered(bounds: list[int], rows: int, smallest: int, grid: tuple[int, int] | None) -> tuple[list[int], int]:
+    """Chunk ``bounds`` of a segment with its end cut by :func:`taper_cuts` (the work left after
+    the job's last bytes land is a small piece's, and the workers finish together), and the row
+    where the tapered pieces start."""
+    a, b = bounds[0], bounds[-1]
     cuts = taper_cuts(a, b, rows, smallest, TAPER_RATIO, grid)
     if not cuts:
-        return out
-    x = cuts[0]
-    head = [rc for rc in out if rc.segment != k or rc.core_stop <= x]
-    across = [rc.core_start for rc in out if rc.segment == k and rc.core_start < x < rc.core_stop]
-    if across and (cuts[1] if len(cuts) > 1 else b) - across[0] <= rows:
+        return bounds, b
+    keep = [v for v in bounds[:-1] if v < cuts[0]]
+    if (cuts[1] if len(cuts) > 1 else b) - keep[-1] <= rows:
         cuts = cuts[1:]  # the part of the chunk across the first cut joins the first piece
-    bounds = across + cuts + [b]  # else that chunk keeps its part before the first cut
-    pieces = [RowChunk(max(a, c0 - left), min(b, c1 + right), c0, c1, k) for c0, c1 in zip(bounds[:-1], bounds[1:])]
-    return head + pieces
+        return keep + cuts + [b], keep[-1]
+    return keep + cuts + [b], cuts[0]  # else that chunk keeps its part before the first cut
+
+
+def _ramped(bounds: list[int], rows: int, smallest: int, grid: tuple[int, int] | None, end: int) -> list[int]:
+    """Chunk ``bounds`` of a segment with its start, up to ``end`` (where a tapered end starts),
+    cut by :func:`ramp_cuts`: the first pieces' bytes land soon, so the workers start early."""
+    a = bounds[0]
+    cuts = ramp_cuts(a, end, rows, smallest, TAPER_RATIO, grid)
+    if not cuts:
+        return bounds
+    after = [v for v in bounds if v > cuts[-1]]
+    if after[0] - (cuts[-2] if len(cuts) > 1 else a) <= rows:
+        cuts = cuts[:-1]  # the part of the chunk across the last cut joins the last piece
+    return [a] + cuts + [v for v in bounds if v > (cuts[-1] if cuts else a)]
 
 
 def _halves(rc: RowChunk, seg: np.ndarray, left: int, right: int, align: int | None) -> list[RowChunk]:
