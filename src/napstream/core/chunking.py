@@ -405,6 +405,8 @@ def plan_tasks(
     least = 1
     if taper:
         shape = tuple(getattr(data, "shape", ()))[1:]
+        if cols is not None and len(shape) == 1:
+            shape = (cols[1] - cols[0],)  # the group's columns: the bytes its pieces read
         stored = getattr(getattr(data, "base", data), "dtype", getattr(data, "dtype", np.float64))
         try:
             row = int(np.prod(shape, dtype=np.int64)) * np.dtype(stored).itemsize
