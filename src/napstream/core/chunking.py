@@ -29,7 +29,7 @@ from ..errors import InvalidInputError, MemoryBudgetError
 
 __all__ = [
     "RowChunk", "as_margin", "rows_for_budget", "plan_row_chunks", "Chunk", "ChunkTask", "epoch_segments",
-    "plan_tasks", "working_row_nbytes", "run_serial", "read_cost", "with_read_margin",
+    "plan_tasks", "working_row_nbytes", "run_serial", "read_cost", "with_read_margin", "taper_cuts", "ramp_cuts",
 ]
 
 
@@ -128,6 +128,8 @@ def plan_row_chunks(
     align: int | None = None,
     base_offsets: Any = None,
     tail_split: int = 0,
+    taper: bool = False,
+    least: int = 1,
 ) -> list[RowChunk]:
     """Cut row ``segments`` into chunks of at most ``rows`` core rows, with margins.
 
@@ -147,6 +149,15 @@ def plan_row_chunks(
     tail_split : int
         Cut the last ``tail_split`` chunks in halves (when there are more than twice as many
         chunks): with several workers, the last chunks finish closer together.
+    taper : bool
+        Cut the end of the last segment into pieces that shrink towards the end (see
+        :func:`taper_cuts`; replaces ``tail_split``): the compute left once the last piece's
+        rows are read is a small piece's, and several workers finish together. The start of the
+        first segment is cut the same way, mirrored (:func:`ramp_cuts`, where the end leaves
+        room): the first pieces' rows are read soon, so the compute starts early.
+    least : int
+        Fewest rows of a tapered piece (e.g. a megabyte's worth: smaller pieces cost more per
+        piece than they save).
     """
     if isinstance(rows, bool) or int(rows) < 1:
         raise InvalidInputError(f"rows must be a positive integer, got {rows!r}")
@@ -156,6 +167,8 @@ def plan_row_chunks(
     offsets = seg[:, 0] if base_offsets is None else np.asarray(base_offsets, dtype=np.int64)
     out: list[RowChunk] = []
     step = rows - rows % align if align and rows >= align else rows
+    filled = [k for k, (a, b) in enumerate(seg) if b > a]
+    ends = (filled[0], filled[-1]) if filled else (-1, -1)  # the job's first and last segments
     for k, (a, b) in enumerate(seg):
         a, b = int(a), int(b)
         if b <= a:
@@ -166,11 +179,113 @@ def plan_row_chunks(
             first = a + ((align - base % align) % align or align)
         bounds = [a] + list(range(first, b, step)) + [b]
         bounds = sorted(set(min(x, b) for x in bounds))
+        if taper:
+            grid = (align, int(offsets[k]) - a) if align and rows >= align else None
+            smallest = max(step // TAPER_SMALLEST, align or 1, left + right, int(least), 1)
+            end = b
+            if k == ends[1]:
+                bounds, end = _tapered(bounds, step, smallest, grid)
+            if k == ends[0]:
+                bounds = _ramped(bounds, step, smallest, grid, end)
         for c0, c1 in zip(bounds[:-1], bounds[1:]):
             out.append(RowChunk(max(a, c0 - left), min(b, c1 + right), c0, c1, k))
-    if tail_split > 0 and len(out) > 2 * tail_split:
+    if not taper and tail_split > 0 and len(out) > 2 * tail_split:
         out = out[:-tail_split] + [half for rc in out[-tail_split:] for half in _halves(rc, seg, left, right, align)]
     return out
+
+
+#: a tapered job's last pieces grow by this ratio from its end backwards (see :func:`taper_cuts`)
+TAPER_RATIO = 1.3
+#: ... starting from a piece of ``rows // TAPER_SMALLEST`` rows (at least a storage chunk, the
+#: margins and ``TAPER_LEAST_BYTES`` of stored data: smaller pieces cost more than they save)
+TAPER_SMALLEST = 8
+TAPER_LEAST_BYTES = 2**20
+
+
+def taper_cuts(a: int, b: int, rows: int, smallest: int, ratio: float = TAPER_RATIO,
+               grid: tuple[int, int] | None = None) -> list[int]:
+    """Cut points of the end of the rows ``[a, b)`` into pieces that grow from ``b`` backwards.
+
+    The last piece has ``smallest`` rows, each one before it ``ratio`` times more, up to the
+    first that would reach ``rows`` (a full chunk). With ``grid = (align, phase)`` every cut is
+    moved down to a row ``r`` where ``(r + phase) % align == 0`` (a storage chunk's first row).
+    Returns the cuts in increasing order (each ``a < cut < b``); empty when nothing is cut.
+
+    >>> taper_cuts(0, 1000, rows=400, smallest=50, ratio=2.0)
+    [650, 850, 950]
+    >>> taper_cuts(0, 1000, rows=400, smallest=50, ratio=2.0, grid=(100, 0))
+    [600, 800, 900]
+    """
+    cuts: list[int] = []
+    size, end = float(max(int(smallest), 1)), int(b)
+    while size < rows:
+        cut = int(round(end - size))
+        if grid is not None:
+            align, phase = grid
+            cut -= (cut + phase) % align
+            if end - cut > rows:  # moved down past a chunk's worth: the next grid row instead
+                cut += align
+        if cut <= a or cut >= end:
+            break
+        cuts.append(cut)
+        end = cut
+        size *= ratio
+    return cuts[::-1]
+
+
+def ramp_cuts(a: int, b: int, rows: int, smallest: int, ratio: float = TAPER_RATIO,
+              grid: tuple[int, int] | None = None) -> list[int]:
+    """Cut points of the start of the rows ``[a, b)`` into pieces that grow from ``a`` onwards:
+    :func:`taper_cuts` mirrored (cuts moved up to the grid).
+
+    >>> ramp_cuts(0, 1000, rows=400, smallest=50, ratio=2.0)
+    [50, 150, 350]
+    >>> ramp_cuts(0, 1000, rows=400, smallest=50, ratio=2.0, grid=(100, 0))
+    [100, 200, 400]
+    """
+    cuts: list[int] = []
+    size, start = float(max(int(smallest), 1)), int(a)
+    while size < rows:
+        cut = int(round(start + size))
+        if grid is not None:
+            align, phase = grid
+            cut += -(cut + phase) % align
+            if cut - start > rows:  # moved up past a chunk's worth: the grid row before
+                cut -= align
+        if cut >= b or cut <= start:
+            break
+        cuts.append(cut)
+        start = cut
+        size *= ratio
+    return cuts
+
+
+def _tapered(bounds: list[int], rows: int, smallest: int, grid: tuple[int, int] | None) -> tuple[list[int], int]:
+    """Chunk ``bounds`` of a segment with its end cut by :func:`taper_cuts` (the work left after
+    the job's last bytes land is a small piece's, and the workers finish together), and the row
+    where the tapered pieces start."""
+    a, b = bounds[0], bounds[-1]
+    cuts = taper_cuts(a, b, rows, smallest, TAPER_RATIO, grid)
+    if not cuts:
+        return bounds, b
+    keep = [v for v in bounds[:-1] if v < cuts[0]]
+    if (cuts[1] if len(cuts) > 1 else b) - keep[-1] <= rows:
+        cuts = cuts[1:]  # the part of the chunk across the first cut joins the first piece
+        return keep + cuts + [b], keep[-1]
+    return keep + cuts + [b], cuts[0]  # else that chunk keeps its part before the first cut
+
+
+def _ramped(bounds: list[int], rows: int, smallest: int, grid: tuple[int, int] | None, end: int) -> list[int]:
+    """Chunk ``bounds`` of a segment with its start, up to ``end`` (where a tapered end starts),
+    cut by :func:`ramp_cuts`: the first pieces' bytes land soon, so the workers start early."""
+    a = bounds[0]
+    cuts = ramp_cuts(a, end, rows, smallest, TAPER_RATIO, grid)
+    if not cuts:
+        return bounds
+    after = [v for v in bounds if v > cuts[-1]]
+    if after[0] - (cuts[-2] if len(cuts) > 1 else a) <= rows:
+        cuts = cuts[:-1]  # the part of the chunk across the last cut joins the last piece
+    return [a] + cuts + [v for v in bounds if v > (cuts[-1] if cuts else a)]
 
 
 def _halves(rc: RowChunk, seg: np.ndarray, left: int, right: int, align: int | None) -> list[RowChunk]:
@@ -271,10 +386,13 @@ def plan_tasks(
     margin: Any = 0,
     tail_split: int = 0,
     cols: tuple[int, int] | None = None,
+    taper: bool | None = None,
 ) -> list[ChunkTask]:
     """Chunk tasks over ``segments`` of (time_index, data), aligned to the data's storage chunks.
 
-    ``tail_split``: see :func:`plan_row_chunks`. ``cols``: only these columns ``[first, stop)`` of
+    ``tail_split``, ``taper``: see :func:`plan_row_chunks`; ``taper=None`` (the default) tapers
+    data read on demand (a LazyArray: its bytes arrive while earlier chunks are analysed), not
+    in-memory arrays. ``cols``: only these columns ``[first, stop)`` of
     2-D data (read from storage alone).
     """
     align = getattr(data, "chunk_rows", None)
@@ -282,8 +400,21 @@ def plan_tasks(
     if align and hasattr(data, "base_rows") and len(segments):
         firsts = [data.base_rows([[a, a + 1]])[0, 0] if b > a else 0 for a, b in segments]
         offsets = np.asarray(firsts, dtype=np.int64)
+    if taper is None:
+        taper = not isinstance(data, np.ndarray)
+    least = 1
+    if taper:
+        shape = tuple(getattr(data, "shape", ()))[1:]
+        if cols is not None and len(shape) == 1:
+            shape = (cols[1] - cols[0],)  # the group's columns: the bytes its pieces read
+        stored = getattr(getattr(data, "base", data), "dtype", getattr(data, "dtype", np.float64))
+        try:
+            row = int(np.prod(shape, dtype=np.int64)) * np.dtype(stored).itemsize
+        except TypeError:
+            row = int(np.prod(shape, dtype=np.int64)) * 8
+        least = -(-TAPER_LEAST_BYTES // max(row, 1))
     tasks = []
-    for rc in plan_row_chunks(segments, rows, margin, align, offsets, tail_split):
+    for rc in plan_row_chunks(segments, rows, margin, align, offsets, tail_split, taper, least):
         a, b = rc.read_start, rc.read_stop
         tasks.append(ChunkTask(_view(time_index, a, b), _view(data, a, b, cols), rc, cols))
     return tasks

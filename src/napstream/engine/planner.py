@@ -29,6 +29,9 @@ from ..errors import InvalidInputError, InvalidTypeError, MemoryBudgetError
 
 __all__ = ["Plan", "plan", "series_parts", "resolve_budget"]
 
+#: taper the end of every planned job (``core.chunking.taper_cuts``); False: the old halves
+TAPER = True
+
 
 @dataclass
 class Plan:
@@ -124,12 +127,16 @@ def plan(
     rows, groups = _rows_and_groups(d, algorithm, budget, in_flight)
     margin = as_margin(getattr(algorithm, "margin", 0))
     segments = _segments(t, ep, support)
-    # several workers: the last chunks are cut in halves so that the workers finish together
-    tail = max(in_flight - 1, 0) if in_flight > 1 else 0
+    # data read on demand: the end of the job (of each column group) is cut in pieces that shrink
+    # towards it, so little compute is left once its last rows are read and several workers
+    # finish together (core.chunking.taper_cuts); in-memory data: several workers get the last
+    # chunks in halves
+    taper = TAPER and not isinstance(d, np.ndarray)
+    tail = 0 if taper else max(in_flight - 1, 0)
     if groups is None:
-        tasks = plan_tasks(t, d, segments, rows, margin, tail_split=tail)
+        tasks = plan_tasks(t, d, segments, rows, margin, tail, taper=taper)
     else:
-        tasks = [task for cols in groups for task in plan_tasks(t, d, segments, rows, margin, tail, cols)]
+        tasks = [task for cols in groups for task in plan_tasks(t, d, segments, rows, margin, tail, cols, taper)]
     return Plan(tasks, rows, margin, budget, segments, groups)
 
 
