@@ -187,3 +187,30 @@ def test_lru_gives_way_to_pinned_blocks():
     for i in range(6):
         assert lru.get(i) == b"p" * 8  # read once: unpinned, an ordinary LRU entry within the limit
     assert lru.pinned_bytes == 16 and lru.nbytes <= 64
+
+
+def test_a_planned_reads_presence_check_leaves_read_ahead_blocks_pinned():
+    """``source.prefetch`` (a planned read warming its blocks) looks whether they are held: a look,
+    not a read. It unpinned them, and the LRU, which gives way to pins, dropped them before the read
+    that followed (the 1-h LFP's cold PSD read 1,650 of 1,860 blocks back from the disk cache)."""
+    from napstream.io.base import BlockedSource
+
+    class Counting(BlockedSource):
+        def __init__(self, data):
+            self.data, self.fetched = data, 0
+            super().__init__(len(data), block_size=4, description="counting", memory_bytes=8)
+
+        def _fetch_ranges(self, ranges):
+            self.fetched += sum(b - a for a, b in ranges)
+            return [self.data[a:b] for a, b in ranges]
+
+    src = Counting(bytes(range(64)))
+    handle = src.read_ahead([(0, 32)], max_bytes=64)
+    assert handle.wait(timeout=5)
+    fetched = src.fetched
+    assert src.memory.pinned_bytes == 32
+    src.prefetch([(0, 32)])  # the planned read's warm-up: everything is held, nothing to do
+    assert src.memory.pinned_bytes == 32  # still pinned (was 0: unpinned, then evicted)
+    assert src.read_range(0, 32) == bytes(range(32))
+    assert src.fetched == fetched  # read from memory, not fetched again
+    handle.cancel()

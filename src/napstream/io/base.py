@@ -497,7 +497,7 @@ class BlockedSource(IndexNodes, BaseSource):
                     self._fetch_blocks([i], found)
 
     def _present(self, index: int) -> bool:
-        if self.memory.get(index) is not None:
+        if self.memory.contains(index):  # a look: a get would unpin a read-ahead block before its read
             return True
         disk = self._disk
         return disk is not None and disk.has(self.cache_key, self.block_size, index, self._block_len(index))  # type: ignore[arg-type]
@@ -747,7 +747,9 @@ class BlockedSource(IndexNodes, BaseSource):
         wanted = sorted({i for r in ranges for i in blocks_for(r.start, r.end, self.block_size)})
         missing = []
         for i in wanted:
-            if self.memory.get(i) is not None or (
+            # a look, not a read: a get would unpin the read-ahead's blocks here, and the small LRU
+            # (it gives way to the pins) would drop them before the read that follows
+            if self.memory.contains(i) or (
                 self._disk is not None
                 and self._disk.has(self.cache_key, self.block_size, i, self._block_len(i))  # type: ignore[arg-type]
             ):

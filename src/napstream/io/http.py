@@ -208,7 +208,7 @@ class HTTPSource(BlockedSource, LeanRanges):
         Extra request headers.
     memory_bytes : int, optional
         Byte limit of the in-memory block LRU (default ``max(64 MiB, 8 blocks)``, or
-        ``max(memory_with_disk, 8 blocks)`` (48 MiB) when a persistent cache keeps the blocks).
+        ``max(memory_with_disk, 8 blocks)`` (16 MiB) when a persistent cache keeps the blocks).
     cache_unvalidated : bool
         Reuse the persistent cache across opens even when the server sends neither ETag nor
         Last-Modified (default False: such a file is cached in memory for one open only). Only a
@@ -230,12 +230,9 @@ class HTTPSource(BlockedSource, LeanRanges):
     sample_width = 32
     #: bytes of the memory LRU when a persistent cache keeps every block (a block evicted from memory
     #: is read back from disk, not fetched again). Jobs do not count the LRU in their memory budget,
-    #: so it stays small: read-ahead blocks are pinned (inside the budget) until read, then kept here.
-    #: Pinned bytes take their room from it, and a cold chunked read reads most blocks a second time
-    #: tens of MB later (neighbouring chunks share them): at 16 MiB the 1-h LFP's mean PSD read 1,650
-    #: of its 1,860 blocks back from disk (0.1-0.2 CPU-s, 0.2-0.7 s in the reader; from the device,
-    #: not the page cache, since run files are written with O_DIRECT), at 48 MiB 60 (peak RSS +10-20 MB)
-    memory_with_disk = 48 * 2**20
+    #: so it stays small: read-ahead blocks are pinned (inside the budget) until read, then kept here
+    #: (pinned bytes take their room from it; blocks shared by neighbouring chunks are read again soon)
+    memory_with_disk = 16 * 2**20
     #: single-range GETs after the open (the read-ahead's requests: most bytes of a cold read) go
     #: through the lean blocking client of :mod:`napstream.io.lean` (one keep-alive connection per
     #: thread, the body received by the kernel straight into its bytes); False: aiohttp for all
@@ -755,7 +752,7 @@ class HTTPSource(BlockedSource, LeanRanges):
         wanted, beside = set(missing), []
         for i in missing:
             for j in (i - 1, i + 1):
-                block = None if j in wanted or j < 0 else self.memory.get(j)
+                block = None if j in wanted or j < 0 else self.memory.peek(j)
                 if block:
                     edge = min(self.sample_width, len(block))
                     at = len(block) - edge if j < i else 0

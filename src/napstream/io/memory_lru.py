@@ -36,6 +36,16 @@ class MemoryLRU:
                 self._items.move_to_end(key)
             return value
 
+    def peek(self, key: Any) -> bytes | None:
+        """The value or None, without refreshing it (a look, not a use)."""
+        with self._lock:
+            return self._items.get(key)
+
+    def contains(self, key: Any) -> bool:
+        """True if ``key`` is held (no side effect)."""
+        with self._lock:
+            return key in self._items
+
     def put(self, key: Any, value: bytes) -> None:
         """Insert ``value``; evicts the oldest entries past the byte limit."""
         if len(value) > self.max_bytes:

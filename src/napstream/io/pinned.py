@@ -142,6 +142,12 @@ class PinnedLRU(MemoryLRU):
         with self._lock:
             return key in self._pinned or key in self._items
 
+    def peek(self, key: Any) -> bytes | None:
+        """The block, pinned or not, without unpinning or refreshing it (a look, not a read)."""
+        with self._lock:
+            value = self._pinned.get(key)
+            return value if value is not None else self._items.get(key)
+
     # -- MemoryLRU -------------------------------------------------------------------------------
     def get(self, key: Any) -> bytes | None:
         """The block; a pinned one is unpinned by this read (except in a prefetcher's thread)."""
