@@ -36,13 +36,13 @@ import numpy as np
 import pandas as pd
 
 from ..core.interval_set import IntervalSet
-from ..core.lazy import LazyArray
+from ..core.lazy import LazyArray, normalize_segments
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from ..io.ranges import coalesce_ranges
 from .source import ClosedFileGuard, DatasetRef, read_whole
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
-from .timestamps import SCAN_MAX_ROWS, finite_for_sorting, scan_unsorted, user_stacklevel, warn_sorted
+from .timestamps import SCAN_BLOCK_ROWS, SCAN_MAX_ROWS, SCAN_PIECE_ROWS, finite_for_sorting, scan_segments, scan_unsorted, user_stacklevel, warn_sorted
 from .tree import Entry
 
 __all__ = ["ReadContext", "convert", "wrap_dataset", "scale_and_offset"]
@@ -487,42 +487,78 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     ahead = ctx.read_ahead_rows(group[times_col], [(0, n_times)] if n_times else [])
     try:
         supports = _unit_supports(group, len(ids), bounds)
-        return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times)
+        # the rows in small pieces behind the read-ahead, else in big blocks (each read a round trip)
+        piece = SCAN_PIECE_ROWS if ahead is not None else SCAN_BLOCK_ROWS
+        return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times, piece)
     finally:
         if ahead is not None:
             ahead.cancel()
 
 
 def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: str, ids: np.ndarray,
-                 starts: np.ndarray, ends: np.ndarray, supports: list[Any], n_times: int) -> Any:
-    from ..core import Ts, TsGroup
+                 starts: np.ndarray, ends: np.ndarray, supports: list[Any], n_times: int,
+                 piece_rows: int = SCAN_BLOCK_ROWS) -> Any:
+    from ..core import TsGroup
 
     spikes = ctx.lazy(group[times_col])
+    # the small per-unit columns first: read (and decoded) while the spike times are on their way
+    meta = units_metadata(group, len(ids))
     # building a unit needs its order whatever its length: its rows within obs_intervals are found by
     # binary search, else [first, last] spike is its time support. So every unit is checked now, in one
     # streamed pass over the column (bounded memory), and an unsorted one is sorted in memory (a
     # unit's spike train is small) - what pynapple does, which reads every spike time when it loads.
-    # The caller has the column coming through the read-ahead in row (= unit) order.
-    unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist()) if n_times else set()
+    # The caller has the column coming through the read-ahead in row (= unit) order: each unit is
+    # built from its scanned times as soon as its last row is scanned, while the next rows arrive.
     units = {}
-    for i, (uid, a, b, support) in enumerate(zip(ids, starts, ends, supports)):
-        t: Any = spikes.select([[a, b]])
-        if i in unsorted:
-            t = np.sort(finite_for_sorting(np.asarray(t.load(), dtype=np.float64),
-                                           f"{entry.key!r} ({group.name}) unit {uid}"))
-        elif ctx.lazy_loading:
-            t = ArrayTimeIndex(t, check=False, order_checked=True)
-        else:
-            t = np.asarray(t.load(), dtype=np.float64)
-        units[int(uid)] = Ts(t=t, time_support=support)
+    unsorted: list[int] = []
+    for i, values, bad in scan_segments(spikes.read, n_times, ends, piece_rows):
+        uid, a, b, support = ids[i], int(starts[i]), int(ends[i]), supports[i]
+        if bad:
+            unsorted.append(i)
+        units[int(uid)] = _unit_ts(spikes, a, b, support, values, bad, ctx,
+                                   f"{entry.key!r} ({group.name}) unit {uid}")
     if unsorted:
-        bad = [int(ids[i]) for i in sorted(unsorted)]
+        bad_ids = [int(ids[i]) for i in unsorted]
         warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}",
-                    f" for {len(bad)} unit(s): {bad[:10]}{'...' if len(bad) > 10 else ''}")
-    meta = units_metadata(group, len(ids))
+                    f" for {len(bad_ids)} unit(s): {bad_ids[:10]}{'...' if len(bad_ids) > 10 else ''}")
     # each unit keeps its own obs_intervals as time support; the group's is their union
     has_supports = any(s is not None for s in supports)
     return TsGroup(units, metadata=meta or None, bypass_check=has_supports)
+
+
+def _unit_ts(spikes: LazyArray, a: int, b: int, support: IntervalSet | None, values: np.ndarray | None,
+             unsorted: bool, ctx: ReadContext, what: str) -> Any:
+    """One unit's Ts: rows ``[a, b)`` of the spike times; ``values`` their scanned times (None:
+    not kept, read again), ``unsorted`` the scan's verdict."""
+    from ..core import Ts
+
+    if unsorted:
+        t = np.asarray(spikes.select([[a, b]]).load() if values is None else values, dtype=np.float64)
+        return Ts(t=np.sort(finite_for_sorting(t, what)), time_support=support)
+    if not ctx.lazy_loading:
+        t = spikes.select([[a, b]]).load() if values is None else values.copy()
+        return Ts(t=np.asarray(t, dtype=np.float64), time_support=support)
+    index = ArrayTimeIndex(spikes.select([[a, b]]), check=False, order_checked=True)
+    if values is None:  # searched in the file (cached bytes)
+        return Ts(t=index, time_support=support)
+    # what Ts(t=index, time_support=support) does, searching the scanned times instead of the file
+    if support is None:
+        support = IntervalSet(start=float(values[0]), end=float(values[-1])) if len(values) else None
+    elif len(values):
+        seg = _rows_in(values, support)
+        if not (len(seg) == 1 and seg[0, 0] == 0 and seg[0, 1] == len(values)):
+            index = index.select(seg)
+    return Ts._raw(index, None, support)
+
+
+def _rows_in(values: np.ndarray, iset: IntervalSet) -> np.ndarray:
+    """Row segments of sorted ``values`` with ``start <= t <= end`` for an epoch of ``iset``
+    (``_TimeSeriesBase._rows_in`` on times in memory)."""
+    if len(iset) == 0 or len(values) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    lo = np.searchsorted(values, np.asarray(iset.start, dtype=np.float64), "left").astype(np.int64)
+    hi = np.searchsorted(values, np.asarray(iset.end, dtype=np.float64), "right").astype(np.int64)
+    return normalize_segments(np.stack([lo, np.maximum(lo, hi)], axis=1), len(values))
 
 
 # ------------------------------------------------------------------------------------------ tables
