@@ -27,6 +27,9 @@ Examples
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +50,7 @@ from .tree import Entry
 
 __all__ = ["ReadContext", "convert", "wrap_dataset", "scale_and_offset"]
 
+_log = logging.getLogger(__name__)
 _GROUP_ATTRS = ("location", "x", "y", "z", "imp", "filtering", "rel_x", "rel_y", "rel_z", "reference")
 
 
@@ -77,6 +81,12 @@ class ReadContext:
     #: a units table's spike times come through the source's read-ahead, in unit order, so the
     #: first units are built while the next ones arrive (False: one blocking batch first)
     read_ahead_units = True
+    #: a small series whose timestamps are checked at creation: its values are fetched in the
+    #: background while the timestamps arrive and are checked, and the object is returned without
+    #: waiting for them (their reads wait for the bytes on their way). False: one blocking batch
+    values_behind = True
+    #: background fetches of values still running (:meth:`prefetch_behind`)
+    _behind: list = field(default_factory=list, repr=False)
 
     def lazy(self, dset: h5py.Dataset, scale: Any = None, offset: float = 0.0) -> LazyArray:
         ref = None
@@ -121,6 +131,33 @@ class ReadContext:
 
             await_speculated(src, [(r.start, r.end) for r in ranges])  # on their way already: wait
             src.prefetch(ranges)
+
+    def prefetch_behind(self, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> threading.Thread | None:
+        """:meth:`prefetch_rows` of one dataset in a background thread (remote files only): the
+        caller goes on while the rows arrive; a read of them meanwhile waits for those bytes
+        instead of fetching them again. The thread, or None when nothing was started."""
+        src = self.byte_source
+        if (src is None or not (self.batch_reads and self.values_behind) or not spans
+                or getattr(src, "_check_content", False) or not getattr(src, "is_remote", False)):
+            return None
+
+        def fetch() -> None:
+            try:
+                self.prefetch_rows((dset, spans))
+            except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
+                _log.debug("background fetch of %s failed: %r", getattr(dset, "name", dset), err)
+
+        thread = threading.Thread(target=fetch, name="napstream-values-behind", daemon=True)
+        self._behind[:] = [t for t in self._behind if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    def join_behind(self, timeout: float = 30.0) -> None:
+        """Wait for the background fetches of :meth:`prefetch_behind` (before the file closes)."""
+        threads, self._behind[:] = list(self._behind), []
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def read_ahead_rows(self, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> Any:
         """Like :meth:`prefetch_rows` for one dataset, but the rows come in the background, in the
@@ -324,9 +361,12 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     if "timestamps" in group and ctx.scan_sorted(group["timestamps"]):
         n_ts = int(group["timestamps"].shape[0])
         values = int(np.prod(dset.shape, dtype=np.int64)) * dset.dtype.itemsize
-        # the timestamps are read whole now (checked sorted); a small series' values come with them
-        ctx.prefetch_rows((group["timestamps"], [(0, n_ts)]),
-                          (dset, [(0, min(len(data), int(dset.shape[0])))] if values <= ctx.together_bytes else []))
+        rows = [(0, min(len(data), int(dset.shape[0])))] if values <= ctx.together_bytes else []
+        # the timestamps are read whole now (checked sorted); a small series' values come with them,
+        # in the background when possible: the object is returned once its timestamps are checked,
+        # and what the script does next (an analysis's setup) runs while the values land
+        behind = ctx.prefetch_behind(dset, rows)
+        ctx.prefetch_rows((group["timestamps"], [(0, n_ts)]), (dset, [] if behind is not None else rows))
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, len(ts))):
             t, d = _sorted_in_memory(group, entry, ctx, data, ts)

@@ -333,8 +333,10 @@ def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any,
     elif isinstance(fs, bool) or not isinstance(fs, (int, float)):
         raise InvalidTypeError(f"fs should be a number (int or float). Got {v.type_name(fs)}.")
     v.check_flag(return_counts, "return_counts")
-    edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
+    # the query first: it reads the data (spike times), the edges read the features' values (a
+    # series just opened may still be receiving them)
     query, keys, continuous, rates = _build_query(data, epochs, max_memory)
+    edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
                    _row_factor(query, segments, continuous))
     state = _capped_run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
