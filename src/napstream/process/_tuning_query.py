@@ -50,6 +50,41 @@ class _Query:
             ix = self.indexes[u]
             self.arrays[u] = np.asarray(ix.read(0, len(ix)), dtype=np.float64)
 
+    #: per unit and epoch, the feature row closest to each of its spikes (:meth:`attach_closest`)
+    closest: list[list[np.ndarray | None]] | None = None
+
+    def attach_closest(self, ti: Any, feature_segments: np.ndarray, load_bytes: int) -> bool:
+        """Find, once, the feature row closest to every spike (pynapple's ``value_from``: the
+        closest sample, ties to the later one), epoch by epoch, from the features' timestamps.
+
+        For loaded spike times whose features' timestamps fit ``load_bytes`` with them: a chunk
+        of the features then needs only its values and its rows' bins (see ``_Tuning.update``),
+        and this search can run while those values are still being read. Returns False (nothing
+        attached) otherwise.
+        """
+        from ._spike_kernels import ClosestSampler
+
+        self.closest = None
+        if self.data is not None or any(a is None for a in self.arrays):
+            return False
+        seg = np.asarray(feature_segments, dtype=np.int64).reshape(-1, 2)
+        rows = int((seg[:, 1] - seg[:, 0]).sum())
+        if 8 * (rows + self.total()) > load_bytes:
+            return False
+        out: list[list[np.ndarray | None]] = [[None] * len(seg) for _ in self.arrays]
+        for k, (a, b) in enumerate(seg):
+            if b <= a:
+                continue
+            sampler = ClosestSampler(np.asarray(ti.read(int(a), int(b)), dtype=np.float64))
+            for u, (arr, useg) in enumerate(zip(self.arrays, self.segments)):
+                s0, s1 = int(useg[k, 0]), int(useg[k, 1])
+                if s1 > s0:
+                    rows_u = np.asarray(sampler(arr[s0:s1]), dtype=np.int64)
+                    rows_u += a
+                    out[u][k] = rows_u
+        self.closest = out
+        return True
+
     def total(self) -> int:
         return int(sum(int((s[:, 1] - s[:, 0]).sum()) for s in self.segments))
 

@@ -116,6 +116,8 @@ class _Tuning(ChunkAlgorithmBase):
         bin1[:core.start] = 0
         bin1[core.stop:] = 0
         state["occ"] += np.bincount(bin1, minlength=self.n_bins + 1)[1:]
+        if self.query.closest is not None:  # each spike's closest row is known: count those in the core
+            return self._count_closest(state, chunk, bin1)
         lo = t[core.start - 1] if core.start > 0 else self.starts[k]
         hi = t[core.stop] if core.stop < len(t) else self.ends[k]
         closest = ClosestSampler(t)
@@ -128,6 +130,20 @@ class _Tuning(ChunkAlgorithmBase):
             state["den"] += np.bincount(fb, minlength=self.n_bins + 1)[1:]
             for c in range(self.n_out):
                 num[c] += np.bincount(fb, weights=rows[:, c], minlength=self.n_bins + 1)[1:]
+        return state
+
+    def _count_closest(self, state: dict, chunk: Any, bin1: np.ndarray) -> dict:
+        """Spikes per bin of the spikes whose closest feature row is in the chunk's core (the
+        rows it owns): the same counts as the search per chunk, from the query's ``closest``."""
+        k, c0, c1, first = chunk.segment, chunk.core_start, chunk.core_stop, chunk.start_row
+        num, width = state["num"], self.n_bins + 1
+        for u, per_epoch in enumerate(self.query.closest):
+            rows = per_epoch[k]
+            if rows is None:
+                continue
+            i0, i1 = int(rows.searchsorted(c0, "left")), int(rows.searchsorted(c1, "left"))
+            if i1 > i0:
+                num[u] += np.bincount(bin1.take(rows[i0:i1] - first), minlength=width)[1:]
         return state
 
     def merge(self, states: list[dict]) -> dict:
@@ -336,6 +352,10 @@ def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any,
     # the query first: it reads the data (spike times), the edges read the features' values (a
     # series just opened may still be receiving them)
     query, keys, continuous, rates = _build_query(data, epochs, max_memory)
+    if not continuous:  # the closest feature row of each spike: from the timestamps alone
+        from ..engine.planner import resolve_budget
+
+        query.attach_closest(ti, segments, min(resolve_budget(max_memory) // LOAD_SHARE, LOAD_MAX_BYTES))
     edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
     algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
                    _row_factor(query, segments, continuous))
