@@ -117,16 +117,19 @@ def _pynapple_units(path: Path) -> dict:
     return out
 
 
-@pytest.mark.parametrize("piece", [timestamps.SCAN_PIECE_ROWS, 700])
+@pytest.mark.parametrize("order", ["arrivals", "pieces"])
 def test_remote_units_equal_pynapple_and_search_no_stored_times(units_file, http_server, tmp_path, monkeypatch,
-                                                                piece):
-    """Built through the read-ahead and the scan, in pieces (700 rows: units span pieces): the same
-    spike times and time supports as pynapple's, the unsorted unit sorted with the warning, and no
-    binary search over stored times (the rows in each unit's intervals come from the scanned times)."""
+                                                                order):
+    """Built through the read-ahead and the scan, each unit as its rows arrive (``arrivals``) or in
+    row order in pieces of 700 rows (units span pieces): the same spike times and time supports as
+    pynapple's, the unsorted unit sorted with the warning, and no binary search over stored times
+    (the rows in each unit's intervals come from the scanned times)."""
     from napstream.core.time_index import ArrayTimeIndex
+    from napstream.nwb import convert
 
-    monkeypatch.setattr(timestamps, "SCAN_PIECE_ROWS", piece)
-    monkeypatch.setattr("napstream.nwb.convert.SCAN_PIECE_ROWS", piece)
+    if order == "pieces":
+        monkeypatch.setattr(convert, "SCAN_PIECE_ROWS", 700)
+        monkeypatch.setattr(convert._Arrivals, "of", classmethod(lambda cls, *a: None))
     searches = []
     original = ArrayTimeIndex._lazy_searchsorted
 
@@ -161,3 +164,18 @@ def test_local_units_equal_the_remote_build(units_file, http_server, tmp_path):
                 np.testing.assert_array_equal(np.asarray(a[k].t), np.asarray(b[k].t))
                 np.testing.assert_array_equal(a[k].time_support.values, b[k].time_support.values)
             np.testing.assert_array_equal(a.time_support.values, b.time_support.values)
+
+
+def test_scan_arrivals_hands_units_over_as_they_arrive():
+    """Segments come in the order their rows arrive, each checked on its own; one that never
+    arrives is read anyway after the patience (its read waits for the bytes)."""
+    t = np.array([0.0, 1.0, 2.0, 5.0, 4.0, 0.5, 0.7, np.nan, 3.0])
+    ends = np.array([3, 5, 5, 7, 9])
+    batches = [[3], [], [1, 2], []]
+    order = [i for i, _, _ in timestamps.scan_arrivals(lambda a, b: t[a:b], ends,
+                                                         lambda: batches.pop(0) if batches else [],
+                                                         poll=0.001, patience=0.05)]
+    assert order == [3, 1, 2, 0, 4]
+    got = {i: (v, bad) for i, v, bad in timestamps.scan_arrivals(lambda a, b: t[a:b], ends, lambda: [0, 1, 2, 3, 4])}
+    assert {i for i, (_, bad) in got.items() if bad} == set(timestamps.unsorted_segments(t, ends).tolist()) == {1, 4}
+    np.testing.assert_array_equal(got[3][0], t[5:7])

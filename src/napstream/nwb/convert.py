@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -45,7 +46,8 @@ from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from ..io.ranges import coalesce_ranges
 from .source import ClosedFileGuard, DatasetRef, read_whole
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
-from .timestamps import SCAN_BLOCK_ROWS, SCAN_MAX_ROWS, SCAN_PIECE_ROWS, finite_for_sorting, scan_segments, scan_unsorted, user_stacklevel, warn_sorted
+from .timestamps import (SCAN_BLOCK_ROWS, SCAN_MAX_ROWS, SCAN_PIECE_ROWS, finite_for_sorting, scan_arrivals,
+                         scan_segments, scan_unsorted, user_stacklevel, warn_sorted)
 from .tree import Entry
 
 __all__ = ["ReadContext", "convert", "wrap_dataset", "scale_and_offset"]
@@ -527,9 +529,11 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     ahead = ctx.read_ahead_rows(group[times_col], [(0, n_times)] if n_times else [])
     try:
         supports = _unit_supports(group, len(ids), bounds)
-        # the rows in small pieces behind the read-ahead, else in big blocks (each read a round trip)
+        # behind the read-ahead each unit as soon as its rows are here (its requests do not end in
+        # row order), else the column in big blocks (each read a round trip)
+        arrivals = _Arrivals.of(ctx.byte_source, group[times_col], ends) if ahead is not None else None
         piece = SCAN_PIECE_ROWS if ahead is not None else SCAN_BLOCK_ROWS
-        return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times, piece)
+        return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times, arrivals, piece)
     finally:
         if ahead is not None:
             ahead.cancel()
@@ -537,7 +541,7 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
 
 def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: str, ids: np.ndarray,
                  starts: np.ndarray, ends: np.ndarray, supports: list[Any], n_times: int,
-                 piece_rows: int = SCAN_BLOCK_ROWS) -> Any:
+                 arrivals: Any = None, piece_rows: int = SCAN_BLOCK_ROWS) -> Any:
     from ..core import TsGroup
 
     spikes = ctx.lazy(group[times_col])
@@ -549,21 +553,64 @@ def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: s
     # unit's spike train is small) - what pynapple does, which reads every spike time when it loads.
     # The caller has the column coming through the read-ahead in row (= unit) order: each unit is
     # built from its scanned times as soon as its last row is scanned, while the next rows arrive.
-    units = {}
+    built: list[Any] = [None] * len(ids)
     unsorted: list[int] = []
-    for i, values, bad in scan_segments(spikes.read, n_times, ends, piece_rows):
+    scan = (scan_segments(spikes.read, n_times, ends, piece_rows) if arrivals is None
+            else scan_arrivals(spikes.read, ends, arrivals))
+    for i, values, bad in scan:
         uid, a, b, support = ids[i], int(starts[i]), int(ends[i]), supports[i]
         if bad:
             unsorted.append(i)
-        units[int(uid)] = _unit_ts(spikes, a, b, support, values, bad, ctx,
-                                   f"{entry.key!r} ({group.name}) unit {uid}")
+        built[i] = _unit_ts(spikes, a, b, support, values, bad, ctx, f"{entry.key!r} ({group.name}) unit {uid}")
+    units = {int(uid): ts for uid, ts in zip(ids, built)}
     if unsorted:
-        bad_ids = [int(ids[i]) for i in unsorted]
+        bad_ids = [int(ids[i]) for i in sorted(unsorted)]
         warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}",
                     f" for {len(bad_ids)} unit(s): {bad_ids[:10]}{'...' if len(bad_ids) > 10 else ''}")
     # each unit keeps its own obs_intervals as time support; the group's is their union
     has_supports = any(s is not None for s in supports)
     return TsGroup(units, metadata=meta or None, bypass_check=has_supports)
+
+
+class _Arrivals:
+    """Which units' spike times arrived (their blocks are in the source's memory), for
+    :func:`~napstream.nwb.timestamps.scan_arrivals`: each call returns those new since the last."""
+
+    def __init__(self, memory: Any, need: list[set[int]]) -> None:
+        self.memory = memory
+        self.need = need
+        self.users: dict[int, list[int]] = collections.defaultdict(list)
+        for i, blocks in enumerate(need):
+            for j in blocks:
+                self.users[j].append(i)
+        self.fresh = [i for i, blocks in enumerate(need) if not blocks]  # no bytes to wait for
+
+    @classmethod
+    def of(cls, source: Any, dset: h5py.Dataset, ends: np.ndarray) -> _Arrivals | None:
+        """None when the source cannot tell what it holds (the units are then scanned in order)."""
+        memory = getattr(source, "memory", None)
+        bs = int(getattr(source, "block_size", 0) or 0)
+        if memory is None or not hasattr(memory, "contains") or bs <= 0:
+            return None
+        try:
+            from .prefetch import ChunkIndex
+
+            index = ChunkIndex(dset)
+            starts = np.concatenate([[0], ends[:-1]])
+            need = [{j for r in (index.ranges(int(a), int(b)) if b > a else ()) for j in
+                     range(int(r[0]) // bs, (int(r[1]) - 1) // bs + 1)} for a, b in zip(starts, ends)]
+        except (ImportError, OSError, RuntimeError, ValueError):
+            return None
+        return cls(memory, need)
+
+    def __call__(self) -> list[int]:
+        out, self.fresh = self.fresh, []
+        for j in [j for j in self.users if self.memory.contains(j)]:
+            for i in self.users.pop(j):
+                self.need[i].discard(j)
+                if not self.need[i]:
+                    out.append(i)
+        return out
 
 
 def _unit_ts(spikes: LazyArray, a: int, b: int, support: IntervalSet | None, values: np.ndarray | None,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["SCAN_BLOCK_ROWS", "SCAN_MAX_ROWS", "SCAN_PIECE_ROWS", "first_disorder", "unsorted_segments",
-           "scan_unsorted", "scan_segments", "warn_sorted", "finite_for_sorting"]
+           "scan_unsorted", "scan_segments", "scan_arrivals", "warn_sorted", "finite_for_sorting"]
 
 #: rows read per block while scanning stored timestamps (8 MB of float64)
 SCAN_BLOCK_ROWS = 1 << 20
@@ -127,6 +127,48 @@ def scan_segments(read: Any, n: int, ends: np.ndarray, piece_rows: int = SCAN_PI
     while i < nseg:  # empty segments at the end, or ends past ``n`` (callers check): nothing scanned
         yield i, (np.empty(0) if starts[i] == ends[i] else None), False
         i += 1
+
+
+def scan_arrivals(read: Any, ends: np.ndarray, arrived: Any, keep_rows: int = SCAN_BLOCK_ROWS,
+                  poll: float = 0.002, patience: float = 1.0) -> Iterator[tuple[int, np.ndarray | None, bool]]:
+    """Like :func:`scan_segments`, but each segment as soon as its rows are here, in any order.
+
+    ``arrived()`` returns the segments whose stored rows arrived since it was last called (a
+    read-ahead brings them: its requests do not end in row order). Each segment is checked on its
+    own (a decrease between two of its rows or a non-finite row: ``unsorted``), which is all a
+    ragged column asks. While none has arrived the scan polls every ``poll`` seconds; after
+    ``patience`` seconds without any, it reads the first one left (its read waits for its bytes).
+    A segment longer than ``keep_rows`` is scanned in blocks and handed over without its values.
+    """
+    import time
+
+    ends = np.asarray(ends, dtype=np.int64)
+    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    pending = dict.fromkeys(range(len(ends)))
+    here: list[int] = []
+    waited = time.monotonic()
+    while pending:
+        here += [i for i in arrived() if i in pending]
+        if not here:
+            if time.monotonic() - waited < patience:
+                time.sleep(poll)
+                continue
+            here = [next(iter(pending))]
+        for i in sorted(here):
+            if i not in pending:
+                continue  # handed over already
+            del pending[i]
+            a, b = int(starts[i]), int(ends[i])
+            if b - a > keep_rows:
+                bad = len(scan_unsorted(lambda s, e: read(a + s, a + e), b - a)) > 0
+                yield i, None, bad
+                continue
+            values = np.asarray(read(a, b), dtype=np.float64).reshape(-1)
+            with np.errstate(invalid="ignore"):
+                bad = bool(values.size) and (not np.isfinite(values).all() or bool((np.diff(values) < 0).any()))
+            yield i, values, bad
+        here = []
+        waited = time.monotonic()
 
 
 def _gather(parts: list[tuple[int, np.ndarray]], a: int, b: int) -> np.ndarray:
