@@ -179,3 +179,26 @@ def test_scan_arrivals_hands_units_over_as_they_arrive():
     got = {i: (v, bad) for i, v, bad in timestamps.scan_arrivals(lambda a, b: t[a:b], ends, lambda: [0, 1, 2, 3, 4])}
     assert {i for i, (_, bad) in got.items() if bad} == set(timestamps.unsorted_segments(t, ends).tolist()) == {1, 4}
     np.testing.assert_array_equal(got[3][0], t[5:7])
+
+
+def test_a_warm_reopen_does_not_wait_for_arrivals(units_file, http_server, tmp_path, monkeypatch):
+    """Reopened through a warm disk cache, the read-ahead finds the spike times on disk and brings
+    nothing to memory: the units are still handed over at once (not after the scan's patience)."""
+    import time
+
+    from napstream.nwb import convert
+
+    scan = convert.scan_arrivals
+    monkeypatch.setattr(convert, "scan_arrivals", lambda *a, **k: scan(*a, **{**k, "patience": 60.0}))
+    server = http_server(units_file.parent)
+    url = server.url_for(units_file.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with nap.NWBFile(url, cache_dir=tmp_path / "c", block_size=16384) as nwb:
+            want = {k: np.asarray(v.t) for k, v in nwb["units"].items()}
+        with nap.NWBFile(url, cache_dir=tmp_path / "c", block_size=16384) as nwb:
+            t0 = time.monotonic()
+            units = nwb["units"]
+            assert time.monotonic() - t0 < 30.0
+            for k in want:
+                np.testing.assert_array_equal(np.asarray(units[k].t), want[k])

@@ -80,8 +80,8 @@ class ReadContext:
     #: a series' values of at most this many bytes are fetched with its timestamps when those are
     #: read whole at creation (to check they are sorted): the values are what comes next
     together_bytes = 8 * 2**20
-    #: a units table's spike times come through the source's read-ahead, in unit order, so the
-    #: first units are built while the next ones arrive (False: one blocking batch first)
+    #: a units table's spike times come through the source's read-ahead, and each unit is built as
+    #: soon as its times are here while the others arrive (False: one blocking batch first)
     read_ahead_units = True
     #: a small series whose timestamps are checked at creation: its values are fetched in the
     #: background while the timestamps arrive and are checked, and the object is returned without
@@ -551,8 +551,8 @@ def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: s
     # binary search, else [first, last] spike is its time support. So every unit is checked now, in one
     # streamed pass over the column (bounded memory), and an unsorted one is sorted in memory (a
     # unit's spike train is small) - what pynapple does, which reads every spike time when it loads.
-    # The caller has the column coming through the read-ahead in row (= unit) order: each unit is
-    # built from its scanned times as soon as its last row is scanned, while the next rows arrive.
+    # Behind the read-ahead (``arrivals``) each unit is checked and built from its times as soon as
+    # they are in memory, while the others arrive; else the column is scanned in row order.
     built: list[Any] = [None] * len(ids)
     unsorted: list[int] = []
     scan = (scan_segments(spikes.read, n_times, ends, piece_rows) if arrivals is None
@@ -590,7 +590,7 @@ class _Arrivals:
         """None when the source cannot tell what it holds (the units are then scanned in order)."""
         memory = getattr(source, "memory", None)
         bs = int(getattr(source, "block_size", 0) or 0)
-        if memory is None or not hasattr(memory, "contains") or bs <= 0:
+        if memory is None or not (hasattr(memory, "contains") and hasattr(memory, "is_wanted")) or bs <= 0:
             return None
         try:
             from .prefetch import ChunkIndex
@@ -605,7 +605,10 @@ class _Arrivals:
 
     def __call__(self) -> list[int]:
         out, self.fresh = self.fresh, []
-        for j in [j for j in self.users if self.memory.contains(j)]:
+        # a block is here, or the read-ahead no longer brings it (found in the disk cache, or
+        # claimed by a read): a read of it finds it or waits for it
+        memory = self.memory
+        for j in [j for j in self.users if memory.contains(j) or not memory.is_wanted(j)]:
             for i in self.users.pop(j):
                 self.need[i].discard(j)
                 if not self.need[i]:

@@ -137,7 +137,8 @@ def scan_arrivals(read: Any, ends: np.ndarray, arrived: Any, keep_rows: int = SC
     read-ahead brings them: its requests do not end in row order). Each segment is checked on its
     own (a decrease between two of its rows or a non-finite row: ``unsorted``), which is all a
     ragged column asks. While none has arrived the scan polls every ``poll`` seconds; after
-    ``patience`` seconds without any, it reads the first one left (its read waits for its bytes).
+    ``patience`` seconds without any, it reads the ones left in row order (each read waits for its
+    bytes).
     A segment longer than ``keep_rows`` is scanned in blocks and handed over without its values.
     """
     import time
@@ -154,6 +155,7 @@ def scan_arrivals(read: Any, ends: np.ndarray, arrived: Any, keep_rows: int = SC
                 time.sleep(poll)
                 continue
             here = [next(iter(pending))]
+            patience = 0.0  # the arrivals stalled: the rest in row order, each read waiting for its bytes
         for i in sorted(here):
             if i not in pending:
                 continue  # handed over already
