@@ -44,6 +44,8 @@ from ..core.lazy import LazyArray, normalize_segments
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from ..io.ranges import coalesce_ranges
+from . import prefetch as _prefetch  # noqa: F401 - every lazy dataset is read through it: imported
+# with the converters, not at the first read (a job's first remote request waited ~0.03 s for it)
 from .source import ClosedFileGuard, DatasetRef, read_whole
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
 from .timestamps import (SCAN_BLOCK_ROWS, SCAN_MAX_ROWS, SCAN_PIECE_ROWS, finite_for_sorting, scan_arrivals,
