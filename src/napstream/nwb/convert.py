@@ -119,16 +119,12 @@ class ReadContext:
             for part in parts:
                 self.prefetch_rows(part)
             return
-        try:
-            from .prefetch import ChunkIndex
+        ranges = _storage_ranges(parts)
+        if ranges is not None:
+            self._prefetch_ranges(ranges)
 
-            wanted = []
-            for dset, spans in parts:
-                index = ChunkIndex(dset) if spans else None
-                wanted += [r for a, b in spans for r in index.ranges(int(a), int(b))] if index else []
-            ranges = coalesce_ranges(wanted, max_gap=64 * 1024)
-        except (ImportError, OSError, RuntimeError, ValueError):
-            return
+    def _prefetch_ranges(self, ranges: list[Any]) -> None:
+        src = self.byte_source
         limit = getattr(src, "prefetch_limit", None)
         if ranges and (limit is None or sum(r.length for r in ranges) <= limit):
             from .speculate import await_speculated
@@ -136,18 +132,30 @@ class ReadContext:
             await_speculated(src, [(r.start, r.end) for r in ranges])  # on their way already: wait
             src.prefetch(ranges)
 
-    def prefetch_behind(self, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> threading.Thread | None:
+    def prefetch_behind(self, dset: h5py.Dataset, spans: list[tuple[int, int]],
+                        before: tuple[h5py.Dataset, list[tuple[int, int]]] | None = None) -> threading.Thread | None:
         """:meth:`prefetch_rows` of one dataset in a background thread (remote files only): the
         caller goes on while the rows arrive; a read of them meanwhile waits for those bytes
-        instead of fetching them again. The thread, or None when nothing was started."""
+        instead of fetching them again. The thread, or None when nothing was started.
+
+        ``before``: rows ``(dset, spans)`` the caller fetches itself next; a block holding bytes of
+        both is left to the caller (else its read would wait for this whole batch).
+        """
         src = self.byte_source
         if (src is None or not (self.batch_reads and self.values_behind) or not spans
                 or getattr(src, "_check_content", False) or not getattr(src, "is_remote", False)):
             return None
+        ranges = _storage_ranges([(dset, spans)])
+        theirs = _storage_ranges([before]) if before is not None else []
+        if not ranges or theirs is None:
+            return None
+        bs = int(getattr(src, "block_size", 0) or 0)
+        if bs > 0 and theirs:
+            ranges = _without_blocks(ranges, {j for r in theirs for j in range(r.start // bs, (r.end - 1) // bs + 1)}, bs)
 
         def fetch() -> None:
             try:
-                self.prefetch_rows((dset, spans))
+                self._prefetch_ranges(ranges)
             except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
                 _log.debug("background fetch of %s failed: %r", getattr(dset, "name", dset), err)
 
@@ -206,6 +214,37 @@ class ReadContext:
             return 0 < int(dset.id.get_storage_size()) <= PrefetchingDataset.whole_dataset_bytes
         except (ImportError, OSError, RuntimeError, ValueError):
             return False
+
+
+def _storage_ranges(parts: Any) -> list[Any] | None:
+    """Coalesced byte ranges of the row spans of datasets ``(dset, [(start, stop), ...])``; None
+    when their chunk index cannot say."""
+    try:
+        from .prefetch import ChunkIndex
+
+        wanted = []
+        for dset, spans in parts:
+            index = ChunkIndex(dset) if spans else None
+            wanted += [r for a, b in spans for r in index.ranges(int(a), int(b))] if index else []
+        return coalesce_ranges(wanted, max_gap=64 * 1024)
+    except (ImportError, OSError, RuntimeError, ValueError):
+        return None
+
+
+def _without_blocks(ranges: list[Any], blocks: set[int], bs: int) -> list[Any]:
+    """``ranges`` less the bytes of blocks ``blocks`` (of ``bs`` bytes)."""
+    from ..io.ranges import ByteRange
+
+    out = []
+    for r in ranges:
+        start = r.start
+        for j in sorted(b for b in blocks if r.start < (b + 1) * bs and b * bs < r.end):
+            if j * bs > start:
+                out.append(ByteRange(start, j * bs))
+            start = max(start, (j + 1) * bs)
+        if start < r.end:
+            out.append(ByteRange(start, r.end))
+    return out
 
 
 def _scalar(value: Any, default: float) -> float:
@@ -369,7 +408,7 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         # the timestamps are read whole now (checked sorted); a small series' values come with them,
         # in the background when possible: the object is returned once its timestamps are checked,
         # and what the script does next (an analysis's setup) runs while the values land
-        behind = ctx.prefetch_behind(dset, rows)
+        behind = ctx.prefetch_behind(dset, rows, before=(group["timestamps"], [(0, n_ts)]))
         ctx.prefetch_rows((group["timestamps"], [(0, n_ts)]), (dset, [] if behind is not None else rows))
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, len(ts))):

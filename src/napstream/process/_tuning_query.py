@@ -129,3 +129,58 @@ def _read_rows(d: Any, i0: int, i1: int) -> np.ndarray:
     out = d.read(i0, i1) if hasattr(d, "read") else np.asarray(d[i0:i1])
     out = np.asarray(out, dtype=np.float64)
     return out.reshape(len(out), -1)
+
+
+def held_features(d: Any, segments: np.ndarray, n_dims: int, block_rows: int,
+                  load_bytes: int) -> list[tuple[int, int, np.ndarray]] | None:
+    """The features' values of every epoch as ``(epoch, first row, (n, n_dims) float64 block)``,
+    read in blocks of at most ``block_rows`` rows, when they fit ``load_bytes`` with their bins
+    (None otherwise: the engine streams them). Small features (a position) are then read once for
+    the edges and the counts instead of once per pass, with no per-chunk planning."""
+    seg = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
+    rows = int((seg[:, 1] - seg[:, 0]).sum())
+    if rows == 0 or 8 * rows * (n_dims + 1) > load_bytes:
+        return None
+    out = []
+    step = max(1, int(block_rows))
+    for k, (a, b) in enumerate(seg):
+        for r in range(int(a), int(b), step):
+            block = _read_rows(d, r, min(int(b), r + step))
+            out.append((k, r, block.reshape(len(block), n_dims)))
+    return out
+
+
+def held_stats(blocks: list[tuple[int, int, np.ndarray]], n_dims: int) -> list[tuple[float, float, int]]:
+    """Per column (min, max, rows) of the held blocks, NaN propagating (what ``_MinMax`` gives)."""
+    lo, hi, n = np.full(n_dims, np.inf), np.full(n_dims, -np.inf), 0
+    with np.errstate(invalid="ignore"):
+        for _, _, block in blocks:
+            if len(block):
+                lo = np.minimum(lo, np.array([np.minimum.reduce(block[:, i]) for i in range(n_dims)]))
+                hi = np.maximum(hi, np.array([np.maximum.reduce(block[:, i]) for i in range(n_dims)]))
+                n += len(block)
+    return [(lo[i], hi[i], n) for i in range(n_dims)]
+
+
+def held_counts(blocks: list[tuple[int, int, np.ndarray]], edges: list[np.ndarray], query: _Query,
+                n_out: int) -> dict[str, np.ndarray]:
+    """Occupancy and spikes per bin (``_Tuning``'s state) from held feature blocks and the spikes'
+    closest rows (:meth:`_Query.attach_closest`)."""
+    from ._spike_kernels import bin_flat_index
+
+    n_bins = int(np.prod([len(e) - 1 for e in edges]))
+    occ, num = np.zeros(n_bins), np.zeros((n_out, n_bins))
+    assert query.closest is not None
+    for k, first, block in blocks:
+        bin1 = bin_flat_index(block, edges)
+        bin1 += 1  # 0: outside the bins (or NaN)
+        occ += np.bincount(bin1, minlength=n_bins + 1)[1:]
+        last = first + len(block)
+        for u, per_epoch in enumerate(query.closest):
+            rows = per_epoch[k]
+            if rows is None:
+                continue
+            i0, i1 = int(rows.searchsorted(first, "left")), int(rows.searchsorted(last, "left"))
+            if i1 > i0:
+                num[u] += np.bincount(bin1.take(rows[i0:i1] - first), minlength=n_bins + 1)[1:]
+    return {"occ": occ, "num": num, "den": np.zeros(n_bins)}

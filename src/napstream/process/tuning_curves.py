@@ -32,7 +32,7 @@ from ..engine.runner import run as _engine_run
 from ..errors import InvalidInputError, InvalidTypeError
 from . import _validate as v
 from ._spike_kernels import ClosestSampler, bin_flat_index, outer_edges
-from ._tuning_query import _Query
+from ._tuning_query import _Query, held_counts, held_features, held_stats
 
 __all__ = [
     "compute_tuning_curves", "compute_response_per_epoch", "compute_mutual_information",
@@ -352,14 +352,23 @@ def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any,
     # the query first: it reads the data (spike times), the edges read the features' values (a
     # series just opened may still be receiving them)
     query, keys, continuous, rates = _build_query(data, epochs, max_memory)
+    held = None
     if not continuous:  # the closest feature row of each spike: from the timestamps alone
         from ..engine.planner import resolve_budget
 
-        query.attach_closest(ti, segments, min(resolve_budget(max_memory) // LOAD_SHARE, LOAD_MAX_BYTES))
-    edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
-    algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
-                   _row_factor(query, segments, continuous))
-    state = _capped_run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
+        load = min(resolve_budget(max_memory) // LOAD_SHARE, LOAD_MAX_BYTES)
+        if query.attach_closest(ti, segments, load):  # small features: read once, in CHUNK_ROWS blocks
+            held = held_features(d, segments, n_features, CHUNK_ROWS, load)
+    if held is not None:
+        need = [np.ndim(s) == 0 and (ranges is None or ranges[i] is None) for i, s in enumerate(specs)]
+        stats = held_stats(held, n_features) if any(need) else [(np.nan, np.nan, 1)] * n_features
+        edges = outer_edges(stats, specs, ranges, name="bins")
+        state = held_counts(held, edges, query, len(keys))
+    else:
+        edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
+        algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
+                       _row_factor(query, segments, continuous))
+        state = _capped_run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
     shape = tuple(len(e) - 1 for e in edges)
     occupancy = state["occ"].reshape(shape)
     tcs = _finalize(state, shape, occupancy, fs, continuous, return_counts)
