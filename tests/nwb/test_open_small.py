@@ -266,3 +266,15 @@ def test_whole_blocks_around_small_ones_are_exact_and_skip_held_bytes(seed):
     handle.cancel()
     fetched = sum(b - a for a, b in src.asked)
     assert fetched + small_asked <= len(data)  # no byte the small grid holds was asked again
+
+
+def test_the_values_batch_leaves_blocks_shared_with_the_timestamps_to_them():
+    """A block holding bytes of both the timestamps and the values is fetched with the timestamps
+    (the check of the timestamps must not wait for the values' whole background batch)."""
+    from napstream.io.ranges import ByteRange
+    from napstream.nwb.convert import _without_blocks
+
+    got = _without_blocks([ByteRange(10, 100), ByteRange(150, 170)], {2, 5}, 16)
+    assert got == [ByteRange(10, 32), ByteRange(48, 80), ByteRange(96, 100), ByteRange(150, 170)]
+    assert _without_blocks([ByteRange(0, 64)], set(), 16) == [ByteRange(0, 64)]
+    assert _without_blocks([ByteRange(16, 32)], {1}, 16) == []
