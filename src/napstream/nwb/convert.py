@@ -154,8 +154,13 @@ class ReadContext:
             ranges = _without_blocks(ranges, {j for r in theirs for j in range(r.start // bs, (r.end - 1) // bs + 1)}, bs)
 
         def fetch() -> None:
+            from ..io.base import gc_paused
+
             try:
-                self._prefetch_ranges(ranges)
+                # no collection until the blocks are stored and released: a reader waiting for them
+                # may hold h5py's global lock, which freeing an h5py object here would wait for
+                with gc_paused():
+                    self._prefetch_ranges(ranges)
             except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
                 _log.debug("background fetch of %s failed: %r", getattr(dset, "name", dset), err)
 
