@@ -188,8 +188,9 @@ def test_building_remote_units_waits_on_the_network_once(tmp_path, http_server, 
 
 @pytest.mark.parametrize("batch", [True, False])
 def test_a_small_remote_series_values_come_with_its_timestamps(session, http_server, tmp_path, monkeypatch, batch):
-    """Its timestamps are read whole at creation (sortedness check): its values come in the same batch,
-    so reading them next waits on nothing."""
+    """Its timestamps are read whole at creation (sortedness check): its values come at the same time
+    (in a background batch, nwb/convert.py ``ReadContext.prefetch_behind``), so reading them next
+    sends no request."""
     from napstream.nwb.convert import ReadContext
 
     monkeypatch.setattr(ReadContext, "batch_reads", batch)
@@ -202,8 +203,33 @@ def test_a_small_remote_series_values_come_with_its_timestamps(session, http_ser
             values = np.asarray(led.values)
     with nap.NWBFile(session) as local:
         np.testing.assert_array_equal(values, np.asarray(local["SpatialSeriesLED1"].values))
-    assert built.round_trips == 1
+    assert built.round_trips <= (2 if batch else 1)  # batch: the values' batch goes out with the timestamps'
     assert (read.requests == 0) == batch, read
+
+
+def test_a_small_remote_series_is_returned_while_its_values_arrive(session, http_server, tmp_path):
+    """Over a slow link the series is returned once its timestamps are checked, its values still on
+    their way (fetched in the background since the creation started); reading them waits for those
+    bytes (no request of its own, nothing fetched twice) and gives the local values."""
+    from napstream.nwb.prefetch import ChunkIndex
+
+    server = http_server(session.parent, latency=0.01, link=400_000)  # 0.36 MB of LED: ~1 s
+    with nap.NWBFile(server.url_for(session.name), cache_dir=tmp_path, block_size=16384, speculate=False) as nwb:
+        src = nwb._src.byte_source
+        with nap.track_io() as built:
+            led = nwb["SpatialSeriesLED1"]
+        dset = nwb.file[nwb.entry("SpatialSeriesLED1").location + "/data"]
+        ranges = list(ChunkIndex(dset).ranges(0, dset.shape[0]))
+        assert any(src.peek(a, b) is None for a, b in ranges), "the creation waited for the values"
+        with nap.track_io() as read:
+            values = np.asarray(led.values)
+        assert read.requests == 0, read
+        with h5py.File(session, "r") as f:
+            stored = sum(int(f[nwb.entry("SpatialSeriesLED1").location + f"/{n}"].id.get_storage_size())
+                         for n in ("data", "timestamps"))
+        assert built.bytes_fetched <= stored + 4 * 16384, built  # each byte once (+ the blocks' slack)
+    with nap.NWBFile(session) as local:
+        np.testing.assert_array_equal(values, np.asarray(local["SpatialSeriesLED1"].values))
 
 
 class _Counting(BlockedSource):
@@ -240,3 +266,15 @@ def test_whole_blocks_around_small_ones_are_exact_and_skip_held_bytes(seed):
     handle.cancel()
     fetched = sum(b - a for a, b in src.asked)
     assert fetched + small_asked <= len(data)  # no byte the small grid holds was asked again
+
+
+def test_the_values_batch_leaves_blocks_shared_with_the_timestamps_to_them():
+    """A block holding bytes of both the timestamps and the values is fetched with the timestamps
+    (the check of the timestamps must not wait for the values' whole background batch)."""
+    from napstream.io.ranges import ByteRange
+    from napstream.nwb.convert import _without_blocks
+
+    got = _without_blocks([ByteRange(10, 100), ByteRange(150, 170)], {2, 5}, 16)
+    assert got == [ByteRange(10, 32), ByteRange(48, 80), ByteRange(96, 100), ByteRange(150, 170)]
+    assert _without_blocks([ByteRange(0, 64)], set(), 16) == [ByteRange(0, 64)]
+    assert _without_blocks([ByteRange(16, 32)], {1}, 16) == []

@@ -169,7 +169,9 @@ def test_a_search_over_a_small_dataset_waits_on_the_network_once(long_position, 
             np.testing.assert_array_equal(got.values, want_values)
         return stats.round_trips
 
-    assert trips(2**20, "a") == 1  # the timestamps, whole
+    # the timestamps, whole (the values' batch goes out at the same time, in the background:
+    # nwb/convert.py ``ReadContext.prefetch_behind``)
+    assert trips(2**20, "a") <= 2
     # not fetched whole at the open, so not scanned then: the search first checks the stored order in
     # one streamed pass, which reads the (small) dataset in one batch too - no probe-by-probe trips
     assert trips(0, "b") == 1

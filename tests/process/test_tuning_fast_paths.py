@@ -134,3 +134,64 @@ def test_legacy_1d_frames_equal_pynapple(columns):
     one = ns.TsdFrame(t=t, d=np.nan_to_num(xy[:, :1]), columns=["pos"])
     ONE = pnap.TsdFrame(t=t, d=np.nan_to_num(xy[:, :1]), columns=["pos"])
     pd.testing.assert_frame_equal(ns.compute_1d_tuning_curves(g, one, 7), pnap.compute_1d_tuning_curves(G, ONE, 7))
+
+
+def test_spikes_closest_rows_are_found_before_the_feature_values_are_read(monkeypatch):
+    """The closest feature row of every spike comes from the timestamps alone, before any value of
+    the features is read (a remote series' values may still be arriving); the same numbers as the
+    search per chunk and as pynapple."""
+    from napstream.core.lazy import LazyArray
+    from napstream.process import _spike_kernels, _tuning_query
+
+    t, xy, spikes = _tricky_session("jitter", seed=3)
+    (g, _), (G, F) = _pair(t, xy, spikes)
+    events: list[str] = []
+
+    class Values:  # an array-like recording its reads
+        shape, dtype, ndim = xy.shape, xy.dtype, 2
+
+        def __getitem__(self, key):
+            events.append("values")
+            return xy[key]
+
+    closest = _spike_kernels.ClosestSampler.__call__
+
+    def spy(self, q):
+        events.append("closest")
+        return closest(self, q)
+
+    monkeypatch.setattr(_spike_kernels.ClosestSampler, "__call__", spy)
+    monkeypatch.setattr(tuning, "CHUNK_ROWS", 900)
+    f = ns.TsdFrame(t=t, d=LazyArray(Values()))
+    got, _ = ns.compute_2d_tuning_curves(g, f, 9, minmax=(-1, 1, -2, 2))
+    first_value = events.index("values")
+    assert "closest" in events[:first_value] and "closest" not in events[first_value:]
+    monkeypatch.setattr(tuning, "held_features", lambda *a: None)  # chunks through the engine, closest rows known
+    chunks, _ = ns.compute_2d_tuning_curves(g, f, 9, minmax=(-1, 1, -2, 2))
+    monkeypatch.setattr(_tuning_query._Query, "attach_closest", lambda self, *a: False)  # the search per chunk
+    per_chunk, _ = ns.compute_2d_tuning_curves(g, f, 9, minmax=(-1, 1, -2, 2))
+    want, _ = pnap.compute_2d_tuning_curves(G, F, 9, minmax=(-1, 1, -2, 2))
+    for k in want:
+        np.testing.assert_array_equal(got[k], per_chunk[k])
+        np.testing.assert_array_equal(chunks[k], per_chunk[k])
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-10, equal_nan=True)
+
+
+@pytest.mark.parametrize("kind", ["regular", "irregular"])
+def test_small_features_held_in_memory_equal_the_engine_and_pynapple(kind, monkeypatch):
+    """Features that fit the budget's share are read once (in CHUNK_ROWS blocks) for the edges and the
+    counts: the same numbers as the engine's chunked passes and pynapple, over touching epochs."""
+    t, xy, spikes = _tricky_session(kind, seed=11)
+    xy = np.nan_to_num(xy, nan=0.25)
+    (g, f), (G, F) = _pair(t, xy, spikes)
+    monkeypatch.setattr(tuning, "CHUNK_ROWS", 700)
+    starts, ends = [0.25, 100.1, 300.0], [90.0, 300.0, 420.3]
+    calls = []
+    held = tuning.held_features
+    monkeypatch.setattr(tuning, "held_features", lambda *a: calls.append(1) or held(*a))
+    got = ns.compute_tuning_curves(g, f, bins=(7, 5), epochs=ns.IntervalSet(starts, ends))
+    assert calls
+    monkeypatch.setattr(tuning, "held_features", lambda *a: None)
+    engine = ns.compute_tuning_curves(g, f, bins=(7, 5), epochs=ns.IntervalSet(starts, ends))
+    _same(got, engine)
+    _same(got, pnap.compute_tuning_curves(G, F, bins=(7, 5), epochs=pnap.IntervalSet(starts, ends)))

@@ -27,6 +27,10 @@ Examples
 
 from __future__ import annotations
 
+import collections
+import logging
+import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,17 +40,21 @@ import numpy as np
 import pandas as pd
 
 from ..core.interval_set import IntervalSet
-from ..core.lazy import LazyArray
+from ..core.lazy import LazyArray, normalize_segments
 from ..core.time_index import ArrayTimeIndex, RegularTimeIndex, TimeIndex
 from ..errors import FileFormatError, NapstreamError, UnsupportedTypeError
 from ..io.ranges import coalesce_ranges
+from . import prefetch as _prefetch  # noqa: F401 - every lazy dataset is read through it: imported
+# with the converters, not at the first read (a job's first remote request waited ~0.03 s for it)
 from .source import ClosedFileGuard, DatasetRef, read_whole
 from .tables import colnames, decode_strings, read_column, read_table, table_ids
-from .timestamps import SCAN_MAX_ROWS, finite_for_sorting, scan_unsorted, user_stacklevel, warn_sorted
+from .timestamps import (SCAN_BLOCK_ROWS, SCAN_MAX_ROWS, SCAN_PIECE_ROWS, finite_for_sorting, scan_arrivals,
+                         scan_segments, scan_unsorted, user_stacklevel, warn_sorted)
 from .tree import Entry
 
 __all__ = ["ReadContext", "convert", "wrap_dataset", "scale_and_offset"]
 
+_log = logging.getLogger(__name__)
 _GROUP_ATTRS = ("location", "x", "y", "z", "imp", "filtering", "rel_x", "rel_y", "rel_z", "reference")
 
 
@@ -74,9 +82,15 @@ class ReadContext:
     #: a series' values of at most this many bytes are fetched with its timestamps when those are
     #: read whole at creation (to check they are sorted): the values are what comes next
     together_bytes = 8 * 2**20
-    #: a units table's spike times come through the source's read-ahead, in unit order, so the
-    #: first units are built while the next ones arrive (False: one blocking batch first)
+    #: a units table's spike times come through the source's read-ahead, and each unit is built as
+    #: soon as its times are here while the others arrive (False: one blocking batch first)
     read_ahead_units = True
+    #: a small series whose timestamps are checked at creation: its values are fetched in the
+    #: background while the timestamps arrive and are checked, and the object is returned without
+    #: waiting for them (their reads wait for the bytes on their way). False: one blocking batch
+    values_behind = True
+    #: background fetches of values still running (:meth:`prefetch_behind`)
+    _behind: list = field(default_factory=list, repr=False)
 
     def lazy(self, dset: h5py.Dataset, scale: Any = None, offset: float = 0.0) -> LazyArray:
         ref = None
@@ -105,22 +119,62 @@ class ReadContext:
             for part in parts:
                 self.prefetch_rows(part)
             return
-        try:
-            from .prefetch import ChunkIndex
+        ranges = _storage_ranges(parts)
+        if ranges is not None:
+            self._prefetch_ranges(ranges)
 
-            wanted = []
-            for dset, spans in parts:
-                index = ChunkIndex(dset) if spans else None
-                wanted += [r for a, b in spans for r in index.ranges(int(a), int(b))] if index else []
-            ranges = coalesce_ranges(wanted, max_gap=64 * 1024)
-        except (ImportError, OSError, RuntimeError, ValueError):
-            return
+    def _prefetch_ranges(self, ranges: list[Any]) -> None:
+        src = self.byte_source
         limit = getattr(src, "prefetch_limit", None)
         if ranges and (limit is None or sum(r.length for r in ranges) <= limit):
             from .speculate import await_speculated
 
             await_speculated(src, [(r.start, r.end) for r in ranges])  # on their way already: wait
             src.prefetch(ranges)
+
+    def prefetch_behind(self, dset: h5py.Dataset, spans: list[tuple[int, int]],
+                        before: tuple[h5py.Dataset, list[tuple[int, int]]] | None = None) -> threading.Thread | None:
+        """:meth:`prefetch_rows` of one dataset in a background thread (remote files only): the
+        caller goes on while the rows arrive; a read of them meanwhile waits for those bytes
+        instead of fetching them again. The thread, or None when nothing was started.
+
+        ``before``: rows ``(dset, spans)`` the caller fetches itself next; a block holding bytes of
+        both is left to the caller (else its read would wait for this whole batch).
+        """
+        src = self.byte_source
+        if (src is None or not (self.batch_reads and self.values_behind) or not spans
+                or getattr(src, "_check_content", False) or not getattr(src, "is_remote", False)):
+            return None
+        ranges = _storage_ranges([(dset, spans)])
+        theirs = _storage_ranges([before]) if before is not None else []
+        if not ranges or theirs is None:
+            return None
+        bs = int(getattr(src, "block_size", 0) or 0)
+        if bs > 0 and theirs:
+            ranges = _without_blocks(ranges, {j for r in theirs for j in range(r.start // bs, (r.end - 1) // bs + 1)}, bs)
+
+        def fetch() -> None:
+            from ..io.base import gc_paused
+
+            try:
+                # no collection until the blocks are stored and released: a reader waiting for them
+                # may hold h5py's global lock, which freeing an h5py object here would wait for
+                with gc_paused():
+                    self._prefetch_ranges(ranges)
+            except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
+                _log.debug("background fetch of %s failed: %r", getattr(dset, "name", dset), err)
+
+        thread = threading.Thread(target=fetch, name="napstream-values-behind", daemon=True)
+        self._behind[:] = [t for t in self._behind if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    def join_behind(self, timeout: float = 30.0) -> None:
+        """Wait for the background fetches of :meth:`prefetch_behind` (before the file closes)."""
+        threads, self._behind[:] = list(self._behind), []
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def read_ahead_rows(self, dset: h5py.Dataset, spans: list[tuple[int, int]]) -> Any:
         """Like :meth:`prefetch_rows` for one dataset, but the rows come in the background, in the
@@ -165,6 +219,37 @@ class ReadContext:
             return 0 < int(dset.id.get_storage_size()) <= PrefetchingDataset.whole_dataset_bytes
         except (ImportError, OSError, RuntimeError, ValueError):
             return False
+
+
+def _storage_ranges(parts: Any) -> list[Any] | None:
+    """Coalesced byte ranges of the row spans of datasets ``(dset, [(start, stop), ...])``; None
+    when their chunk index cannot say."""
+    try:
+        from .prefetch import ChunkIndex
+
+        wanted = []
+        for dset, spans in parts:
+            index = ChunkIndex(dset) if spans else None
+            wanted += [r for a, b in spans for r in index.ranges(int(a), int(b))] if index else []
+        return coalesce_ranges(wanted, max_gap=64 * 1024)
+    except (ImportError, OSError, RuntimeError, ValueError):
+        return None
+
+
+def _without_blocks(ranges: list[Any], blocks: set[int], bs: int) -> list[Any]:
+    """``ranges`` less the bytes of blocks ``blocks`` (of ``bs`` bytes)."""
+    from ..io.ranges import ByteRange
+
+    out = []
+    for r in ranges:
+        start = r.start
+        for j in sorted(b for b in blocks if r.start < (b + 1) * bs and b * bs < r.end):
+            if j * bs > start:
+                out.append(ByteRange(start, j * bs))
+            start = max(start, (j + 1) * bs)
+        if start < r.end:
+            out.append(ByteRange(start, r.end))
+    return out
 
 
 def _scalar(value: Any, default: float) -> float:
@@ -324,9 +409,12 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     if "timestamps" in group and ctx.scan_sorted(group["timestamps"]):
         n_ts = int(group["timestamps"].shape[0])
         values = int(np.prod(dset.shape, dtype=np.int64)) * dset.dtype.itemsize
-        # the timestamps are read whole now (checked sorted); a small series' values come with them
-        ctx.prefetch_rows((group["timestamps"], [(0, n_ts)]),
-                          (dset, [(0, min(len(data), int(dset.shape[0])))] if values <= ctx.together_bytes else []))
+        rows = [(0, min(len(data), int(dset.shape[0])))] if values <= ctx.together_bytes else []
+        # the timestamps are read whole now (checked sorted); a small series' values come with them,
+        # in the background when possible: the object is returned once its timestamps are checked,
+        # and what the script does next (an analysis's setup) runs while the values land
+        behind = ctx.prefetch_behind(dset, rows, before=(group["timestamps"], [(0, n_ts)]))
+        ctx.prefetch_rows((group["timestamps"], [(0, n_ts)]), (dset, [] if behind is not None else rows))
         ts = ctx.lazy(group["timestamps"])
         if len(scan_unsorted(ts.read, len(ts))):
             t, d = _sorted_in_memory(group, entry, ctx, data, ts)
@@ -487,42 +575,126 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     ahead = ctx.read_ahead_rows(group[times_col], [(0, n_times)] if n_times else [])
     try:
         supports = _unit_supports(group, len(ids), bounds)
-        return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times)
+        # behind the read-ahead each unit as soon as its rows are here (its requests do not end in
+        # row order), else the column in big blocks (each read a round trip)
+        arrivals = _Arrivals.of(ctx.byte_source, group[times_col], ends) if ahead is not None else None
+        piece = SCAN_PIECE_ROWS if ahead is not None else SCAN_BLOCK_ROWS
+        return _build_units(group, entry, ctx, times_col, ids, starts, ends, supports, n_times, arrivals, piece)
     finally:
         if ahead is not None:
             ahead.cancel()
 
 
 def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: str, ids: np.ndarray,
-                 starts: np.ndarray, ends: np.ndarray, supports: list[Any], n_times: int) -> Any:
-    from ..core import Ts, TsGroup
+                 starts: np.ndarray, ends: np.ndarray, supports: list[Any], n_times: int,
+                 arrivals: Any = None, piece_rows: int = SCAN_BLOCK_ROWS) -> Any:
+    from ..core import TsGroup
 
     spikes = ctx.lazy(group[times_col])
+    # the small per-unit columns first: read (and decoded) while the spike times are on their way
+    meta = units_metadata(group, len(ids))
     # building a unit needs its order whatever its length: its rows within obs_intervals are found by
     # binary search, else [first, last] spike is its time support. So every unit is checked now, in one
     # streamed pass over the column (bounded memory), and an unsorted one is sorted in memory (a
     # unit's spike train is small) - what pynapple does, which reads every spike time when it loads.
-    # The caller has the column coming through the read-ahead in row (= unit) order.
-    unsorted = set(scan_unsorted(spikes.read, n_times, ends).tolist()) if n_times else set()
-    units = {}
-    for i, (uid, a, b, support) in enumerate(zip(ids, starts, ends, supports)):
-        t: Any = spikes.select([[a, b]])
-        if i in unsorted:
-            t = np.sort(finite_for_sorting(np.asarray(t.load(), dtype=np.float64),
-                                           f"{entry.key!r} ({group.name}) unit {uid}"))
-        elif ctx.lazy_loading:
-            t = ArrayTimeIndex(t, check=False, order_checked=True)
-        else:
-            t = np.asarray(t.load(), dtype=np.float64)
-        units[int(uid)] = Ts(t=t, time_support=support)
+    # Behind the read-ahead (``arrivals``) each unit is checked and built from its times as soon as
+    # they are in memory, while the others arrive; else the column is scanned in row order.
+    built: list[Any] = [None] * len(ids)
+    unsorted: list[int] = []
+    scan = (scan_segments(spikes.read, n_times, ends, piece_rows) if arrivals is None
+            else scan_arrivals(spikes.read, ends, arrivals))
+    for i, values, bad in scan:
+        uid, a, b, support = ids[i], int(starts[i]), int(ends[i]), supports[i]
+        if bad:
+            unsorted.append(i)
+        built[i] = _unit_ts(spikes, a, b, support, values, bad, ctx, f"{entry.key!r} ({group.name}) unit {uid}")
+    units = {int(uid): ts for uid, ts in zip(ids, built)}
     if unsorted:
-        bad = [int(ids[i]) for i in sorted(unsorted)]
+        bad_ids = [int(ids[i]) for i in sorted(unsorted)]
         warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}",
-                    f" for {len(bad)} unit(s): {bad[:10]}{'...' if len(bad) > 10 else ''}")
-    meta = units_metadata(group, len(ids))
+                    f" for {len(bad_ids)} unit(s): {bad_ids[:10]}{'...' if len(bad_ids) > 10 else ''}")
     # each unit keeps its own obs_intervals as time support; the group's is their union
     has_supports = any(s is not None for s in supports)
     return TsGroup(units, metadata=meta or None, bypass_check=has_supports)
+
+
+class _Arrivals:
+    """Which units' spike times arrived (their blocks are in the source's memory), for
+    :func:`~napstream.nwb.timestamps.scan_arrivals`: each call returns those new since the last."""
+
+    def __init__(self, memory: Any, need: list[set[int]]) -> None:
+        self.memory = memory
+        self.need = need
+        self.users: dict[int, list[int]] = collections.defaultdict(list)
+        for i, blocks in enumerate(need):
+            for j in blocks:
+                self.users[j].append(i)
+        self.fresh = [i for i, blocks in enumerate(need) if not blocks]  # no bytes to wait for
+
+    @classmethod
+    def of(cls, source: Any, dset: h5py.Dataset, ends: np.ndarray) -> _Arrivals | None:
+        """None when the source cannot tell what it holds (the units are then scanned in order)."""
+        memory = getattr(source, "memory", None)
+        bs = int(getattr(source, "block_size", 0) or 0)
+        if memory is None or not (hasattr(memory, "contains") and hasattr(memory, "is_wanted")) or bs <= 0:
+            return None
+        try:
+            from .prefetch import ChunkIndex
+
+            index = ChunkIndex(dset)
+            starts = np.concatenate([[0], ends[:-1]])
+            need = [{j for r in (index.ranges(int(a), int(b)) if b > a else ()) for j in
+                     range(int(r[0]) // bs, (int(r[1]) - 1) // bs + 1)} for a, b in zip(starts, ends)]
+        except (ImportError, OSError, RuntimeError, ValueError):
+            return None
+        return cls(memory, need)
+
+    def __call__(self) -> list[int]:
+        out, self.fresh = self.fresh, []
+        # a block is here, or the read-ahead no longer brings it (found in the disk cache, or
+        # claimed by a read): a read of it finds it or waits for it
+        memory = self.memory
+        for j in [j for j in self.users if memory.contains(j) or not memory.is_wanted(j)]:
+            for i in self.users.pop(j):
+                self.need[i].discard(j)
+                if not self.need[i]:
+                    out.append(i)
+        return out
+
+
+def _unit_ts(spikes: LazyArray, a: int, b: int, support: IntervalSet | None, values: np.ndarray | None,
+             unsorted: bool, ctx: ReadContext, what: str) -> Any:
+    """One unit's Ts: rows ``[a, b)`` of the spike times; ``values`` their scanned times (None:
+    not kept, read again), ``unsorted`` the scan's verdict."""
+    from ..core import Ts
+
+    if unsorted:
+        t = np.asarray(spikes.select([[a, b]]).load() if values is None else values, dtype=np.float64)
+        return Ts(t=np.sort(finite_for_sorting(t, what)), time_support=support)
+    if not ctx.lazy_loading:
+        t = spikes.select([[a, b]]).load() if values is None else values.copy()
+        return Ts(t=np.asarray(t, dtype=np.float64), time_support=support)
+    index = ArrayTimeIndex(spikes.select([[a, b]]), check=False, order_checked=True)
+    if values is None:  # searched in the file (cached bytes)
+        return Ts(t=index, time_support=support)
+    # what Ts(t=index, time_support=support) does, searching the scanned times instead of the file
+    if support is None:
+        support = IntervalSet(start=float(values[0]), end=float(values[-1])) if len(values) else None
+    elif len(values):
+        seg = _rows_in(values, support)
+        if not (len(seg) == 1 and seg[0, 0] == 0 and seg[0, 1] == len(values)):
+            index = index.select(seg)
+    return Ts._raw(index, None, support)
+
+
+def _rows_in(values: np.ndarray, iset: IntervalSet) -> np.ndarray:
+    """Row segments of sorted ``values`` with ``start <= t <= end`` for an epoch of ``iset``
+    (``_TimeSeriesBase._rows_in`` on times in memory)."""
+    if len(iset) == 0 or len(values) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    lo = np.searchsorted(values, np.asarray(iset.start, dtype=np.float64), "left").astype(np.int64)
+    hi = np.searchsorted(values, np.asarray(iset.end, dtype=np.float64), "right").astype(np.int64)
+    return normalize_segments(np.stack([lo, np.maximum(lo, hi)], axis=1), len(values))
 
 
 # ------------------------------------------------------------------------------------------ tables

@@ -250,6 +250,9 @@ class NWBFile:
         spec = getattr(self, "speculation", None)
         if spec is not None:
             spec.cancel()
+        ctx = getattr(self, "_ctx", None)
+        if ctx is not None:
+            ctx.join_behind()  # values of a series still arriving: their batch ends first
         self._src.close()
 
     def __enter__(self) -> NWBFile:

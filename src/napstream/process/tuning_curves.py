@@ -32,7 +32,7 @@ from ..engine.runner import run as _engine_run
 from ..errors import InvalidInputError, InvalidTypeError
 from . import _validate as v
 from ._spike_kernels import ClosestSampler, bin_flat_index, outer_edges
-from ._tuning_query import _Query
+from ._tuning_query import _Query, held_counts, held_features, held_stats
 
 __all__ = [
     "compute_tuning_curves", "compute_response_per_epoch", "compute_mutual_information",
@@ -116,6 +116,8 @@ class _Tuning(ChunkAlgorithmBase):
         bin1[:core.start] = 0
         bin1[core.stop:] = 0
         state["occ"] += np.bincount(bin1, minlength=self.n_bins + 1)[1:]
+        if self.query.closest is not None:  # each spike's closest row is known: count those in the core
+            return self._count_closest(state, chunk, bin1)
         lo = t[core.start - 1] if core.start > 0 else self.starts[k]
         hi = t[core.stop] if core.stop < len(t) else self.ends[k]
         closest = ClosestSampler(t)
@@ -128,6 +130,20 @@ class _Tuning(ChunkAlgorithmBase):
             state["den"] += np.bincount(fb, minlength=self.n_bins + 1)[1:]
             for c in range(self.n_out):
                 num[c] += np.bincount(fb, weights=rows[:, c], minlength=self.n_bins + 1)[1:]
+        return state
+
+    def _count_closest(self, state: dict, chunk: Any, bin1: np.ndarray) -> dict:
+        """Spikes per bin of the spikes whose closest feature row is in the chunk's core (the
+        rows it owns): the same counts as the search per chunk, from the query's ``closest``."""
+        k, c0, c1, first = chunk.segment, chunk.core_start, chunk.core_stop, chunk.start_row
+        num, width = state["num"], self.n_bins + 1
+        for u, per_epoch in enumerate(self.query.closest):
+            rows = per_epoch[k]
+            if rows is None:
+                continue
+            i0, i1 = int(rows.searchsorted(c0, "left")), int(rows.searchsorted(c1, "left"))
+            if i1 > i0:
+                num[u] += np.bincount(bin1.take(rows[i0:i1] - first), minlength=width)[1:]
         return state
 
     def merge(self, states: list[dict]) -> dict:
@@ -333,11 +349,26 @@ def _tuning(data: Any, features: Any, bins: Any, rng: Any, epochs: Any, fs: Any,
     elif isinstance(fs, bool) or not isinstance(fs, (int, float)):
         raise InvalidTypeError(f"fs should be a number (int or float). Got {v.type_name(fs)}.")
     v.check_flag(return_counts, "return_counts")
-    edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
+    # the query first: it reads the data (spike times), the edges read the features' values (a
+    # series just opened may still be receiving them)
     query, keys, continuous, rates = _build_query(data, epochs, max_memory)
-    algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
-                   _row_factor(query, segments, continuous))
-    state = _capped_run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
+    held = None
+    if not continuous:  # the closest feature row of each spike: from the timestamps alone
+        from ..engine.planner import resolve_budget
+
+        load = min(resolve_budget(max_memory) // LOAD_SHARE, LOAD_MAX_BYTES)
+        if query.attach_closest(ti, segments, load):  # small features: read once, in CHUNK_ROWS blocks
+            held = held_features(d, segments, n_features, CHUNK_ROWS, load)
+    if held is not None:
+        need = [np.ndim(s) == 0 and (ranges is None or ranges[i] is None) for i, s in enumerate(specs)]
+        stats = held_stats(held, n_features) if any(need) else [(np.nan, np.nan, 1)] * n_features
+        edges = outer_edges(stats, specs, ranges, name="bins")
+        state = held_counts(held, edges, query, len(keys))
+    else:
+        edges = _edges(ti, d, segments, specs, ranges, epochs, max_memory, executor)
+        algo = _Tuning(edges, epochs.start, epochs.end, query, len(keys), continuous,
+                       _row_factor(query, segments, continuous))
+        state = _capped_run(algo, (ti, d), ep=epochs, max_memory=max_memory, executor=executor)
     shape = tuple(len(e) - 1 for e in edges)
     occupancy = state["occ"].reshape(shape)
     tcs = _finalize(state, shape, occupancy, fs, continuous, return_counts)
