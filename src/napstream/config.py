@@ -4,7 +4,7 @@
 (``nap.config.memory_budget = "512MB"``) or temporarily with :meth:`Config.override`.
 Environment variables give the defaults: ``NAPSTREAM_MEMORY_BUDGET``, ``NAPSTREAM_CACHE_DIR``,
 ``NAPSTREAM_EXECUTOR``, ``NAPSTREAM_N_WORKERS``, ``NAPSTREAM_DANDI_API_URL``, ``NAPSTREAM_MALLOC_ARENAS``,
-``NAPSTREAM_SPECULATE``.
+``NAPSTREAM_SPECULATE``, ``NAPSTREAM_FFT``.
 
 Examples
 --------
@@ -100,6 +100,18 @@ def _env_arenas(text: str) -> int | None:
     return n
 
 
+FFT_BACKENDS = ("auto", "numpy", "pyfftw")
+
+
+def _env_fft(text: str) -> str:
+    """``NAPSTREAM_FFT``: one of FFT_BACKENDS ("" as unset); anything else warns and means "auto"."""
+    text = str(text).strip().lower() or "auto"
+    if text not in FFT_BACKENDS:
+        warnings.warn(f"NAPSTREAM_FFT must be one of {FFT_BACKENDS}, got {text!r}; using 'auto'", stacklevel=2)
+        return "auto"
+    return text
+
+
 class InvalidBackendError(InvalidInputError, AssertionError):
     """An unknown compute backend (an AssertionError too, as pynapple raises one)."""
 
@@ -169,6 +181,11 @@ class Config:
         quiet machine it did not make the guide's job measurably faster (benchmarks/OPEN_RESULTS.md)
         and it fetches bytes a script may never read (``NAPSTREAM_SPECULATE=1`` turns it on;
         ``NWBFile(..., speculate=True)`` for one file).
+    fft_backend : str
+        FFTs of the windowed spectra (mean PSD, band power): "auto" (the default: pyFFTW when it is
+        installed, ``pip install "napstream[fast]"``, else NumPy), "numpy" or "pyfftw". Both give
+        pynapple's result to rounding; each gives the same bits in every process and thread.
+        Environment variable ``NAPSTREAM_FFT`` (read at import: dask workers started with it agree).
     timestamp_scan_rows : int or None
         Explicit timestamps stored in an NWB file are checked in order when their object is built
         (and, found unsorted, sorted in memory as pynapple does) up to this many rows, locally or
@@ -198,6 +215,7 @@ class Config:
     suppress_conversion_warnings: bool = False
     suppress_time_index_sorting_warnings: bool = False
     speculate: bool = field(default_factory=lambda: _env_flag("NAPSTREAM_SPECULATE", False))
+    fft_backend: str = field(default_factory=lambda: _env_fft(_env("NAPSTREAM_FFT", "auto")))
     timestamp_scan_rows: int | None = None
     trust_timestamp_order: bool = False
 
@@ -265,6 +283,10 @@ class Config:
                     "trust_timestamp_order"):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"{name} must be a boolean value.")
+            return value
+        if name == "fft_backend":
+            if value not in FFT_BACKENDS:
+                raise InvalidInputError(f"fft_backend must be one of {FFT_BACKENDS}, got {value!r}")
             return value
         if name == "timestamp_scan_rows":
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

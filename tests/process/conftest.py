@@ -104,3 +104,16 @@ def session_objects(tmp_path_factory: Any) -> Any:
         yield SessionObjects(path, server.url_for("s.nwb"), ref)
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["numpy", "pyfftw"])
+def fft_backend(request: Any) -> Any:
+    """Run a test once per FFT backend of the windowed spectra (napstream.process._fft): NumPy and
+    pyFFTW (skipped when pyFFTW, the optional ``napstream[fast]`` extra, is not installed)."""
+    from napstream.config import config
+    from napstream.process._fft import pyfftw_available
+
+    if request.param == "pyfftw" and not pyfftw_available():
+        pytest.skip("pyFFTW is not installed (optional: napstream[fast])")
+    with config.override(fft_backend=request.param):
+        yield request.param

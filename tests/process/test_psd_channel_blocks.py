@@ -13,6 +13,9 @@ from napstream.process._continuous import WelchSum
 
 RATE = 250.0
 
+# every test runs on both FFT backends (NumPy; pyFFTW when installed): see conftest.fft_backend
+pytestmark = pytest.mark.usefixtures("fft_backend")
+
 
 @pytest.fixture
 def lfp(tmp_path):

@@ -15,6 +15,9 @@ from napstream.errors import InvalidInputError, InvalidTypeError, MemoryBudgetEr
 
 RATE = 250.0
 
+# every test runs on both FFT backends (NumPy; pyFFTW when installed): see conftest.fft_backend
+pytestmark = pytest.mark.usefixtures("fft_backend")
+
 
 def make_signals(tmp_path, n=6000, channels=3, seed=0, start=2.0):
     """(napstream lazy, napstream in-memory, pynapple) versions of the same int16 LFP."""

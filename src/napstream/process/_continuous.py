@@ -116,19 +116,6 @@ def interval_in_seconds(size: Any, time_unit: str, name: str = "interval_size") 
     return float(np.asarray(to_seconds(np.array([float(size)]), time_unit))[0])
 
 
-def _rfft_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``rfft(x, axis=-1)`` written into ``out`` and returned (numpy >= 2: no new array per call), single-threaded."""
-    if _NUMPY_FFT_OUT:
-        return np.fft.rfft(x, axis=-1, out=out)
-    import scipy.fft
-
-    out[...] = scipy.fft.rfft(x, axis=-1, workers=1)
-    return out
-
-
-_NUMPY_FFT_OUT = int(np.__version__.split(".")[0]) >= 2
-
-
 def hamming(n: int) -> np.ndarray:
     """Symmetric Hamming window, as ``scipy.signal.windows.hamming(n)`` (without importing scipy.signal).
 
@@ -256,7 +243,7 @@ class WelchSum(ChunkAlgorithmBase):
         lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         scratch = _take_scratch(self, block, self.fft_len)
         try:
-            seg, spectrum, squares = scratch.seg, scratch.spectrum, scratch.squares
+            seg, spectrum, squares, fft = scratch.seg, scratch.spectrum, scratch.squares, scratch.fft
             channels = scratch.channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
             # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
             n, taper, multiply, add = self.n, self.taper, np.multiply, np.add
@@ -269,7 +256,7 @@ class WelchSum(ChunkAlgorithmBase):
                 acc.fill(0.0)
                 for r in offsets:
                     multiply(rows[:, r:r + n], taper, out=tapered)  # converts + tapers
-                    _rfft_into(windowed, out)  # one thread: the executor's
+                    fft(k)  # windowed -> out, one thread: the executor's
                     multiply(v, v, out=v)
                     add(acc, v, out=acc)  # squared real and imaginary parts, summed apart over the windows
                 power[c0:c0 + k] += acc[:, 0::2]
@@ -452,7 +439,7 @@ class BandPowerWindows(ChunkAlgorithmBase):
                 rows = channels[c0:c0 + k]
                 for j, r in enumerate(mine - lo):
                     np.copyto(seg[:k, :self.n], rows[:, r:r + self.n])  # converts to float64
-                    v = _rfft_into(seg[:k], spectrum[:k]).view(np.float64)
+                    v = scratch.fft(k).view(np.float64)
                     np.multiply(v, v, out=v)
                     np.matmul(v, self.weights, out=out[j, c0:c0 + k])
             if self.offset != 0.0:  # |s R0 + o n|^2 at f = 0 (the only bin the offset reaches)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._fft import RowFFT, resolve_backend
+
 __all__ = ["TRANSPOSE_BLOCK_BYTES", "channel_rows", "Scratch", "take_scratch", "give_back_scratch"]
 
 #: bytes of input rows transposed per copy by :func:`channel_rows`: a block this size and its
@@ -48,6 +50,7 @@ def channel_rows(d: np.ndarray, lo: int, hi: int, buffer: np.ndarray | None = No
 class Scratch:
     """The buffers of one update in progress: FFT input (zero-padded past the window), spectrum,
     summed squares of its real and imaginary parts, and the transposed rows of the chunk.
+    ``fft(k)`` transforms the first ``k`` rows of ``seg`` into ``spectrum`` (:class:`~napstream.process._fft.RowFFT`).
 
     Reused by the next update (see :func:`take_scratch`): fresh arrays of this size come from new
     pages each time (faulting and zeroing them cost ~0.2 CPU-s of the 1-h session's mean PSD),
@@ -55,10 +58,11 @@ class Scratch:
     update writes what it reads (the FFT input's zero padding is never written).
     """
 
-    def __init__(self, block: int, fft_len: int, squares: bool = True) -> None:
-        self.key = (block, fft_len, squares)
-        self.seg = np.zeros((block, fft_len))  # only the first n columns are ever written: zero padding
-        self.spectrum = np.empty((block, fft_len // 2 + 1), dtype=np.complex128)
+    def __init__(self, block: int, fft_len: int, squares: bool = True, backend: str | None = None) -> None:
+        self.fft = RowFFT(block, fft_len, backend)  # its own FFT plans: one thread uses a scratch at a time
+        self.key = (block, fft_len, squares, self.fft.backend)
+        self.seg = self.fft.input  # only the first n columns are ever written: zero padding
+        self.spectrum = self.fft.output
         # |X|^2 summed over windows, real and imaginary parts apart (WelchSum)
         self.squares = np.empty((block, 2 * (fft_len // 2 + 1))) if squares else None
         self.rows: np.ndarray | None = None
@@ -79,12 +83,13 @@ _SCRATCH_KEPT = 4
 def take_scratch(algorithm: Any, block: int, fft_len: int, squares: bool = True) -> Scratch:
     """A free scratch set of ``algorithm`` (list pops are atomic: threads never share one), or a new one."""
     free = algorithm.__dict__.setdefault("_scratch", [])
+    backend = resolve_backend()
     while True:
         try:
             scratch = free.pop()
         except IndexError:
-            return Scratch(block, fft_len, squares)
-        if scratch.key == (block, fft_len, squares):
+            return Scratch(block, fft_len, squares, backend)
+        if scratch.key == (block, fft_len, squares, backend):
             return scratch
 
 
