@@ -158,3 +158,28 @@ def test_kernels_pickle_without_their_plans(tmp_path):
     assert "_scratch" not in clone.__dict__ and clone.n == 1000
     with pytest.raises(TypeError, match="never pickled"):
         pickle.dumps(scratch.fft)
+
+
+_RACE = textwrap.dedent("""
+    import sys, threading
+    sys.path.insert(0, sys.argv[1])
+    from napstream.process import _fft
+    barrier, got = threading.Barrier(4), []
+    def first_use():
+        barrier.wait()
+        got.append(hasattr(_fft._import_pyfftw(), "zeros_aligned"))
+    threads = [threading.Thread(target=first_use) for _ in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    print(got)
+""")
+
+
+@needs_pyfftw
+def test_first_use_from_several_threads_at_once(tmp_path):
+    """Worker threads load pyFFTW's core at once: none may see it half initialised (it happened)."""
+    script = tmp_path / "race.py"
+    script.write_text(_RACE)
+    for _ in range(2):
+        out = subprocess.run([sys.executable, str(script), str(SRC)], capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == str([True] * 4), out.stderr[-2000:]

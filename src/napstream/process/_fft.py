@@ -44,6 +44,7 @@ from ..errors import InvalidInputError, MissingDependencyError
 __all__ = ["BACKENDS", "resolve_backend", "pyfftw_available", "RowFFT"]
 
 _PLAN_LOCK = threading.Lock()  # FFTW's planner is not thread-safe (pyFFTW locks too: belt and braces)
+_IMPORT_LOCK = threading.Lock()
 _NUMPY_FFT_OUT = int(np.__version__.split(".")[0]) >= 2
 _pyfftw: Any = None  # the module once imported; False when it is not installed
 
@@ -57,14 +58,24 @@ def _import_pyfftw() -> Any:
     ``import pyfftw`` reuses it; that import then lacks the attribute ``pyfftw.pyfftw``, which
     pyFFTW itself never uses); any failure falls back to the plain import.
     """
+    if _pyfftw is None:
+        with _IMPORT_LOCK:  # worker threads ask at once: the first loads, the others wait for it
+            _load_pyfftw()
+    return _pyfftw
+
+
+def _load_pyfftw() -> None:
     global _pyfftw
     if _pyfftw is None:
+        import importlib
         import importlib.machinery
         import importlib.util
         import sys
 
-        core = sys.modules.get("pyfftw.pyfftw")
-        if core is None:
+        core = None
+        if "pyfftw.pyfftw" in sys.modules:  # imported already (through the import system: it waits
+            core = importlib.import_module("pyfftw.pyfftw")  # for a module another thread initialises)
+        else:
             try:
                 parent = importlib.util.find_spec("pyfftw")
                 spec = None if parent is None else importlib.machinery.PathFinder.find_spec(
@@ -82,7 +93,6 @@ def _import_pyfftw() -> Any:
                 except ImportError:
                     core = False
         _pyfftw = core
-    return _pyfftw
 
 
 def pyfftw_available() -> bool:
