@@ -126,3 +126,32 @@ def test_band_power_blocks_and_reused_buffers_match_pynapple_periodograms(tmp_pa
             for j, (lo, hi) in enumerate(bands.values()):
                 sel = (psd.index >= lo) & (psd.index <= hi)
                 np.testing.assert_allclose(bp.values[i, :, j], psd.values[sel].sum(0) * RATE / n_window, rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.int32, np.float32])
+def test_summed_windows_are_exact(dtype):
+    """The windows' sum (for an offset's correction) equals float64 sums of the windows, bit for bit."""
+    from napstream.process._continuous import _sum_windows
+
+    d = np.random.default_rng(1).integers(0 if dtype == np.uint8 else -30000, 250 if dtype == np.uint8 else 30000,
+                                          (3000, 5)).astype(dtype)
+    starts = np.array([0, 7, 700, 1999])
+    got = np.full((1000, 5), 0.25)
+    _sum_windows(got, d, starts, 1000)
+    expected = 0.25 + sum(d[r:r + 1000].astype(np.float64) for r in starts)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.4])
+def test_float32_stored_values_give_pynapples_psd(tmp_path, offset):
+    raw = np.random.default_rng(5).normal(0, 3, (4000, 6)).astype(np.float32)
+    path = tmp_path / "f32.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("lfp", data=raw, chunks=(300, 6), compression="gzip")
+    ref = H5DatasetRef(str(path), "lfp")
+    lazy = nap.TsdFrame(t=RegularTimeIndex(0.0, RATE, len(raw)), d=LazyArray(ref.open(), scale=2.0, offset=offset,
+                                                                             ref=ref))
+    expected = pnap.compute_mean_power_spectral_density(
+        pnap.TsdFrame(t=np.arange(len(raw)) / RATE, d=raw.astype(np.float64) * 2.0 + offset), 2.0)
+    got = nap.compute_mean_power_spectral_density(lazy, 2.0, max_memory="2MB")
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-9, atol=1e-12 * expected.values.max())

@@ -149,6 +149,23 @@ def _padded_length(n: int) -> int:
     return int(best)  # type: ignore[arg-type]
 
 
+def _sum_windows(summed: np.ndarray, d: np.ndarray, starts: np.ndarray, n: int) -> None:
+    """``summed += d[r:r + n]`` for every start ``r`` (float64 ``summed``, rows x channels).
+
+    Integers of at most 16 bits are summed exactly in an int32 buffer first (2**15 windows of
+    them cannot overflow it) and added once: the same numbers as float64 sums of the windows,
+    which are exact too, in one cast instead of one per window.
+    """
+    if d.dtype.kind in "iu" and d.dtype.itemsize <= 2 and len(starts) <= 2**15:
+        acc = np.zeros(summed.shape, dtype=np.int32)
+        for r in starts.tolist():
+            np.add(acc, d[r:r + n], out=acc)
+        summed += acc
+        return
+    for r in starts.tolist():
+        summed += d[r:r + n]
+
+
 class WelchSum(ChunkAlgorithmBase):
     """Sum of Hamming-windowed periodograms of windows ``[start, start + n)`` (rows).
 
@@ -237,8 +254,7 @@ class WelchSum(ChunkAlgorithmBase):
             return power, summed, count
         d = np.asarray(chunk.d).reshape(len(chunk.d), self.n_channels)
         if summed is not None:
-            for r in mine:
-                summed += d[r:r + self.n]
+            _sum_windows(summed, d, mine, self.n)
         block = self.block
         lo, hi = int(mine[0]), int(mine[-1]) + self.n  # the rows the windows cover
         scratch = _take_scratch(self, block, self.fft_len)
@@ -246,7 +262,8 @@ class WelchSum(ChunkAlgorithmBase):
             seg, spectrum, squares, fft = scratch.seg, scratch.spectrum, scratch.squares, scratch.fft
             channels = scratch.channel_rows(d, lo, hi)  # (channels, rows): every window of a channel contiguous
             # a few channels at a time, all windows of the chunk: every pass stays in the CPU caches
-            n, taper, multiply, add = self.n, self.taper, np.multiply, np.add
+            n, taper, multiply, add, copyto = self.n, self.taper, np.multiply, np.add, np.copyto
+            convert = channels.dtype != np.float64  # stored integers (or float32): converted in the copy
             offsets = (mine - lo).tolist()  # Python ints: the cheapest slicing in the loop below
             for c0 in range(0, self.n_channels, block):
                 k = min(block, self.n_channels - c0)
@@ -255,7 +272,11 @@ class WelchSum(ChunkAlgorithmBase):
                 tapered, v = windowed[:, :n], out.view(np.float64)
                 acc.fill(0.0)
                 for r in offsets:
-                    multiply(rows[:, r:r + n], taper, out=tapered)  # converts + tapers
+                    if convert:  # a plain cast, then a float64 product: ~25% less than one mixed-type multiply
+                        copyto(tapered, rows[:, r:r + n])
+                        multiply(tapered, taper, out=tapered)
+                    else:
+                        multiply(rows[:, r:r + n], taper, out=tapered)
                     fft(k)  # windowed -> out, one thread: the executor's
                     multiply(v, v, out=v)
                     add(acc, v, out=acc)  # squared real and imaginary parts, summed apart over the windows
