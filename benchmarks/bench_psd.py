@@ -1,16 +1,20 @@
 """Whole-recording Welch mean PSD of a 1-hour, 64-channel, 1250 Hz int16 gzip LFP (not a test).
 
-Routes, each in a fresh subprocess (wall time and peak RSS above the import baseline):
+Routes, each in a fresh subprocess (wall time, CPU seconds of all threads, and peak RSS above the
+import baseline):
 
 * ``h5py loop``         - bare read loop over the storage chunks (decompression only: the I/O floor);
 * ``pynapple``          - pynapple 0.11.4: load the whole array, then ``compute_mean_power_spectral_density``;
 * ``napstream serial``  - streamed, chunk by chunk, within ``--budget``;
 * ``napstream threads`` - the same with the threads executor (I/O overlaps compute);
+* ``napstream threads, numpy FFT`` - the same with NumPy's FFT (``config.fft_backend = "numpy"``): the
+  routes above use pyFFTW when it is installed (``napstream[fast]``);
 * ``napstream default`` - the same with the defaults (``executor="auto"``: threads for this job).
 
 Usage::
 
     python benchmarks/bench_psd.py [--duration 3600] [--channels 64] [--budget 256MB] [--workers 2] [--interval 4]
+    python benchmarks/bench_psd.py --routes "napstream threads" "napstream threads, numpy FFT"
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ ROUTES = {
     "h5py loop": """
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
 d = h5py.File(path, "r")["lfp"]
 step = d.chunks[0]
 total = 0.0
@@ -48,6 +53,7 @@ for a in range(0, d.shape[0], step):
 import pynapple
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
 d = h5py.File(path, "r")["lfp"]
 sig = pynapple.TsdFrame(t=np.arange(d.shape[0]) / 1250.0, d=d[:] * 0.195e-6)
 psd = pynapple.compute_mean_power_spectral_density(sig, interval)
@@ -58,6 +64,7 @@ from napstream.core import LazyArray, RegularTimeIndex
 from napstream.nwb.prefetch import wrap_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
 d = wrap_dataset(h5py.File(path, "r")["lfp"], None)  # what NWBFile does: napstream decodes gzip chunks
 sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
 psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="serial", progress=False)
@@ -68,6 +75,20 @@ from napstream.core import LazyArray, RegularTimeIndex
 from napstream.nwb.prefetch import wrap_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
+d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
+sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
+psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="threads",
+                                                    n_workers=workers, progress=False)
+""",
+    "napstream threads, numpy FFT": """
+import napstream, napstream.process.spectrum
+from napstream.core import LazyArray, RegularTimeIndex
+from napstream.nwb.prefetch import wrap_dataset
+napstream.config.fft_backend = "numpy"  # the default is pyFFTW when it is installed (napstream[fast])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
 d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
 sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
 psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="threads",
@@ -79,6 +100,7 @@ from napstream.core import LazyArray, RegularTimeIndex
 from napstream.nwb.prefetch import wrap_dataset
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
 d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
 sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
 psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, progress=False)
@@ -86,8 +108,9 @@ psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=bu
 }
 EPILOGUE = """
 wall = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"wall": wall, "mem_mib": (peak - base) / 1024}))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+cpu = ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime  # all threads
+print(json.dumps({"wall": wall, "cpu": cpu, "mem_mib": (ru.ru_maxrss - base) / 1024}))
 """
 
 
@@ -111,7 +134,7 @@ def run_route(name: str, path: Path, budget: str, workers: int, interval: float)
     proc = subprocess.run([sys.executable, "-c", code, str(path), budget, str(workers), str(interval)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"wall": float("nan"), "mem_mib": float("nan"), "error": proc.stderr.strip().splitlines()[-1]}
+        return {"wall": float("nan"), "cpu": float("nan"), "mem_mib": float("nan"), "error": proc.stderr.strip().splitlines()[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -135,11 +158,11 @@ def main() -> None:
     raw = int(args.duration * RATE) * args.channels * 2
     print(f"{args.duration:.0f} s x {args.channels} ch int16 = {raw / 2**20:.0f} MiB raw, "
           f"{path.stat().st_size / 2**20:.0f} MiB on disk; napstream budget {args.budget}, {args.interval:g} s windows")
-    print(f"{'route':<20}{'wall (s)':>10}{'peak - base (MiB)':>20}")
+    print(f"{'route':<30}{'wall (s)':>10}{'CPU (s)':>10}{'peak - base (MiB)':>20}")
     for name in args.routes:
         res = run_route(name, path, args.budget, args.workers, args.interval)
         extra = f"   {res['error']}" if "error" in res else ""
-        print(f"{name:<20}{res['wall']:>10.1f}{res['mem_mib']:>20.0f}{extra}")
+        print(f"{name:<30}{res['wall']:>10.1f}{res['cpu']:>10.1f}{res['mem_mib']:>20.0f}{extra}")
 
 
 if __name__ == "__main__":
