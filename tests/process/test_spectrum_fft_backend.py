@@ -183,3 +183,13 @@ def test_first_use_from_several_threads_at_once(tmp_path):
     for _ in range(2):
         out = subprocess.run([sys.executable, str(script), str(SRC)], capture_output=True, text=True, timeout=60)
         assert out.stdout.strip() == str([True] * 4), out.stderr[-2000:]
+
+
+@needs_pyfftw
+def test_long_transforms_stay_with_numpy():
+    """Beyond FFTW_MAX_LENGTH FFTW's unmeasured plans were slower: NumPy's, whatever the setting."""
+    assert _fft.RowFFT(1, _fft.FFTW_MAX_LENGTH, "pyfftw").backend == "pyfftw"
+    long = _fft.RowFFT(2, 2 * _fft.FFTW_MAX_LENGTH, "pyfftw")
+    assert long.backend == "numpy" and not long._plans
+    long.input[:] = np.random.default_rng(0).normal(size=long.input.shape)
+    np.testing.assert_array_equal(long(2), np.fft.rfft(long.input, axis=-1))

@@ -59,8 +59,9 @@ class Scratch:
     """
 
     def __init__(self, block: int, fft_len: int, squares: bool = True, backend: str | None = None) -> None:
+        backend = resolve_backend(backend)
         self.fft = RowFFT(block, fft_len, backend)  # its own FFT plans: one thread uses a scratch at a time
-        self.key = (block, fft_len, squares, self.fft.backend)
+        self.key = (block, fft_len, squares, backend)
         self.seg = self.fft.input  # only the first n columns are ever written: zero padding
         self.spectrum = self.fft.output
         # |X|^2 summed over windows, real and imaginary parts apart (WelchSum)
