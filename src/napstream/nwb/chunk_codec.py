@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import sys
 import threading
 import zlib
 from collections import OrderedDict
@@ -47,7 +48,7 @@ try:  # libdeflate: about 2x zlib's inflate speed, releases the GIL
 except ImportError:  # pragma: no cover - the dependency is declared; keep working without it
     _libdeflate = None
 
-__all__ = ["ChunkCodec", "ChunkTable", "inflate"]
+__all__ = ["ChunkCodec", "ChunkTable", "inflate", "unshuffle"]
 
 _DEFLATE, _SHUFFLE = h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE
 
@@ -74,6 +75,29 @@ def inflate(raw: bytes, nbytes: int) -> bytes:
             f"a compressed HDF5 chunk holds {len(out)} bytes where {nbytes} were expected; the file may be corrupt"
         )
     return out
+
+
+def unshuffle(data: bytes, itemsize: int) -> np.ndarray:
+    """Undo HDF5's shuffle filter: ``itemsize`` planes (every element's first bytes, then every
+    element's second bytes, ...) -> the elements' bytes in order, as a flat uint8 array.
+
+    One pass per byte plane (for 2-byte elements, on little-endian machines: one shift and one
+    OR): the copy of the transposed planes (``ascontiguousarray(planes.T)``) this replaces
+    iterated over rows of ``itemsize`` bytes, ~18x slower on a 160 kB chunk of int16.
+
+    >>> unshuffle(bytes([1, 2, 3, 10, 20, 30]), 2).tolist()
+    [1, 10, 2, 20, 3, 30]
+    """
+    planes = np.frombuffer(data, dtype=np.uint8).reshape(itemsize, -1)
+    if itemsize == 2 and sys.byteorder == "little":
+        out = np.empty(planes.shape[1], dtype=np.uint16)
+        np.left_shift(planes[1], 8, out=out, dtype=np.uint16)
+        np.bitwise_or(out, planes[0], out=out)
+        return out.view(np.uint8)
+    out = np.empty((planes.shape[1], itemsize), dtype=np.uint8)
+    for i in range(itemsize):
+        out[:, i] = planes[i]
+    return out.reshape(-1)
 
 
 class ChunkTable:
@@ -165,8 +189,7 @@ class ChunkCodec:
                 f"an HDF5 chunk holds {len(data)} bytes where {self.chunk_nbytes} were expected; the file may be corrupt"
             )
         if self.shuffle and self.dtype.itemsize > 1:
-            planes = np.frombuffer(data, dtype=np.uint8).reshape(self.dtype.itemsize, -1)
-            return np.ascontiguousarray(planes.T).view(self.dtype).reshape(self.chunks)
+            return unshuffle(data, self.dtype.itemsize).view(self.dtype).reshape(self.chunks)
         return np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
 
     def read_rows(
