@@ -224,7 +224,8 @@ class WelchSum(ChunkAlgorithmBase):
         block = min(max(4, min(self.update_block, self.fft_bytes // per_channel)), self.n_channels)
         self.block = block
         self.state_nbytes = 8 * self.n_channels * (self.n_freq + (self.n if offset else 0))
-        self.work_nbytes = block * (per_channel + 8 * self.n_freq)
+        # (+ with an offset: the int32 sums of the chunk's windows, see _sum_windows)
+        self.work_nbytes = block * (per_channel + 8 * self.n_freq) + (4 * self.n * self.n_channels if offset else 0)
         self.taper = hamming(self.n)  # broadcast on the last axis
         self.scale = None if scale is None else np.broadcast_to(np.asarray(scale, float), (self.n_channels,)).copy()
         self.offset = float(offset)
