@@ -387,3 +387,33 @@ def test_read_ahead_over_the_last_blocks_does_not_fetch_the_open_suffix_again(se
         handle.cancel()
         assert got == data[start:]
     assert server.stats.bytes_sent_twice(SIZE) == 0
+
+
+def test_read_ahead_runs_around_held_bytes_stay_on_the_lean_path(served, monkeypatch):
+    """A run holding bytes the small grid has (a chunk index node amid the data) is fetched in parts,
+    all on the lean path (no aiohttp session in the fetcher threads), each part on a connection of
+    its own, and blocks joined from received and held pieces are exact: a span crossing a block's
+    edge included."""
+    server, data = served
+    sessions: list[str] = []
+    original = HTTPSource._ensure_session
+
+    async def spy(self):  # counts, then the real session
+        sessions.append(threading.current_thread().name)
+        return await original(self)
+
+    end = 40 * BLOCK
+    with _source(server) as src:
+        src.prefetch_small([(3 * BLOCK + 100, 3 * BLOCK + 200), (10 * BLOCK - 20_000, 10 * BLOCK + 20_000),
+                            (20 * BLOCK, 20 * BLOCK + 40_000)])
+        monkeypatch.setattr(HTTPSource, "_ensure_session", spy)
+        before = server.stats.requests
+        handle = src.read_ahead([(0, end)], end, 1)  # one fetcher: one run after the other
+        assert handle.wait(timeout=30)
+        assert src.memory.pinned_bytes == end - BLOCK  # all but the first block (the open brought it)
+        got = b"".join(src.read_range(a, a + BLOCK) for a in range(0, end, BLOCK))
+        assert server.stats.requests - before == src._ahead.sent + 3  # each held span splits a run once
+        handle.cancel()
+        assert got == data[:end]
+    assert not sessions, sessions
+    assert server.stats.bytes_sent_twice(SIZE) == 0

@@ -589,21 +589,8 @@ class BlockedSource(IndexNodes, BaseSource):
         f = self._small_size
         if f is None or not self._small.nbytes:
             return self._fetch_ranges(ranges)
-        plans = [self._held_spans(r, f) for r in ranges]
-        room = max(self.max_concurrency, len(ranges)) - len(ranges)
-        splits = sorted(((b - a, k, a, b) for k, (_, inner) in enumerate(plans) for a, b in inner), reverse=True)
-        cut: dict[int, list[tuple[int, int]]] = {}
-        for _, k, a, b in splits[:room]:
-            cut.setdefault(k, []).append((a, b))
-        pieces, layout = [], []
-        for k, ((lo, hi, edges), _) in enumerate(plans):
-            parts, at = [], lo
-            for a, b in sorted(cut.get(k, [])):
-                parts.append((at, a))
-                at = b
-            parts.append((at, hi))
-            layout.append((edges, parts))
-            pieces += [ByteRange(a, b) for a, b in parts if b > a]
+        layout = self._unheld_parts(ranges, f)
+        pieces = [ByteRange(a, b) for _, parts in layout for a, b in parts if b > a]
         bodies = iter(self._fetch_ranges(pieces) if pieces else [])
         out = []
         for r, (edges, parts) in zip(ranges, layout):
@@ -619,6 +606,26 @@ class BlockedSource(IndexNodes, BaseSource):
             out.append(b"".join(chunks))
         self.stats.add(bytes_from_cache=sum(r.length for r in ranges) - sum(p.length for p in pieces))
         return out
+
+    def _unheld_parts(self, ranges: Sequence[ByteRange], f: int) -> list[tuple[bool, list[tuple[int, int]]]]:
+        """For each of ``ranges``: (whether held ends were cut off, the parts to fetch, in order
+        and maybe empty); the bytes between them are held on the small grid (see
+        :meth:`_fetch_unheld`)."""
+        plans = [self._held_spans(r, f) for r in ranges]
+        room = max(self.max_concurrency, len(ranges)) - len(ranges)
+        splits = sorted(((b - a, k, a, b) for k, (_, inner) in enumerate(plans) for a, b in inner), reverse=True)
+        cut: dict[int, list[tuple[int, int]]] = {}
+        for _, k, a, b in splits[:room]:
+            cut.setdefault(k, []).append((a, b))
+        layout = []
+        for k, ((lo, hi, edges), _) in enumerate(plans):
+            parts, at = [], lo
+            for a, b in sorted(cut.get(k, [])):
+                parts.append((at, a))
+                at = b
+            parts.append((at, hi))
+            layout.append((edges, parts))
+        return layout
 
     def _held_spans(self, r: ByteRange, f: int) -> tuple[tuple[int, int, bool], list[tuple[int, int]]]:
         """((start, end, trimmed) of ``r`` without its held ends, [held spans inside of >= min_skip])."""
