@@ -133,6 +133,25 @@ class BaseSource:
         self._check_open()
         return self._read_many(normalize_ranges(ranges, self.size))
 
+    def read_views(self, ranges: Iterable[tuple[int, int]]) -> list[bytes | memoryview]:
+        """:meth:`read_ranges` for a reader that only looks at the bytes (a decoder): a range inside
+        one cached block comes as a read-only ``memoryview`` of that block, not a copy.
+
+        Examples
+        --------
+        >>> from napstream.io.base import BlockedSource
+        >>> class Fake(BlockedSource):
+        ...     def __init__(self, data):
+        ...         self.data = data
+        ...         super().__init__(len(data), block_size=4, description="fake")
+        ...     def _fetch_ranges(self, ranges):
+        ...         return [self.data[a:b] for a, b in ranges]
+        >>> [bytes(v) for v in Fake(b"0123456789").read_views([(1, 3), (2, 7)])]
+        [b'12', b'23456']
+        """
+        self._check_open()
+        return self._read_views(normalize_ranges(ranges, self.size))
+
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Warm the cache with these ranges (no-op for local files)."""
         self._check_open()
@@ -179,6 +198,9 @@ class BaseSource:
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         return [self._read(r) for r in ranges]
+
+    def _read_views(self, ranges: Sequence[ByteRange]) -> list[bytes | memoryview]:
+        return list(self._read_many(ranges))
 
     def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
         return None
@@ -519,11 +541,22 @@ class BlockedSource(IndexNodes, BaseSource):
         return [i for i in ahead if not self._present(i)]
 
     def _assemble(self, r: ByteRange, blocks: dict[int, bytes]) -> bytes:
-        parts = []
-        for i in blocks_for(r.start, r.end, self.block_size):
-            lo = i * self.block_size
-            parts.append(blocks[i][max(r.start - lo, 0): r.end - lo])
-        return b"".join(parts)
+        """Bytes ``r`` out of its ``blocks``, copied once."""
+        view = self._view(r, blocks)
+        return view if isinstance(view, bytes) else bytes(view)
+
+    def _view(self, r: ByteRange, blocks: dict[int, bytes]) -> bytes | memoryview:
+        """Bytes ``r`` out of its ``blocks``: a view of the block when ``r`` lies inside one (no
+        copy), else the pieces joined (one copy)."""
+        size = self.block_size
+        i = r.start // size
+        lo = i * size
+        if r.end <= r.start:
+            return b""
+        if r.end - lo <= size:
+            return memoryview(blocks[i])[r.start - lo: r.end - lo]
+        return b"".join([memoryview(blocks[i])[max(r.start - i * size, 0): r.end - i * size]
+                         for i in blocks_for(r.start, r.end, size)])
 
     # -- the small grid (metadata pieces) -----------------------------------------------------
     @property
@@ -749,6 +782,10 @@ class BlockedSource(IndexNodes, BaseSource):
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         blocks = self._get_blocks(ranges)
         return [self._assemble(r, blocks) for r in ranges]
+
+    def _read_views(self, ranges: Sequence[ByteRange]) -> list[bytes | memoryview]:
+        blocks = self._get_blocks(ranges)
+        return [self._view(r, blocks) for r in ranges]
 
     def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
         wanted = sorted({i for r in ranges for i in blocks_for(r.start, r.end, self.block_size)})
