@@ -417,3 +417,34 @@ def test_read_ahead_runs_around_held_bytes_stay_on_the_lean_path(served, monkeyp
         assert got == data[:end]
     assert not sessions, sessions
     assert server.stats.bytes_sent_twice(SIZE) == 0
+
+
+@pytest.mark.parametrize("kind", ["drop", "503"])
+def test_parts_of_a_run_are_retried_on_their_own(served, kind):
+    """A part of a split run whose answer fails is fetched again alone; the other parts are not."""
+    server, data = served
+    with _source(server, timeout=1.0) as src:
+        src.prefetch_small([(3 * BLOCK + 100, 3 * BLOCK + 20_000)])
+        a, b = 2 * BLOCK, 6 * BLOCK
+        server.set_faults(FaultPlan(kind, count=1, fraction=0.5, skip=1))  # the run's second part fails once
+        (blocks,) = [src._fetch_run_blocks(ByteRange(a, b))]
+        assert b"".join(blocks) == data[a:b] and all(len(x) == BLOCK for x in blocks)
+        assert src.stats.retries == 1 and server.stats.faults.get(kind) == 1
+        src._fetch_run_blocks(ByteRange(8 * BLOCK, 10 * BLOCK))  # the connections go on
+    assert server.stats.bytes_sent_twice(SIZE) <= 3 * BLOCK  # only the failed part was sent again
+
+
+def test_parts_of_a_run_after_an_expired_url_ask_the_resolver_once(served):
+    server, data = served
+    calls: list[int] = []
+
+    def resolver() -> str:
+        calls.append(1)
+        return server.url_for("f.bin", query="sig=fresh")
+
+    with HTTPSource(server.url_for("f.bin", query="sig=old"), cache=None, block_size=BLOCK, resolver=resolver) as src:
+        src.prefetch_small([(3 * BLOCK + 100, 3 * BLOCK + 20_000), (5 * BLOCK, 5 * BLOCK + 20_000)])
+        server.set_faults(FaultPlan("status", status=403, count=3))  # every part of the run refused once
+        blocks = src._fetch_run_blocks(ByteRange(2 * BLOCK, 8 * BLOCK))
+        assert b"".join(blocks) == data[2 * BLOCK: 8 * BLOCK]
+        assert calls == [1]
