@@ -29,6 +29,8 @@ Examples
 >>> src = Fake(b"0123456789")
 >>> src.read_range(2, 7), src.read_ranges([(0, 1), (8, 10)])
 (b'23456', [b'0', b'89'])
+>>> [bytes(v) for v in src.read_views([(1, 3), (2, 7)])]  # (1, 3): a view of block 0, no copy
+[b'12', b'23456']
 """
 
 from __future__ import annotations
@@ -139,15 +141,7 @@ class BaseSource:
 
         Examples
         --------
-        >>> from napstream.io.base import BlockedSource
-        >>> class Fake(BlockedSource):
-        ...     def __init__(self, data):
-        ...         self.data = data
-        ...         super().__init__(len(data), block_size=4, description="fake")
-        ...     def _fetch_ranges(self, ranges):
-        ...         return [self.data[a:b] for a, b in ranges]
-        >>> [bytes(v) for v in Fake(b"0123456789").read_views([(1, 3), (2, 7)])]
-        [b'12', b'23456']
+        See the module docstring.
         """
         self._check_open()
         return self._read_views(normalize_ranges(ranges, self.size))
