@@ -170,13 +170,16 @@ class LeanRanges:
     def _lean_get_ranges(self, ranges: list[ByteRange], sizes: list[list[int] | None]) -> list[Any]:
         """Bytes of several ranges in one round trip: each range's request goes out at once on a
         connection of its own (this thread's ``k``-th for range ``k``), then the answers are read in
-        order (the later ones wait in their sockets meanwhile). Each range is checked and retried
-        on its own, as :meth:`_lean_get_range` does; ``sizes[k]`` as its ``sizes``."""
+        order (the later ones wait in their sockets meanwhile, so the deadline of each counts the bytes
+        of those before it). Each range is checked and retried on its own, as
+        :meth:`_lean_get_range` does; ``sizes[k]`` as its ``sizes``."""
         generation = self._url_generation  # type: ignore[attr-defined]
         pres: list[tuple[Any, ...] | None] = []
+        before = 0  # bytes of the answers read before this one: its deadline counts them too
         try:
             for k, r in enumerate(ranges):
-                limit = 2 * self._timeout + r.length / self.min_throughput
+                before += r.length
+                limit = 2 * self._timeout + before / self.min_throughput
                 queued, deadline = time.perf_counter(), time.monotonic() + limit
                 conn, target = self._lean_conn(k)
                 try:
@@ -185,7 +188,7 @@ class LeanRanges:
                     conn.close()  # sent again (and the error met again) by the range's own attempts
                     pres.append(None)
                     continue
-                pres.append((conn, target, deadline, queued, sent, reused))
+                pres.append((conn, target, deadline, queued, sent, reused, limit))
             return [self._lean_piece(k, r, sizes[k], pres, generation) for k, r in enumerate(ranges)]
         finally:
             for pre in pres:  # answers never read (an error came first): their connections are spent
@@ -212,13 +215,13 @@ class LeanRanges:
     def _lean_attempt(self, r: ByteRange, sizes: list[int] | None = None, k: int = 0, pre: Any = None) -> Any:
         """One try of range ``r`` on this thread's ``k``-th connection; ``pre``: its request was
         sent already (:meth:`_lean_get_ranges`), only the answer is read here."""
-        limit = 2 * self._timeout + r.length / self.min_throughput
         if pre is None:
+            limit = 2 * self._timeout + r.length / self.min_throughput
             queued = time.perf_counter()
             deadline = time.monotonic() + limit
             conn, target = self._lean_conn(k)
         else:
-            conn, target, deadline, queued, sent, reused = pre
+            conn, target, deadline, queued, sent, reused, limit = pre
         try:
             if pre is None:
                 sent, reused = self._lean_send(conn, target, r, deadline)
