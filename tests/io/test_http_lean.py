@@ -448,3 +448,21 @@ def test_parts_of_a_run_after_an_expired_url_ask_the_resolver_once(served):
         blocks = src._fetch_run_blocks(ByteRange(2 * BLOCK, 8 * BLOCK))
         assert b"".join(blocks) == data[2 * BLOCK: 8 * BLOCK]
         assert calls == [1]
+
+
+def test_a_fresh_url_on_another_host_replaces_the_threads_connection_once(served):
+    """The resolver's fresh URL names another host: the thread's connection to the old one is
+    replaced by one connection to the new one, kept alive for every later request (not one more
+    connection per request)."""
+    server, data = served
+    fresh = server.url_for("f.bin", query="sig=fresh").replace("127.0.0.1", "localhost")
+
+    with HTTPSource(server.url_for("f.bin", query="sig=old"), cache=None, block_size=BLOCK,
+                    resolver=lambda: fresh) as src:
+        assert _fetch(src, 0, 100_000) == data[:100_000]
+        old = src._lean[0]
+        server.set_faults(FaultPlan("status", status=403, count=1))
+        for a in range(100_000, 1_000_000, 100_000):
+            assert _fetch(src, a, a + 100_000) == data[a: a + 100_000]
+        assert len(src._lean) == 1 and src._lean[0] is not old and old.sock is None
+        assert src._lean[0].host == "localhost"

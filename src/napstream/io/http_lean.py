@@ -95,8 +95,8 @@ class LeanRanges:
                 self._lean.remove(conn)
         conn.close()
         conns = getattr(self._tls, "leans", None)
-        if conns:
-            self._tls.leans = [None if c is conn else c for c in conns]
+        if conns:  # in place: _lean_conn holds this list while it replaces a connection
+            conns[:] = [None if c is conn else c for c in conns]
 
     def _drop_thread_lean(self) -> None:
         """Close this thread's lean connections (a fetcher thread that ends)."""
