@@ -23,6 +23,7 @@ Usage (from the repository root)::
 
     PYTHONPATH=src python -m benchmarks.bench_receive --mb 256 --link 30,200,1000 --cache --repeats 3
     PYTHONPATH=src python -m benchmarks.bench_receive --mb 256 --link 0,0,0            # no link model
+    PYTHONPATH=src python -m benchmarks.bench_receive --mb 256 --held-every 8 --paths local lean  # runs split
 
 The machine's other load inflates CPU seconds: compare the minima of several repeats (printed with
 the medians), measured interleaved in one run.
@@ -51,7 +52,8 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def measure(url: str, path: str, lean: bool | None, cache_dir: str | None, requests: int, pin_mb: int) -> dict[str, Any]:
+def measure(url: str, path: str, lean: bool | None, cache_dir: str | None, requests: int, pin_mb: int,
+            held_every: float = 0.0) -> dict[str, Any]:
     """Read the whole file at ``url`` (a copy of ``path``) through the read-ahead; CPU and wall seconds."""
     from napstream.io.cache import BlockCache
     from napstream.io.http import HTTPSource
@@ -68,6 +70,11 @@ def measure(url: str, path: str, lean: bool | None, cache_dir: str | None, reque
     src: Any = HTTPSource(url, cache=cache) if lean is not None else LocalSource(path)
     try:
         size, bs = src.size, getattr(src, "block_size", 256 * 1024)
+        if held_every > 0:  # metadata amid the data (a chunk index's nodes): held on the small grid
+            step = int(held_every * 1e6)
+            spans = [(a, a + 3000) for a in range(step // 2 + 1234, size - 3000, step)]
+            for k in range(0, len(spans), 8):  # a round trip per 8 pieces (one batch joins the rest)
+                src.prefetch_small(spans[k: k + 8])
         handle = src.read_ahead([(0, size)], pin_mb * 2**20, requests)
         for start in range(0, size, bs):
             end = min(start + bs, size)
@@ -93,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
     p.add_argument("--dir", default="/tmp", help="folder for the temporary file and cache")
+    p.add_argument("--held-every", type=float, default=0.0,
+                   help="MB between small pieces fetched first on the small grid, as a cold open's metadata walk "
+                        "fetches a chunk index's nodes amid the data (the read-ahead's runs then go around them)")
     p.add_argument("--_child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._child:
@@ -122,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.cache:
                         cache_dir = str(work / f"cache-{name}-{rep}")
                     opts = {"url": url, "path": str(path), "lean": None if name == "local" else name == "lean", "cache_dir": cache_dir,
-                            "requests": args.requests, "pin_mb": args.pin_mb}
+                            "requests": args.requests, "pin_mb": args.pin_mb, "held_every": args.held_every}
                     out = subprocess.run([sys.executable, "-m", "benchmarks.bench_receive", "--_child", json.dumps(opts)],
                                          capture_output=True, text=True, check=False)
                     if out.returncode:
@@ -135,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                     gb = res["bytes"] / 1e9
                     print(f"  {name:8s} repeat {rep}: {res['cpu']:.2f} CPU-s, {res['cpu'] / gb:.2f} CPU-s/GB, "
                           f"{res['seconds']:.2f} s wall, {res['bytes'] / 1e6:.1f} MB", flush=True)
-        print(f"{args.mb} MB, link {args.link}, cache {'on' if args.cache else 'off'}, "
+        held = f", held pieces every {args.held_every:g} MB" if args.held_every else ""
+        print(f"{args.mb} MB, link {args.link}, cache {'on' if args.cache else 'off'}{held}, "
               f"{args.requests} requests, {args.repeats} repeats (CPU-s per GB received: min / median):")
         for name, runs in results.items():
             per = [r["cpu"] / (r["bytes"] / 1e9) for r in runs]

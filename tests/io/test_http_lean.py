@@ -387,3 +387,82 @@ def test_read_ahead_over_the_last_blocks_does_not_fetch_the_open_suffix_again(se
         handle.cancel()
         assert got == data[start:]
     assert server.stats.bytes_sent_twice(SIZE) == 0
+
+
+def test_read_ahead_runs_around_held_bytes_stay_on_the_lean_path(served, monkeypatch):
+    """A run holding bytes the small grid has (a chunk index node amid the data) is fetched in parts,
+    all on the lean path (no aiohttp session in the fetcher threads), each part on a connection of
+    its own, and blocks joined from received and held pieces are exact: a span crossing a block's
+    edge included."""
+    server, data = served
+    sessions: list[str] = []
+    original = HTTPSource._ensure_session
+
+    async def spy(self):  # counts, then the real session
+        sessions.append(threading.current_thread().name)
+        return await original(self)
+
+    end = 40 * BLOCK
+    with _source(server) as src:
+        src.prefetch_small([(3 * BLOCK + 100, 3 * BLOCK + 200), (10 * BLOCK - 20_000, 10 * BLOCK + 20_000),
+                            (20 * BLOCK, 20 * BLOCK + 40_000)])
+        monkeypatch.setattr(HTTPSource, "_ensure_session", spy)
+        before = server.stats.requests
+        handle = src.read_ahead([(0, end)], end, 1)  # one fetcher: one run after the other
+        assert handle.wait(timeout=30)
+        assert src.memory.pinned_bytes == end - BLOCK  # all but the first block (the open brought it)
+        got = b"".join(src.read_range(a, a + BLOCK) for a in range(0, end, BLOCK))
+        assert server.stats.requests - before == src._ahead.sent + 3  # each held span splits a run once
+        handle.cancel()
+        assert got == data[:end]
+    assert not sessions, sessions
+    assert server.stats.bytes_sent_twice(SIZE) == 0
+
+
+@pytest.mark.parametrize("kind", ["drop", "503"])
+def test_parts_of_a_run_are_retried_on_their_own(served, kind):
+    """A part of a split run whose answer fails is fetched again alone; the other parts are not."""
+    server, data = served
+    with _source(server, timeout=1.0) as src:
+        src.prefetch_small([(3 * BLOCK + 100, 3 * BLOCK + 20_000)])
+        a, b = 2 * BLOCK, 6 * BLOCK
+        server.set_faults(FaultPlan(kind, count=1, fraction=0.5, skip=1))  # the run's second part fails once
+        (blocks,) = [src._fetch_run_blocks(ByteRange(a, b))]
+        assert b"".join(blocks) == data[a:b] and all(len(x) == BLOCK for x in blocks)
+        assert src.stats.retries == 1 and server.stats.faults.get(kind) == 1
+        src._fetch_run_blocks(ByteRange(8 * BLOCK, 10 * BLOCK))  # the connections go on
+    assert server.stats.bytes_sent_twice(SIZE) <= 3 * BLOCK  # only the failed part was sent again
+
+
+def test_parts_of_a_run_after_an_expired_url_ask_the_resolver_once(served):
+    server, data = served
+    calls: list[int] = []
+
+    def resolver() -> str:
+        calls.append(1)
+        return server.url_for("f.bin", query="sig=fresh")
+
+    with HTTPSource(server.url_for("f.bin", query="sig=old"), cache=None, block_size=BLOCK, resolver=resolver) as src:
+        src.prefetch_small([(3 * BLOCK + 100, 3 * BLOCK + 20_000), (5 * BLOCK, 5 * BLOCK + 20_000)])
+        server.set_faults(FaultPlan("status", status=403, count=3))  # every part of the run refused once
+        blocks = src._fetch_run_blocks(ByteRange(2 * BLOCK, 8 * BLOCK))
+        assert b"".join(blocks) == data[2 * BLOCK: 8 * BLOCK]
+        assert calls == [1]
+
+
+def test_a_fresh_url_on_another_host_replaces_the_threads_connection_once(served):
+    """The resolver's fresh URL names another host: the thread's connection to the old one is
+    replaced by one connection to the new one, kept alive for every later request (not one more
+    connection per request)."""
+    server, data = served
+    fresh = server.url_for("f.bin", query="sig=fresh").replace("127.0.0.1", "localhost")
+
+    with HTTPSource(server.url_for("f.bin", query="sig=old"), cache=None, block_size=BLOCK,
+                    resolver=lambda: fresh) as src:
+        assert _fetch(src, 0, 100_000) == data[:100_000]
+        old = src._lean[0]
+        server.set_faults(FaultPlan("status", status=403, count=1))
+        for a in range(100_000, 1_000_000, 100_000):
+            assert _fetch(src, a, a + 100_000) == data[a: a + 100_000]
+        assert len(src._lean) == 1 and src._lean[0] is not old and old.sock is None
+        assert src._lean[0].host == "localhost"

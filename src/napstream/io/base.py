@@ -29,6 +29,8 @@ Examples
 >>> src = Fake(b"0123456789")
 >>> src.read_range(2, 7), src.read_ranges([(0, 1), (8, 10)])
 (b'23456', [b'0', b'89'])
+>>> [bytes(v) for v in src.read_views([(1, 3), (2, 7)])]  # (1, 3): a view of block 0, no copy
+[b'12', b'23456']
 """
 
 from __future__ import annotations
@@ -133,6 +135,17 @@ class BaseSource:
         self._check_open()
         return self._read_many(normalize_ranges(ranges, self.size))
 
+    def read_views(self, ranges: Iterable[tuple[int, int]]) -> list[bytes | memoryview]:
+        """:meth:`read_ranges` for a reader that only looks at the bytes (a decoder): a range inside
+        one cached block comes as a read-only ``memoryview`` of that block, not a copy.
+
+        Examples
+        --------
+        See the module docstring.
+        """
+        self._check_open()
+        return self._read_views(normalize_ranges(ranges, self.size))
+
     def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Warm the cache with these ranges (no-op for local files)."""
         self._check_open()
@@ -179,6 +192,9 @@ class BaseSource:
 
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         return [self._read(r) for r in ranges]
+
+    def _read_views(self, ranges: Sequence[ByteRange]) -> list[bytes | memoryview]:
+        return list(self._read_many(ranges))
 
     def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
         return None
@@ -519,11 +535,22 @@ class BlockedSource(IndexNodes, BaseSource):
         return [i for i in ahead if not self._present(i)]
 
     def _assemble(self, r: ByteRange, blocks: dict[int, bytes]) -> bytes:
-        parts = []
-        for i in blocks_for(r.start, r.end, self.block_size):
-            lo = i * self.block_size
-            parts.append(blocks[i][max(r.start - lo, 0): r.end - lo])
-        return b"".join(parts)
+        """Bytes ``r`` out of its ``blocks``, copied once."""
+        view = self._view(r, blocks)
+        return view if isinstance(view, bytes) else bytes(view)
+
+    def _view(self, r: ByteRange, blocks: dict[int, bytes]) -> bytes | memoryview:
+        """Bytes ``r`` out of its ``blocks``: a view of the block when ``r`` lies inside one (no
+        copy), else the pieces joined (one copy)."""
+        size = self.block_size
+        i = r.start // size
+        lo = i * size
+        if r.end <= r.start:
+            return b""
+        if r.end - lo <= size:
+            return memoryview(blocks[i])[r.start - lo: r.end - lo]
+        return b"".join([memoryview(blocks[i])[max(r.start - i * size, 0): r.end - i * size]
+                         for i in blocks_for(r.start, r.end, size)])
 
     # -- the small grid (metadata pieces) -----------------------------------------------------
     @property
@@ -589,21 +616,8 @@ class BlockedSource(IndexNodes, BaseSource):
         f = self._small_size
         if f is None or not self._small.nbytes:
             return self._fetch_ranges(ranges)
-        plans = [self._held_spans(r, f) for r in ranges]
-        room = max(self.max_concurrency, len(ranges)) - len(ranges)
-        splits = sorted(((b - a, k, a, b) for k, (_, inner) in enumerate(plans) for a, b in inner), reverse=True)
-        cut: dict[int, list[tuple[int, int]]] = {}
-        for _, k, a, b in splits[:room]:
-            cut.setdefault(k, []).append((a, b))
-        pieces, layout = [], []
-        for k, ((lo, hi, edges), _) in enumerate(plans):
-            parts, at = [], lo
-            for a, b in sorted(cut.get(k, [])):
-                parts.append((at, a))
-                at = b
-            parts.append((at, hi))
-            layout.append((edges, parts))
-            pieces += [ByteRange(a, b) for a, b in parts if b > a]
+        layout = self._unheld_parts(ranges, f)
+        pieces = [ByteRange(a, b) for _, parts in layout for a, b in parts if b > a]
         bodies = iter(self._fetch_ranges(pieces) if pieces else [])
         out = []
         for r, (edges, parts) in zip(ranges, layout):
@@ -619,6 +633,26 @@ class BlockedSource(IndexNodes, BaseSource):
             out.append(b"".join(chunks))
         self.stats.add(bytes_from_cache=sum(r.length for r in ranges) - sum(p.length for p in pieces))
         return out
+
+    def _unheld_parts(self, ranges: Sequence[ByteRange], f: int) -> list[tuple[bool, list[tuple[int, int]]]]:
+        """For each of ``ranges``: (whether held ends were cut off, the parts to fetch, in order
+        and maybe empty); the bytes between them are held on the small grid (see
+        :meth:`_fetch_unheld`)."""
+        plans = [self._held_spans(r, f) for r in ranges]
+        room = max(self.max_concurrency, len(ranges)) - len(ranges)
+        splits = sorted(((b - a, k, a, b) for k, (_, inner) in enumerate(plans) for a, b in inner), reverse=True)
+        cut: dict[int, list[tuple[int, int]]] = {}
+        for _, k, a, b in splits[:room]:
+            cut.setdefault(k, []).append((a, b))
+        layout = []
+        for k, ((lo, hi, edges), _) in enumerate(plans):
+            parts, at = [], lo
+            for a, b in sorted(cut.get(k, [])):
+                parts.append((at, a))
+                at = b
+            parts.append((at, hi))
+            layout.append((edges, parts))
+        return layout
 
     def _held_spans(self, r: ByteRange, f: int) -> tuple[tuple[int, int, bool], list[tuple[int, int]]]:
         """((start, end, trimmed) of ``r`` without its held ends, [held spans inside of >= min_skip])."""
@@ -742,6 +776,10 @@ class BlockedSource(IndexNodes, BaseSource):
     def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         blocks = self._get_blocks(ranges)
         return [self._assemble(r, blocks) for r in ranges]
+
+    def _read_views(self, ranges: Sequence[ByteRange]) -> list[bytes | memoryview]:
+        blocks = self._get_blocks(ranges)
+        return [self._view(r, blocks) for r in ranges]
 
     def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
         wanted = sorted({i for r in ranges for i in blocks_for(r.start, r.end, self.block_size)})

@@ -426,9 +426,7 @@ class HTTPSource(BlockedSource, LeanRanges):
                 self._sessions[:] = [(lp, s) for lp, s in self._sessions if s is not session]
             _close_sessions(mine)
             self._tls.session = None
-        conn = getattr(self._tls, "lean", None)
-        if conn is not None:
-            self._drop_lean(conn)
+        self._drop_thread_lean()
         if loop is not None and not loop.is_running() and not loop.is_closed():
             loop.close()
             _THREAD.loop = None

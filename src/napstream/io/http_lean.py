@@ -61,8 +61,9 @@ class LeanRanges:
     min_throughput: float
     stats: Any
 
-    def _lean_conn(self) -> tuple[_lean.Connection, str]:
-        """This thread's connection to the current URL's server, and the request target."""
+    def _lean_conn(self, k: int = 0) -> tuple[_lean.Connection, str]:
+        """This thread's ``k``-th connection to the current URL's server, and the request target
+        (a request in pieces sends piece ``k`` on connection ``k``: :meth:`_lean_get_ranges`)."""
         if self._closed:
             raise InvalidInputError(f"the byte source {self.description} is closed")
         url = self._url
@@ -71,7 +72,12 @@ class LeanRanges:
             parts = urlsplit_checked(url)
             known = self._lean_target = (url, parts[0], parts[1])
         key, target = known[1], known[2]
-        conn = getattr(self._tls, "lean", None)
+        conns = getattr(self._tls, "leans", None)
+        if conns is None:
+            conns = self._tls.leans = []
+        while len(conns) <= k:
+            conns.append(None)
+        conn = conns[k]
         if conn is None or conn.key != key or conn not in self._lean:
             if conn is not None:
                 self._drop_lean(conn)
@@ -80,7 +86,7 @@ class LeanRanges:
                 if self._closed:
                     raise InvalidInputError(f"the byte source {self.description} is closed")
                 self._lean.append(conn)
-            self._tls.lean = conn
+            conns[k] = conn
         return conn, target
 
     def _drop_lean(self, conn: _lean.Connection) -> None:
@@ -88,8 +94,16 @@ class LeanRanges:
             if conn in self._lean:
                 self._lean.remove(conn)
         conn.close()
-        if getattr(self._tls, "lean", None) is conn:
-            self._tls.lean = None
+        conns = getattr(self._tls, "leans", None)
+        if conns:  # in place: _lean_conn holds this list while it replaces a connection
+            conns[:] = [None if c is conn else c for c in conns]
+
+    def _drop_thread_lean(self) -> None:
+        """Close this thread's lean connections (a fetcher thread that ends)."""
+        for conn in getattr(self._tls, "leans", None) or []:
+            if conn is not None:
+                self._drop_lean(conn)
+        self._tls.leans = None
 
     def _lean_get_range(self, r: ByteRange, sizes: list[int] | None = None) -> Any:
         """Bytes ``r`` with retries and the resolver (see the module docstring); with ``sizes``, as a
@@ -100,36 +114,118 @@ class LeanRanges:
         )
 
     def _fetch_run_blocks(self, r: ByteRange) -> list[bytes] | None:
-        """The blocks of the block-aligned range ``r`` in one request, each block received into its
-        own ``bytes`` (no copy out of a joined body), or None when this source cannot here (lean path
-        off, content checks on, or bytes of ``r`` held on the small grid): then fetch as usual.
-        Used by the read-ahead (:mod:`napstream.io.pinned`)."""
+        """The blocks of the block-aligned range ``r``, each block received into its own ``bytes``
+        (no copy out of a joined body), or None when this source cannot here (lean path off or
+        content checks on): then fetch as usual. Used by the read-ahead (:mod:`napstream.io.pinned`).
+
+        Bytes of ``r`` the small grid holds (metadata fetched by the open's walk, such as a chunk
+        index's nodes amid the data) are not asked for again: ``r`` is fetched in parts, all sent
+        at once (:meth:`_lean_get_ranges`), and a block holding such bytes is joined from its
+        pieces.
+        """
         if not self.lean_receive or self._lean_off or getattr(self, "_check_content", False):  # type: ignore[attr-defined]
             return None
         bs = self.block_size  # type: ignore[attr-defined]
         if r.start % bs or r.length <= 0:
             return None
-        f = self._small_size  # type: ignore[attr-defined]
-        if f is not None and self._small.nbytes:  # type: ignore[attr-defined]
-            (lo, hi, trimmed), inner = self._held_spans(r, f)  # type: ignore[attr-defined]
-            if trimmed or inner:  # fewer bytes to fetch: the general path skips them
-                return None
         if self._closed:
             raise InvalidInputError(f"the byte source {self.description} is closed")
-        sizes = [min(bs, r.end - a) for a in range(r.start, r.end, bs)]
+        f = self._small_size  # type: ignore[attr-defined]
+        parts = [(r.start, r.end)]
+        if f is not None and self._small.nbytes:  # type: ignore[attr-defined]
+            parts = [(a, b) for a, b in self._unheld_parts([r], f)[0][1] if b > a]  # type: ignore[attr-defined]
+        if parts == [(r.start, r.end)]:
+            try:
+                return self._lean_get_range(r, _cuts(r.start, r.end, bs))  # type: ignore[no-any-return]
+            except _lean.Unsupported:  # a redirect, a chunked body...: aiohttp from now on
+                self._lean_off = True
+                return None
         try:
-            return self._lean_get_range(r, sizes)  # type: ignore[no-any-return]
-        except _lean.Unsupported:  # a redirect, a chunked body...: aiohttp from now on
+            bodies = self._lean_get_ranges([ByteRange(a, b) for a, b in parts], [_cuts(a, b, bs) for a, b in parts])
+        except _lean.Unsupported:
             self._lean_off = True
             return None
+        # the run's bytes in order, in pieces that never cross a block's edge: received ones, held ones
+        pieces: list[tuple[int, bytes]] = []
+        at = r.start
+        for (a, b), body in zip(parts, bodies):
+            if a > at:
+                pieces += _cut_bytes(at, self._small_bytes(at, a, f), bs)  # type: ignore[attr-defined]
+            for piece in body:
+                pieces.append((a, piece))
+                a += len(piece)
+            at = b
+        if r.end > at:
+            pieces += _cut_bytes(at, self._small_bytes(at, r.end, f), bs)  # type: ignore[attr-defined]
+        self.stats.add(bytes_from_cache=r.length - sum(b - a for a, b in parts))
+        blocks: list[bytes] = []
+        group: list[bytes] = []
+        for k, (a, piece) in enumerate(pieces):
+            group.append(piece)
+            if k + 1 == len(pieces) or pieces[k + 1][0] % bs == 0:  # the block ends here
+                blocks.append(group[0] if len(group) == 1 else b"".join(group))
+                group = []
+        return blocks
 
-    def _lean_attempt(self, r: ByteRange, sizes: list[int] | None = None) -> Any:
-        limit = 2 * self._timeout + r.length / self.min_throughput
-        queued = time.perf_counter()
-        deadline = time.monotonic() + limit
-        conn, target = self._lean_conn()
+    def _lean_get_ranges(self, ranges: list[ByteRange], sizes: list[list[int] | None]) -> list[Any]:
+        """Bytes of several ranges in one round trip: each range's request goes out at once on a
+        connection of its own (this thread's ``k``-th for range ``k``), then the answers are read in
+        order (the later ones wait in their sockets meanwhile, so the deadline of each counts the bytes
+        of those before it). Each range is checked and retried on its own, as
+        :meth:`_lean_get_range` does; ``sizes[k]`` as its ``sizes``."""
+        generation = self._url_generation  # type: ignore[attr-defined]
+        pres: list[tuple[Any, ...] | None] = []
+        before = 0  # bytes of the answers read before this one: its deadline counts them too
         try:
-            return self._lean_once(conn, target, r, deadline, queued, sizes)
+            for k, r in enumerate(ranges):
+                before += r.length
+                limit = 2 * self._timeout + before / self.min_throughput
+                queued, deadline = time.perf_counter(), time.monotonic() + limit
+                conn, target = self._lean_conn(k)
+                try:
+                    sent, reused = self._lean_send(conn, target, r, deadline)
+                except (OSError, ssl.SSLError, _lean.Silence, _lean.Deadline, _lean.ShortBody):
+                    conn.close()  # sent again (and the error met again) by the range's own attempts
+                    pres.append(None)
+                    continue
+                pres.append((conn, target, deadline, queued, sent, reused, limit))
+            return [self._lean_piece(k, r, sizes[k], pres, generation) for k, r in enumerate(ranges)]
+        finally:
+            for pre in pres:  # answers never read (an error came first): their connections are spent
+                if pre is not None:
+                    pre[0].close()
+
+    def _lean_piece(self, k: int, r: ByteRange, sizes: list[int] | None, pres: list[Any], generation: int) -> Any:
+        """Range ``k`` of :meth:`_lean_get_ranges`: its answer to the request sent (``pres[k]``),
+        then its own retries; after a ``403``, the resolver once (as :meth:`_with_resolver_sync`)."""
+        what = self._what(r)  # type: ignore[attr-defined]
+
+        def attempt() -> Any:
+            pre, pres[k] = pres[k], None
+            return self._lean_attempt(r, sizes, k, pre)
+
+        try:
+            return retry_sync(attempt, self._policy, what, self._count_retry)  # type: ignore[attr-defined]
+        except RemoteAccessError:
+            if self._resolver is None:  # type: ignore[attr-defined]
+                raise
+        self._refresh_url(generation)  # type: ignore[attr-defined]
+        return retry_sync(attempt, self._policy, what, self._count_retry)  # type: ignore[attr-defined]
+
+    def _lean_attempt(self, r: ByteRange, sizes: list[int] | None = None, k: int = 0, pre: Any = None) -> Any:
+        """One try of range ``r`` on this thread's ``k``-th connection; ``pre``: its request was
+        sent already (:meth:`_lean_get_ranges`), only the answer is read here."""
+        if pre is None:
+            limit = 2 * self._timeout + r.length / self.min_throughput
+            queued = time.perf_counter()
+            deadline = time.monotonic() + limit
+            conn, target = self._lean_conn(k)
+        else:
+            conn, target, deadline, queued, sent, reused, limit = pre
+        try:
+            if pre is None:
+                sent, reused = self._lean_send(conn, target, r, deadline)
+            return self._lean_answer(conn, target, r, deadline, queued, sent, reused, sizes)
         except _lean.Deadline:
             conn.close()
             raise self._too_slow("GET", r.length, limit) from None  # type: ignore[attr-defined]
@@ -152,23 +248,31 @@ class LeanRanges:
             conn.close()  # the body was not read: the connection cannot carry another request
             raise
 
-    def _lean_once(self, conn: _lean.Connection, target: str, r: ByteRange, deadline: float, queued: float,
-                   sizes: list[int] | None = None) -> Any:
+    def _lean_send(self, conn: _lean.Connection, target: str, r: ByteRange, deadline: float) -> tuple[float, bool]:
+        """Send the GET of ``r``; returns when it was sent and whether on a kept-alive connection."""
         headers = {**self._headers, "Range": f"bytes={r.start}-{r.end - 1}"}
-        for again in (True, False):
-            reused = conn.reused and conn.sock is not None
-            self.stats.add(requests=1)
-            sent = time.perf_counter()
-            try:
-                conn.send(target, headers, deadline)
-                status, head = conn.head(deadline)
-            except (_lean.ShortBody, ConnectionResetError, BrokenPipeError) as err:
-                got = getattr(err, "got", 0)
-                if reused and again and not got:  # a kept-alive connection the server closed meanwhile
-                    conn.close()
-                    continue
+        reused = conn.reused and conn.sock is not None
+        self.stats.add(requests=1)
+        sent = time.perf_counter()
+        try:
+            conn.send(target, headers, deadline)
+        except (_lean.ShortBody, ConnectionResetError, BrokenPipeError):
+            if not reused:
                 raise
-            break
+            conn.close()  # a kept-alive connection the server closed meanwhile: a new one
+            return self._lean_send(conn, target, r, deadline)
+        return sent, reused
+
+    def _lean_answer(self, conn: _lean.Connection, target: str, r: ByteRange, deadline: float, queued: float,
+                     sent: float, reused: bool, sizes: list[int] | None = None) -> Any:
+        try:
+            status, head = conn.head(deadline)
+        except (_lean.ShortBody, ConnectionResetError, BrokenPipeError) as err:
+            if not reused or getattr(err, "got", 0):
+                raise
+            conn.close()  # a kept-alive connection the server closed meanwhile: send again, once
+            sent, _ = self._lean_send(conn, target, r, deadline)
+            status, head = conn.head(deadline)
         first = time.perf_counter()
         self._tls.first_byte = first - sent
         self._reached = True
@@ -204,6 +308,25 @@ class LeanRanges:
             _trace.request(queued, sent, first, time.perf_counter(), nbytes)
         self.stats.add(bytes_fetched=nbytes)
         return body
+
+
+def _cuts(start: int, end: int, block_size: int) -> list[int]:
+    """Sizes of the pieces of ``[start, end)`` cut at the multiples of ``block_size``."""
+    out, at = [], start
+    while at < end:
+        nxt = min((at // block_size + 1) * block_size, end)
+        out.append(nxt - at)
+        at = nxt
+    return out
+
+
+def _cut_bytes(start: int, data: bytes, block_size: int) -> list[tuple[int, bytes]]:
+    """``data`` (bytes from ``start`` on) as (offset, piece) cut at the multiples of ``block_size``."""
+    out, at = [], 0
+    for n in _cuts(start, start + len(data), block_size):
+        out.append((start + at, data[at: at + n]))
+        at += n
+    return out
 
 
 def _split(body: bytes, sizes: list[int]) -> list[bytes]:

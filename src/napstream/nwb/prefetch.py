@@ -456,6 +456,13 @@ class PrefetchingDataset(_WrappedDataset):
     def _read_ranges(self, ranges: Any) -> Any:
         return self.source.read_ranges(self._inside(list(ranges)))
 
+    def _read_stored(self, ranges: Any) -> Any:
+        """Stored chunks for the codec to inflate: views of the cached blocks where the source
+        gives them (no copy); inflating makes new bytes, so no view outlives the read."""
+        codec = self.codec
+        views = getattr(self.source, "read_views", None) if codec is not None and codec.deflate else None
+        return self._read_ranges(ranges) if views is None else views(self._inside(list(ranges)))
+
     def will_read(self, segments: Any, max_bytes: int, requests: int | None = None,
                   cols: tuple[int, int] | None = None) -> Any:
         """Announce the row ``segments`` (``[[start, stop), ...]``, in reading order) read next.
@@ -491,7 +498,7 @@ class PrefetchingDataset(_WrappedDataset):
             self.prefetch_rows(a, b)
             out = self._raw_rows(key, a, b)
         if out is None:
-            out = self._direct(key, a, b, self._read_ranges)
+            out = self._direct(key, a, b, self._read_stored)
         return self.dataset[key] if out is None else out
 
     def _page(self, row: int) -> tuple[int, int]:
@@ -604,7 +611,7 @@ class PrefetchingDataset(_WrappedDataset):
         if self._fetch_whole():  # small: every row is here now, h5py decodes from the cache
             out = self._raw_rows(key, *span)
             if out is None and span[1] - span[0] > 1:
-                out = self._direct(key, *span, self._read_ranges)
+                out = self._direct(key, *span, self._read_stored)
             return self.dataset[key] if out is None else out
         index = self.index
         if index.is_small(*span):  # a few chunks: h5py finds them itself (forward reads are read ahead)
