@@ -116,6 +116,7 @@ class Speculation:
         self.max_bytes = int(max_bytes)
         self.cancelled = False
         self.finished = False
+        self.staged = bool(staged)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         bs = int(source.block_size)
@@ -195,8 +196,13 @@ class Speculation:
         if not blocks or memory is None or not hasattr(memory, "is_wanted"):
             return
         left = [i for i in blocks if not memory.contains(i)]
-        if not left or all(memory.is_wanted(i) for i in blocks if i in left) and len(left) == len(blocks):
-            return  # all here, or not reached yet: the reader fetches them
+        if not left:
+            return  # all here
+        if self.staged and all(memory.is_wanted(i) for i in blocks if i in left) and len(left) == len(blocks):
+            return  # not reached yet: the reader fetches them
+        # unstaged (queued behind a script's read-ahead, exactly what the reader reads next): always
+        # waited for, even before its first block came; a reader fetching them itself would race
+        # the requests out (h5py's forward-scan read-ahead fetching past them, bytes twice)
         clock = time.monotonic
         last, progress = len(left), clock()
         while left and not self._stop.is_set() and clock() - progress < self.patience:
