@@ -49,6 +49,8 @@ class NWBFile:
         Remote files: right after the open, fetch in the background the small objects most
         likely read next (spike times, behaviour, epochs; see :mod:`napstream.nwb.speculate`).
         None follows ``napstream.config.speculate`` (False unless ``NAPSTREAM_SPECULATE=1``).
+        Whatever the setting, reading the units queues the first position series behind their
+        spike times (:func:`~napstream.nwb.speculate.follow_units`); False turns that off too.
     **io_options
         Passed to ``napstream.io.open_source`` for remote sources (cache_dir, block_size...).
 
