@@ -338,6 +338,7 @@ def test_the_position_behind_the_units_makes_way_and_stops(served, http_server, 
 
     server = http_server(served.parent, latency=0.03, bandwidth=1_000_000)
     url = server.url_for(served.name)
+    fast = http_server(served.parent).url_for(served.name)
     with nap.config.override(speculate=False):
         with nap.NWBFile(url, cache_dir=tmp_path / "a", block_size=BLOCK) as nwb:
             nwb["units"]
@@ -352,7 +353,7 @@ def test_the_position_behind_the_units_makes_way_and_stops(served, http_server, 
         nwb.close()  # a units-only script ends: nothing left running
         assert follow is not None and follow.cancelled
         assert _no_threads_within(5.0), _threads()
-        with nap.NWBFile(url, cache_dir=tmp_path / "c", speculate=False) as nwb:
+        with nap.NWBFile(fast, cache_dir=tmp_path / "c", speculate=False) as nwb:
             nwb["units"]
             assert nwb._follow is None  # speculate=False: no background fetch at all
         with nap.NWBFile(served) as nwb:
@@ -360,9 +361,29 @@ def test_the_position_behind_the_units_makes_way_and_stops(served, http_server, 
             assert nwb._follow is None  # local files: nothing to fetch
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(speculate, "FOLLOW_UNITS", False)
-            with nap.NWBFile(url, cache_dir=tmp_path / "d") as nwb:
+            with nap.NWBFile(fast, cache_dir=tmp_path / "d") as nwb:
                 nwb["units"]
                 assert nwb._follow is None
-    with nap.NWBFile(url, cache_dir=tmp_path / "e", block_size=BLOCK) as nwb:  # speculation at open on
+    with nap.NWBFile(fast, cache_dir=tmp_path / "e", block_size=BLOCK) as nwb:  # speculation at open on
         nwb["units"]
         assert nwb._follow is None  # the speculation at open brings the position already
+
+
+def test_the_position_behind_the_units_adds_no_bytes_to_the_job(served, http_server, tmp_path):
+    """The guide's job fetches no more with the position queued behind the units than without it
+    (a reader of blocks still in flight waits for them: h5py's own read of them would fetch the
+    blocks after them too, its forward-scan read-ahead)."""
+    from napstream.nwb import speculate
+
+    sent = {}
+    for follow in (False, True, False, True):
+        server = http_server(served.parent, latency=0.03, bandwidth=12_500_000)
+        with pytest.MonkeyPatch.context() as mp, nap.config.override(speculate=False):
+            mp.setattr(speculate, "FOLLOW_UNITS", follow)
+            with nap.NWBFile(server.url_for(served.name), cache_dir=tmp_path / f"{follow}{len(sent)}") as nwb:
+                _guide_job(nwb)
+                assert (nwb._follow is not None) is follow
+        sent[(follow, len(sent))] = server.stats.bytes_sent
+    with_follow = [v for (f, _), v in sent.items() if f]
+    without = [v for (f, _), v in sent.items() if not f]
+    assert max(with_follow) <= min(without), sent
