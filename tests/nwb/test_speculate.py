@@ -288,3 +288,102 @@ def test_a_warm_rerun_fetches_nothing_new(served, http_server, tmp_path):
     assert rerun.bytes_fetched <= 64, rerun  # at most the reopen's content check
     for a, b in zip(again, first):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------ the position behind the units
+def test_reading_the_units_queues_the_first_position_behind_them(served, http_server, tmp_path):
+    """On by default (speculation off): once a script reads the units, the first Position series
+    comes behind their spike times, so its read finds its bytes here (no request of its own)."""
+    with nap.NWBFile(served) as local:
+        want = _guide_job(local)
+    server = http_server(served.parent, latency=0.02, bandwidth=8_000_000)
+    with nap.config.override(speculate=False), \
+            nap.NWBFile(server.url_for(served.name), cache_dir=tmp_path, block_size=BLOCK) as nwb:
+        assert nwb.speculation is None and nwb._follow is None  # nothing before the script reads
+        units = nwb["units"]
+        follow = nwb._follow
+        assert follow is not None
+        assert sorted(name for name, _ in follow.plan) == [f"{LED1}/data", f"{LED1}/timestamps"]  # not LED2
+        assert follow.covers(SPIKES)  # the units' own reads let it go on
+        _wait_finished(follow)
+        assert _no_threads_within(5.0), _threads()
+        assert nwb._src.byte_source.memory.pinned_bytes == 0
+        with nap.track_io() as job:
+            position = nwb["SpatialSeriesLED1"]
+            np.asarray(position.values)
+        assert job.requests == 0, job  # its bytes came behind the units
+        tc, _ = nap.compute_2d_tuning_curves(units, position, 12)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(tc[k]), want[k], rtol=1e-12, equal_nan=True)
+    assert _fetched_twice(server, served.stat().st_size) == 0
+    assert _no_threads_within(5.0), _threads()
+
+
+def test_the_position_behind_the_units_racing_the_job_fetches_nothing_twice(served, http_server, tmp_path):
+    with nap.NWBFile(served) as local:
+        want = _guide_job(local)
+    server = http_server(served.parent, latency=0.02, bandwidth=2_000_000)
+    with nap.config.override(speculate=False), \
+            nap.NWBFile(server.url_for(served.name), cache_dir=tmp_path, block_size=BLOCK) as nwb:
+        got = _guide_job(nwb)  # the position asked for while its bytes are on their way
+        assert nwb._follow is not None and not nwb._follow.cancelled
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, equal_nan=True)
+    assert _fetched_twice(server, served.stat().st_size) == 0
+    assert _no_threads_within(5.0), _threads()
+
+
+def test_the_position_behind_the_units_makes_way_and_stops(served, http_server, tmp_path):
+    from napstream.nwb import speculate
+
+    server = http_server(served.parent, latency=0.03, bandwidth=1_000_000)
+    url = server.url_for(served.name)
+    fast = http_server(served.parent).url_for(served.name)
+    with nap.config.override(speculate=False):
+        with nap.NWBFile(url, cache_dir=tmp_path / "a", block_size=BLOCK) as nwb:
+            nwb["units"]
+            follow = nwb._follow
+            assert follow is not None and not follow.finished
+            nwb["ElectricalSeriesLFP"]  # the script goes for the big data: it makes way at once
+            assert follow.cancelled and nwb._src.byte_source.memory.pinned_bytes == 0
+        assert _no_threads_within(5.0), _threads()
+        nwb = nap.NWBFile(url, cache_dir=tmp_path / "b", block_size=BLOCK)
+        nwb["units"]
+        follow = nwb._follow
+        nwb.close()  # a units-only script ends: nothing left running
+        assert follow is not None and follow.cancelled
+        assert _no_threads_within(5.0), _threads()
+        with nap.NWBFile(fast, cache_dir=tmp_path / "c", speculate=False) as nwb:
+            nwb["units"]
+            assert nwb._follow is None  # speculate=False: no background fetch at all
+        with nap.NWBFile(served) as nwb:
+            nwb["units"]
+            assert nwb._follow is None  # local files: nothing to fetch
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(speculate, "FOLLOW_UNITS", False)
+            with nap.NWBFile(fast, cache_dir=tmp_path / "d") as nwb:
+                nwb["units"]
+                assert nwb._follow is None
+    with nap.NWBFile(fast, cache_dir=tmp_path / "e", block_size=BLOCK) as nwb:  # speculation at open on
+        nwb["units"]
+        assert nwb._follow is None  # the speculation at open brings the position already
+
+
+def test_the_position_behind_the_units_adds_no_bytes_to_the_job(served, http_server, tmp_path):
+    """The guide's job fetches no more with the position queued behind the units than without it
+    (a reader of blocks still in flight waits for them: h5py's own read of them would fetch the
+    blocks after them too, its forward-scan read-ahead)."""
+    from napstream.nwb import speculate
+
+    sent = {}
+    for follow in (False, True, False, True):
+        server = http_server(served.parent, latency=0.03, bandwidth=12_500_000)
+        with pytest.MonkeyPatch.context() as mp, nap.config.override(speculate=False):
+            mp.setattr(speculate, "FOLLOW_UNITS", follow)
+            with nap.NWBFile(server.url_for(served.name), cache_dir=tmp_path / f"{follow}{len(sent)}") as nwb:
+                _guide_job(nwb)
+                assert (nwb._follow is not None) is follow
+        sent[(follow, len(sent))] = server.stats.bytes_sent
+    with_follow = [v for (f, _), v in sent.items() if f]
+    without = [v for (f, _), v in sent.items() if not f]
+    assert max(with_follow) <= min(without), sent

@@ -91,6 +91,9 @@ class ReadContext:
     values_behind = True
     #: background fetches of values still running (:meth:`prefetch_behind`)
     _behind: list = field(default_factory=list, repr=False)
+    #: called with a units table's group once its spike times are on their way in the background
+    #: (the file queues the position behind them: :func:`.speculate.follow_units`); None: nothing
+    follow_units: Any = field(default=None, repr=False)
 
     def lazy(self, dset: h5py.Dataset, scale: Any = None, offset: float = 0.0) -> LazyArray:
         ref = None
@@ -573,6 +576,8 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     # building the units scans every spike time (see _build_units): the column comes in the
     # background, in unit order, while the first units are built (asked before the supports are)
     ahead = ctx.read_ahead_rows(group[times_col], [(0, n_times)] if n_times else [])
+    if ahead is not None and ctx.follow_units is not None:
+        ctx.follow_units(group)  # what the script reads next (the position) comes behind them
     try:
         supports = _unit_supports(group, len(ids), bounds)
         # behind the read-ahead each unit as soon as its rows are here (its requests do not end in

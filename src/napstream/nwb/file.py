@@ -29,7 +29,7 @@ from .convert import ReadContext, convert
 from .tables import read_table
 from .in_memory import as_hdf5, is_in_memory_nwbfile
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
-from .speculate import never_speculated, start_speculation
+from .speculate import follow_units, never_speculated, start_speculation
 from .tree import Entry, assign_keys, walk
 
 __all__ = ["NWBFile", "load_file", "DatasetRef"]
@@ -49,6 +49,8 @@ class NWBFile:
         Remote files: right after the open, fetch in the background the small objects most
         likely read next (spike times, behaviour, epochs; see :mod:`napstream.nwb.speculate`).
         None follows ``napstream.config.speculate`` (False unless ``NAPSTREAM_SPECULATE=1``).
+        Whatever the setting, reading the units queues the first position series behind their
+        spike times (:func:`~napstream.nwb.speculate.follow_units`); False turns that off too.
     **io_options
         Passed to ``napstream.io.open_source`` for remote sources (cache_dir, block_size...).
 
@@ -90,6 +92,17 @@ class NWBFile:
         #: the background fetch of the objects most likely read next (None: none, e.g. local files)
         self.speculation = start_speculation(self._src.file, self._entries, self._src.byte_source,
                                              speculate)
+        #: the position fetched behind the units' spike times once they are read (None: not started)
+        self._follow: Any = None
+        self._speculate = speculate
+        self._ctx.follow_units = self._follow_units
+
+    def _follow_units(self, group: Any) -> None:
+        """The units' spike times are on their way: queue the position behind them (see
+        :func:`~napstream.nwb.speculate.follow_units`)."""
+        if self._follow is None and self.speculation is None:
+            self._follow = follow_units(self._src.file, self._entries, self._src.byte_source, group,
+                                        self._speculate)
 
     # ------------------------------------------------------------------ mapping
     def keys(self) -> list[str]:
@@ -129,8 +142,10 @@ class NWBFile:
 
     def __getitem__(self, key: str) -> Any:
         entry = self._entry(key)
-        if self.speculation is not None and never_speculated(entry):
-            self.speculation.cancel()  # the script goes for the big data (an LFP): it comes first
+        if never_speculated(entry):  # the script goes for the big data (an LFP): it comes first
+            for spec in (self.speculation, self._follow):
+                if spec is not None:
+                    spec.cancel()
         if entry.key not in self._cache:
             try:
                 self._cache[entry.key] = convert(entry, self._ctx)
@@ -247,9 +262,9 @@ class NWBFile:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Close the file (and the byte source) if napstream opened it."""
-        spec = getattr(self, "speculation", None)
-        if spec is not None:
-            spec.cancel()
+        for spec in (getattr(self, "speculation", None), getattr(self, "_follow", None)):
+            if spec is not None:
+                spec.cancel()
         ctx = getattr(self, "_ctx", None)
         if ctx is not None:
             ctx.join_behind()  # values of a series still arriving: their batch ends first

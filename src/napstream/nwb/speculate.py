@@ -37,6 +37,10 @@ the environment variable ``NAPSTREAM_SPECULATE=1`` turn it on): on a quiet machi
 the guide's job measurably faster (1.51 s against 1.48 s without, 30 ms / 100 Mbit/s;
 benchmarks/OPEN_RESULTS.md) and it fetched 20% more bytes than the job reads.
 
+One narrow form is on by default, :func:`follow_units`: once a script reads the units of a remote
+file, the first Position series is queued behind their spike times (it is what such scripts read
+next), so the link does not idle between the two reads. ``NWBFile(..., speculate=False)`` turns it off.
+
 Planning costs no round trip: the byte ranges of the candidates are found from the metadata the
 open brought (:func:`~napstream.io.fileobj.held_bytes_only`); a dataset whose chunk index is not
 here yet is left out.
@@ -66,7 +70,7 @@ from ..io.fileobj import NotHeldError, held_bytes_only
 from ..io.ranges import coalesce_ranges
 from .tree import Entry
 
-__all__ = ["Speculation", "start_speculation", "yield_to"]
+__all__ = ["Speculation", "follow_units", "start_speculation", "yield_to"]
 
 _log = logging.getLogger(__name__)
 _MiB = 2**20
@@ -106,14 +110,17 @@ class Speculation:
     #: open, and every fetch thread starting its connection takes the interpreter from it
     first_requests = 2
 
-    def __init__(self, source: Any, plan: list[tuple[str, list[tuple[int, int]]]], max_bytes: int) -> None:
+    def __init__(self, source: Any, plan: list[tuple[str, list[tuple[int, int]]]], max_bytes: int,
+                 also_covers: Any = (), staged: bool = True) -> None:
         self.source = source
         self.plan = plan
-        self.datasets = frozenset(name for name, _ in plan)
+        # datasets whose planned reads let it go on: its own, and those it was started behind
+        self.datasets = frozenset([name for name, _ in plan] + list(also_covers))
         self.planned_bytes = sum(b - a for _, ranges in plan for a, b in ranges)
         self.max_bytes = int(max_bytes)
         self.cancelled = False
         self.finished = False
+        self.staged = bool(staged)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         bs = int(source.block_size)
@@ -125,16 +132,23 @@ class Speculation:
         self._blocks = frozenset(order)
         # a small first stage (short requests), the rest once its first bytes came: a script that
         # goes for something else at once (an LFP) cancels it with little on the way
-        first = max(1, self.first_bytes // bs)
+        first = max(1, self.first_bytes // bs) if staged else len(order)
         self._stages = [order[:first], order[first:]]
         self._handles: list[Any] = []
         self._thread: threading.Thread | None = None
-        handle = self._announce(self._stages[0], max(self.first_bytes, bs), self.first_requests)
+        handle = (self._announce(self._stages[0], max(self.first_bytes, bs), self.first_requests) if staged
+                  else self._announce(self._stages[0], self.max_bytes, self.follow_requests()))
         if handle is None:
             self.finished = True
             return
         self._thread = threading.Thread(target=self._watch, name="napstream-speculate", daemon=True)
         self._thread.start()
+
+    def follow_requests(self) -> int:
+        """Requests out at most for an unstaged plan (one queued behind a script's own read-ahead):
+        half of ``max_concurrency``, as the second stage, so the script's requests keep the link
+        first (more requests out share it: the script's bytes, queued first, would land later)."""
+        return max(self.first_requests, int(getattr(self.source, "max_concurrency", 8)) // 2)
 
     def _announce(self, blocks: list[int], max_bytes: int, requests: int | None = None) -> Any:
         if not blocks:
@@ -186,8 +200,13 @@ class Speculation:
         if not blocks or memory is None or not hasattr(memory, "is_wanted"):
             return
         left = [i for i in blocks if not memory.contains(i)]
-        if not left or all(memory.is_wanted(i) for i in blocks if i in left) and len(left) == len(blocks):
-            return  # all here, or not reached yet: the reader fetches them
+        if not left:
+            return  # all here
+        if self.staged and all(memory.is_wanted(i) for i in blocks if i in left) and len(left) == len(blocks):
+            return  # not reached yet: the reader fetches them
+        # unstaged (queued behind a script's read-ahead, exactly what the reader reads next): always
+        # waited for, even before its first block came; a reader fetching them itself would race
+        # the requests out (h5py's forward-scan read-ahead fetching past them, bytes twice)
         clock = time.monotonic
         last, progress = len(left), clock()
         while left and not self._stop.is_set() and clock() - progress < self.patience:
@@ -208,8 +227,7 @@ class Speculation:
             if memory is None or any(memory.contains(i) for i in first) or head.wait(timeout=0.0):
                 break  # its first bytes are here (or the first stage is over): the rest follows
             self._stop.wait(0.002)
-        requests = max(self.first_requests, int(getattr(self.source, "max_concurrency", 8)) // 2)
-        self._announce(self._stages[1], self.max_bytes, requests)  # half the requests: the user's reads come first
+        self._announce(self._stages[1], self.max_bytes, self.follow_requests())  # half the requests: the user's reads come first
         with self._lock:
             handle = self._handles[-1] if self._handles else None
         while handle is not None and not self._stop.is_set() and time.monotonic() - start < self.max_seconds:
@@ -292,6 +310,12 @@ def start_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, e
     except Exception as err:  # noqa: BLE001 - a hint only: the user's reads work without it
         _log.debug("no speculation for %s: %r", getattr(source, "description", source), err)
         return None
+    return _register(source, spec)
+
+
+def _register(source: Any, spec: Speculation) -> Speculation | None:
+    """Make ``spec`` the speculation of ``source`` (the readers' hooks find it); None when it
+    announced nothing."""
     if spec.finished:  # nothing was announced (e.g. everything held already)
         return None
     with _ACTIVE_LOCK:
@@ -304,6 +328,49 @@ def start_speculation(file: h5py.File, entries: dict[str, Entry], source: Any, e
             if _ACTIVE.get(source) is spec:
                 del _ACTIVE[source]
     return spec
+
+
+#: fetch the animal's position behind a units table's spike times when a script reads the units of
+#: a remote file (:func:`follow_units`; on unless ``NWBFile(..., speculate=False)``)
+FOLLOW_UNITS = True
+
+
+def follow_units(file: h5py.File, entries: dict[str, Entry], source: Any, units: h5py.Group,
+                 enabled: bool | None = None) -> Speculation | None:
+    """Fetch the position behind the spike times of ``units`` (a script reading them just started).
+
+    Spike times are read with the animal's position (tuning curves, place fields, the guide's job):
+    once a script asks for the units of a remote file, the first ``SpatialSeries`` of a
+    ``Position`` container (its timestamps and values, each at most
+    :attr:`Speculation.series_bytes`) is queued in the source's read-ahead behind the spike times,
+    so the link goes on with it while the units are built, instead of idling for the round trip of
+    the script's next ``nwb[...]``. Nothing else is fetched (no second LED, no other series), and
+    it stops like the speculation at open: ``nwb["<an ElectricalSeries>"]``, a planned read of a
+    dataset it does not cover (the units' own datasets are covered) and ``close()`` cancel it.
+
+    None when off (``enabled`` False, :data:`FOLLOW_UNITS` False), when a speculation already runs
+    on ``source``, for local files, servers without validators, or when there is nothing to fetch
+    (no position, or its bytes are here). Never raises (a hint only).
+    """
+    if enabled is False or not FOLLOW_UNITS or source is None or not getattr(source, "is_remote", False):
+        return None
+    if getattr(source, "_check_content", False) or not hasattr(source, "read_ahead") or active(source) is not None:
+        return None
+    try:
+        positions = [e for e in entries.values() if _rank(e) == 2]
+        if not positions:
+            return None
+        position = min(positions, key=lambda e: e.path)  # the first LED (SpatialSeriesLED1, not LED2)
+        limit = Speculation.limit(source)
+        plan = plan_speculation(file, {position.key: position}, source, limit)
+        if not plan:
+            return None
+        covered = [obj for obj in units.values() if isinstance(obj, h5py.Dataset)]
+        spec = Speculation(source, plan, limit, also_covers=[d.name for d in covered], staged=False)
+    except Exception as err:  # noqa: BLE001 - a hint only: the user's reads work without it
+        _log.debug("no position behind the units of %s: %r", getattr(source, "description", source), err)
+        return None
+    return _register(source, spec)
 
 
 def never_speculated(entry: Entry) -> bool:
