@@ -38,6 +38,21 @@ import json, resource, sys, time
 import h5py, numpy as np, scipy.fft, scipy.signal, pandas
 path, budget, workers, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 """
+
+_THREADS = """
+import napstream, napstream.process.spectrum
+from napstream.core import LazyArray, RegularTimeIndex
+from napstream.nwb.prefetch import wrap_dataset
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+ru0 = resource.getrusage(resource.RUSAGE_SELF)
+d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
+sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
+psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="threads",
+                                                    n_workers=workers, progress=False)
+"""
+
+
 ROUTES = {
     "h5py loop": """
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -69,31 +84,10 @@ d = wrap_dataset(h5py.File(path, "r")["lfp"], None)  # what NWBFile does: napstr
 sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
 psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="serial", progress=False)
 """,
-    "napstream threads": """
-import napstream, napstream.process.spectrum
-from napstream.core import LazyArray, RegularTimeIndex
-from napstream.nwb.prefetch import wrap_dataset
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t0 = time.perf_counter()
-ru0 = resource.getrusage(resource.RUSAGE_SELF)
-d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
-sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
-psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="threads",
-                                                    n_workers=workers, progress=False)
-""",
-    "napstream threads, numpy FFT": """
-import napstream, napstream.process.spectrum
-from napstream.core import LazyArray, RegularTimeIndex
-from napstream.nwb.prefetch import wrap_dataset
-napstream.config.fft_backend = "numpy"  # the default is pyFFTW when it is installed (napstream[fast])
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t0 = time.perf_counter()
-ru0 = resource.getrusage(resource.RUSAGE_SELF)
-d = wrap_dataset(h5py.File(path, "r")["lfp"], None)
-sig = napstream.TsdFrame(t=RegularTimeIndex(0.0, 1250.0, d.shape[0]), d=LazyArray(d, scale=0.195e-6))
-psd = napstream.compute_mean_power_spectral_density(sig, interval, max_memory=budget, executor="threads",
-                                                    n_workers=workers, progress=False)
-""",
+    "napstream threads": _THREADS,
+    # the default is pyFFTW when it is installed (napstream[fast])
+    "napstream threads, numpy FFT": _THREADS.replace(
+        "base = resource", 'napstream.config.fft_backend = "numpy"\nbase = resource', 1),
     "napstream default": """
 import napstream, napstream.process.spectrum
 from napstream.core import LazyArray, RegularTimeIndex
