@@ -13,6 +13,7 @@ import pytest
 
 import napstream as nap
 from napstream.io.base import BlockedSource
+from napstream.testing.sessions import write_units_file
 
 
 @pytest.fixture(scope="module")
@@ -132,29 +133,10 @@ def test_small_reads_use_bytes_held_on_either_grid(tmp_path, http_server):
 
 def _write_chunked_units(path: Path, n_units: int = 40, per_unit: int = 7000, chunk: int = 20000) -> Path:
     """Units whose spike times span many storage chunks, each unit with its observation interval."""
-    from datetime import datetime, timezone
-
-    from hdmf.backends.hdf5 import H5DataIO
-    from hdmf.common import VectorData, VectorIndex
-    from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.misc import Units
-
     rng = np.random.default_rng(7)
     spikes = [np.sort(rng.uniform(0, 100.0, per_unit)) for _ in range(n_units)]
-    ends = np.cumsum([len(s) for s in spikes])
-    st = VectorData(name="spike_times", description="s", data=H5DataIO(np.concatenate(spikes), chunks=(chunk,)))
-    obs = VectorData(name="obs_intervals", description="o", data=np.array([[0.0, 100.0 - i] for i in range(n_units)]))
-    units = Units(name="units", description="u", id=list(range(n_units)), columns=[
-        st, VectorIndex(name="spike_times_index", data=ends, target=st),
-        obs, VectorIndex(name="obs_intervals_index", data=np.arange(1, n_units + 1), target=obs),
-    ], colnames=["spike_times", "obs_intervals"])
-    nwb = NWBFile(session_description="s", identifier="chunked-units", session_start_time=datetime.now(timezone.utc))
-    nwb.units = units
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with NWBHDF5IO(str(path), "w") as io:
-            io.write(nwb)
-    return path
+    obs = [[[0.0, 100.0 - i]] for i in range(n_units)]
+    return write_units_file(path, spikes, obs, chunk=chunk, identifier="chunked-units")
 
 
 @pytest.mark.parametrize("batch, ahead", [(True, False), (False, False), (True, True)])

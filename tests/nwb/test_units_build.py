@@ -5,7 +5,6 @@ searches over the file afterwards; the units equal pynapple's, disorders are sti
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 
 import napstream as nap
 from napstream.nwb import timestamps
+from napstream.testing.sessions import write_units_file
 
 
 # ------------------------------------------------------------------------------ scan_segments
@@ -58,11 +58,6 @@ def test_scan_segments_hands_a_segment_over_before_reading_the_next_pieces():
 
 # ------------------------------------------------------------------------------ remote units
 def _write_units(path: Path) -> Path:
-    from hdmf.backends.hdf5.h5_utils import H5DataIO
-    from hdmf.common import VectorData, VectorIndex
-    from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.misc import Units
-
     rng = np.random.default_rng(3)
     spikes, obs = [], []
     for i in range(9):
@@ -73,20 +68,8 @@ def _write_units(path: Path) -> Path:
         spikes.append(s)
         obs.append([[0.0, 100.0]] if i % 3 == 0 else [[5.0 + i, 40.0], [50.0, 90.0 - i]])
     # chunked spike times, as large recordings store them
-    st = VectorData(name="spike_times", description="s", data=H5DataIO(np.concatenate(spikes), chunks=(1024,)))
-    ob = VectorData(name="obs_intervals", description="o", data=np.concatenate(obs))
-    q = VectorData(name="quality", description="q", data=np.arange(9.0))
-    units = Units(name="units", description="u", id=list(range(9)), columns=[
-        st, VectorIndex(name="spike_times_index", data=np.cumsum([len(s) for s in spikes]), target=st),
-        ob, VectorIndex(name="obs_intervals_index", data=np.cumsum([len(o) for o in obs]), target=ob), q,
-    ], colnames=["spike_times", "obs_intervals", "quality"])
-    nwb = NWBFile(session_description="s", identifier="units-build", session_start_time=datetime.now(timezone.utc))
-    nwb.units = units
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with NWBHDF5IO(str(path), "w") as io:
-            io.write(nwb)
-    return path
+    return write_units_file(path, spikes, obs, chunk=1024, identifier="units-build",
+                            columns={"quality": np.arange(9.0)})
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 
-__all__ = ["write_session", "write_mock_session", "lfp_values", "LFP_CONVERSION", "LFP_OFFSET"]
+__all__ = ["write_session", "write_mock_session", "write_units_file", "lfp_values", "LFP_CONVERSION", "LFP_OFFSET"]
 
 #: volts per int16 LFP count (Intan-like) and the offset (volts) stored on the ElectricalSeries
 LFP_CONVERSION = 0.195e-6
@@ -461,4 +461,60 @@ def write_mock_session(path: str | os.PathLike, seed: int = 0) -> Path:
     path = Path(path)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
+    return path
+
+
+def write_units_file(path: str | os.PathLike, spikes: list[Any], obs_intervals: list[Any], chunk: int,
+                     identifier: str = "units", columns: dict[str, Any] | None = None) -> Path:
+    """Write an NWB file holding only a units table (with pynwb), its spike times in storage chunks.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File to write.
+    spikes : list of 1-D arrays
+        Each unit's spike times (in seconds, stored as given: sorted or not).
+    obs_intervals : list of (k, 2) array-likes
+        Each unit's observation intervals.
+    chunk : int
+        Storage chunk length of the spike times column (large recordings store it chunked).
+    identifier : str
+        The file's identifier.
+    columns : dict, optional
+        More columns, one value per unit (e.g. ``{"quality": ...}``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, h5py
+    >>> p = write_units_file(pathlib.Path(tempfile.mkdtemp()) / "u.nwb", [np.arange(3.0), np.arange(5.0)],
+    ...                      [[[0.0, 10.0]], [[1.0, 4.0], [6.0, 9.0]]], chunk=4)
+    >>> with h5py.File(p, "r") as f:
+    ...     f["units/spike_times"].chunks, f["units/obs_intervals_index"][()].tolist()
+    ((4,), [1, 3])
+    """
+    from hdmf.backends.hdf5 import H5DataIO
+    from hdmf.common import VectorData, VectorIndex
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.misc import Units
+
+    path = Path(path)
+    obs = [np.asarray(o, dtype=float).reshape(-1, 2) for o in obs_intervals]
+    st = VectorData(name="spike_times", description="s", data=H5DataIO(np.concatenate(spikes), chunks=(chunk,)))
+    ob = VectorData(name="obs_intervals", description="o", data=np.concatenate(obs))
+    extra = [VectorData(name=name, description=name, data=np.asarray(values)) for name, values in (columns or {}).items()]
+    units = Units(name="units", description="u", id=list(range(len(spikes))), columns=[
+        st, VectorIndex(name="spike_times_index", data=np.cumsum([len(t) for t in spikes]), target=st),
+        ob, VectorIndex(name="obs_intervals_index", data=np.cumsum([len(o) for o in obs]), target=ob), *extra,
+    ], colnames=["spike_times", "obs_intervals", *(columns or {})])
+    nwb = NWBFile(session_description="s", identifier=identifier, session_start_time=datetime.now(timezone.utc))
+    nwb.units = units
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwb)
     return path
