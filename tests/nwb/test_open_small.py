@@ -260,3 +260,31 @@ def test_the_values_batch_leaves_blocks_shared_with_the_timestamps_to_them():
     assert got == [ByteRange(10, 32), ByteRange(48, 80), ByteRange(96, 100), ByteRange(150, 170)]
     assert _without_blocks([ByteRange(0, 64)], set(), 16) == [ByteRange(0, 64)]
     assert _without_blocks([ByteRange(16, 32)], {1}, 16) == []
+
+
+def test_open_of_headers_far_apart_fetches_them_not_the_data_between(tmp_path, http_server):
+    """pynwb writes each dataset's header next to its data: the headers of 16 series lie 1.6 MB
+    apart. The walk's batch has more pieces than one round trip's requests; joining them across
+    those gaps fetched the data between (123 MiB for a 1 GB file of 16 series): now the far pieces
+    are requests of their own, and the open fetches a small share of the file."""
+    pynwb = pytest.importorskip("pynwb")
+    import datetime
+
+    f = pynwb.NWBFile("headers far apart", "far", datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    rng = np.random.default_rng(7)
+    for k in range(16):
+        f.add_acquisition(pynwb.TimeSeries(name=f"ts{k:02d}", data=rng.standard_normal(200_000), unit="V", rate=1000.0))
+    path = tmp_path / "far.nwb"
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(f)
+    size = path.stat().st_size
+    server = http_server(tmp_path)
+    with nap.track_io() as stats, nap.NWBFile(server.url_for(path.name), cache_dir=tmp_path / "cache") as nwb:
+        keys = nwb.keys()
+        opened = stats.bytes_fetched
+        got = np.asarray(nwb["ts07"].values[:10])
+    assert opened < 0.1 * size, (opened, size)
+    with nap.NWBFile(path) as local:
+        assert keys == local.keys()
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        np.testing.assert_array_equal(got, io.read().acquisition["ts07"].data[:10])

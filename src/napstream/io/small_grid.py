@@ -101,6 +101,9 @@ class SmallGrid:
     #: a span held on the small grid inside a range to fetch is skipped (the range split in two
     #: requests of the same batch) when it is at least this long; at a range's ends it always is
     min_skip = 8 * 1024
+    #: most bytes between two runs of small blocks joined into one request to save a round trip
+    #: (:meth:`_small_runs`): a round trip is worth about this much at 100 Mbit/s and 20 ms
+    small_join_gap = 256 * 1024
 
     def _fetch_unheld(self, ranges: Sequence[ByteRange]) -> list[bytes]:
         """:meth:`_fetch_ranges` of ``ranges`` without the bytes the small grid holds in memory.
@@ -214,8 +217,14 @@ class SmallGrid:
                 runs[-1][1] = j
             else:
                 runs.append([j, j])
+        # join across the smallest gaps while more runs than one round trip's requests are left, but
+        # never across a gap of more than ``small_join_gap`` bytes: pieces far apart (the headers
+        # of datasets written between their data) are more requests, not the data between them
+        most_gap = max(int(self.small_join_gap) // f, 0)
         while len(runs) > max(self.max_concurrency, 1):
             k = min(range(len(runs) - 1), key=lambda k: runs[k + 1][0] - runs[k][1])
+            if runs[k + 1][0] - runs[k][1] - 1 > most_gap:
+                break
             runs[k][1] = runs[k + 1][1]
             del runs[k + 1]
         return runs
