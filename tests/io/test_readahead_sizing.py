@@ -225,3 +225,45 @@ def test_a_reader_freeing_pins_block_by_block_gets_no_one_block_requests(monkeyp
     small = sum(1 for n in src.sizes if n < 3 * block)
     assert small <= 2 + src._ahead.hurried, src.sizes
     assert sum(src.sizes) == len(data)  # every byte once
+
+
+def test_the_first_requests_from_idle_are_short_and_grow(monkeypatch):
+    # the requests out share the link: a long first request would end with the others, and the
+    # reader (who needs its bytes first) would wait for the whole first wave. From idle, each
+    # request is at most ramp_first * ramp_growth**k bytes, so the first bytes land first
+    block = 16 * 1024
+    monkeypatch.setattr(ReadAhead, "run_bytes", 32 * block)
+    monkeypatch.setattr(ReadAhead, "most_run_bytes", 32 * block)
+    monkeypatch.setattr(ReadAhead, "ramp_first", 2 * block)
+    data = np.random.default_rng(5).integers(0, 256, 256 * block, dtype=np.uint8).tobytes()
+    src = SlowLink(data, block, latency=0.01, rate=200e6)
+    handle = src.read_ahead([(0, len(data))], max_bytes=len(data), requests=4)
+    try:
+        assert handle.wait(30)
+    finally:
+        handle.cancel()
+    first = sorted(src.fetched, key=lambda r: r.start)
+    sizes = [r.end - r.start for r in first]
+    ramp = [max(block, int(2 * block * 1.5 ** k)) for k in range(len(sizes))]
+    assert sizes[:4] == [2 * block, 3 * block, 4 * block, 6 * block]  # 2, 3, 4.5 -> 4, 6.75 -> 6 blocks
+    assert all(n <= cap for n, cap in zip(sizes, ramp))
+    assert max(sizes) >= 24 * block  # grown to run_bytes (less up to a quarter, varied_run) past the ramp
+    assert sum(sizes) == len(data)  # every byte once
+
+
+def test_each_plan_keeps_its_own_request_cap():
+    # a plan queued behind another with fewer requests (the position behind the units) must not
+    # lower the first plan's cap; the cap follows the plans still active
+    block = 16 * 1024
+    data = bytes(64 * block)
+    src = SlowLink(data, block, latency=0.02, rate=1e9)
+    src.max_concurrency = 8
+    first = src.read_ahead([(0, 32 * block)], max_bytes=64 * block, requests=8)
+    second = src.read_ahead([(32 * block, 64 * block)], max_bytes=64 * block, requests=2)
+    try:
+        assert src._ahead.requests == 8
+        first.cancel()
+        assert src._ahead.requests == 2
+    finally:
+        first.cancel()
+        second.cancel()

@@ -5,7 +5,9 @@ announces them with :meth:`BlockedSource.read_ahead <napstream.io.base.BlockedSo
 A :class:`ReadAhead` then keeps up to ``requests`` range requests in flight (each on its own
 thread, one contiguous run of blocks per request) in announcement order, while the reads of
 earlier rows are decoded and analysed. How many of them are out at once follows the measured
-bandwidth-delay product (:class:`InFlight`): enough to keep the link full, no more.
+bandwidth-delay product (:class:`InFlight`): enough to keep the link full, no more. From idle, the first
+requests are short and each longer than the one before (:meth:`ReadAhead.ramp_bytes`): sharing the
+link, they land in the order the reader reads them. Each plan keeps its own cap on requests out.
 
 Fetched blocks are *pinned* in the source's :class:`PinnedLRU`: they cannot be evicted by other
 reads (an earlier read-ahead failed exactly there: prefetched blocks were dropped from the memory
@@ -356,9 +358,11 @@ class InFlight:
 class ReadAheadHandle:
     """One announced plan of blocks; :meth:`cancel` it when the job ends (idempotent)."""
 
-    def __init__(self, owner: "ReadAhead", blocks: list[int]) -> None:
+    def __init__(self, owner: "ReadAhead", blocks: list[int], requests: int = 1) -> None:
         self._owner = owner
         self.blocks = blocks
+        #: requests this plan may keep out (the read-ahead keeps out the most any active plan allows)
+        self.requests = max(1, int(requests))
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -409,6 +413,7 @@ class ReadAhead:
         self.requests = 1  # the cap (max_concurrency or the caller's); the sizer picks how many are out
         self.sizer = InFlight(start=2)
         self._runs = 0  # requests built so far (their sizes vary, see _next_run)
+        self._ramp = 0  # requests built since the read-ahead last started from idle (see ramp_bytes)
         self._absent: set[int] = set()  # queued blocks found neither in memory nor on disk
         self.error: BaseException | None = None
         #: counters: requests sent, blocks and bytes fetched, most requests out at once, blocks
@@ -428,15 +433,19 @@ class ReadAhead:
                 if i not in seen:
                     seen.add(i)
                     blocks.append(i)
-        handle = ReadAheadHandle(self, blocks)
+        handle = ReadAheadHandle(self, blocks, requests)
         self.memory.want(blocks)
         with self._cond:
+            if not self._busy and not self._queue and not self._urgent:
+                self._ramp = 0  # from idle: the first requests are short (ramp_bytes)
             self._handles.append(handle)
             self._queue.extend(blocks)
             self._queued.update(blocks)
             self._absent.difference_update(blocks)  # announced again: look for them again
             self.max_bytes = max(int(max_bytes), self.max_bytes if len(self._handles) > 1 else 0)
-            self.requests = max(1, int(requests))
+            # each plan's cap, not the last one's: a plan queued behind another (the position behind
+            # the units, nwb/speculate.py) asks for fewer requests, and must not slow the first one
+            self.requests = max(h.requests for h in self._handles)
             self.error = None
             self._threads = [t for t in self._threads if t.is_alive()]
             while len(self._threads) < self.requests:
@@ -454,6 +463,8 @@ class ReadAhead:
             self._queue = collections.deque(i for i in self._queue if i not in drop)
             self._queued.difference_update(drop)
             last = not self._handles
+            if not last:
+                self.requests = max(h.requests for h in self._handles)
         self.memory.unwant(handle.blocks)
         if last:
             self.stop()
@@ -604,6 +615,7 @@ class ReadAhead:
                     continue
                 room = self.max_bytes - self.memory.pinned_bytes - self._reserved
                 limit = varied_run(self._run_limit(active), self._runs, self.source.block_size)
+                limit = min(limit, self.ramp_bytes(self._ramp))
                 # room for half a request at least (or for what is left of the plan): a reader frees
                 # its pins block by block, and a fetcher woken by the first of them would send a
                 # request of one block, then another (many small requests, each its round trip)
@@ -635,6 +647,7 @@ class ReadAhead:
                     nbytes += n
                 if run:
                     self._runs += 1
+                    self._ramp += 1
                     self._busy += 1
                     self._reserved += nbytes
                     self.max_in_flight = max(self.max_in_flight, self._busy)
@@ -645,6 +658,29 @@ class ReadAhead:
                 # fetchers waking each other would spin)
                 self._cond.wait(0.25)
             return None
+
+    #: bytes of the first request after the read-ahead starts from idle, and the growth of each next
+    #: one (see :meth:`ramp_bytes`)
+    ramp_first = 512 * 1024
+    ramp_growth = 1.5
+
+    def ramp_bytes(self, k: int) -> int:
+        """Most bytes of the ``k``-th request after the read-ahead started from idle.
+
+        The requests out share the link: started together, a long first request (the bytes the
+        reader needs first) would end with the others, and the reader would wait for the whole
+        first wave while the pins fill. Short first requests, each longer than the one before,
+        land in the order the reader reads them.
+
+        >>> from napstream.io.base import BlockedSource
+        >>> class Fake(BlockedSource):
+        ...     def _fetch_ranges(self, ranges):
+        ...         return [bytes(b - a) for a, b in ranges]
+        >>> ahead = ReadAhead(Fake(2**30, block_size=2**18, description="fake"))
+        >>> [round(ahead.ramp_bytes(k) / 2**20, 2) for k in range(5)]
+        [0.5, 0.75, 1.12, 1.69, 2.53]
+        """
+        return max(int(self.source.block_size), int(self.ramp_first * self.ramp_growth ** min(k, 40)))
 
     def _run_limit(self, active: int) -> int:
         """Bytes of one request when ``active`` are out: :attr:`run_bytes` or more on a link whose
