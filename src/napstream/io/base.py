@@ -36,17 +36,18 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import InvalidInputError, InvalidTypeError
 from . import trace as _trace
 from .btree import IndexNodes, SiblingWalk
 from .cache import BlockCache, MemoryLRU
-from .gcpause import gc_paused  # noqa: F401 - io/pinned.py imports it from here
+from .gcpause import gc_paused  # (io/pinned.py imports it from here too)
 from .pinned import PinnedLRU, ReadAhead, ReadAheadHandle
 from .ranges import ByteRange, block_bounds, blocks_for, check_range, normalize_ranges
 from .small_grid import SmallGrid
@@ -55,6 +56,7 @@ from .stats import IOStats
 __all__ = ["ByteSource", "BaseSource", "BlockedSource"]
 
 _MiB = 2**20
+_log = logging.getLogger(__name__)
 
 @runtime_checkable
 class ByteSource(Protocol):
@@ -586,6 +588,67 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
     def _read_views(self, ranges: Sequence[ByteRange]) -> list[bytes | memoryview]:
         blocks = self._get_blocks(ranges)
         return [self._view(r, blocks) for r in ranges]
+
+    def prefetch_behind(self, ranges: Iterable[tuple[int, int]], before: Callable[[], None] | None = None,
+                        name: str = "napstream-prefetch-behind") -> threading.Thread | None:
+        """Fetch ``ranges`` in a background thread whose blocks are claimed *now*, in the caller's
+        thread: a read of them from this call on waits for that fetch rather than fetching them again
+        (before, a read made before the thread had claimed them raced it and fetched them twice).
+        Blocks a read-ahead plan wants are left to it. ``before`` runs first in the thread (e.g.
+        waiting for a speculation). Returns the thread, or None when nothing is missing.
+
+        >>> class Fake(BlockedSource):
+        ...     def __init__(self, data):
+        ...         self.data, self.asked = data, []
+        ...         super().__init__(len(data), block_size=4, description="fake")
+        ...     def _fetch_ranges(self, ranges):
+        ...         self.asked += [(r.start, r.end) for r in ranges]
+        ...         return [self.data[r.start:r.end] for r in ranges]
+        >>> src = Fake(bytes(range(16)))
+        >>> thread = src.prefetch_behind([(0, 8)])
+        >>> src.read_range(0, 8) == bytes(range(8))   # waits for the thread's fetch, no request of its own
+        True
+        >>> thread.join(); sum(b - a for a, b in src.asked)   # every byte once, by the thread
+        8
+        """
+        self._check_open()
+        todo = normalize_ranges(ranges, self.size)
+        wanted = sorted({i for r in todo for i in blocks_for(r.start, r.end, self.block_size)})
+        memory = self.memory
+        is_wanted = getattr(memory, "is_wanted", None)
+        missing = [i for i in wanted if not self._present(i) and not (is_wanted is not None and is_wanted(i))]
+        mine, _ = self._claim(missing, {})
+        if not mine:
+            return None
+        per_batch = max(1, min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
+                        // self.block_size)
+
+        def fetch() -> None:
+            try:
+                if before is not None:
+                    before()
+                # no collection until the blocks are stored and released: a reader waiting for them
+                # may hold h5py's global lock, which freeing an h5py object here would wait for
+                with gc_paused():
+                    for k in range(0, len(mine), per_batch):
+                        part = mine[k: k + per_batch]
+                        try:
+                            with _trace.role("prefetch"):
+                                self._fetch_blocks(part, None)
+                        finally:
+                            self._release(part)
+            except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
+                _log.debug("background fetch of %s failed: %r", self.description, err)
+            finally:
+                self._release(mine)  # whatever is left (a failure): its readers fetch it themselves
+
+        thread = threading.Thread(target=fetch, name=name, daemon=True)
+        try:
+            thread.start()
+        except BaseException:
+            self._release(mine)
+            raise
+        return thread
 
     def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
         wanted = sorted({i for r in ranges for i in blocks_for(r.start, r.end, self.block_size)})

@@ -156,20 +156,24 @@ class ReadContext:
         if bs > 0 and theirs:
             ranges = _without_blocks(ranges, {j for r in theirs for j in range(r.start // bs, (r.end - 1) // bs + 1)}, bs)
 
-        def fetch() -> None:
-            from ..io.base import gc_paused
+        limit = getattr(src, "prefetch_limit", None)
+        starter = getattr(src, "prefetch_behind", None)
+        if starter is None or (limit is not None and sum(r.length for r in ranges) > limit):
+            return None
+        spans_ = [(r.start, r.end) for r in ranges]
 
-            try:
-                # no collection until the blocks are stored and released: a reader waiting for them
-                # may hold h5py's global lock, which freeing an h5py object here would wait for
-                with gc_paused():
-                    self._prefetch_ranges(ranges)
-            except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
-                _log.debug("background fetch of %s failed: %r", getattr(dset, "name", dset), err)
+        def before() -> None:
+            from .speculate import await_speculated
 
-        thread = threading.Thread(target=fetch, name="napstream-values-behind", daemon=True)
-        self._behind[:] = [t for t in self._behind if t.is_alive()] + [thread]
-        thread.start()
+            await_speculated(src, spans_)  # on their way already: wait for them
+
+        try:  # the blocks are claimed here: a read of them from now on waits for this fetch
+            thread = starter(spans_, before=before, name="napstream-values-behind")
+        except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
+            _log.debug("background fetch of %s not started: %r", getattr(dset, "name", dset), err)
+            return None
+        if thread is not None:
+            self._behind[:] = [t for t in self._behind if t.is_alive()] + [thread]
         return thread
 
     def join_behind(self, timeout: float = 30.0) -> None:
