@@ -12,7 +12,7 @@ open of the same file (same keys, same values of the object read): a difference 
 
 Usage::
 
-    python -m benchmarks.bench_open_shapes [--latency 0.02] [--realnwb] [--only far units ...]
+    python -m benchmarks.bench_open_shapes [--latency 0.02] [--realnwb] [--only far units ...] [--block-size N]
 """
 
 from __future__ import annotations
@@ -192,10 +192,95 @@ def write_external(path: Path) -> str:
     return "ts02"
 
 
+def write_userblock(path: Path) -> str:
+    """A file with a 1024-byte user block before the HDF5 superblock (h5py ``userblock_size``)."""
+    import h5py
+    import pynwb
+
+    f, rng = _nwbfile("userblock"), np.random.default_rng(8)
+    for k in range(4):
+        f.add_acquisition(pynwb.TimeSeries(name=f"ts{k}", data=rng.standard_normal(50_000), unit="V", rate=100.0))
+    with h5py.File(path, "w", userblock_size=1024) as h5, pynwb.NWBHDF5IO(file=h5, mode="w") as io:
+        io.write(f)
+    return "ts2"
+
+
+def write_many_children(path: Path, n: int = 600) -> str:
+    """One group with hundreds of small series (a multi-level group B-tree, many symbol table nodes)."""
+    import pynwb
+
+    f, rng = _nwbfile("children"), np.random.default_rng(9)
+    for k in range(n):
+        f.add_acquisition(pynwb.TimeSeries(name=f"c{k:04d}", data=rng.standard_normal(20), unit="V", rate=10.0))
+    _write(path, f)
+    return f"c{n // 2:04d}"
+
+
+def write_trials_strings(path: Path, n: int = 5000) -> str:
+    """A trials table of thousands of rows with variable-length string columns (global heaps)."""
+    import pynwb
+
+    f, rng = _nwbfile("trials"), np.random.default_rng(10)
+    f.add_trial_column("label", "a string per trial")
+    f.add_trial_column("side", "another string")
+    starts = np.cumsum(rng.uniform(0.5, 2.0, n))
+    for k in range(n):
+        f.add_trial(start_time=starts[k], stop_time=starts[k] + 0.4, label=f"trial-{k}-{'x' * (k % 7)}",
+                    side="left" if k % 2 else "right")
+    f.add_acquisition(pynwb.TimeSeries(name="ts", data=rng.standard_normal(1000), unit="V", rate=10.0))
+    _write(path, f)
+    return "trials"
+
+
+def write_empty_and_growable(path: Path) -> str:
+    """An empty series, a growable (maxshape) chunked series written short, and a 3-D image series."""
+    import pynwb
+    from hdmf.backends.hdf5 import H5DataIO
+
+    f, rng = _nwbfile("empty"), np.random.default_rng(12)
+    f.add_acquisition(pynwb.TimeSeries(name="empty", data=np.zeros(0), unit="V", timestamps=np.zeros(0)))
+    f.add_acquisition(pynwb.TimeSeries(name="grow", data=H5DataIO(rng.standard_normal(5000), maxshape=(None,),
+                                                                   chunks=(1000,)), unit="V", rate=10.0))
+    f.add_acquisition(pynwb.image.ImageSeries(name="movie", data=H5DataIO(rng.integers(0, 255, (200, 64, 64)).astype("uint8"),
+                                                                          chunks=(10, 64, 64), compression="gzip"),
+                                              unit="n.a.", rate=30.0))
+    _write(path, f)
+    return "grow"
+
+
+def write_latest_chunked(path: Path) -> str:
+    """The wide raw series and a growable compressed one in a ``libver="latest"`` file: the newer
+    chunk indexes (fixed array, extensible array) instead of version 1 B-trees."""
+    import pynwb
+    from hdmf.backends.hdf5 import H5DataIO
+
+    f = _nwbfile("latest chunked")
+    region = _electrodes(f, 64)
+    rng = np.random.default_rng(13)
+    data = (rng.standard_normal((200_000, 64)) * 100).astype("int16")
+    f.add_acquisition(pynwb.ecephys.ElectricalSeries(name="raw", data=H5DataIO(data, chunks=(500, 16)),
+                                                     electrodes=region, rate=30000.0))
+    grow = np.cumsum(rng.integers(-3, 4, (100_000, 8)), axis=0).astype("int16")
+    f.add_acquisition(pynwb.TimeSeries(name="grow", data=H5DataIO(grow, chunks=(1000, 8), maxshape=(None, 8),
+                                                                   compression="gzip", shuffle=True),
+                                       unit="V", timestamps=H5DataIO(np.arange(100_000) / 100.0, chunks=(5000,),
+                                                                     maxshape=(None,))))
+    _write(path, f, "latest")
+    return "grow"
+
+
+def write_latest_raw(path: Path) -> str:
+    write_latest_chunked(path)
+    return "raw"
+
+
 LAYOUTS: dict[str, Callable[[Path], str]] = {
     "far": write_far, "appended": write_appended, "units": write_units, "wide_raw": write_wide_raw,
     "compressed": write_compressed, "deep": write_deep, "electrodes": write_electrodes,
     "latest_far": write_latest_far, "latest_units": write_latest_units, "external": write_external,
+    "userblock": write_userblock, "many_children": write_many_children, "trials_strings": write_trials_strings,
+    "empty_growable": write_empty_and_growable, "latest_chunked": write_latest_chunked,
+    "latest_raw": write_latest_raw,
 }
 
 
@@ -237,8 +322,23 @@ def _read(nwb: Any, key: str) -> dict[str, np.ndarray]:
     obj = nwb[key]
     if key == "units":
         return {f"u{k}": np.asarray(obj[k].t) for k in obj.keys()}
+    if not hasattr(obj, "t"):  # an IntervalSet: its bounds and its metadata columns
+        out = {"start": np.asarray(obj.start), "end": np.asarray(obj.end)}
+        for col in getattr(obj, "metadata_columns", []):
+            out[col] = np.asarray(obj[col])
+        return out
     head = obj[:10]  # a lazy slice: its 10 rows only (``obj.values`` would read them all)
     return {"t": np.asarray(head.t), "d": np.asarray(head.values)}
+
+
+def _read_middle(nwb: Any, key: str) -> dict[str, np.ndarray]:
+    """10 rows from the middle of a series (a chunk index lookup away from the first rows)."""
+    obj = nwb[key]
+    if not hasattr(obj, "t") or key == "units":
+        return {}
+    mid = len(obj) // 2
+    part = obj[mid: mid + 10]
+    return {"mid_t": np.asarray(part.t), "mid_d": np.asarray(part.values)}
 
 
 # -- measuring ---------------------------------------------------------------------------------------
@@ -275,13 +375,13 @@ class _Asked:
         return total
 
 
-def measure(path: Path, url: str, key: str | None, cache: Path) -> dict[str, Any]:
+def measure(path: Path, url: str, key: str | None, cache: Path, **options: Any) -> dict[str, Any]:
     import napstream as nap
 
     row: dict[str, Any] = {"file": path.name, "size": path.stat().st_size, "note": ""}
     t0 = time.perf_counter()
     try:
-        with _Asked() as asked, nap.track_io() as opened, nap.NWBFile(url, cache_dir=cache) as nwb:
+        with _Asked() as asked, nap.track_io() as opened, nap.NWBFile(url, cache_dir=cache, **options) as nwb:
             repr(nwb)
             keys = nwb.keys()
             row.update(open_bytes=opened.bytes_fetched, open_req=opened.requests, open_rt=opened.round_trips,
@@ -290,6 +390,9 @@ def measure(path: Path, url: str, key: str | None, cache: Path) -> dict[str, Any
                 with nap.track_io() as read:
                     got = _read(nwb, key)
                 row.update(read_bytes=read.bytes_fetched, read_req=read.requests, read_rt=read.round_trips)
+                with nap.track_io() as mid:
+                    got.update(_read_middle(nwb, key))
+                row.update(mid_bytes=mid.bytes_fetched, mid_rt=mid.round_trips)
                 loc = nwb.entry(key).location
     except Exception as err:  # noqa: BLE001 - a benchmark row, not a crash
         row["note"] = f"REMOTE ERROR {type(err).__name__}: {str(err)[:80]}"
@@ -300,6 +403,7 @@ def measure(path: Path, url: str, key: str | None, cache: Path) -> dict[str, Any
                 row["note"] += f"MISMATCH keys {sorted(set(local.keys()) ^ set(keys))[:4]} "
             if key is not None:
                 want = _read(local, key)
+                want.update(_read_middle(local, key))
                 for name in want:
                     if not np.array_equal(want[name], got[name]):
                         row["note"] += f"MISMATCH {key}.{name} "
@@ -316,7 +420,7 @@ def _mib(n: Any) -> str:
 
 def _print(rows: list[dict[str, Any]]) -> None:
     head = (f"{'file':44s} {'size MiB':>9s} {'open MiB':>9s} {'open%':>6s} {'read KiB':>9s} {'req':>5s} {'rt':>4s} "
-            f"{'read KiB':>9s} {'need KiB':>9s} {'req':>5s} {'rt':>4s}  note")
+            f"{'read KiB':>9s} {'need KiB':>9s} {'req':>5s} {'rt':>4s} {'mid KiB':>8s} {'rt':>3s}  note")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -326,21 +430,24 @@ def _print(rows: list[dict[str, Any]]) -> None:
         rd, need = r.get("read_bytes"), r.get("need")
         rd_s = "-" if rd is None else f"{rd / 1024:.1f}"
         need_s = "-" if need is None else f"{need / 1024:.1f}"
+        mid_s = "-" if r.get("mid_bytes") is None else f"{r['mid_bytes'] / 1024:.1f}"
         print(f"{r['file'][:44]:44s} {_mib(r['size']):>9s} {_mib(r['open_bytes']):>9s} "
               f"{100 * r['open_bytes'] / r['size']:6.1f} {r['open_need'] / 1024:9.1f} {r['open_req']:5d} {r['open_rt']:4d} "
               f"{rd_s:>9s} {need_s:>9s} "
-              f"{r.get('read_req', '-'):>5} {r.get('read_rt', '-'):>4}  {r['note']}")
+              f"{r.get('read_req', '-'):>5} {r.get('read_rt', '-'):>4} {mid_s:>8s} {r.get('mid_rt', '-'):>3}  {r['note']}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--realnwb", action="store_true", help="also every file of ../shared/realnwb")
+    parser.add_argument("--block-size", type=int, default=None, help="the remote source's block size")
     parser.add_argument("--only", nargs="*", default=None, help=f"layouts among {sorted(LAYOUTS)}")
     args = parser.parse_args(argv)
     from napstream.testing.server_process import ServerProcess
 
     warnings.simplefilter("ignore")
+    options = {} if args.block_size is None else {"block_size": args.block_size}
     work = Path(tempfile.mkdtemp(prefix="bench_open_shapes_"))
     rows = []
     try:
@@ -352,11 +459,11 @@ def main(argv: list[str] | None = None) -> None:
             todo.append((path, LAYOUTS[name](path)))
         with ServerProcess(files, latency=args.latency) as server:
             for k, (path, key) in enumerate(todo):
-                rows.append(measure(path, server.url_for(path.name), key, work / f"cache{k}"))
+                rows.append(measure(path, server.url_for(path.name), key, work / f"cache{k}", **options))
         if args.realnwb and REALNWB.is_dir():
             with ServerProcess(REALNWB, latency=args.latency) as server:
                 for k, path in enumerate(sorted(REALNWB.glob("*.nwb"))):
-                    rows.append(measure(path, server.url_for(path.name), None, work / f"real{k}"))
+                    rows.append(measure(path, server.url_for(path.name), None, work / f"real{k}", **options))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _print(rows)
