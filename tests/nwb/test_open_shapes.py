@@ -94,3 +94,52 @@ def test_small_pieces_are_joined_only_while_a_round_trip_saved_costs_little(gap,
     else:
         assert len(src.asked) == 30 and src.stats.round_trips == 4, src.asked
         assert fetched == 30 * 16 * KiB  # each piece's small block, nothing between
+
+
+def _write_odd(path: Path, layout: str) -> None:
+    """Small files of layouts the remote open must read as the local one does."""
+    import h5py
+    from hdmf.backends.hdf5 import H5DataIO
+
+    f = pynwb.NWBFile(f"odd {layout}", layout, T0)
+    rng = np.random.default_rng(17)
+    grow = np.cumsum(rng.integers(-3, 4, (20_000, 8)), axis=0).astype("int16")
+    f.add_acquisition(pynwb.TimeSeries(  # compressed, growable: an extensible array index in the latest format
+        name="grow", unit="V", data=H5DataIO(grow, chunks=(1000, 8), maxshape=(None, 8), compression="gzip", shuffle=True),
+        timestamps=H5DataIO(np.arange(20_000) / 100.0, chunks=(5000,), maxshape=(None,))))
+    f.add_acquisition(pynwb.TimeSeries(name="fixed", data=H5DataIO(rng.standard_normal((30_000, 4)), chunks=(500, 2)),
+                                       unit="V", rate=30.0))  # fixed array index in the latest format
+    f.add_acquisition(pynwb.TimeSeries(name="empty", data=np.zeros(0), unit="V", timestamps=np.zeros(0)))
+    for k in range(20):  # more than 8 links: dense link storage (a fractal heap) in the latest format
+        f.add_acquisition(pynwb.TimeSeries(name=f"s{k:02d}", data=rng.standard_normal(30_000), unit="V", rate=10.0))
+    kwargs = {"libver": "latest"} if layout == "latest" else {"userblock_size": 1024}
+    with h5py.File(path, "w", **kwargs) as h5, pynwb.NWBHDF5IO(file=h5, mode="w") as io:
+        io.write(f)
+
+
+@pytest.mark.parametrize("layout", ["latest", "userblock"])
+def test_odd_layouts_read_remotely_as_pynwb_reads_them(layout, tmp_path, http_server):
+    """Newer chunk indexes and dense links (``libver="latest"``), a user block before the
+    superblock: the remote open lists what the local one lists, the values are pynwb's, and the
+    open fetches a small share of the file."""
+    path = tmp_path / f"{layout}.nwb"
+    _write_odd(path, layout)
+    server = http_server(tmp_path)
+    picks = {"grow": (slice(5000, 5010), slice(None)), "fixed": (slice(15_000, 15_010), slice(1, 3)),
+             "s07": (slice(100, 110),)}
+    with nap.track_io() as stats, nap.NWBFile(server.url_for(path.name), cache_dir=tmp_path / "cache") as nwb:
+        repr(nwb)
+        keys, opened = nwb.keys(), stats.bytes_fetched
+        got = {name: np.asarray(nwb[name][key[0]].values) for name, key in picks.items()}
+        got["grow_t"] = np.asarray(nwb["grow"][5000:5010].t)
+        assert len(nwb["empty"]) == 0
+    assert opened < 0.5 * path.stat().st_size, opened
+    with nap.NWBFile(path) as local:
+        assert keys == local.keys()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pynwb.NWBHDF5IO(str(path), "r") as io:
+            acq = io.read().acquisition
+            for name, key in picks.items():
+                np.testing.assert_array_equal(got[name][(slice(None),) + key[1:]], acq[name].data[key], err_msg=name)
+            np.testing.assert_array_equal(got["grow_t"], acq["grow"].timestamps[5000:5010])
