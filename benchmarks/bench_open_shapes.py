@@ -172,6 +172,11 @@ def write_electrodes(path: Path, n: int = 384, columns: int = 30) -> str:
     return "es"
 
 
+def write_many_far(path: Path) -> str:
+    """200 series of 160 KB: 200 headers 160 KB apart (joining them would fetch the whole file)."""
+    return write_far(path, n=200, samples=20_000)
+
+
 def write_latest_far(path: Path) -> str:
     return write_far(path, n=40, libver="latest")
 
@@ -214,6 +219,19 @@ def write_many_children(path: Path, n: int = 600) -> str:
         f.add_acquisition(pynwb.TimeSeries(name=f"c{k:04d}", data=rng.standard_normal(20), unit="V", rate=10.0))
     _write(path, f)
     return f"c{n // 2:04d}"
+
+
+def write_latest_children(path: Path, n: int = 400) -> str:
+    """Hundreds of small series in one group of a ``libver="latest"`` file: dense link storage whose
+    fractal heap grows indirect blocks, and a version 2 B-tree name index of several levels."""
+    import pynwb
+
+    f, rng = _nwbfile("latest children"), np.random.default_rng(14)
+    for k in range(n):
+        f.add_acquisition(pynwb.TimeSeries(name=f"series_with_a_long_name_{k:04d}", data=rng.standard_normal(20),
+                                           unit="V", rate=10.0))
+    _write(path, f, "latest")
+    return f"series_with_a_long_name_{n // 2:04d}"
 
 
 def write_trials_strings(path: Path, n: int = 5000) -> str:
@@ -280,7 +298,7 @@ LAYOUTS: dict[str, Callable[[Path], str]] = {
     "latest_far": write_latest_far, "latest_units": write_latest_units, "external": write_external,
     "userblock": write_userblock, "many_children": write_many_children, "trials_strings": write_trials_strings,
     "empty_growable": write_empty_and_growable, "latest_chunked": write_latest_chunked,
-    "latest_raw": write_latest_raw,
+    "latest_raw": write_latest_raw, "many_far": write_many_far, "latest_children": write_latest_children,
 }
 
 
