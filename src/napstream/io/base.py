@@ -594,8 +594,9 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
         """Fetch ``ranges`` in a background thread whose blocks are claimed *now*, in the caller's
         thread: a read of them from this call on waits for that fetch rather than fetching them again
         (before, a read made before the thread had claimed them raced it and fetched them twice).
-        Blocks a read-ahead plan wants are left to it. ``before`` runs first in the thread (e.g.
-        waiting for a speculation). Returns the thread, or None when nothing is missing.
+        Blocks a read-ahead plan wants are left to it: once the thread fetched its own, it runs
+        ``before`` (e.g. waiting for a speculation), then hurries those still queued
+        (:meth:`prefetch`). Returns the thread, or None when nothing is missing.
 
         >>> class Fake(BlockedSource):
         ...     def __init__(self, data):
@@ -616,17 +617,16 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
         wanted = sorted({i for r in todo for i in blocks_for(r.start, r.end, self.block_size)})
         memory = self.memory
         is_wanted = getattr(memory, "is_wanted", None)
-        missing = [i for i in wanted if not self._present(i) and not (is_wanted is not None and is_wanted(i))]
-        mine, _ = self._claim(missing, {})
-        if not mine:
+        absent = [i for i in wanted if not self._present(i)]
+        queued = [i for i in absent if is_wanted is not None and is_wanted(i)]  # a read-ahead's
+        mine, _ = self._claim([i for i in absent if not (is_wanted is not None and is_wanted(i))], {})
+        if not mine and not queued:
             return None
         per_batch = max(1, min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
                         // self.block_size)
 
         def fetch() -> None:
             try:
-                if before is not None:
-                    before()
                 # no collection until the blocks are stored and released: a reader waiting for them
                 # may hold h5py's global lock, which freeing an h5py object here would wait for
                 with gc_paused():
@@ -637,6 +637,10 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
                                 self._fetch_blocks(part, None)
                         finally:
                             self._release(part)
+                    if queued:
+                        if before is not None:
+                            before()
+                        self._prefetch(todo)  # a read-ahead's blocks still queued: fetched next
             except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
                 _log.debug("background fetch of %s failed: %r", self.description, err)
             finally:
