@@ -251,6 +251,30 @@ def test_the_first_requests_from_idle_are_short_and_grow(monkeypatch):
     assert sum(sizes) == len(data)  # every byte once
 
 
+def test_a_plan_announced_while_requests_are_still_out_ramps_too(monkeypatch):
+    # the second plan comes while the first one's last request is out, nothing queued: its reader
+    # waits for its first blocks, so its first requests are short again
+    block = 16 * 1024
+    monkeypatch.setattr(ReadAhead, "run_bytes", 32 * block)
+    monkeypatch.setattr(ReadAhead, "most_run_bytes", 32 * block)
+    monkeypatch.setattr(ReadAhead, "ramp_first", 2 * block)
+    data = np.random.default_rng(6).integers(0, 256, 256 * block, dtype=np.uint8).tobytes()
+    src = SlowLink(data, block, latency=0.05, rate=50e6)
+    first = src.read_ahead([(0, 2 * block)], max_bytes=len(data), requests=4)
+    deadline = time.monotonic() + 5
+    while not src.sizes and time.monotonic() < deadline:
+        time.sleep(0.002)  # its one request is out
+    second = src.read_ahead([(128 * block, 256 * block)], max_bytes=len(data), requests=4)
+    try:
+        assert second.wait(30)
+    finally:
+        first.cancel()
+        second.cancel()
+    ranges = sorted((r for r in src.fetched if r.start >= 128 * block), key=lambda r: r.start)
+    assert ranges[0].end - ranges[0].start == 2 * block  # the second plan's first request: ramp_first
+    assert sum(r.end - r.start for r in src.fetched) == len(data) // 2 + 2 * block  # every byte once
+
+
 def test_each_plan_keeps_its_own_request_cap():
     # a plan queued behind another with fewer requests (the position behind the units) must not
     # lower the first plan's cap; the cap follows the plans still active

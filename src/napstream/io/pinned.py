@@ -5,8 +5,8 @@ announces them with :meth:`BlockedSource.read_ahead <napstream.io.base.BlockedSo
 A :class:`ReadAhead` then keeps up to ``requests`` range requests in flight (each on its own
 thread, one contiguous run of blocks per request) in announcement order, while the reads of
 earlier rows are decoded and analysed. How many of them are out at once follows the measured
-bandwidth-delay product (:class:`InFlight`): enough to keep the link full, no more. From idle, the first
-requests are short and each longer than the one before (:meth:`ReadAhead.ramp_bytes`): sharing the
+bandwidth-delay product (:class:`InFlight`): enough to keep the link full, no more. When a plan is
+announced with nothing queued before it, its first requests are short and each longer than the one before (:meth:`ReadAhead.ramp_bytes`): sharing the
 link, they land in the order the reader reads them. Each plan keeps its own cap on requests out.
 
 Fetched blocks are *pinned* in the source's :class:`PinnedLRU`: they cannot be evicted by other
@@ -413,7 +413,7 @@ class ReadAhead:
         self.requests = 1  # the cap (max_concurrency or the caller's); the sizer picks how many are out
         self.sizer = InFlight(start=2)
         self._runs = 0  # requests built so far (their sizes vary, see _next_run)
-        self._ramp = 0  # requests built since the read-ahead last started from idle (see ramp_bytes)
+        self._ramp = 0  # requests built since a plan was announced with nothing queued (see ramp_bytes)
         self._absent: set[int] = set()  # queued blocks found neither in memory nor on disk
         self.error: BaseException | None = None
         #: counters: requests sent, blocks and bytes fetched, most requests out at once, blocks
@@ -436,8 +436,10 @@ class ReadAhead:
         handle = ReadAheadHandle(self, blocks, requests)
         self.memory.want(blocks)
         with self._cond:
-            if not self._busy and not self._queue and not self._urgent:
-                self._ramp = 0  # from idle: the first requests are short (ramp_bytes)
+            if not self._queue and not self._urgent:
+                # nothing queued before this plan (requests of an earlier one may still be out): its
+                # reader waits for its first blocks, so its first requests are short (ramp_bytes)
+                self._ramp = 0
             self._handles.append(handle)
             self._queue.extend(blocks)
             self._queued.update(blocks)
@@ -659,13 +661,13 @@ class ReadAhead:
                 self._cond.wait(0.25)
             return None
 
-    #: bytes of the first request after the read-ahead starts from idle, and the growth of each next
+    #: bytes of the first request of a plan announced with nothing queued, and the growth of each next
     #: one (see :meth:`ramp_bytes`)
     ramp_first = 512 * 1024
     ramp_growth = 1.5
 
     def ramp_bytes(self, k: int) -> int:
-        """Most bytes of the ``k``-th request after the read-ahead started from idle.
+        """Most bytes of the ``k``-th request of a plan announced with nothing queued before it.
 
         The requests out share the link: started together, a long first request (the bytes the
         reader needs first) would end with the others, and the reader would wait for the whole
