@@ -6,8 +6,9 @@ A :class:`ReadAhead` then keeps up to ``requests`` range requests in flight (eac
 thread, one contiguous run of blocks per request) in announcement order, while the reads of
 earlier rows are decoded and analysed. How many of them are out at once follows the measured
 bandwidth-delay product (:class:`InFlight`): enough to keep the link full, no more. When a plan is
-announced with nothing queued before it, its first requests are short and each longer than the one before (:meth:`ReadAhead.ramp_bytes`): sharing the
-link, they land in the order the reader reads them. Each plan keeps its own cap on requests out.
+announced with nothing queued before it, its first requests are short and each longer than the one
+before (:meth:`ReadAhead.ramp_bytes`): sharing the link, they land in the order the reader reads
+them. Each plan keeps its own cap on requests out.
 
 Fetched blocks are *pinned* in the source's :class:`PinnedLRU`: they cannot be evicted by other
 reads (an earlier read-ahead failed exactly there: prefetched blocks were dropped from the memory
