@@ -227,16 +227,22 @@ def test_a_reader_freeing_pins_block_by_block_gets_no_one_block_requests(monkeyp
     assert sum(src.sizes) == len(data)  # every byte once
 
 
-def test_the_first_requests_from_idle_are_short_and_grow(monkeypatch):
-    # the requests out share the link: a long first request would end with the others, and the
-    # reader (who needs its bytes first) would wait for the whole first wave. From idle, each
-    # request is at most ramp_first * ramp_growth**k bytes, so the first bytes land first
+def _ramped_link(monkeypatch, seed, latency, rate):
+    """(block, data, source): 256 blocks of 16 KiB behind a SlowLink, requests of at most 32 blocks,
+    a ramp starting at 2 blocks."""
     block = 16 * 1024
     monkeypatch.setattr(ReadAhead, "run_bytes", 32 * block)
     monkeypatch.setattr(ReadAhead, "most_run_bytes", 32 * block)
     monkeypatch.setattr(ReadAhead, "ramp_first", 2 * block)
-    data = np.random.default_rng(5).integers(0, 256, 256 * block, dtype=np.uint8).tobytes()
-    src = SlowLink(data, block, latency=0.01, rate=200e6)
+    data = np.random.default_rng(seed).integers(0, 256, 256 * block, dtype=np.uint8).tobytes()
+    return block, data, SlowLink(data, block, latency=latency, rate=rate)
+
+
+def test_the_first_requests_from_idle_are_short_and_grow(monkeypatch):
+    # the requests out share the link: a long first request would end with the others, and the
+    # reader (who needs its bytes first) would wait for the whole first wave. From idle, each
+    # request is at most ramp_first * ramp_growth**k bytes, so the first bytes land first
+    block, data, src = _ramped_link(monkeypatch, seed=5, latency=0.01, rate=200e6)
     handle = src.read_ahead([(0, len(data))], max_bytes=len(data), requests=4)
     try:
         assert handle.wait(30)
@@ -254,12 +260,7 @@ def test_the_first_requests_from_idle_are_short_and_grow(monkeypatch):
 def test_a_plan_announced_while_requests_are_still_out_ramps_too(monkeypatch):
     # the second plan comes while the first one's last request is out, nothing queued: its reader
     # waits for its first blocks, so its first requests are short again
-    block = 16 * 1024
-    monkeypatch.setattr(ReadAhead, "run_bytes", 32 * block)
-    monkeypatch.setattr(ReadAhead, "most_run_bytes", 32 * block)
-    monkeypatch.setattr(ReadAhead, "ramp_first", 2 * block)
-    data = np.random.default_rng(6).integers(0, 256, 256 * block, dtype=np.uint8).tobytes()
-    src = SlowLink(data, block, latency=0.05, rate=50e6)
+    block, data, src = _ramped_link(monkeypatch, seed=6, latency=0.05, rate=50e6)
     first = src.read_ahead([(0, 2 * block)], max_bytes=len(data), requests=4)
     deadline = time.monotonic() + 5
     while not src.sizes and time.monotonic() < deadline:

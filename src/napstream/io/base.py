@@ -622,8 +622,7 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
         mine, _ = self._claim([i for i in absent if not (is_wanted is not None and is_wanted(i))], {})
         if not mine and not queued:
             return None
-        per_batch = max(1, min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
-                        // self.block_size)
+        per_batch = self._prefetch_batch_blocks()
 
         def fetch() -> None:
             try:
@@ -654,6 +653,12 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
             raise
         return thread
 
+    def _prefetch_batch_blocks(self) -> int:
+        """Blocks fetched per batch by a prefetch: the bodies of one batch are held in memory until
+        written to the caches, so batches stay modest."""
+        batch_bytes = min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
+        return max(1, batch_bytes // self.block_size)
+
     def _prefetch(self, ranges: Sequence[ByteRange]) -> None:
         wanted = sorted({i for r in ranges for i in blocks_for(r.start, r.end, self.block_size)})
         missing = []
@@ -674,9 +679,7 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
         ahead = self._ahead
         if ahead is not None:  # blocks the read-ahead queued: it fetches them next, for this reader
             ahead.hurry(missing)
-        # bodies of one batch are held in memory until written to the caches: keep batches modest
-        batch_bytes = min(self.prefetch_limit, max(32 * _MiB, 2 * self.max_concurrency * self.block_size))
-        per_batch = max(1, batch_bytes // self.block_size)
+        per_batch = self._prefetch_batch_blocks()
         for k in range(0, len(missing), per_batch):
             # blocks another thread (a reader, the read-ahead) is fetching now are not fetched twice:
             # the read that follows waits for them

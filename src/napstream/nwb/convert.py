@@ -160,15 +160,15 @@ class ReadContext:
         starter = getattr(src, "prefetch_behind", None)
         if starter is None or (limit is not None and sum(r.length for r in ranges) > limit):
             return None
-        spans_ = [(r.start, r.end) for r in ranges]
+        byte_spans = [(r.start, r.end) for r in ranges]
 
         def before() -> None:
             from .speculate import await_speculated
 
-            await_speculated(src, spans_)  # on their way already: wait for them
+            await_speculated(src, byte_spans)  # on their way already: wait for them
 
         try:  # the blocks are claimed here: a read of them from now on waits for this fetch
-            thread = starter(spans_, before=before, name="napstream-values-behind")
+            thread = starter(byte_spans, before=before, name="napstream-values-behind")
         except Exception as err:  # noqa: BLE001 - a hint only: the reads fetch what is missing
             _log.debug("background fetch of %s not started: %r", getattr(dset, "name", dset), err)
             return None
