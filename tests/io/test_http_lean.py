@@ -466,3 +466,41 @@ def test_a_fresh_url_on_another_host_replaces_the_threads_connection_once(served
             assert _fetch(src, a, a + 100_000) == data[a: a + 100_000]
         assert len(src._lean) == 1 and src._lean[0] is not old and old.sock is None
         assert src._lean[0].host == "localhost"
+
+
+def test_a_read_ahead_block_reaches_its_reader_as_soon_as_it_lands(http_server, tmp_path):
+    """A long read-ahead request: a reader of its first block has it once that block is here, not
+    once the whole request is (io/pinned.py ``early_blocks``); every block is fetched once."""
+    root = tmp_path / "www"
+    root.mkdir()
+    block = 16 * 1024
+    data = np.random.default_rng(5).integers(0, 256, 16 * block, dtype=np.uint8).tobytes()
+    (root / "g.bin").write_bytes(data)
+    server = http_server(root, bandwidth=256 * 1024)  # the 16 blocks in one request: about 1 s
+    src = HTTPSource(server.url_for("g.bin"), cache=None, block_size=block)
+    stored: list[tuple[int, float]] = []
+    store = src._store
+
+    def recording(i: int, b: bytes) -> None:
+        stored.append((i, time.monotonic()))
+        store(i, b)
+
+    src._store = recording  # type: ignore[method-assign]
+    src.size  # noqa: B018 - learnt before the read-ahead (a HEAD request of its own)
+    # blocks 2-13 (the ends of the file came with the size), in one request
+    handle = src.read_ahead([(2 * block, 14 * block)], max_bytes=32 * block, requests=1)
+    try:
+        while not src._inflight:  # the request is out, its blocks claimed
+            time.sleep(0.005)
+        got = src.read_range(2 * block, 2 * block + 100)
+        read_at = time.monotonic()
+        assert handle.wait(timeout=20)
+    finally:
+        handle.cancel()
+        src.close()
+    assert got == data[2 * block: 2 * block + 100]
+    landed = {i: t for i, t in stored if 2 <= i < 14}
+    assert sorted(landed) == list(range(2, 14))
+    assert landed[2] <= read_at < landed[13]  # the reader went on while the rest was on its way
+    assert f"bytes={2 * block}-{14 * block - 1}" in server.stats.ranges, server.stats.ranges
+    assert server.stats.bytes_sent_twice(len(data)) == 0
