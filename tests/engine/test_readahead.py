@@ -42,8 +42,13 @@ def test_remote_psd_with_read_ahead_is_identical_to_local(session, http_server, 
     np.testing.assert_array_equal(np.asarray(out.index), np.asarray(ref.index))
     src = lfp._d.base.source
     assert src._ahead is not None and src._ahead.blocks_fetched > 0  # the read-ahead did run
-    # every byte of the file at most once (pinned blocks are never fetched again)
-    assert server.stats.bytes_sent <= path.stat().st_size
+    # every byte of the file at most once (pinned blocks are never fetched again), but for the
+    # index nodes walked at the open (nwb/index_warmup.py): a node of a few kilobytes inside a data
+    # request is fetched again rather than splitting the request around it
+    nodes = sum(map(len, src._exact_nodes.values()))
+    assert nodes < 20_000  # a few nodes of 2616 bytes
+    assert server.stats.bytes_sent <= path.stat().st_size + nodes
+    assert server.stats.bytes_sent_twice(path.stat().st_size) <= nodes
     assert src.memory.pinned_bytes == 0 and not _readahead_threads()
     nwb.close()
 

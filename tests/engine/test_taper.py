@@ -226,7 +226,12 @@ def test_remote_tapered_psd_is_identical_to_local(tmp_path, http_server, small_p
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
     src = lfp._d.base.source
     assert src._ahead is not None and src._ahead.blocks_fetched > 0
-    assert server.stats.bytes_sent <= path.stat().st_size
+    # each byte at most once, but for the index nodes walked at the open (nwb/index_warmup.py): a
+    # node of a few kilobytes inside a data request is fetched again rather than cutting the request
+    nodes = sum(map(len, src._exact_nodes.values()))
+    assert nodes < 20_000
+    assert server.stats.bytes_sent <= path.stat().st_size + nodes
+    assert server.stats.bytes_sent_twice(path.stat().st_size) <= nodes
     assert src.memory.pinned_bytes == 0
     assert not [t for t in threading.enumerate() if t.name.startswith("napstream-readahead")]
     nwb.close()

@@ -27,8 +27,11 @@ LFP = "/processing/ecephys/LFP/ElectricalSeriesLFP/data"
 
 
 @pytest.fixture(autouse=True)
-def speculating():
-    """Speculation is off by default: these tests switch it on (the off-switch test sets its own)."""
+def speculating(monkeypatch):
+    """Speculation is off by default: these tests switch it on (the off-switch test sets its own).
+    The background walk of the LFP's chunk index (nwb/index_warmup.py, tested in
+    test_index_warmup.py) is off here: its requests would count in the jobs' I/O measured here."""
+    monkeypatch.setattr("napstream.nwb.index_warmup.WARM_INDEXES", False)
     with nap.config.override(speculate=True):
         yield
 

@@ -289,6 +289,7 @@ class BlockedSource(SmallGrid, IndexNodes, BaseSource):
         self._inflight_lock = threading.Lock()
         self._small = MemoryLRU(self.small_memory_bytes)  # blocks of the small grid, by index
         self._walk: SiblingWalk | None = None  # h5py's walks of chunk indexes (io/btree.py)
+        self._exact_nodes: dict[int, bytes] = {}  # index nodes fetched whole, by address (io/btree.py)
 
     def close(self) -> None:
         """Close the source; blocks still queued for the disk cache are written first."""

@@ -38,11 +38,12 @@ Examples
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import trace as _trace
-from .ranges import ByteRange
+from .ranges import ByteRange, normalize_ranges
 
 __all__ = ["IndexNodes", "SiblingWalk", "in_lanes", "parse_children", "parse_node", "node_bytes", "walk_chunk_btree"]
 
@@ -305,6 +306,66 @@ class IndexNodes:
             return max(self.block_size, self.prefetch_limit)  # type: ignore[attr-defined]
         held = self.small_memory_bytes // 2  # type: ignore[attr-defined]
         return max(held, 64 * 2**20) if self._disk is not None else held  # type: ignore[attr-defined]
+
+    #: bytes of index nodes held whole by address (:meth:`prefetch_exact_nodes`), at most
+    exact_nodes_bytes = 4 * 2**20
+
+    def prefetch_exact_nodes(self, ranges: Sequence[tuple[int, int]], lanes: int | None = None) -> None:
+        """Fetch index nodes exactly (each range as asked, not on the small grid) and hold each in
+        memory by its address, where reads of it (h5py's walk, :meth:`peek`) find it.
+
+        For a background walk of an index nobody asked for yet: a node of a few kilobytes costs
+        its own bytes, not a 16 KiB small block or two. Nodes held this way are not written to the
+        disk cache (a rerun walks the index again, on the small grid). Past
+        :attr:`exact_nodes_bytes` held, nothing more is fetched. Batches of ``max_concurrency``
+        requests, up to ``lanes`` at once (default ``walk_lanes``, like :meth:`prefetch_nodes`).
+
+        >>> from napstream.io.base import BlockedSource
+        >>> class Fake(BlockedSource):
+        ...     small_block_size = 16
+        ...     def __init__(self, data):
+        ...         self.data, self.asked = data, []
+        ...         super().__init__(len(data), block_size=64, description="fake")
+        ...     def _fetch_ranges(self, ranges):
+        ...         self.asked += [(r.start, r.end) for r in ranges]
+        ...         return [self.data[r.start:r.end] for r in ranges]
+        >>> src = Fake(bytes(range(200)))
+        >>> src.prefetch_exact_nodes([(20, 25), (100, 103)])
+        >>> src.asked, src.peek(20, 25) == bytes(range(20, 25)), src.peek(20, 23) == bytes(range(20, 23))
+        ([(20, 25), (100, 103)], True, True)
+        >>> src.peek(21, 25) is None         # held by the node's address only
+        True
+        """
+        self._check_open()  # type: ignore[attr-defined]
+        held = self._exact_nodes  # type: ignore[has-type]
+        room = int(self.exact_nodes_bytes) - sum(map(len, list(held.values())))
+        wanted = []
+        for r in normalize_ranges(ranges, self.size):  # type: ignore[attr-defined]
+            if r.start in held or self._held_bytes(r) is not None:  # type: ignore[attr-defined]
+                continue
+            if r.length > room:
+                break
+            room -= r.length
+            wanted.append(r)
+
+        many = getattr(self, "_fetch_small_ranges", None) or self._fetch_ranges  # type: ignore[attr-defined]
+
+        def fetch(batch: list[ByteRange]) -> None:
+            t0 = time.perf_counter()
+            with _trace.role("index"):
+                bodies = many(batch)
+            self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)  # type: ignore[attr-defined]
+            for r, body in zip(batch, bodies):
+                held[r.start] = bytes(body)
+
+        in_lanes(fetch, wanted, max(self.max_concurrency, 1), int(self.walk_lanes if lanes is None else lanes),  # type: ignore[attr-defined]
+                 getattr(self, "_close_thread_session", None))
+
+    def _exact_node(self, r: ByteRange) -> bytes | None:
+        """Bytes ``r`` from an index node held by :meth:`prefetch_exact_nodes` (``r`` starting at its
+        address), else None."""
+        node = self._exact_nodes.get(r.start)  # type: ignore[has-type]
+        return None if node is None or r.length > len(node) else node[: r.length]
 
     def _prefetch_nodes(self, ranges: Sequence[ByteRange], role: str = "index") -> None:
         """Pieces of a few kilobytes on the small grid (whole blocks when there is none), batches

@@ -76,7 +76,12 @@ class SmallGrid:
         return data
 
     def _held_bytes(self, r: ByteRange) -> bytes | None:
-        """Bytes ``r`` from blocks held in memory or on disk, on either grid; None if any is missing."""
+        """Bytes ``r`` from blocks held in memory or on disk, on either grid (or from an index node
+        held whole, :meth:`~napstream.io.btree.IndexNodes.prefetch_exact_nodes`); None if any is missing."""
+        if self._exact_nodes:  # type: ignore[attr-defined]
+            node = self._exact_node(r)  # type: ignore[attr-defined]
+            if node is not None:
+                return node
         data = self._held_on(r, disk=False)  # memory first: h5py's many small reads touch no file
         return data if data is not None or self._disk is None else self._held_on(r, disk=True)
 

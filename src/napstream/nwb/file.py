@@ -29,6 +29,7 @@ from .convert import ReadContext, convert
 from .tables import read_table
 from .in_memory import as_hdf5, is_in_memory_nwbfile
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
+from .index_warmup import start_index_warmup
 from .speculate import follow_units, never_speculated, start_speculation
 from .tree import Entry, assign_keys, walk
 
@@ -50,7 +51,9 @@ class NWBFile:
         likely read next (spike times, behaviour, epochs; see :mod:`napstream.nwb.speculate`).
         None follows ``napstream.config.speculate`` (False unless ``NAPSTREAM_SPECULATE=1``).
         Whatever the setting, reading the units queues the first position series behind their
-        spike times (:func:`~napstream.nwb.speculate.follow_units`); False turns that off too.
+        spike times (:func:`~napstream.nwb.speculate.follow_units`), and the chunk indexes of the
+        big series (LFP, raw data) are walked in the background from the open on
+        (:mod:`napstream.nwb.index_warmup`); False turns those off too.
     **io_options
         Passed to ``napstream.io.open_source`` for remote sources (cache_dir, block_size...).
 
@@ -92,6 +95,9 @@ class NWBFile:
         #: the background fetch of the objects most likely read next (None: none, e.g. local files)
         self.speculation = start_speculation(self._src.file, self._entries, self._src.byte_source,
                                              speculate)
+        #: the background walk of the chunk indexes of the file's big series (None: none, e.g. local
+        #: files; see :mod:`napstream.nwb.index_warmup`)
+        self.index_warmup = start_index_warmup(self._src.file, self._entries, self._src.byte_source, speculate)
         #: the position fetched behind the units' spike times once they are read (None: not started)
         self._follow: Any = None
         self._speculate = speculate
@@ -262,7 +268,8 @@ class NWBFile:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Close the file (and the byte source) if napstream opened it."""
-        for spec in (getattr(self, "speculation", None), getattr(self, "_follow", None)):
+        for spec in (getattr(self, "speculation", None), getattr(self, "_follow", None),
+                     getattr(self, "index_warmup", None)):
             if spec is not None:
                 spec.cancel()
         ctx = getattr(self, "_ctx", None)

@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 import threading
@@ -127,9 +128,14 @@ class ChunkIndex:
         """
         with self._table_lock:
             if self._full is None:
+                table = None
                 if self.source is not None:
-                    fetch_chunk_btree(self.source, self._dset)
-                self._full = ChunkTable.build(self._dset)
+                    from .index_warmup import settle
+
+                    table = settle(self.source, self._dset.name)  # walked in the background already?
+                    if table is None:
+                        fetch_chunk_btree(self.source, self._dset)
+                self._full = table if table is not None else ChunkTable.build(self._dset)
             return self._full
 
     def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -222,7 +228,7 @@ class ChunkIndex:
         return out
 
 
-def fetch_chunk_btree(source: Any, dset: h5py.Dataset) -> int | None:
+def fetch_chunk_btree(source: Any, dset: h5py.Dataset, exact: bool = False, lanes: int | None = None) -> int | None:
     """Fetch the nodes of ``dset``'s chunk index from ``source``, one round trip per level, on its
     small grid; returns the round trips, None when napstream left (part of) the walk to h5py.
 
@@ -230,13 +236,19 @@ def fetch_chunk_btree(source: Any, dset: h5py.Dataset) -> int | None:
     written with ``libver="latest"``, a node that does not parse or an index too large to hold
     are left to h5py, which reads them node by node as before. The walk only fetches: the chunk
     list is h5py's own (``chunk_iter``), read from the fetched bytes.
+
+    ``exact``: each node is fetched as its own bytes and held in memory
+    (``prefetch_exact_nodes``: the background walk of :mod:`.index_warmup`), not on the small grid,
+    ``lanes`` batches of requests at once (None: the source's ``walk_lanes``).
     """
     from ..io.btree import walk_chunk_btree
     from .h5meta import chunk_btree_root
 
-    fetch = getattr(source, "prefetch_nodes", None)
+    fetch = getattr(source, "prefetch_exact_nodes" if exact else "prefetch_nodes", None)
     if fetch is None or dset.chunks is None:
         return None
+    if exact and lanes is not None:
+        fetch = functools.partial(fetch, lanes=lanes)
     try:  # (h5o.get_info would walk the whole index for its storage size: not that one)
         number = h5py.h5g.get_objinfo(dset.id).objno
     except Exception:  # noqa: BLE001 - no address (an odd driver): h5py walks as before
@@ -247,8 +259,8 @@ def fetch_chunk_btree(source: Any, dset: h5py.Dataset) -> int | None:
     root = chunk_btree_root(source, header)
     if root is None:
         return None
-    limit = int(getattr(source, "node_fetch_limit", 0) or 0)
-    grid = int(getattr(source, "small_grid", None) or getattr(source, "block_size", 1) or 1)
+    limit = int(getattr(source, "exact_nodes_bytes" if exact else "node_fetch_limit", 0) or 0)
+    grid = 1 if exact else int(getattr(source, "small_grid", None) or getattr(source, "block_size", 1) or 1)
     return walk_chunk_btree(root[0], root[1], root[2], int(source.size), source.peek, fetch, limit, grid, root[3])
 
 

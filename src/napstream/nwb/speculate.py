@@ -39,7 +39,8 @@ benchmarks/OPEN_RESULTS.md) and it fetched 20% more bytes than the job reads.
 
 One narrow form is on by default, :func:`follow_units`: once a script reads the units of a remote
 file, the first Position series is queued behind their spike times (it is what such scripts read
-next), so the link does not idle between the two reads. ``NWBFile(..., speculate=False)`` turns it off.
+next), so the link does not idle between the two reads. ``NWBFile(..., speculate=False)`` turns it off,
+with the background walk of the big series' chunk indexes (:mod:`napstream.nwb.index_warmup`).
 
 Planning costs no round trip: the byte ranges of the candidates are found from the metadata the
 open brought (:func:`~napstream.io.fileobj.held_bytes_only`); a dataset whose chunk index is not
