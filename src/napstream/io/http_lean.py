@@ -24,7 +24,6 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidInputError, RemoteAccessError, RemoteError
@@ -106,19 +105,15 @@ class LeanRanges:
                 self._drop_lean(conn)
         self._tls.leans = None
 
-    def _lean_get_range(self, r: ByteRange, sizes: list[int] | None = None,
-                        on_piece: Callable[[int, bytes], None] | None = None) -> Any:
+    def _lean_get_range(self, r: ByteRange, sizes: list[int] | None = None) -> Any:
         """Bytes ``r`` with retries and the resolver (see the module docstring); with ``sizes``, as a
-        list of consecutive pieces of these sizes (the blocks of a run, each its own object), each
-        given to ``on_piece(k, piece)`` as it lands (a retry may give a piece again)."""
+        list of consecutive pieces of these sizes (the blocks of a run, each its own object)."""
         what = self._what(r)  # type: ignore[attr-defined]
         return self._with_resolver_sync(  # type: ignore[attr-defined]
-            lambda: retry_sync(lambda: self._lean_attempt(r, sizes, on_piece=on_piece), self._policy, what,
-                               self._count_retry)  # type: ignore[attr-defined]
+            lambda: retry_sync(lambda: self._lean_attempt(r, sizes), self._policy, what, self._count_retry)  # type: ignore[attr-defined]
         )
 
-    def _fetch_run_blocks(self, r: ByteRange, on_block: Callable[[int, bytes], None] | None = None
-                          ) -> list[bytes] | None:
+    def _fetch_run_blocks(self, r: ByteRange) -> list[bytes] | None:
         """The blocks of the block-aligned range ``r``, each block received into its own ``bytes``
         (no copy out of a joined body), or None when this source cannot here (lean path off or
         content checks on): then fetch as usual. Used by the read-ahead (:mod:`napstream.io.pinned`).
@@ -127,9 +122,6 @@ class LeanRanges:
         index's nodes amid the data) are not asked for again: ``r`` is fetched in parts, all sent
         at once (:meth:`_lean_get_ranges`), and a block holding such bytes is joined from its
         pieces.
-
-        ``on_block(k, block)``: called with each block as it lands, the ``k``-th of ``r`` (a retry
-        may call it again for the same ``k``); only when ``r`` is asked whole, in one piece.
         """
         if not self.lean_receive or self._lean_off or getattr(self, "_check_content", False):  # type: ignore[attr-defined]
             return None
@@ -144,7 +136,7 @@ class LeanRanges:
             parts = [(a, b) for a, b in self._unheld_parts([r], f)[0][1] if b > a]  # type: ignore[attr-defined]
         if parts == [(r.start, r.end)]:
             try:
-                return self._lean_get_range(r, _cuts(r.start, r.end, bs), on_block)  # type: ignore[no-any-return]
+                return self._lean_get_range(r, _cuts(r.start, r.end, bs))  # type: ignore[no-any-return]
             except _lean.Unsupported:  # a redirect, a chunked body...: aiohttp from now on
                 self._lean_off = True
                 return None
@@ -174,19 +166,6 @@ class LeanRanges:
                 blocks.append(group[0] if len(group) == 1 else b"".join(group))
                 group = []
         return blocks
-
-    def _fetch_small_ranges(self, ranges: list[ByteRange]) -> list[bytes]:
-        """A batch of small ranges (index nodes of a few kilobytes), each on a kept-alive plain
-        connection of this thread (:meth:`_lean_get_ranges`: far less CPU per request than the
-        general path); the general path when the lean one is off here."""
-        if not (self.lean_receive and not self._lean_off and not getattr(self, "_check_content", False)
-                and 1 < len(ranges) <= self.max_concurrency):  # type: ignore[attr-defined]
-            return self._fetch_ranges(ranges)  # type: ignore[attr-defined,no-any-return]
-        try:
-            return self._lean_get_ranges(list(ranges), [None] * len(ranges))
-        except _lean.Unsupported:  # a redirect, a chunked body...: aiohttp from now on
-            self._lean_off = True
-            return self._fetch_ranges(ranges)  # type: ignore[attr-defined,no-any-return]
 
     def _lean_get_ranges(self, ranges: list[ByteRange], sizes: list[list[int] | None]) -> list[Any]:
         """Bytes of several ranges in one round trip: each range's request goes out at once on a
@@ -233,8 +212,7 @@ class LeanRanges:
         self._refresh_url(generation)  # type: ignore[attr-defined]
         return retry_sync(attempt, self._policy, what, self._count_retry)  # type: ignore[attr-defined]
 
-    def _lean_attempt(self, r: ByteRange, sizes: list[int] | None = None, k: int = 0, pre: Any = None,
-                      on_piece: Callable[[int, bytes], None] | None = None) -> Any:
+    def _lean_attempt(self, r: ByteRange, sizes: list[int] | None = None, k: int = 0, pre: Any = None) -> Any:
         """One try of range ``r`` on this thread's ``k``-th connection; ``pre``: its request was
         sent already (:meth:`_lean_get_ranges`), only the answer is read here."""
         if pre is None:
@@ -247,7 +225,7 @@ class LeanRanges:
         try:
             if pre is None:
                 sent, reused = self._lean_send(conn, target, r, deadline)
-            return self._lean_answer(conn, target, r, deadline, queued, sent, reused, sizes, on_piece)
+            return self._lean_answer(conn, target, r, deadline, queued, sent, reused, sizes)
         except _lean.Deadline:
             conn.close()
             raise self._too_slow("GET", r.length, limit) from None  # type: ignore[attr-defined]
@@ -286,8 +264,7 @@ class LeanRanges:
         return sent, reused
 
     def _lean_answer(self, conn: _lean.Connection, target: str, r: ByteRange, deadline: float, queued: float,
-                     sent: float, reused: bool, sizes: list[int] | None = None,
-                     on_piece: Callable[[int, bytes], None] | None = None) -> Any:
+                     sent: float, reused: bool, sizes: list[int] | None = None) -> Any:
         try:
             status, head = conn.head(deadline)
         except (_lean.ShortBody, ConnectionResetError, BrokenPipeError) as err:
@@ -313,7 +290,7 @@ class LeanRanges:
             self._check_version(version, None if match.group(3) == "*" else int(match.group(3)), r)  # type: ignore[attr-defined]
             if length_n != r.length:
                 raise TransientError(f"short read: {length_n} of {r.length} bytes")
-            body = conn.body(length_n, deadline) if sizes is None else conn.pieces(sizes, deadline, on_piece)
+            body = conn.body(length_n, deadline) if sizes is None else conn.pieces(sizes, deadline)
             keep = True
         elif status == 200:  # Range ignored: the whole file comes; keep our slice
             self._check_version(version, length_n, r)  # type: ignore[attr-defined]
@@ -323,8 +300,6 @@ class LeanRanges:
             keep = length_n == r.end
             if sizes is not None:
                 body = _split(body, sizes)
-                for j, piece in enumerate(body if on_piece is not None else []):
-                    on_piece(j, piece)
         else:
             raise RemoteError(f"unexpected HTTP {status} for {self._what(r)}")  # type: ignore[attr-defined]
         conn.done(keep and head.get("connection", "").lower() != "close")

@@ -31,7 +31,6 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Connection", "Unsupported", "Silence", "Deadline", "ShortBody", "tls_context"]
@@ -247,29 +246,16 @@ class Connection:
             got += k
         return bytes(view[:n])
 
-    def pieces(self, sizes: list[int], deadline: float,
-               on_piece: Callable[[int, bytes], None] | None = None) -> list[bytes]:
+    def pieces(self, sizes: list[int], deadline: float) -> list[bytes]:
         """The body as consecutive pieces of these sizes, each received into its own ``bytes`` (no
-        copy on a plain connection: a block of the cache is the very object the kernel filled).
-
-        ``on_piece(k, piece)`` is called as each piece is complete, before the next is received (on
-        a plain connection; through TLS the body is received whole first): a reader waiting for the
-        first blocks of a long request need not wait for its end."""
+        copy on a plain connection: a block of the cache is the very object the kernel filled)."""
         if not self._raw:
             body, out, at = self.body(sum(sizes), deadline), [], 0
             for n in sizes:
                 out.append(body[at: at + n])
                 at += n
-            if on_piece is not None:
-                for k, piece in enumerate(out):
-                    on_piece(k, piece)
             return out
-        out = []
-        for k, n in enumerate(sizes):
-            out.append(self.body(n, deadline))
-            if on_piece is not None:
-                on_piece(k, out[-1])
-        return out
+        return [self.body(n, deadline) for n in sizes]
 
     def done(self, keep: bool) -> None:
         """The answer was read whole: keep the connection for the next request, or close it."""

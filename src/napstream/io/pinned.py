@@ -662,10 +662,6 @@ class ReadAhead:
                 self._cond.wait(0.25)
             return None
 
-    #: each block of a request is pinned, and its readers woken, as soon as it lands (False: once
-    #: the whole request is here): the first rows of a long request are read while the rest comes
-    early_blocks = True
-
     #: bytes of the first request of a plan announced with nothing queued, and the growth of each next
     #: one (see :meth:`ramp_bytes`)
     ramp_first = 512 * 1024
@@ -752,33 +748,19 @@ class ReadAhead:
                 lasts, ranges = [p[1] for p in pieces], [p[2] for p in pieces]
                 held = sum(map(len, src._fragment_tails(lasts, ranges)))  # the open's suffix brought it
                 ticket, got = self.sizer.begin(), 0
-                landed: set[int] = set()
-
-                def on_block(k: int, block: bytes) -> None:
-                    """A block of the request is complete: stored (pinned) and its readers go on
-                    while the rest of the request arrives."""
-                    i = pieces[0][0] + k
-                    if i not in landed:  # (a retry gives the first blocks again: the first stay)
-                        landed.add(i)
-                        src._store(i, block)
-                        src._release([i])
-
+                try:
+                    # one request whose blocks come as separate objects (io/http_lean.py), else bodies
+                    split = getattr(src, "_fetch_run_blocks", None) if len(pieces) == 1 and not held else None
+                    blocks = split(ranges[0]) if split is not None else None
+                    bodies = [blocks] if blocks is not None else src._fetch_runs(lasts, ranges)
+                    got = hi - lo - held
+                finally:
+                    first_byte = getattr(src, "_last_first_byte", None)
+                    self.sizer.end(ticket, got, first_byte() if first_byte is not None and got else None)
+                src.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
                 with src._storing():  # the run: one disk cache file
-                    try:
-                        # one request whose blocks come as separate objects, each as it lands
-                        # (io/http_lean.py), else the bodies once the request is over
-                        split = getattr(src, "_fetch_run_blocks", None) if len(pieces) == 1 and not held else None
-                        blocks = split(ranges[0], on_block if self.early_blocks else None) if split is not None else None
-                        bodies = [blocks] if blocks is not None else src._fetch_runs(lasts, ranges)
-                        got = hi - lo - held
-                    finally:
-                        first_byte = getattr(src, "_last_first_byte", None)
-                        self.sizer.end(ticket, got, first_byte() if first_byte is not None and got else None)
-                    src.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)
                     for (first, last, rng), body in zip(pieces, bodies):
                         for i in range(first, last + 1):
-                            if i in landed:
-                                continue
                             if isinstance(body, list):  # the blocks themselves
                                 src._store(i, body[i - first])
                                 continue
