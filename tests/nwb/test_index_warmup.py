@@ -145,3 +145,18 @@ def test_no_walk_without_validators(served, http_server, tmp_path):
     server = http_server(served.parent, validators="none")
     with nap.NWBFile(server.url_for(served.name), cache_dir=tmp_path) as nwb:
         assert nwb.index_warmup is None
+
+
+def test_a_rerun_through_the_same_disk_cache_walks_nothing_ahead(served, http_server, tmp_path):
+    """The nodes walked ahead are held in memory only: a warm rerun would fetch them again for an
+    analysis that may not come. The file read before through this cache is left alone."""
+    server = http_server(served.parent, latency=0.01)
+    url = server.url_for(served.name)
+    with nap.NWBFile(url, cache_dir=tmp_path) as nwb:
+        assert nwb.index_warmup is not None and nwb.index_warmup.join(20.0)
+        assert nwb._src.byte_source.seen_before is False
+    with nap.NWBFile(url, cache_dir=tmp_path) as nwb:
+        assert nwb._src.byte_source.seen_before is True
+        assert nwb.index_warmup is None
+    with nap.NWBFile(url, cache_dir=tmp_path / "other") as nwb:  # another cache: a first read
+        assert nwb.index_warmup is not None

@@ -316,6 +316,9 @@ class HTTPSource(BlockedSource, LeanRanges):
                 self.memory.max_bytes = max(int(self.memory_with_disk), 8 * block_size)
             if samples and self.cache_key == last_key and not self._same_content(samples, remote):
                 self._distrust_validators()
+        #: this very version of the file was read before through this disk cache (its key is the one
+        #: the URL had last time): what a script read then is here (nwb/index_warmup.py fetches nothing)
+        self.seen_before = bool(last_key) and self.cache_key == last_key
         if ends is None:
             self._warm_ends()
         else:

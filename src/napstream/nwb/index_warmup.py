@@ -18,7 +18,10 @@ left to the analysis that needs it). A walk that the analysis reaches while it r
 (no node is fetched twice); one not started yet is left to the analysis.
 
 It runs for remote files whose server gives usable validators, unless ``speculate=False`` (see
-:class:`~napstream.nwb.file.NWBFile`) or :data:`WARM_INDEXES` is False; ``close()`` stops it.
+:class:`~napstream.nwb.file.NWBFile`) or :data:`WARM_INDEXES` is False, and not when the file was
+read before through the same disk cache (the nodes walked ahead are held in memory only, so a warm
+rerun would fetch them again: an index an analysis walked then is on the disk already);
+``close()`` stops it.
 
 Examples
 --------
@@ -171,6 +174,8 @@ def start_index_warmup(file: h5py.File, entries: dict[str, Entry], source: Any,
         return None
     if getattr(source, "_check_content", False) or not hasattr(source, "prefetch_exact_nodes"):
         return None
+    if getattr(source, "seen_before", False):  # a rerun through the same disk cache: an index an
+        return None  # analysis walked then is held (the nodes walked ahead are not kept on disk)
     from .speculate import never_speculated
 
     try:
