@@ -316,7 +316,7 @@ class IndexNodes:
 
         For a background walk of an index nobody asked for yet: a node of a few kilobytes costs
         its own bytes, not a 16 KiB small block or two. Nodes held this way are not written to the
-        disk cache (a rerun walks the index again, on the small grid). Past
+        disk cache (a rerun through the same cache walks the index on the small grid). Past
         :attr:`exact_nodes_bytes` held, nothing more is fetched. Batches of ``max_concurrency``
         requests, up to ``lanes`` at once (default ``walk_lanes``, like :meth:`prefetch_nodes`).
 

@@ -77,8 +77,6 @@ class IndexWarmup:
     #: batches of ``max_concurrency`` node requests out at once: few, so the reads of the script
     #: going on meanwhile keep the link (and the server's attention)
     lanes = 2
-    #: list the chunks too once the nodes are here (h5py's ``chunk_iter``, which holds h5py's lock)
-    build_table = True
     #: seconds the walk waits at most for the script's first planned read (a read-ahead) to go
     #: out first: the script's own first requests are never queued behind the index's
     first_read_wait = 0.15
@@ -116,8 +114,7 @@ class IndexWarmup:
             table = None
             try:
                 dset = self.file[name]
-                walked = fetch_chunk_btree(self.source, dset, exact=True, lanes=self.lanes) is not None
-                if walked and self.build_table:
+                if fetch_chunk_btree(self.source, dset, exact=True, lanes=self.lanes) is not None:
                     table = ChunkTable.build(dset)  # h5py lists the chunks from the nodes held
             except Exception as err:  # noqa: BLE001 - a hint only: the analysis walks the index itself
                 _log.debug("chunk index of %s not walked ahead: %r", name, err)
