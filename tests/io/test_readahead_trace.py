@@ -66,3 +66,22 @@ def test_trace_off_records_nothing():
 
     assert Fake().read_range(0, 64) == bytes(64)
     assert len(trace.events()) == before
+
+
+def test_trace_cli_explains_bad_input(tmp_path, capsys):
+    """The report tool names what was wrong (no traceback): usage, a missing file, a non-trace file."""
+    assert trace._cli(["--help"]) == 0
+    assert "usage: python -m napstream.io.trace" in capsys.readouterr().err
+    assert trace._cli([]) == 2
+    assert trace._cli([str(tmp_path / "absent.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    assert trace._cli([str(bad)]) == 2
+    assert "is not a trace file" in capsys.readouterr().err
+    good = tmp_path / "good.jsonl"
+    good.write_text('["req", "ahead", 0.0, 0.0, 0.03, 0.1, 1000000]\n')
+    assert trace._cli([str(good), "fast"]) == 2
+    assert "LINK_MBIT must be a number" in capsys.readouterr().err
+    assert trace._cli([str(good), "100"]) == 0
+    assert "1 requests" in capsys.readouterr().out

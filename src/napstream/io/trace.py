@@ -216,12 +216,30 @@ def report(records: Sequence[tuple[Any, ...]], link: float | None = None, bucket
     return "\n".join(lines)
 
 
-def _cli(argv: list[str]) -> int:  # pragma: no cover - a tool
-    if not argv:
-        print("usage: python -m napstream.io.trace FILE [LINK_MBIT]", file=sys.stderr)
+_USAGE = ("usage: python -m napstream.io.trace FILE [LINK_MBIT]\n"
+          "  FILE: the trace a run wrote with NAPSTREAM_TRACE=FILE in its environment;\n"
+          "  LINK_MBIT: the link's rate in Mbit/s, to report its utilisation")
+
+
+def _cli(argv: list[str]) -> int:
+    """``python -m napstream.io.trace FILE [LINK_MBIT]``: the report of a trace file."""
+    if not argv or argv[0] in ("-h", "--help") or len(argv) > 2:
+        print(_USAGE, file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    try:
+        link = float(argv[1]) * 1e6 / 8 if len(argv) > 1 else None
+    except ValueError:
+        print(f"napstream trace: LINK_MBIT must be a number, got {argv[1]!r}\n{_USAGE}", file=sys.stderr)
         return 2
-    link = float(argv[1]) * 1e6 / 8 if len(argv) > 1 else None
-    print(report(load(argv[0]), link))
+    try:
+        records = load(argv[0])
+    except OSError as err:
+        print(f"napstream trace: cannot read {argv[0]!r}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"napstream trace: {argv[0]!r} is not a trace file (one JSON record per line): {err}", file=sys.stderr)
+        return 2
+    print(report(records, link))
     return 0
 
 
