@@ -37,7 +37,7 @@ def test_bad_data_and_arguments():
         nap.Tsd(t=t, d={"a": 1})
     with pytest.raises(TypeError, match="d is required"):
         nap.Tsd(t=t)
-    with pytest.raises(ValueError, match="time_units must be one of"):
+    with pytest.raises(ValueError, match="time_units argument should be .s., .ms. or .us.\. Got"):
         nap.Tsd(t=t, d=t, time_units="minutes")
     with pytest.raises(TypeError, match="time_support must be an IntervalSet"):
         nap.Tsd(t=t, d=t, time_support=[0, 1])
@@ -50,7 +50,7 @@ def test_bad_data_and_arguments():
         tsd.count(-1.0)
     with pytest.raises(TypeError, match="ep argument should be of type IntervalSet"):
         tsd.count(1.0, ep=(0, 1))
-    with pytest.raises(ValueError, match="time_units must be one of"):
+    with pytest.raises(ValueError, match="time_units argument should be .s., .ms. or .us.\. Got"):
         tsd.count(1.0, time_units="h")
     with pytest.raises(ValueError, match="start must not be after end"):
         tsd.get(2.0, 1.0)

@@ -143,8 +143,11 @@ def test_bad_arguments():
         g.count("1")
     with pytest.raises(InvalidInputError, match="bin_size must be a positive"):
         g.count(0.0)
-    with pytest.raises(InvalidInputError, match="op must be"):
+    with pytest.raises(InvalidInputError) as err:
         g.getby_threshold("rate", 1, op="!=")
+    assert str(err.value) == "Operation != not recognized."  # pynapple's message and type
+    assert isinstance(err.value, RuntimeError)
+    assert "op must be one of" in err.value.__notes__[0]
 
 
 # ------------------------------------------------------------------------------ metadata

@@ -482,7 +482,7 @@ class _TimeSeriesBase(ChunkedMixin):
     @staticmethod
     def _check_units(time_units: Any) -> str:
         if not isinstance(time_units, str):
-            raise InvalidInputError(f"time_units must be one of 's', 'ms', 'us', got {time_units!r}")
+            raise InvalidInputError(f"time_units argument should be 's', 'ms' or 'us'. Got {time_units!r}")
         return check_units(time_units)
 
     def _epoch_rows(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

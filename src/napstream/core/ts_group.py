@@ -386,7 +386,7 @@ class TsGroup(UserDict, MetadataMixin):
         if not isinstance(ep, IntervalSet):
             raise InvalidTypeError(f"Argument ep should be of type IntervalSet or None, got {type(ep).__name__}")
         if mode not in ("closest", "before", "after"):
-            raise InvalidInputError(f'Argument ``mode`` should be "closest", "before", or "after". {mode!r} provided instead.')
+            raise InvalidInputError(f"Argument mode should be 'closest', 'before', or 'after'. {mode} provided instead.")
         units = {k: u.value_from(tsd, ep=ep, mode=mode) for k, u in self.data.items()}
         return TsGroup(units, time_support=ep, metadata=self._user_metadata())
 
@@ -569,7 +569,9 @@ class TsGroup(UserDict, MetadataMixin):
         """
         ops = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal}
         if op not in ops:
-            raise InvalidInputError(f"op must be one of '>', '<', '>=', '<=', got {op!r}")
+            err = ArgumentRuntimeError(f"Operation {op} not recognized.")  # pynapple's words (its tests compare them)
+            err.add_note("op must be one of '>', '<', '>=', '<='")
+            raise err
         col = np.asarray(self.get_info(key).values)
         return self[list(self.index[ops[op](col, thr)])]
 

@@ -23,7 +23,7 @@ _FACTOR = {"s": 1.0, "ms": 1.0e3, "us": 1.0e6}
 def check_units(time_units: str) -> str:
     """Validate a ``time_units`` argument and return it."""
     if time_units not in _FACTOR:
-        raise InvalidInputError(f"time_units must be one of 's', 'ms', 'us', got {time_units!r}")
+        raise InvalidInputError(f"time_units argument should be 's', 'ms' or 'us'. Got {time_units!r}")
     return time_units
 
 
