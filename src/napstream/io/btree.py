@@ -348,12 +348,10 @@ class IndexNodes:
             room -= r.length
             wanted.append(r)
 
-        many = getattr(self, "_fetch_small_ranges", None) or self._fetch_ranges  # type: ignore[attr-defined]
-
         def fetch(batch: list[ByteRange]) -> None:
             t0 = time.perf_counter()
             with _trace.role("index"):
-                bodies = many(batch)
+                bodies = self._fetch_ranges(batch)  # type: ignore[attr-defined]
             self.stats.add(round_trips=1, wait_seconds=time.perf_counter() - t0)  # type: ignore[attr-defined]
             for r, body in zip(batch, bodies):
                 held[r.start] = bytes(body)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import difflib
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
 
 from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError, NapstreamError
 from .convert import ReadContext, convert
+from .filters import need_filters_under
 from .tables import read_table
 from .in_memory import as_hdf5, is_in_memory_nwbfile
 from .source import DatasetRef, LocalFileNotFoundError, OpenedSource, open_nwb_source
@@ -154,12 +155,23 @@ class NWBFile:
                     spec.cancel()
         if entry.key not in self._cache:
             try:
-                self._cache[entry.key] = convert(entry, self._ctx)
+                self._cache[entry.key] = self._with_filters(lambda: convert(entry, self._ctx), entry.location, key)
             except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:  # h5py meeting damaged metadata
                 if isinstance(err, NapstreamError):
                     raise
                 raise FileFormatError(f"{self.name!r}: {key!r} could not be read: the file looks damaged ({err})") from err
         return self._cache[entry.key]
+
+    def _with_filters(self, read: Callable[[], Any], location: str, key: str) -> Any:
+        """``read()``; when it fails on a dataset under ``location`` compressed with a filter HDF5
+        lacks (hdf5plugin's: nwb/filters.py), once more after loading it, or
+        MissingDependencyError saying what to install."""
+        try:
+            return read()
+        except (OSError, RuntimeError) as err:
+            if isinstance(err, NapstreamError) or not need_filters_under(self._src.file, location, key):
+                raise
+        return read()
 
     def table(self, key: str) -> pd.DataFrame:
         """Every row and column of a DynamicTable as a pandas DataFrame indexed by ``id`` (lossless).
@@ -190,7 +202,7 @@ class NWBFile:
             raise InvalidTypeError(f"{label!r} ({path}) in {self.path!r} is not a DynamicTable; "
                                    f"nwb.table reads tables (trials, epochs, units, electrodes...)")
         try:
-            return read_table(group, lossless=True)
+            return self._with_filters(lambda: read_table(group, lossless=True), path, label)
         except NapstreamError:
             raise
         except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:

@@ -286,6 +286,7 @@ class ClosedFileGuard:
 
     def __init__(self, base: Any, dset: h5py.Dataset) -> None:
         self._base = base
+        self._dset = dset
         self._file_id = dset.file.id
         self._name = dset.name
 
@@ -309,13 +310,18 @@ class ClosedFileGuard:
         try:
             return fn(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - re-raised, translated only when the file is closed
+            if isinstance(err, (OSError, RuntimeError)) and not isinstance(err, NapstreamError) and self._file_id.valid:
+                from .filters import need_filters
+
+                if need_filters(self._dset, repr(self._name)):  # a compression filter from hdf5plugin, now
+                    return fn(*args, **kwargs)  # loaded (or MissingDependencyError saying what to install)
             new = self._closed(err)
             if new is err:
                 raise
             raise new from None
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_base", "_file_id", "_name"):  # (copy/pickle: no recursion)
+        if name.startswith("__") or name in ("_base", "_dset", "_file_id", "_name"):  # (copy/pickle: no recursion)
             raise AttributeError(name)
         value = self._call(getattr, self._base, name)
         if callable(value) and not isinstance(value, type):
