@@ -269,3 +269,32 @@ def test_open_source_reads_a_dandi_url(dandi_server, files, monkeypatch, embargo
     downloads = [r for r in server.api.stats.records if r.path.endswith("/download/")]
     assert len(downloads) == (2 if embargoed else 1)
     assert server.s3.stats.by_status.get(403, 0) == (1 if embargoed else 0)
+
+
+def test_a_zarr_asset_is_named_as_such_before_any_download(dandi_server, tmp_path):
+    """An NWB Zarr asset (a folder of objects on DANDI) is refused with what it is and what reads it,
+    without asking the API for a download (its bytes are no HDF5 file)."""
+    from napstream.errors import FileFormatError
+
+    blob = tmp_path / "x.bin"
+    blob.write_bytes(b"{}")
+    server = dandi_server({"sub-1/sub-1_ses-1.nwb.zarr": blob})
+    before = len(api_paths(server))
+    with pytest.raises(FileFormatError, match=r"'sub-1/sub-1_ses-1.nwb.zarr' of dandiset 000582 is a Zarr store.*hdmf-zarr"):
+        resolve_dandi_asset("000582", "sub-1/sub-1_ses-1.nwb.zarr", api_url=server.api_url)
+    assert not [p for m, p in api_paths(server)[before:] if "/download" in p]
+
+
+def test_a_local_zarr_store_is_named_as_such(tmp_path):
+    import napstream as nap
+    from napstream.errors import FileFormatError
+
+    store = tmp_path / "session.nwb.zarr"
+    store.mkdir()
+    (store / ".zgroup").write_text('{"zarr_format": 2}')
+    with pytest.raises(FileFormatError, match=r"is a Zarr store \(NWB Zarr\).*hdmf-zarr"):
+        nap.NWBFile(store)
+    plain = tmp_path / "folder"
+    plain.mkdir()
+    with pytest.raises(FileFormatError, match="got the directory"):
+        nap.NWBFile(plain)

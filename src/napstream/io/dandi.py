@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 from ..config import config
 from ..errors import (
     DandiError,
+    FileFormatError,
     InvalidInputError,
     InvalidTypeError,
     RemoteAccessError,
@@ -640,6 +641,11 @@ def resolve_asset_content_url(
 
 def _content_url(client: _Client, asset: DandiAsset, strip_query: bool | None) -> str:
     what = f"resolving the download of {asset.path!r} (dandiset {asset.dandiset_id} version {asset.version})"
+    if asset.path.lower().rstrip("/").endswith(".zarr"):
+        raise FileFormatError(
+            f"asset {asset.path!r} of dandiset {asset.dandiset_id} is a Zarr store (NWB Zarr): napstream reads NWB "
+            "files stored in HDF5 (.nwb); read it with hdmf-zarr (`NWBZarrIO`), or pick the .nwb assets "
+            "(Dandiset(...).assets('*.nwb'))")
     resp = client.request("HEAD", asset.download_url, what)
     if resp.status_code == 404:
         raise DandiError(f"asset {asset.asset_id} ({asset.path!r}) has no download at {asset.api_url}")

@@ -90,6 +90,10 @@ def _open_local(path: Path) -> h5py.File:
     if not path.exists():
         raise LocalFileNotFoundError(errno.ENOENT, f"no such NWB file: {str(path)!r}", str(path))
     if path.is_dir():
+        if path.suffix.lower() == ".zarr" or any((path / n).exists() for n in (".zgroup", "zarr.json")):
+            raise FileFormatError(
+                f"{str(path)!r} is a Zarr store (NWB Zarr): napstream reads NWB files stored in HDF5 (.nwb); "
+                "read it with hdmf-zarr (`from hdmf_zarr import NWBZarrIO`) or export it to an HDF5 .nwb file")
         raise FileFormatError(f"source must be an NWB file, got the directory {str(path)!r}")
     try:
         return h5py.File(path, "r")
