@@ -80,3 +80,49 @@ def test_split_ragged_matches_numpy_split():
     assert len(got) == len(exp)
     for a, b in zip(got, exp):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def icephys_file(tmp_path_factory):
+    """Voltage-clamp sweeps with pynwb's icephys tables: an AlignedDynamicTable (intracellular
+    recordings: electrodes, stimuli, responses categories of references) and a table of regions of it."""
+    import datetime
+
+    from pynwb import NWBFile
+    from pynwb.icephys import VoltageClampSeries, VoltageClampStimulusSeries
+
+    rng = np.random.default_rng(3)
+    nwb = NWBFile(session_description="icephys", identifier="icephys",
+                  session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    elec = nwb.create_icephys_electrode(name="elec0", description="e", device=nwb.create_device(name="amp"))
+    for i in range(3):
+        stim = VoltageClampStimulusSeries(name=f"stim{i}", data=rng.standard_normal(100 + i), starting_time=2.0 * i,
+                                          rate=1000.0, electrode=elec, gain=0.02, sweep_number=i)
+        resp = VoltageClampSeries(name=f"resp{i}", data=rng.standard_normal(100 + i), conversion=1e-12,
+                                  resolution=np.nan, starting_time=2.0 * i, rate=1000.0, electrode=elec, gain=0.02,
+                                  sweep_number=i)
+        nwb.add_stimulus(stim)
+        nwb.add_acquisition(resp)
+        nwb.add_intracellular_recording(electrode=elec, stimulus=stim, response=resp,
+                                        stimulus_start_index=i, stimulus_index_count=50)
+    nwb.add_icephys_simultaneous_recording(recordings=[0, 2])
+    path = tmp_path_factory.mktemp("icephys") / "icephys.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def test_aligned_table_categories_equal_pynwb(icephys_file):
+    """An AlignedDynamicTable keeps its categories' columns (they were dropped: an empty frame), as
+    pynwb's to_dataframe() gives them; references to series by name, compound cells as tuples."""
+    import napstream as nap
+
+    with NWBHDF5IO(str(icephys_file), "r") as io:
+        ref = io.read().intracellular_recordings.to_dataframe()
+    with nap.NWBFile(icephys_file) as nwb:
+        for ours in (nwb["intracellular_recordings"], nwb.table("intracellular_recordings")):
+            assert list(ours.columns) == list(ref.columns)
+            assert list(ours.index) == list(ref.index)
+            for col in ref.columns:  # (stimulus start, count, series) tuples: pynwb gives the series itself
+                assert [_norm(x) for x in ours[col]] == [_norm(x) for x in ref[col]], col
+        assert [list(r) for r in nwb["simultaneous_recordings"]["recordings"]] == [[0, 2]]

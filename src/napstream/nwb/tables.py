@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import FileFormatError, KeyNotFoundError
 from .source import read_whole
 
-__all__ = ["colnames", "read_column", "read_table", "split_ragged", "table_ids", "decode_strings"]
+__all__ = ["categories", "colnames", "read_column", "read_table", "split_ragged", "table_ids", "decode_strings"]
 
 #: columns with more than one value per row are read into a DataFrame only below this size
 MAX_MULTIDIM_COLUMN_BYTES = 4 * 2**20
@@ -142,4 +142,38 @@ def read_table(group: h5py.Group, exclude: tuple[str, ...] = (), lossless: bool 
             raise FileFormatError(f"{group.name}: column {name!r} has {len(col)} rows but the table has "
                                   f"{len(ids)} ids; the file is damaged")
     df = pd.DataFrame(data, index=pd.Index(ids, name="id"))
-    return df
+    return _with_categories(group, df, lossless)
+
+
+def categories(group: h5py.Group) -> list[str]:
+    """The sub-tables of an AlignedDynamicTable (the ``categories`` attribute: the icephys
+    IntracellularRecordingsTable's electrodes, stimuli, responses...), in order; [] for a plain table."""
+    names = group.attrs.get("categories")
+    if names is None:
+        return []
+    names = np.atleast_1d(np.asarray(names, dtype=object))
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
+def _with_categories(group: h5py.Group, df: pd.DataFrame, lossless: bool) -> pd.DataFrame:
+    """An AlignedDynamicTable as pynwb's ``to_dataframe()`` gives it: two-level columns, the table's
+    own columns under its name, then each category's ``id`` and columns under the category's name
+    (rows aligned: every category has one row per row of the table)."""
+    cats = [c for c in categories(group) if isinstance(group.get(c), h5py.Group)]
+    if not cats:
+        return df
+    own = group.name.rsplit("/", 1)[-1]
+    parts = [df.set_axis(pd.MultiIndex.from_tuples([(own, c) for c in df.columns]), axis=1)] if len(df.columns) else []
+    for cat in cats:
+        sub = read_table(group[cat], lossless=lossless)
+        if len(sub) != len(df):
+            if lossless:
+                raise FileFormatError(f"{group.name}: category {cat!r} has {len(sub)} rows but the table has "
+                                      f"{len(df)}; the file is damaged")
+            continue
+        sub = sub.reset_index()  # its own ids, as pynwb shows them
+        sub.index = df.index
+        parts.append(sub.set_axis(pd.MultiIndex.from_tuples([(cat, c) for c in sub.columns]), axis=1))
+    if not parts:
+        return df
+    return pd.concat(parts, axis=1)
