@@ -293,3 +293,37 @@ def test_to_tsgroup():
     assert list(a.keys()) == list(b.keys())
     for k in b.keys():
         np.testing.assert_array_equal(a[k].t, b[k].t)
+
+
+@pytest.mark.parametrize("ctor, shape", [("TsdFrame", (100, 3)), ("TsdTensor", (100, 3, 4))])
+@pytest.mark.parametrize("fn, args", [("vsplit", (4,)), ("split", ([10, 50],)), ("array_split", (4,)),
+                                      ("hsplit", (1,)), ("dsplit", (2,)), ("split", (1, 1))])
+def test_numpy_splits_as_pynapple(ctor, shape, fn, args):
+    """np.vsplit / hsplit / dsplit / split / array_split give what pynapple gives (vsplit of a frame raised)."""
+    rng = np.random.default_rng(5)
+    t, d = np.arange(100.0), rng.normal(size=shape)
+    ours, ref = getattr(nap, ctor)(t=t, d=d), getattr(pynapple, ctor)(t=t, d=d)
+    try:
+        expected = getattr(np, fn)(ref, *args)
+    except ValueError as err:  # dsplit of a 2-D frame: numpy's own error, as pynapple gives it
+        with pytest.raises(ValueError, match=str(err)):
+            getattr(np, fn)(ours, *args)
+        return
+    got = getattr(np, fn)(ours, *args)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert type(a).__name__ == type(b).__name__
+        np.testing.assert_array_equal(np.asarray(a.values if hasattr(a, "values") else a),
+                                      np.asarray(b.values if hasattr(b, "values") else b))
+        if hasattr(b, "t"):
+            np.testing.assert_array_equal(a.t, b.t)
+
+
+@pytest.mark.parametrize("ctor, shape, key", [("Tsd", (10,), np.s_[None, :]), ("TsdTensor", (10, 4, 1), np.s_[None, :]),
+                                              ("Tsd", (10,), np.s_[:, None]), ("TsdFrame", (10, 4), np.s_[:, :, None])])
+def test_new_axes_as_pynapple(ctor, shape, key):
+    """x[None, :] is a plain array (no longer along time), x[:, None] a wider series: as pynapple."""
+    d = np.random.default_rng(6).normal(size=shape)
+    ours, ref = getattr(nap, ctor)(t=np.arange(10.0), d=d)[key], getattr(pynapple, ctor)(t=np.arange(10.0), d=d)[key]
+    assert type(ours).__name__ == type(ref).__name__
+    np.testing.assert_array_equal(np.asarray(getattr(ours, "values", ours)), np.asarray(getattr(ref, "values", ref)))

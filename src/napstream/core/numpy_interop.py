@@ -140,7 +140,8 @@ class NumpyInteropMixin(NDArrayOperatorsMixin):
         values = np.asarray(self.values)  # type: ignore[attr-defined]
         if func in (np.split, np.array_split, np.vsplit) and axis == 0:
             parts = func._implementation(values, indices_or_sections)
-            times = func._implementation(self.t, indices_or_sections)  # type: ignore[attr-defined]
+            # the times are 1-D: vsplit (rows of a 2-D+ array) cuts them as split does
+            times = (np.split if func is np.vsplit else func._implementation)(self.t, indices_or_sections)  # type: ignore[attr-defined]
             return [self._wrap(d, t=ArrayTimeIndex(t, check=False), time_support=None, drop_metadata=True)  # type: ignore[attr-defined]
                     for t, d in zip(times, parts)]
         if func in (np.dsplit, np.hsplit):

@@ -147,6 +147,8 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
         if isinstance(key, tuple):
             key = tuple(self._bool_key(k) for k in key)
         rows = key[0] if isinstance(key, tuple) and key else key
+        if rows is None:  # x[None, ...]: a new first axis, no longer along time: a plain array (as pynapple)
+            return (self._d if isinstance(self._d, np.ndarray) else np.asarray(self.values))[key]
         out = self._d[key]
         index = self._index_of(rows, key_is_ordered(key))
         if not isinstance(index, TimeIndex):
