@@ -254,7 +254,9 @@ class _BaseTsd(SeriesTrialMethods, NumpyInteropMixin, _TimeSeriesBase):
         if ep is None:
             ep, obj = self.time_support, self
         else:
-            obj = self.restrict(check_iset(ep, "ep"))
+            if not isinstance(ep, IntervalSet):
+                raise ArgumentTypeIOError("ep should be an object of type IntervalSet")  # pynapple's words and type
+            obj = self.restrict(ep)
         t, values = obj.t, np.asarray(obj.values)
         lo, hi = kern.epoch_rows(t, ep.start, ep.end)
         n = hi - lo

@@ -429,7 +429,7 @@ class TsGroup(UserDict, MetadataMixin):
             if not np.isfinite(bin_size) or bin_size <= 0:
                 raise InvalidInputError(f"bin_size must be a positive finite number, got {bin_size!r}")
         if not isinstance(time_units, str) or time_units not in ("s", "ms", "us"):
-            raise InvalidInputError(f"time_units must be 's', 'ms' or 'us', got {time_units!r}")
+            raise InvalidInputError(f"time_units argument should be 's', 'ms' or 'us'. Got {time_units!r}")
         ep = self.time_support if ep is None else ep
         if not isinstance(ep, IntervalSet):
             raise InvalidTypeError(f"ep must be an IntervalSet, got {type(ep).__name__}")

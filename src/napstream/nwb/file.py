@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError, NapstreamError
+from ..errors import FileFormatError, InvalidTypeError, KeyNotFoundError, NapstreamError, UnknownFormatError
 from .convert import ReadContext, convert
 from .filters import need_filters_under
 from .tables import read_table
@@ -342,6 +342,21 @@ def load_file(path: str | os.PathLike, lazy_loading: bool = True, speculate: boo
         raise InvalidTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     if str(path).lower().endswith(".npz"):
         if not os.path.exists(path):
-            raise LocalFileNotFoundError(errno.ENOENT, f"no such file: {str(path)!r}", str(path))
+            err = LocalFileNotFoundError(f"File {path} does not exist")  # pynapple's words (its tests compare them)
+            err.errno = errno.ENOENT
+            raise err
         return _load_npz(path)
+    if os.path.isfile(path) and not str(path).lower().endswith(".nwb") and not _is_hdf5(path):
+        err = UnknownFormatError("File format not supported")  # pynapple's words and type (a RuntimeError)
+        err.add_note(f"napstream.load_file reads NWB (HDF5) files and pynapple's .npz files; {str(path)!r} is neither")
+        raise err
     return NWBFile(path, lazy_loading=lazy_loading, speculate=speculate, **io_options)
+
+
+def _is_hdf5(path: str | os.PathLike) -> bool:
+    import h5py
+
+    try:
+        return bool(h5py.is_hdf5(path))
+    except OSError:
+        return False

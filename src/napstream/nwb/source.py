@@ -88,7 +88,7 @@ def _open_remote(url: str, io_options: dict[str, Any]) -> tuple[h5py.File, Any]:
 
 def _open_local(path: Path) -> h5py.File:
     if not path.exists():
-        raise LocalFileNotFoundError(errno.ENOENT, f"no such NWB file: {str(path)!r}", str(path))
+        raise LocalFileNotFoundError(errno.ENOENT, "No such file or directory", str(path))  # as open() (and pynapple) say it
     if path.is_dir():
         if path.suffix.lower() == ".zarr" or any((path / n).exists() for n in (".zgroup", "zarr.json")):
             raise FileFormatError(
@@ -155,7 +155,7 @@ def open_nwb_source(source: Any, io_options: dict[str, Any] | None = None) -> Op
     >>> open_nwb_source("/no/such/file.nwb")
     Traceback (most recent call last):
     ...
-    napstream.nwb.source.LocalFileNotFoundError: [Errno 2] no such NWB file: '/no/such/file.nwb': '/no/such/file.nwb'
+    napstream.nwb.source.LocalFileNotFoundError: [Errno 2] No such file or directory: '/no/such/file.nwb'
     """
     io_options = dict(io_options or {})
     if isinstance(source, h5py.File):
