@@ -66,3 +66,16 @@ def test_tsgroup_value_from_mode():
         return lambda: group.value_from(m.Tsd(t=np.arange(10.0), d=np.arange(10.0)), mode=1)
 
     _same(call, ValueError)
+
+
+def test_tsgroup_rate_cannot_be_set_as_an_attribute():
+    def call(m):
+        group = m.TsGroup({0: m.Ts(np.arange(5.0)), 1: m.Ts(np.arange(3.0))})
+        return lambda: setattr(group, "rate", np.ones(2))
+
+    ref, ours = _raised(call(pynapple)), _raised(call(nap))
+    assert isinstance(ref, AttributeError) and isinstance(ours, AttributeError)
+    assert str(ref).startswith("Cannot set attribute") and str(ours).startswith("Cannot set attribute")
+    group = nap.TsGroup({0: nap.Ts(np.arange(5.0))})
+    group.label = [3]  # other names still become metadata
+    assert list(group.label) == [3]

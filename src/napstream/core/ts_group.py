@@ -251,6 +251,13 @@ class TsGroup(UserDict, MetadataMixin):
     def _metadata_index(self) -> np.ndarray:
         return self.index
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "rate" and self.__dict__.get("_initialized", False):  # computed: an AttributeError, as pynapple
+            raise AttributeError("Cannot set attribute 'rate'; it is a reserved attribute of TsGroup (the units' "
+                                 "firing rates, computed from their spikes). Store other values under another name "
+                                 "with 'set_info()'.")
+        super().__setattr__(name, value)
+
     def _check_metadata_name(self, name: Any) -> None:
         if name == "rate":
             raise InvalidInputError("Invalid metadata name 'rate'. Cannot overwrite TsGroup 'rate'!")
