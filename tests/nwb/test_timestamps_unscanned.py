@@ -292,3 +292,21 @@ def test_showing_an_unscanned_series_does_not_check_its_whole_order(tmp_path: Pa
         assert "first search by time" in html and not obj.time_index.order_checked
         obj.restrict(nap.IntervalSet(1.0, 2.0))
         assert "1 interval" in obj._repr_html_()  # checked by the search: shown
+
+
+def test_nan_timestamps_in_a_file_name_the_row_and_the_way_out(tmp_path):
+    """A NaN among a small series' stored timestamps: napstream refuses (pynapple would sort the times
+    alone and pair values with the wrong times) and says which row and how to use the others."""
+    import napstream as nap
+    from napstream.errors import FileFormatError
+
+    t = np.arange(100) / 10.0
+    t[50] = np.nan
+    nwb = pynwb.NWBFile(session_description="nan", identifier="nan", session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    nwb.add_acquisition(pynwb.TimeSeries(name="nan_t", data=np.arange(100.0), unit="m", timestamps=t))
+    path = tmp_path / "nan.nwb"
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    with nap.NWBFile(path) as f:
+        with pytest.raises(FileFormatError, match=r"'nan_t'.*must be finite; found nan at row 50 \(1 such row\(s\)\).*np.isfinite"):
+            f["nan_t"]

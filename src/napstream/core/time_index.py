@@ -578,7 +578,9 @@ def _raise_unsorted(kind: str, row: int, before: float, after: float, what: str 
     """UnsortedTimestampsError: ``row`` holds ``before``, the next row ``after`` (or ``before`` is not finite)."""
     where = f" ({what})" if what else ""
     if kind == "nonfinite":
-        msg = f"timestamps stored in the file must be finite{where}; found {before} at row {row}; the file is damaged"
+        msg = (f"timestamps stored in the file must be finite{where}; found {before} at row {row}; the file is "
+               "damaged; " + (fix or "to use the other rows, load the times and values into memory and keep the "
+                                     "rows where np.isfinite(times)"))
     else:
         msg = (f"timestamps stored in the file must be sorted in increasing order{where}; row {row + 1} "
                f"({after!r}) < row {row} ({before!r}); napstream does not search by time in unsorted timestamps "

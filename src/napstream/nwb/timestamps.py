@@ -206,5 +206,7 @@ def finite_for_sorting(t: np.ndarray, what: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(t))
     if bad.size:
         raise FileFormatError(f"{what}: timestamps stored in the file must be finite; found {t[bad[0]]} at row "
-                              f"{int(bad[0])}; the file is damaged")
+                              f"{int(bad[0])} ({bad.size} such row(s)); the file is damaged. To use the other rows, "
+                              "read the raw arrays (nwb.file['<its HDF5 path>/timestamps'][:] and its data), keep the "
+                              "rows where np.isfinite(timestamps) and build the object from them")
     return t
