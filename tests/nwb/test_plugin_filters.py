@@ -179,3 +179,12 @@ def test_a_filter_no_plugin_provides_names_hdf5_plugin_path(tmp_path, monkeypatc
         monkeypatch.setattr(filters, "load_plugins", lambda: False)
         with pytest.raises(MissingDependencyError, match="install hdf5plugin"):
             filters.need_filters(f["x"], "'x'")
+
+
+def test_show_names_the_plugin_filter(plugin_file, capsys):
+    from napstream.cli.main import main
+
+    assert main(["--no-progress", "show", str(plugin_file), "zstd"]) == 0
+    assert "Zstandard" in capsys.readouterr().out  # h5py calls it "unknown"
+    assert main(["--no-progress", "show", str(plugin_file), "blosc"]) == 0
+    assert "Blosc" in capsys.readouterr().out

@@ -126,3 +126,5 @@ def test_aligned_table_categories_equal_pynwb(icephys_file):
             for col in ref.columns:  # (stimulus start, count, series) tuples: pynwb gives the series itself
                 assert [_norm(x) for x in ours[col]] == [_norm(x) for x in ref[col]], col
         assert [list(r) for r in nwb["simultaneous_recordings"]["recordings"]] == [[0, 2]]
+        listed = next(line for line in repr(nwb).splitlines() if "intracellular_recordings" in line)
+        assert f"{ref.shape}".replace(" ", "") in listed.replace(" ", "")  # the listing's shape counts them

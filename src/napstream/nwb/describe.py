@@ -49,10 +49,17 @@ def _attr(obj: Any, name: str) -> Any:
 
 def _layout(dset: h5py.Dataset) -> dict[str, Any]:
     try:
-        return {"chunks": dset.chunks, "compression": dset.compression,
-                "compression_opts": dset.compression_opts, "dtype": str(dset.dtype)}
+        out = {"chunks": dset.chunks, "compression": dset.compression,
+               "compression_opts": dset.compression_opts, "dtype": str(dset.dtype)}
     except (OSError, RuntimeError):  # pragma: no cover - damaged metadata
         return {}
+    if out["compression"] not in (None, "gzip", "lzf", "szip"):  # h5py says "unknown" for hdf5plugin's filters
+        from .filters import PLUGIN_FILTERS, filter_name, pipeline
+
+        named = [filter_name(c) for c in pipeline(dset) if c in PLUGIN_FILTERS]
+        if named:
+            out["compression"], out["compression_opts"] = " + ".join(named), None
+    return out
 
 
 def details(f: h5py.File, entry: Entry) -> dict[str, Any]:

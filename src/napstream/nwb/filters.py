@@ -33,7 +33,7 @@ import h5py
 
 from ..errors import MissingDependencyError
 
-__all__ = ["PLUGIN_FILTERS", "filter_name", "load_plugins", "missing_filters", "need_filters", "need_filters_under"]
+__all__ = ["PLUGIN_FILTERS", "filter_name", "load_plugins", "missing_filters", "need_filters", "need_filters_under", "pipeline"]
 
 #: HDF5 filter ids registered with The HDF Group, by the name users know them by (those hdf5plugin provides)
 PLUGIN_FILTERS = {
@@ -60,7 +60,8 @@ def filter_name(code: int) -> str:
     return PLUGIN_FILTERS.get(int(code), f"filter {int(code)}")
 
 
-def _filters(dset: h5py.Dataset) -> list[int]:
+def pipeline(dset: h5py.Dataset) -> list[int]:
+    """Ids of the filters of ``dset``'s pipeline, in order ([] when it has none or they cannot be read)."""
     try:
         plist = dset.id.get_create_plist()
         return [int(plist.get_filter(i)[0]) for i in range(plist.get_nfilters())]
@@ -72,7 +73,7 @@ def missing_filters(dset: Any) -> list[int]:
     """Ids of the filters of ``dset``'s pipeline that this process's HDF5 cannot apply."""
     if not isinstance(dset, h5py.Dataset):
         return []
-    return [code for code in _filters(dset) if not h5py.h5z.filter_avail(code)]
+    return [code for code in pipeline(dset) if not h5py.h5z.filter_avail(code)]
 
 
 def load_plugins() -> bool:

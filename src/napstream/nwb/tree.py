@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import h5py
+import numpy as np
 
 from .specs import TypeTree, attr_text
 
@@ -134,7 +135,12 @@ def _classify_table(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str, 
     members = _members(group)
     if any(c.endswith("_times") and f"{c}_index" not in members for c in cols):  # pynapple: event times
         return "Ts", (n,), "float64", ""
-    return "DataFrame", (n, len(cols)), "object", ""
+    width = len(cols)
+    for cat in np.atleast_1d(np.asarray(group.attrs.get("categories", []), dtype=object)):  # AlignedDynamicTable
+        sub = group.get(cat.decode() if isinstance(cat, bytes) else str(cat))
+        if isinstance(sub, h5py.Group):
+            width += 1 + len(_colnames(sub))  # its id and its columns (nwb/tables.py)
+    return "DataFrame", (n, width), "object", ""
 
 
 def _classify(group: h5py.Group, ancestry: tuple[str, ...],
