@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "ArrayTimeIndex": "core", "TsIndex": "core", "NPZFile": "core",
     # nwb
     "NWBFile": "nwb", "load_file": "nwb", "load_session": "nwb",
+    "load_binary_file": "binary_file", "load_eeg": "binary_file",
     # sessions: many files at once
     "Dandiset": "dandiset", "map_sessions": "sessions", "combine_sessions": "sessions",
     # io
