@@ -327,3 +327,11 @@ def test_new_axes_as_pynapple(ctor, shape, key):
     ours, ref = getattr(nap, ctor)(t=np.arange(10.0), d=d)[key], getattr(pynapple, ctor)(t=np.arange(10.0), d=d)[key]
     assert type(ours).__name__ == type(ref).__name__
     np.testing.assert_array_equal(np.asarray(getattr(ours, "values", ours)), np.asarray(getattr(ref, "values", ref)))
+
+
+@pytest.mark.parametrize("key", [np.s_[0:10, 0], np.s_[3,], np.s_[[0, 2, 5]], np.s_[0], np.s_[2:50:3, :]])
+def test_ts_indexing_as_pynapple(key):
+    """A Ts indexed by a tuple takes its rows from the first element (a Ts has no other axis), as pynapple."""
+    ours, ref = nap.Ts(t=np.arange(100.0))[key], pynapple.Ts(t=np.arange(100.0))[key]
+    assert type(ours).__name__ == type(ref).__name__
+    np.testing.assert_array_equal(ours.t, ref.t)

@@ -722,9 +722,11 @@ class Ts(TsTrialMethods, _TimeSeriesBase):
         self._setup(tidx, None, as_support(time_support), True)
 
     def __getitem__(self, key: Any) -> Ts:
+        if isinstance(key, tuple):  # ts[rows, ...]: a Ts has no other axis (pynapple takes the rows too)
+            key = key[0] if key else slice(None)
         if isinstance(key, _BaseTsd):
             key = np.asarray(key.values)
-        if isinstance(key, (list, tuple)) or (isinstance(key, np.ndarray) and key.dtype != bool):
+        if isinstance(key, list) or (isinstance(key, np.ndarray) and key.dtype != bool):
             key = np.asarray(key, dtype=np.int64)
         index = self._t[key]
         if not isinstance(index, TimeIndex):
