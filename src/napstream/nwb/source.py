@@ -314,15 +314,19 @@ class ClosedFileGuard:
         try:
             return fn(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - re-raised, translated only when the file is closed
-            if isinstance(err, (OSError, RuntimeError)) and not isinstance(err, NapstreamError) and self._file_id.valid:
-                from .filters import need_filters
+            failed = err
+        if isinstance(failed, (OSError, RuntimeError)) and not isinstance(failed, NapstreamError) and self._file_id.valid:
+            from .filters import need_filters
 
-                if need_filters(self._dset, repr(self._name)):  # a compression filter from hdf5plugin, now
-                    return fn(*args, **kwargs)  # loaded (or MissingDependencyError saying what to install)
-            new = self._closed(err)
-            if new is err:
-                raise
-            raise new from None
+            if need_filters(self._dset, repr(self._name)):  # a compression filter from hdf5plugin, now loaded
+                try:  # (else MissingDependencyError saying what to install)
+                    return fn(*args, **kwargs)
+                except Exception as err:  # noqa: BLE001 - translated below, as the first failure
+                    failed = err
+        new = self._closed(failed)
+        if new is failed:
+            raise failed
+        raise new from None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in ("_base", "_dset", "_file_id", "_name"):  # (copy/pickle: no recursion)
