@@ -444,3 +444,82 @@ def test_electrodes_region_of_a_series_that_is_not_an_electrical_series_gives_pl
     theirs = pynapple_read(path)["other"]
     with ns.NWBFile(path) as nwb:
         assert list(nwb["other"].columns) == list(theirs.columns) == [0, 1, 2]
+
+
+# ------------------------------------------------------------------- text data, spikes outside obs_intervals
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    nwbfile = new_nwbfile()
+    nwbfile.add_acquisition(TimeSeries(name="labels", data=np.array(["rest", "run", "groom", "run"]), rate=2.0,
+                                       starting_time=1.0, unit="n/a"))
+    nwbfile.add_acquisition(TimeSeries(name="pairs", data=np.array([["a", "b"], ["c", "d"], ["e", "f"]]),
+                                       timestamps=[0.0, 1.0, 2.5], unit="n/a"))
+    nwbfile.add_acquisition(TimeSeries(name="fixed", data=np.ones(3), timestamps=[0.0, 1.0, 2.0], unit="n/a"))
+    path = write(tmp_path / "text.nwb", nwbfile)
+    with h5py.File(path, "a") as f:  # fixed-width bytes, as MATLAB and older writers store text
+        series = f["acquisition/fixed"]
+        attrs = dict(series["data"].attrs)
+        del series["data"]
+        series.create_dataset("data", data=np.array([b"ab", b"c", b"\xc3\xa9"], dtype="S2"))
+        series["data"].attrs.update(attrs)
+    return path
+
+
+@pytest.mark.parametrize("where", ["local", "remote", "loaded"])
+def test_text_series_are_read_as_pynapple_and_pynwb_give_them(text_file: Path, where: str, http_server: Any,
+                                                              tmp_path: Path) -> None:
+    theirs = pynapple_read(text_file)
+    io, ref = pynwb_read(text_file)
+    if where == "remote":
+        nwb = ns.NWBFile(http_server(text_file.parent).url_for(text_file.name), cache_dir=tmp_path / "c")
+    else:
+        nwb = ns.NWBFile(text_file, lazy_loading=where != "loaded")
+    with io, nwb:
+        for key, kind in [("labels", "Tsd"), ("pairs", "TsdFrame"), ("fixed", "Tsd")]:
+            assert nwb.type_of(key) == kind
+            got = nwb[key]
+            assert type(got).__name__ == type(theirs[key]).__name__ == kind
+            np.testing.assert_array_equal(got.t, theirs[key].t)
+            np.testing.assert_array_equal(got.t, ref.acquisition[key].get_timestamps())
+            values = np.asarray(got.values)
+            assert values.dtype == np.asarray(theirs[key].values).dtype  # bytes, as h5py reads them
+            np.testing.assert_array_equal(values, np.asarray(theirs[key].values))
+            # pynwb decodes variable-length text to str; the characters are the same
+            want = np.asarray(ref.acquisition[key].data[:])
+            decode = np.vectorize(lambda x: x.decode() if isinstance(x, bytes) else x, otypes=[object])
+            np.testing.assert_array_equal(decode(values), decode(want))
+        assert [x for x in nwb["labels"].restrict(ns.IntervalSet(1.4, 2.0)).values] == [b"run", b"groom"]
+
+
+def test_spikes_outside_obs_intervals_are_left_out_with_one_warning_counting_them(tmp_path: Path) -> None:
+    nwbfile = new_nwbfile()
+    inside = np.array([1.0, 2.0, 48.0, 61.0, 99.0])
+    nwbfile.add_unit(spike_times=np.sort(np.r_[inside, 52.0, 55.0]), obs_intervals=[[0.0, 50.0], [60.0, 100.0]])
+    nwbfile.add_unit(spike_times=[5.0, 6.0], obs_intervals=[[0.0, 100.0]])
+    nwbfile.add_unit(spike_times=[1.0, 150.0], obs_intervals=[[0.0, 100.0]])
+    path = write(tmp_path / "obs.nwb", nwbfile)
+    io, ref = pynwb_read(path)
+    with io:
+        stored = [np.asarray(ref.units["spike_times"][i]) for i in range(3)]
+    for lazy in (True, False):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            with ns.NWBFile(path, lazy_loading=lazy) as nwb:
+                units = nwb["units"]
+                got = [units[i].t for i in range(3)]
+        msgs = [str(w.message) for w in record if "obs_intervals" in str(w.message)]
+        assert len(msgs) == 1, msgs
+        assert "3 spike time(s) of 2 unit(s)" in msgs[0] and "0: 2, 2: 1" in msgs[0]
+        assert "/units/spike_times" in msgs[0]
+        for t, s, keep in zip(got, stored, [(s <= 50) | (s >= 60) for s in stored[:1]] + [None, None]):
+            np.testing.assert_array_equal(t, s[s <= 100] if keep is None else s[keep])
+
+
+def test_spikes_inside_obs_intervals_raise_no_warning(tmp_path: Path) -> None:
+    nwbfile = new_nwbfile()
+    nwbfile.add_unit(spike_times=[1.0, 50.0, 60.0], obs_intervals=[[0.0, 50.0], [60.0, 100.0]])
+    path = write(tmp_path / "obs_ok.nwb", nwbfile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ns.NWBFile(path) as nwb:
+            np.testing.assert_array_equal(nwb["units"][0].t, [1.0, 50.0, 60.0])

@@ -407,6 +407,8 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     if "data" not in group:  # a TimeSeries without data: an empty Tsd, like pynapple
         return Tsd(t=np.empty(0), d=np.empty(0))
     dset = group["data"]
+    if h5py.check_string_dtype(dset.dtype) is not None:
+        return _text_series(group, entry, ctx, dset)
     scale, offset = scale_and_offset(dset.attrs, channel_scale(group, dset))
     data = ctx.lazy(dset, scale=scale, offset=offset)
     t: Any = time_index(group, int(dset.shape[0]), ctx)
@@ -438,6 +440,29 @@ def make_series(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
         except TypeError:  # a TsdFrame without metadata support
             pass
     return TsdFrame(t=t, d=d, columns=columns)
+
+
+def _text_series(group: h5py.Group, entry: Entry, ctx: ReadContext, dset: h5py.Dataset) -> Any:
+    """A TimeSeries whose data is text (labels, notes): a Tsd / TsdFrame of the stored values as
+    h5py reads them (``bytes`` objects, or a fixed-width ``S`` array), as pynapple and pynwb give
+    them, read into memory (such series are small; a declared size above
+    ``nap.config.memory_budget`` is refused by ``read_whole``). ``conversion`` and ``offset`` do not
+    apply to text."""
+    from ..core import Tsd, TsdFrame
+
+    values = np.asarray(read_whole(dset))
+    t = time_index(group, len(values), ctx)
+    if len(t) < len(values):
+        values = values[:len(t)]
+    t = np.asarray(t.values if hasattr(t, "values") else t, dtype=np.float64)
+    if len(t) > 1 and np.any(np.diff(t) < 0):  # stored unsorted: rows move with their times
+        t = finite_for_sorting(t, f"{entry.key!r} ({group.name}) in {ctx.name}")
+        order = np.argsort(t, kind="stable")
+        warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}")
+        t, values = t[order], values[order]
+    if values.ndim == 1:
+        return Tsd(t=t, d=values)
+    return TsdFrame(t=t, d=values)
 
 
 def _table_ts(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
@@ -618,6 +643,8 @@ def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: s
             unsorted.append(i)
         built[i] = _unit_ts(spikes, a, b, support, values, bad, ctx, f"{entry.key!r} ({group.name}) unit {uid}")
     units = {int(uid): ts for uid, ts in zip(ids, built)}
+    _warn_outside_support(ids, starts, ends, built, supports, f"{entry.key!r} ({group.name}) in {ctx.name}",
+                          f"{group.name}/{times_col}")
     if unsorted:
         bad_ids = [int(ids[i]) for i in sorted(unsorted)]
         warn_sorted(f"{entry.key!r} ({group.name}) in {ctx.name}",
@@ -625,6 +652,26 @@ def _build_units(group: h5py.Group, entry: Entry, ctx: ReadContext, times_col: s
     # each unit keeps its own obs_intervals as time support; the group's is their union
     has_supports = any(s is not None for s in supports)
     return TsGroup(units, metadata=meta or None, bypass_check=has_supports)
+
+
+def _warn_outside_support(ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, built: list[Any],
+                          supports: list[Any], what: str, column: str) -> None:
+    """One warning when spike times stored in the file fall outside their unit's ``obs_intervals``:
+    each unit's time support is its observation intervals, so such spikes are left out of it (as
+    pynapple's ``Ts(t, time_support=...)`` leaves them out); pynapple, ignoring ``obs_intervals``,
+    keeps them. Counting is free: a unit's length is known without reading its times."""
+    lost = [(int(ids[i]), int(ends[i]) - int(starts[i]) - len(ts)) for i, ts in enumerate(built)
+            if supports[i] is not None]
+    lost = [(uid, k) for uid, k in lost if k > 0]
+    if not lost:
+        return
+    total = sum(k for _, k in lost)
+    shown = ", ".join(f"{uid}: {k}" for uid, k in lost[:10]) + (", ..." if len(lost) > 10 else "")
+    warnings.warn(f"{what}: {total} spike time(s) of {len(lost)} unit(s) fall outside the unit's obs_intervals "
+                  f"and are left out (unit: spikes left out: {shown}); each unit's time support is its "
+                  f"obs_intervals. pynapple ignores obs_intervals and keeps them: read them with "
+                  f"nwb.file[{column!r}] and its _index column",
+                  UserWarning, stacklevel=user_stacklevel())
 
 
 class _Arrivals:

@@ -114,10 +114,13 @@ def _classify_series(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str,
         return "Ts", tuple(int(s) for s in group["timestamps"].shape), "float64", ""
     if "external_file" in group and (not shape or shape[0] == 0):
         return "unsupported", shape, dtype, _EXTERNAL_REASON.format(path=group.name)
-    if data.dtype.kind in "OSUV":
-        return "unsupported", shape, dtype, f"its data holds {data.dtype} values, not numbers"
     if not shape:
         return "unsupported", shape, dtype, "its data is a scalar, not one value per time"
+    if data.dtype.kind in "OSUV":
+        if h5py.check_string_dtype(data.dtype) is None or len(shape) > 2:
+            return "unsupported", shape, dtype, f"its data holds {data.dtype} values, not numbers or text"
+        # text (labels, annotations): pynapple's Tsd/TsdFrame of str objects, read into memory
+        return {1: "Tsd", 2: "TsdFrame"}[len(shape)], shape, "object", ""
     kind = {1: "Tsd", 2: "TsdFrame"}.get(len(shape), "TsdTensor")
     return kind, shape, dtype, ""
 
