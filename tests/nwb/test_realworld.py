@@ -523,3 +523,22 @@ def test_spikes_inside_obs_intervals_raise_no_warning(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         with ns.NWBFile(path) as nwb:
             np.testing.assert_array_equal(nwb["units"][0].t, [1.0, 50.0, 60.0])
+
+
+def test_an_empty_units_table_is_an_empty_tsgroup(tmp_path: Path) -> None:
+    """pynwb writes ``nwbfile.units = Units(...)`` with no unit as a table without columns or rows;
+    pynapple does not list it (no spike_times); napstream gives an empty TsGroup, so a script looping
+    over the sessions of a dandiset gets the same type from every session."""
+    from pynwb.misc import Units
+
+    nwbfile = new_nwbfile()
+    nwbfile.units = Units(name="units", description="no units sorted")
+    path = write(tmp_path / "empty_units.nwb", nwbfile)
+    assert "units" not in pynapple_read(path).keys()
+    for lazy in (True, False):
+        with ns.NWBFile(path, lazy_loading=lazy) as nwb:
+            assert nwb.type_of("units") == "TsGroup"
+            units = nwb["units"]
+            assert type(units).__name__ == "TsGroup" and len(units) == 0
+            assert len(units.time_support) == 0
+            assert units.count(1.0, ep=ns.IntervalSet(0, 10)).shape == (10, 0)

@@ -587,6 +587,10 @@ def units_metadata(group: h5py.Group, n: int) -> dict[str, np.ndarray]:
 
 def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     """Units (or any table with a ``*_times`` ragged column) -> TsGroup of lazy Ts."""
+    if not colnames(group) and len(table_ids(group)) == 0:  # an empty units table (no spike times written)
+        from ..core import TsGroup
+
+        return TsGroup({}, time_support=IntervalSet(start=[], end=[]))
     times_col = "spike_times" if "spike_times_index" in group else next(
         (c for c in colnames(group) if c.endswith("_times") and f"{c}_index" in group), "spike_times")
     if times_col not in group or f"{times_col}_index" not in group:

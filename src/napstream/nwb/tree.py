@@ -133,6 +133,8 @@ def _classify_table(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str, 
         return "TsGroup", (n,), "object", ""
     if "Units" in ancestry and "spike_times" in cols:  # damaged: make_tsgroup names what is missing
         return "TsGroup", (n,), "object", ""
+    if "Units" in ancestry and n == 0 and not cols:  # a units table left empty: an empty TsGroup
+        return "TsGroup", (0,), "object", ""
     if "TimeIntervals" in ancestry or ("start_time" in cols and "stop_time" in cols):
         return "IntervalSet", (n, 2), "float64", ""
     members = _members(group)
