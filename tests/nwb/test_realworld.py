@@ -7,6 +7,7 @@ napstream's reading with pynwb's / pynapple's; tests using ../shared/realnwb ski
 from __future__ import annotations
 
 import datetime
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -542,3 +543,30 @@ def test_an_empty_units_table_is_an_empty_tsgroup(tmp_path: Path) -> None:
             assert type(units).__name__ == "TsGroup" and len(units) == 0
             assert len(units.time_support) == 0
             assert units.count(1.0, ep=ns.IntervalSet(0, 10)).shape == (10, 0)
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_two_dimensional_times_are_refused_naming_the_dataset(tmp_path: Path, where: str, http_server: Any) -> None:
+    """A MATLAB-style (n, 1) or (1, n) times array: pynwb refuses the file; napstream names the dataset."""
+    nwbfile = new_nwbfile()
+    for name in ("col", "row"):
+        nwbfile.add_acquisition(TimeSeries(name=name, data=np.arange(5.0), timestamps=np.arange(5.0), unit="u"))
+    nwbfile.add_unit(spike_times=[1.0, 2.0, 3.0])
+    path = write(tmp_path / "times2d.nwb", nwbfile)
+    with h5py.File(path, "a") as f:
+        for name, shape in (("acquisition/col/timestamps", (5, 1)), ("acquisition/row/timestamps", (1, 5)),
+                            ("units/spike_times", (3, 1))):
+            attrs, values = dict(f[name].attrs), f[name][()]
+            del f[name]
+            f.create_dataset(name, data=values.reshape(shape)).attrs.update(attrs)
+        f["units/spike_times_index"].attrs["target"] = f["units/spike_times"].ref
+    with pytest.raises(Exception):  # pynwb refuses the file (hdmf's ConstructError)
+        pynwb_read(path)[0].read()
+    source = (http_server(path.parent).url_for(path.name) if where == "remote" else path)
+    kw = {"cache_dir": tmp_path / "c"} if where == "remote" else {}
+    with ns.NWBFile(source, **kw) as nwb:
+        for key, dset, shape in (("col", "/acquisition/col/timestamps", (5, 1)),
+                                 ("row", "/acquisition/row/timestamps", (1, 5)),
+                                 ("units", "/units/spike_times", (3, 1))):
+            with pytest.raises(FileFormatError, match=f"{dset} must be 1-D.*shape {re.escape(str(shape))}"):
+                nwb[key]

@@ -287,6 +287,7 @@ def scale_and_offset(attrs: Any, channel_conversion: np.ndarray | None) -> tuple
 def time_index(group: h5py.Group, n: int, ctx: ReadContext) -> TimeIndex:
     """Explicit timestamps -> lazy ArrayTimeIndex; starting_time + rate -> RegularTimeIndex."""
     if "timestamps" in group:
+        _require_1d(group["timestamps"])
         ts = ctx.lazy(group["timestamps"])
         if len(ts) != n:
             raise FileFormatError(
@@ -303,6 +304,15 @@ def time_index(group: h5py.Group, n: int, ctx: ReadContext) -> TimeIndex:
         raise FileFormatError(f"{group.name}/starting_time must hold one number, got {start.size}; "
                               f"the file is damaged")
     return RegularTimeIndex(start=float(start[0]), rate=rate, n=n)
+
+
+def _require_1d(dset: h5py.Dataset) -> None:
+    """Times are one number per row: a 2-D column (a MATLAB ``(n, 1)`` array) is refused by name,
+    as pynwb refuses it, instead of a shape error from deep inside."""
+    if dset.ndim != 1:
+        raise FileFormatError(f"{dset.name} must be 1-D (one time per row), but the file stores shape "
+                              f"{tuple(dset.shape)}; pynwb refuses it too. Read it with h5py "
+                              f"(nwb.file[{dset.name!r}][()].ravel()) if its values are right")
 
 
 def unscanned_fix(n: int) -> str:
@@ -596,6 +606,7 @@ def make_tsgroup(group: h5py.Group, entry: Entry, ctx: ReadContext) -> Any:
     if times_col not in group or f"{times_col}_index" not in group:
         raise FileFormatError(f"{group.name} lists the column {times_col!r} but the file has no "
                               f"{times_col} and {times_col}_index datasets; the file is damaged")
+    _require_1d(group[times_col])
     ids = table_ids(group)
     ends = np.asarray(read_whole(group[f"{times_col}_index"]), dtype=np.int64)
     n_times = int(group[times_col].shape[0])
