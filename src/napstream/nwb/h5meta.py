@@ -60,7 +60,7 @@ import logging
 import time
 from typing import Any
 
-from ..errors import NapstreamError
+from ..errors import FileFormatError, NapstreamError
 
 __all__ = ["MetadataWalk", "prefetch_metadata", "chunk_btree_root"]
 
@@ -101,6 +101,42 @@ def prefetch_metadata(source: Any, *, max_rounds: int = 6, small_data: int = 4 *
     except Exception as err:  # noqa: BLE001 - a hint only: h5py reads and reports for real
         _log.debug("metadata walk of %s stopped: %r", getattr(source, "description", source), err)
         return walk.rounds
+
+
+def global_heap_loop(heap: bytes, length_size: int = 8) -> int | None:
+    """The offset in a global heap collection (``heap``: its bytes from the ``GCOL`` signature,
+    whole) of an object header on which HDF5's reader never advances, else None.
+
+    HDF5 walks the collection object by object, from one header to the next: an object of index
+    k > 0 takes its header and its size rounded up to 8 bytes; the free space (index 0) takes
+    its size alone. A free-space header whose size is 0 (zeroed bytes) moves the reader by nothing,
+    and libhdf5 (2.0.0 at least) loops there forever holding Python's GIL: no timeout can
+    interrupt it. A collection cut short (fewer bytes than it says) is checked as far as it goes.
+
+    >>> import struct
+    >>> def collection(*objects):  # (index, size) headers, then a free-space object to the end
+    ...     body = b"".join(struct.pack("<HHIQ", i, 1, 0, n) + bytes((n + 7) // 8 * 8) for i, n in objects)
+    ...     free = 4096 - 16 - len(body)
+    ...     return b"GCOL" + bytes(4) + struct.pack("<Q", 4096) + body + struct.pack("<HHIQ", 0, 0, 0, free) + bytes(free - 16)
+    >>> global_heap_loop(collection((1, 4), (2, 11))) is None
+    True
+    >>> heap = bytearray(collection((1, 4), (2, 11)))
+    >>> heap[40:56] = bytes(16)  # the second object's header zeroed
+    >>> global_heap_loop(bytes(heap))
+    40
+    """
+    header = 8 + length_size
+    size = min(_u(heap, 8, length_size), len(heap))
+    at = header
+    while at < size:
+        if at + header > size:  # too small for an object header: the rest is free space
+            break
+        index, length = _u(heap, at, 2), _u(heap, at + 8, length_size)
+        step = header + (length + 7) // 8 * 8 if index > 0 else length
+        if step == 0:
+            return at
+        at += step
+    return None
 
 
 def _u(b: bytes, pos: int, n: int) -> int:
@@ -212,6 +248,8 @@ class MetadataWalk:
                 except _NeedBytes as need:
                     self._deferred.append((kind, addr, arg))
                     self._wanted.append((need.start, need.end))
+                except NapstreamError:  # a damage h5py would not survive (global_heap_loop): said now
+                    raise
                 except (ValueError, IndexError, KeyError):  # not what we expected: leave it to h5py
                     continue
             if not self._deferred or self.rounds >= self.max_rounds or self.stopped:
@@ -585,7 +623,14 @@ class MetadataWalk:
         head = self._need(addr, 8 + self.L)
         if head[:4] != b"GCOL":
             raise ValueError("not a global heap collection")
-        self._need(addr, _u(head, 8, self.L))
+        heap = self._need(addr, _u(head, 8, self.L))
+        at = global_heap_loop(heap, self.L)
+        if at is not None:
+            raise FileFormatError(
+                f"{getattr(self.src, 'description', 'the file')!r} is damaged: the global heap collection at byte "
+                f"{addr} (where HDF5 keeps variable-length strings such as attribute values) holds a zeroed "
+                f"object header at byte {addr + at}; HDF5 would loop forever reading it (h5py and pynwb hang on "
+                f"this file). Download the file again, or ask its authors for an intact copy")
 
     def _visit_raw(self, addr: int, arg: Any) -> None:
         self._need(addr, int(arg))

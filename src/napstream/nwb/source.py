@@ -95,10 +95,29 @@ def _open_local(path: Path) -> h5py.File:
                 f"{str(path)!r} is a Zarr store (NWB Zarr): napstream reads NWB files stored in HDF5 (.nwb); "
                 "read it with hdmf-zarr (`from hdmf_zarr import NWBZarrIO`) or export it to an HDF5 .nwb file")
         raise FileFormatError(f"source must be an NWB file, got the directory {str(path)!r}")
+    _check_metadata(path)
     try:
         return h5py.File(path, "r")
     except OSError as err:
         raise FileFormatError(f"{str(path)!r} is not a readable HDF5/NWB file ({err})") from err
+
+
+def _check_metadata(path: Path) -> None:
+    """Walk a local file's HDF5 metadata with napstream's own reader before h5py reads it, to refuse
+    damage libhdf5 cannot survive (a zeroed global heap object header: libhdf5 loops forever,
+    holding the GIL) with a FileFormatError. A few ms (2-7 ms on the files of ../shared/realnwb);
+    best effort: the walk stops at its item and time budgets, and anything it does not understand
+    is left to h5py. (A remote open walks the metadata anyway, to prefetch it, with the same check.)"""
+    from ..io.local import LocalSource
+
+    try:
+        src = LocalSource(path)
+    except OSError:  # unreadable: h5py says so
+        return
+    try:
+        prefetch_metadata(src, small_data=0)
+    finally:
+        src.close()
 
 
 def _h5_from_pynwb(obj: Any) -> tuple[h5py.File | None, Any]:
