@@ -137,6 +137,28 @@ class ChunkTable:
         as_int = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
         return cls(as_int(coords).reshape(-1, ndim), as_int(starts), as_int(sizes), as_int(masks))
 
+    def on_grid(self, chunks: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+        """True when every chunk sits where HDF5 looks for one: each coordinate a multiple of the
+        chunk size, inside the dataset's extent, no two chunks at one place. A damaged index (a
+        chunk key overwritten) breaks that: HDF5 then finds no chunk there and reads the fill
+        value, which only h5py knows, so :meth:`ChunkCodec.read_rows` leaves the dataset to h5py
+        (it would otherwise count the misplaced chunk as present and leave its rows unwritten).
+        Checked once per table."""
+        key = (tuple(chunks), tuple(shape))
+        known = getattr(self, "_on_grid", None)
+        if known is not None and known[0] == key:
+            return known[1]
+        ok = True
+        if len(self.coords):
+            c = self.coords
+            step = np.asarray(chunks, dtype=np.int64)[:c.shape[1]]
+            extent = np.asarray(shape, dtype=np.int64)[:c.shape[1]]
+            ok = bool((c >= 0).all() and (c % step == 0).all() and (c < extent).all())
+            if ok and len(c) > 1:  # sorted lexicographically: a repeat sits next to its twin
+                ok = not bool((c[1:] == c[:-1]).all(axis=1).any())
+        self._on_grid = (key, ok)
+        return ok
+
     def between(self, start: int, stop: int, chunk_rows: int) -> slice:
         """Positions of the chunks whose first row is in ``[start // chunk_rows * chunk_rows, stop)``."""
         first = (start // chunk_rows) * chunk_rows
@@ -208,6 +230,8 @@ class ChunkCodec:
         out = np.empty((max(stop - start, 0),) + trailing, dtype=self.dtype)
         if stop <= start:
             return out
+        if not table.on_grid(self.chunks, self.shape):
+            return None  # a misplaced chunk (a damaged index): h5py reads what HDF5 finds
         sel = table.between(start, stop, self.chunks[0])
         coords, masks = table.coords[sel], table.masks[sel]
         per_row = int(np.prod([-(-n // c) for n, c in zip(self.shape[1:], self.chunks[1:])], dtype=np.int64))
