@@ -119,7 +119,7 @@ def _classify_series(group: h5py.Group, ancestry: tuple[str, ...]) -> tuple[str,
     if data.dtype.kind in "OSUV":
         if h5py.check_string_dtype(data.dtype) is None or len(shape) > 2:
             return "unsupported", shape, dtype, f"its data holds {data.dtype} values, not numbers or text"
-        # text (labels, annotations): pynapple's Tsd/TsdFrame of str objects, read into memory
+        # text (labels, annotations): a Tsd/TsdFrame of the stored bytes, as pynapple gives it, in memory
         return {1: "Tsd", 2: "TsdFrame"}[len(shape)], shape, "object", ""
     kind = {1: "Tsd", 2: "TsdFrame"}.get(len(shape), "TsdTensor")
     return kind, shape, dtype, ""
