@@ -461,7 +461,8 @@ def _text_series(group: h5py.Group, entry: Entry, ctx: ReadContext, dset: h5py.D
     from ..core import Tsd, TsdFrame
 
     values = np.asarray(read_whole(dset))
-    t = np.asarray(time_index(group, len(values), ctx).values, dtype=np.float64)  # its length checked there
+    t = time_index(group, len(values), ctx)  # its length checked there
+    t = np.asarray(t.values if hasattr(t, "values") else t, dtype=np.float64)  # a RegularTimeIndex is array-like
     if len(t) > 1 and np.any(np.diff(t) < 0):  # stored unsorted: rows move with their times
         t = finite_for_sorting(t, f"{entry.key!r} ({group.name}) in {ctx.name}")
         order = np.argsort(t, kind="stable")
